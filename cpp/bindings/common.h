@@ -1,0 +1,67 @@
+// Shared by the binding files: pybind11 includes, the Python-number caster (ember::Scalar) and
+// argument helpers. Only cpp/bindings includes pybind11.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "ember/autograd/node.h"
+#include "ember/ops/ops.h"
+
+namespace py = pybind11;
+
+namespace pybind11::detail {
+// bool / int / float (and numpy scalars) keep their kind, which decides type promotion.
+template <>
+struct type_caster<ember::Scalar> {
+  PYBIND11_TYPE_CASTER(ember::Scalar, const_name("Number"));
+  bool load(handle src, bool) {
+    PyObject* o = src.ptr();
+    if (PyBool_Check(o)) { value = ember::Scalar::from_bool(o == Py_True); return true; }
+    if (PyFloat_Check(o)) { value = ember::Scalar(PyFloat_AS_DOUBLE(o)); return true; }
+    if (PyLong_Check(o)) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow) return false;
+      value = ember::Scalar::from_int(v);
+      return true;
+    }
+    if (isinstance<ember::TensorImpl>(src)) return false;
+    PyTypeObject* tp = Py_TYPE(o);
+    if (tp->tp_as_number && !PySequence_Check(o)) {
+      if (PyObject_HasAttrString(o, "dtype")) {  // numpy scalar: use its kind
+        object kind = reinterpret_borrow<object>(src).attr("dtype").attr("kind");
+        std::string k = kind.cast<std::string>();
+        if (k == "b") { value = ember::Scalar::from_bool(PyObject_IsTrue(o)); return true; }
+        if (k == "i" || k == "u") { value = ember::Scalar::from_int(PyLong_AsLongLong(reinterpret_borrow<object>(src).attr("__int__")().ptr())); return true; }
+        if (k == "f") { value = ember::Scalar(PyFloat_AsDouble(o)); return true; }
+      }
+    }
+    return false;
+  }
+  static handle cast(const ember::Scalar& s, return_value_policy, handle) {
+    if (s.kind == ember::Scalar::Float) return PyFloat_FromDouble(s.f);
+    if (s.kind == ember::Scalar::Bool) return PyBool_FromLong((long)s.i);
+    return PyLong_FromLongLong(s.i);
+  }
+};
+}  // namespace pybind11::detail
+
+namespace ember {
+
+// A Python operand for a binary op: a Tensor, or a number turned into a wrapped 0-d tensor.
+// Returns null when `h` is neither (the dunder then returns NotImplemented).
+Tensor as_operand(py::handle h);
+Tensor as_tensor_arg(py::handle h, const char* what);  // TypeError if not convertible
+Shape shape_from_args(const py::args& args, const char* op);
+std::vector<int64_t> dims_from(py::handle dim);        // None -> {}, int -> {d}, sequence -> dims
+DType dtype_from(py::handle h);
+
+void bind_tensor(py::module_& m);
+void bind_functions(py::module_& m);
+void bind_autograd(py::module_& m);
+void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
+py::object tensor_to_numpy(const Tensor& t, bool force);
+Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype);
+
+}  // namespace ember

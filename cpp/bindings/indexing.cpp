@@ -1,0 +1,135 @@
+// Tensor.__getitem__ / __setitem__: basic indices (int, slice, None, ...) become views; integer
+// and boolean tensor indices become one advanced-indexing copy (index_tensors / index_put_).
+#include "common.h"
+
+namespace ember {
+
+namespace {
+struct Parsed {
+  Tensor view;                 // after basic indexing
+  std::vector<int64_t> dims;   // advanced index positions in `view`
+  std::vector<Tensor> adv;     // broadcast int64 index tensors
+};
+
+Tensor index_tensor_from(py::handle h) {
+  if (py::isinstance<TensorImpl>(h)) return h.cast<Tensor>();
+  py::object np = py::module_::import("numpy");
+  py::array arr = np.attr("asarray")(h);
+  char k = arr.dtype().kind();
+  if (k != 'i' && k != 'u' && k != 'b')
+    throw IndexError("tensors used as indices must be long, int, byte or bool tensors");
+  return tensor_from_numpy(arr, true, k == 'b' ? DType::Bool : DType::Int64);
+}
+
+Parsed parse(const Tensor& self, py::handle index) {
+  std::vector<py::object> items;
+  if (py::isinstance<py::tuple>(index)) {
+    for (auto h : index) items.push_back(py::reinterpret_borrow<py::object>(h));
+  } else {
+    items.push_back(py::reinterpret_borrow<py::object>(index));
+  }
+  // Classify: consumed dims, for Ellipsis expansion.
+  int64_t consumed = 0;
+  bool ellipsis = false;
+  std::vector<Tensor> tens(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    py::handle h = items[i];
+    if (h.is_none()) continue;
+    if (h.ptr() == Py_Ellipsis) {
+      if (ellipsis) throw IndexError("an index can only have a single ellipsis ('...')");
+      ellipsis = true;
+      continue;
+    }
+    if (PyBool_Check(h.ptr())) throw IndexError("ember does not support indexing with a Python bool");
+    if (PySlice_Check(h.ptr()) || PyLong_Check(h.ptr())) { consumed++; continue; }
+    if (!py::isinstance<TensorImpl>(h) && PyIndex_Check(h.ptr())) { consumed++; continue; }
+    if (py::isinstance<TensorImpl>(h) || PySequence_Check(h.ptr())) {
+      tens[i] = index_tensor_from(h);
+      if (tens[i]->dtype == DType::Bool) consumed += std::max<int64_t>(tens[i]->dim(), 1);
+      else if (tens[i]->dtype == DType::Int64) consumed++;
+      else throw IndexError(std::string("tensors used as indices must be long, int, byte or bool tensors (got ") + dtype_name(tens[i]->dtype) + ")");
+      continue;
+    }
+    throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices (got " +
+                     std::string(py::str(py::type::handle_of(h).attr("__name__"))) + ")");
+  }
+  if (consumed > self->dim())
+    throw IndexError("too many indices for tensor of dimension " + std::to_string(self->dim()) + " (got " +
+                     std::to_string(consumed) + ")");
+  Parsed p;
+  Tensor cur = self;
+  int64_t d = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    py::handle h = items[i];
+    if (h.is_none()) { cur = unsqueeze(cur, d); d++; continue; }
+    if (h.ptr() == Py_Ellipsis) { d += self->dim() - consumed; continue; }
+    if (tens[i]) {
+      Tensor t = tens[i];
+      if (t->dtype == DType::Bool) {
+        int64_t k = t->dim();
+        if (k == 0) throw IndexError("ember does not support indexing with a 0-d bool tensor");
+        for (int64_t j = 0; j < k; ++j)
+          if (t->shape[j] != cur->shape[d + j])
+            throw IndexError("The shape of the mask " + shape_str(t->shape) + " at index " + std::to_string(j) +
+                             " does not match the shape of the indexed tensor " + shape_str(cur->shape) + " at index " +
+                             std::to_string(d + j));
+        Tensor nz = nonzero(t);
+        for (int64_t j = 0; j < k; ++j) {
+          p.dims.push_back(d + j);
+          NoGradGuard g;
+          p.adv.push_back(contiguous(select(nz, 1, j)));
+        }
+        d += k;
+      } else {
+        p.dims.push_back(d);
+        p.adv.push_back(t);
+        d++;
+      }
+      continue;
+    }
+    if (PySlice_Check(h.ptr())) {
+      py::slice sl = py::reinterpret_borrow<py::slice>(h);
+      auto get = [](py::handle v) -> std::optional<int64_t> {
+        if (v.is_none()) return std::nullopt;
+        return v.cast<int64_t>();
+      };
+      std::optional<int64_t> start = get(sl.attr("start")), stop = get(sl.attr("stop")), step = get(sl.attr("step"));
+      cur = slice(cur, d, start, stop, step.value_or(1));
+      d++;
+      continue;
+    }
+    cur = select(cur, d, h.cast<int64_t>());  // int: consumes the dim
+  }
+  if (!p.adv.empty()) {
+    Shape b = p.adv[0]->shape;
+    for (auto& t : p.adv) b = broadcast_shapes(b, t->shape);
+    for (auto& t : p.adv) t = t->shape == b ? t : expand(t, b);
+  }
+  p.view = cur;
+  return p;
+}
+}  // namespace
+
+void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
+  cls.def("__getitem__", [](const Tensor& self, py::handle index) {
+    if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index.cast<int64_t>());
+    Parsed p = parse(self, index);
+    if (p.adv.empty()) return p.view;
+    return index_tensors(p.view, p.dims, p.adv);
+  });
+  cls.def("__setitem__", [](Tensor self, py::handle index, py::handle value) {
+    Tensor v = as_tensor_arg(value, "__setitem__");
+    if (v->storage == self->storage) v = clone(v);  // overlapping source and destination
+    check_inplace(self, "__setitem__");
+    if (GradMode::is_enabled() && (self->requires_grad || v->requires_grad))
+      throw std::runtime_error("__setitem__ on a tensor that requires grad (or with a value that requires grad) is not "
+                               "supported by ember under autograd; wrap it in ember.no_grad() or use out-of-place ops");
+    NoGradGuard g;
+    Parsed p = parse(self, index);
+    if (p.adv.empty()) copy_into(p.view, v->dtype == self->dtype ? v : cast_nograd(v, self->dtype));
+    else index_put_(p.view, p.dims, p.adv, v, false);
+    self->bump_version();
+  });
+}
+
+}  // namespace ember

@@ -1,0 +1,87 @@
+// The ember._C module: exception translation, dtypes and grad mode, then one bind_* per area.
+#include "common.h"
+
+namespace ember {
+
+Tensor as_operand(py::handle h) {
+  if (py::isinstance<TensorImpl>(h)) return h.cast<Tensor>();
+  py::detail::make_caster<Scalar> c;
+  if (c.load(h, true)) return scalar_tensor(py::detail::cast_op<Scalar>(c));
+  return nullptr;
+}
+
+Tensor as_tensor_arg(py::handle h, const char* what) {
+  Tensor t = as_operand(h);
+  if (!t)
+    throw TypeError(std::string(what) + ": expected a Tensor or a number, but got " +
+                    std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+  return t;
+}
+
+Shape shape_from_args(const py::args& args, const char* op) {
+  Shape s;
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr()) && PySequence_Check(args[0].ptr())) {
+    for (auto v : args[0]) s.push_back(v.cast<int64_t>());
+    return s;
+  }
+  for (auto v : args) {
+    if (!PyLong_Check(v.ptr()) && !PyIndex_Check(v.ptr()))
+      throw TypeError(std::string(op) + "(): argument 'size' must be a sequence of ints, but got " +
+                      std::string(py::str(py::type::handle_of(v).attr("__name__"))));
+    s.push_back(v.cast<int64_t>());
+  }
+  return s;
+}
+
+std::vector<int64_t> dims_from(py::handle dim) {
+  if (dim.is_none()) return {};
+  if (PyLong_Check(dim.ptr())) return {dim.cast<int64_t>()};
+  std::vector<int64_t> d;
+  for (auto v : dim) d.push_back(v.cast<int64_t>());
+  return d;
+}
+
+DType dtype_from(py::handle h) {
+  if (!py::isinstance<DType>(h))
+    throw TypeError("dtype must be an ember dtype (ember.float32, ember.float64, ember.int64, ember.bool), got " +
+                    std::string(py::repr(h)));
+  return h.cast<DType>();
+}
+
+}  // namespace ember
+
+using namespace ember;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "ember's C++ core: tensors, autograd and kernels";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ember::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ember::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const ember::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+
+  py::enum_<DType>(m, "dtype")
+      .value("bool", DType::Bool)
+      .value("int64", DType::Int64)
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64)
+      .def("__repr__", [](DType d) { return std::string("ember.") + dtype_name(d); })
+      .def("__str__", [](DType d) { return std::string("ember.") + dtype_name(d); })
+      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+
+  m.def("is_grad_enabled", &GradMode::is_enabled);
+  m.def("_set_grad_enabled", &GradMode::set_enabled);
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
+  m.def("initial_seed", &initial_seed);
+
+  bind_tensor(m);
+  bind_functions(m);
+  bind_autograd(m);
+}

@@ -1,0 +1,402 @@
+// The Tensor class: properties, methods and operators bound straight to the C++ ops (no Python
+// wrapper class), and numpy interop. Python-only conveniences are added in ember/_tensor.py.
+#include "common.h"
+
+namespace ember {
+
+namespace {
+py::object size_type;  // ember.Size, set from Python at import
+
+py::object make_size(const Shape& s) {
+  py::tuple t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
+  return size_type ? size_type(t) : py::object(t);
+}
+
+py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
+
+// Binary dunder: NotImplemented for foreign operands so Python can try the reflected op.
+template <class F>
+auto dunder(F f) {
+  return [f](const Tensor& self, py::handle other) -> py::object {
+    Tensor o = as_operand(other);
+    if (!o) return not_implemented();
+    return py::cast(f(self, o));
+  };
+}
+template <class F>
+auto rdunder(F f) {
+  return [f](const Tensor& self, py::handle other) -> py::object {
+    Tensor o = as_operand(other);
+    if (!o) return not_implemented();
+    return py::cast(f(o, self));
+  };
+}
+template <class F>
+auto idunder(F f) {
+  return [f](Tensor self, py::handle other) -> py::object {
+    Tensor o = as_operand(other);
+    if (!o) return not_implemented();
+    f(self, o);
+    return py::cast(self);
+  };
+}
+
+std::optional<Scalar> opt_scalar(py::handle h) {
+  if (h.is_none()) return std::nullopt;
+  py::detail::make_caster<Scalar> c;
+  if (!c.load(h, true)) throw TypeError("clamp(): min and max must be numbers, got " + std::string(py::repr(h)));
+  return py::detail::cast_op<Scalar>(c);
+}
+
+double correction_from(py::handle unbiased, py::handle correction) {
+  if (!correction.is_none()) return correction.cast<double>();
+  if (!unbiased.is_none()) return unbiased.cast<bool>() ? 1.0 : 0.0;
+  return 1.0;
+}
+
+py::object max_min(const Tensor& self, py::handle dim, bool keepdim, bool is_max) {
+  if (dim.is_none()) return py::cast(amax_all(self, is_max));
+  if (py::isinstance<TensorImpl>(dim)) return py::cast(is_max ? maximum(self, dim.cast<Tensor>()) : minimum(self, dim.cast<Tensor>()));
+  auto r = max_dim(self, dim.cast<int64_t>(), keepdim, is_max);
+  static py::object ret = py::module_::import("ember._tensor").attr("_return_types");
+  return ret.attr(is_max ? "max" : "min")(r.first, r.second);
+}
+
+Tensor alias_for_init(const Tensor& src) {
+  Tensor t = detach(src);
+  t->is_view = false;
+  return t;
+}
+}  // namespace
+
+py::object tensor_to_numpy(const Tensor& t, bool force) {
+  if (t->requires_grad && !force)
+    throw std::runtime_error("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
+  const char* fmt = t->dtype == DType::Float32 ? "float32" : t->dtype == DType::Float64 ? "float64" : t->dtype == DType::Int64 ? "int64" : "bool";
+  std::vector<py::ssize_t> shape(t->shape.begin(), t->shape.end()), strides;
+  for (auto s : t->strides) strides.push_back(s * (py::ssize_t)itemsize(t->dtype));
+  // Note [numpy base]: the capsule owns a reference to the storage, so the array keeps it alive.
+  auto* keep = new std::shared_ptr<Storage>(t->storage);
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  return py::array(py::dtype(fmt), shape, strides, t->raw(), base);
+}
+
+Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype) {
+  char kind = arr.dtype().kind();
+  int64_t isz = arr.itemsize();
+  DType d;
+  if (kind == 'f' && isz == 4) d = DType::Float32;
+  else if (kind == 'f' && isz == 8) d = DType::Float64;
+  else if (kind == 'i' && isz == 8) d = DType::Int64;
+  else if (kind == 'b') d = DType::Bool;
+  else if (copy && (kind == 'i' || kind == 'u')) d = DType::Int64;
+  else if (copy && kind == 'f') d = DType::Float32;
+  else
+    throw TypeError("can't convert np.ndarray of type numpy." + std::string(py::str(arr.dtype())) +
+                    ". The only supported types are: float64, float32, int64, and bool.");
+  if (d == DType::Int64 && isz != 8) arr = py::array::ensure(arr.attr("astype")("int64"));
+  if (d == DType::Float32 && isz != 4) arr = py::array::ensure(arr.attr("astype")("float32"));
+  Shape shape, strides;
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i) {
+    shape.push_back(arr.shape(i));
+    py::ssize_t st = arr.strides(i);
+    if (st < 0)
+      throw ValueError("At least one stride in the given numpy array is negative, and tensors with negative strides "
+                       "are not currently supported. (You can probably work around this by making a copy of your array "
+                       "with array.copy().)");
+    if (st % (py::ssize_t)itemsize(d)) throw ValueError("given numpy array strides not a multiple of the element byte size");
+    strides.push_back(st / (int64_t)itemsize(d));
+  }
+  auto owner = new py::object(py::reinterpret_borrow<py::object>(arr));
+  auto t = std::make_shared<TensorImpl>();
+  t->storage = std::make_shared<Storage>(const_cast<void*>(arr.data()), 0, [owner]() {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire g;
+    delete owner;
+  });
+  t->shape = shape;
+  t->strides = strides;
+  t->dtype = d;
+  Tensor r = t;
+  if (copy) {
+    Tensor c = empty(shape, dtype.value_or(d));
+    copy_into(c, r);
+    r = c;
+  }
+  return r;
+}
+
+void bind_tensor(py::module_& m) {
+  py::class_<TensorImpl, std::shared_ptr<TensorImpl>> cls(m, "Tensor", py::dynamic_attr());
+  m.def("_set_size_type", [](py::object t) { size_type = t; });
+  m.def("_from_numpy", [](py::array a) { return tensor_from_numpy(a, false, std::nullopt); });
+  m.def("_from_numpy_copy", [](py::array a, std::optional<DType> d) { return tensor_from_numpy(a, true, d); },
+        py::arg("a"), py::arg("dtype") = py::none());
+
+  cls.def(py::init([](const Tensor& src) { return alias_for_init(src); }))
+      // Legacy constructor ember.Tensor(data) / ember.Tensor(2, 3): built in Python, aliased here.
+      .def(py::init([](py::args a) {
+        static py::object legacy = py::module_::import("ember._factories").attr("_legacy_new");
+        return alias_for_init(legacy(*a).cast<Tensor>());
+      }))
+      // ---- metadata
+      .def_property_readonly("shape", [](const Tensor& t) { return make_size(t->shape); })
+      .def("size", [](const Tensor& t, py::handle dim) -> py::object {
+        if (dim.is_none()) return make_size(t->shape);
+        return py::int_(t->shape.empty() ? (wrap_dim(dim.cast<int64_t>(), 0), 1) : t->shape[wrap_dim(dim.cast<int64_t>(), t->dim())]);
+      }, py::arg("dim") = py::none())
+      .def("stride", [](const Tensor& t, py::handle dim) -> py::object {
+        if (dim.is_none()) return py::tuple(py::cast(t->strides));
+        return py::int_(t->strides[wrap_dim(dim.cast<int64_t>(), t->dim())]);
+      }, py::arg("dim") = py::none())
+      .def_property_readonly("dtype", [](const Tensor& t) { return t->dtype; })
+      .def_property_readonly("ndim", [](const Tensor& t) { return t->dim(); })
+      .def("dim", [](const Tensor& t) { return t->dim(); })
+      .def("ndimension", [](const Tensor& t) { return t->dim(); })
+      .def("numel", [](const Tensor& t) { return t->numel(); })
+      .def("nelement", [](const Tensor& t) { return t->numel(); })
+      .def("element_size", [](const Tensor& t) { return itemsize(t->dtype); })
+      .def("storage_offset", [](const Tensor& t) { return t->offset; })
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t->raw()); })
+      .def("is_contiguous", [](const Tensor& t) { return t->is_contiguous(); })
+      .def("is_floating_point", [](const Tensor& t) { return is_floating(t->dtype); })
+      .def_property_readonly("_version", [](const Tensor& t) { return t->version(); })
+      .def_property_readonly("_is_view", [](const Tensor& t) { return t->is_view; })
+      .def("__len__", [](const Tensor& t) {
+        if (t->dim() == 0) throw TypeError("len() of a 0-d tensor");
+        return t->shape[0];
+      })
+      // ---- autograd fields
+      .def_property("requires_grad", [](const Tensor& t) { return t->requires_grad; },
+                    [](const Tensor& t, bool v) {
+                      if (!t->is_leaf() && !v)
+                        throw std::runtime_error("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
+                      if (v && !is_floating(t->dtype))
+                        throw std::runtime_error(std::string("only Tensors of floating point dtype can require gradients (got ") + dtype_name(t->dtype) + ")");
+                      t->requires_grad = v;
+                    })
+      .def("requires_grad_", [](const Tensor& t, bool v) {
+        if (!t->is_leaf() && !v) throw std::runtime_error("you can only change requires_grad flags of leaf variables.");
+        if (v && !is_floating(t->dtype))
+          throw std::runtime_error(std::string("only Tensors of floating point dtype can require gradients (got ") + dtype_name(t->dtype) + ")");
+        t->requires_grad = v;
+        return t;
+      }, py::arg("requires_grad") = true)
+      .def_property("grad", [](const Tensor& t) { return t->grad; },
+                    [](const Tensor& t, py::handle g) {
+                      if (g.is_none()) { t->grad.reset(); return; }
+                      if (!py::isinstance<TensorImpl>(g)) throw TypeError("assigned grad expected to be a Tensor or None but got " + std::string(py::str(py::type::handle_of(g).attr("__name__"))));
+                      Tensor v = g.cast<Tensor>();
+                      if (v->shape != t->shape) throw std::runtime_error("assigned grad has data of a different size (" + shape_str(v->shape) + " vs " + shape_str(t->shape) + ")");
+                      if (v->dtype != t->dtype) throw std::runtime_error(std::string("assigned grad has data of a different type (") + dtype_name(v->dtype) + " vs " + dtype_name(t->dtype) + ")");
+                      t->grad = v;
+                    })
+      .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
+        if (!t->grad_fn) return py::none();
+        return py::cast(t->grad_fn);
+      })
+      .def_property_readonly("is_leaf", [](const Tensor& t) { return t->is_leaf(); })
+      .def_property_readonly("retains_grad", [](const Tensor& t) { return t->retains_grad; })
+      .def("retain_grad", [](const Tensor& t) {
+        if (!t->requires_grad) throw std::runtime_error("can't retain_grad on Tensor that has requires_grad=False");
+        if (t->is_leaf() || t->retains_grad) return;
+        t->retains_grad = true;
+        t->grad_fn->retained.push_back({t->output_nr, t});
+      })
+      .def("detach", [](const Tensor& t) { return detach(t); })
+      .def("detach_", [](const Tensor& t) {
+        t->grad_fn.reset();
+        t->requires_grad = false;
+        return t;
+      })
+      .def_property("data", [](const Tensor& t) { return alias_for_init(t); },
+                    [](const Tensor& t, const Tensor& src) {
+                      t->storage = src->storage;
+                      t->offset = src->offset;
+                      t->shape = src->shape;
+                      t->strides = src->strides;
+                      t->dtype = src->dtype;
+                    })
+      // ---- conversion
+      .def("numpy", [](const Tensor& t, bool force) { return tensor_to_numpy(t, force); }, py::arg("force") = false)
+      .def("item", [](const Tensor& t) -> py::object {
+        if (t->numel() != 1)
+          throw std::runtime_error("a Tensor with " + std::to_string(t->numel()) + " elements cannot be converted to Scalar");
+        switch (t->dtype) {
+          case DType::Float32: return py::float_(*t->data<float>());
+          case DType::Float64: return py::float_(*t->data<double>());
+          case DType::Int64: return py::int_(*t->data<int64_t>());
+          default: return py::bool_(*t->data<bool>());
+        }
+      })
+      .def("clone", [](const Tensor& t) { return clone(t); })
+      .def("contiguous", [](const Tensor& t) { return contiguous(t); })
+      .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
+      .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
+      .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
+      .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
+      .def("_to_dtype", [](const Tensor& t, DType d, bool copy) { return copy && t->dtype == d ? clone(t) : to_dtype(t, d); })
+      // ---- views
+      .def("view", [](const Tensor& t, py::args a) {
+        if (a.size() == 1 && py::isinstance<DType>(a[0])) throw TypeError("view(dtype) is not supported by ember");
+        return view(t, shape_from_args(a, "view"));
+      })
+      .def("view_as", [](const Tensor& t, const Tensor& o) { return view(t, o->shape); })
+      .def("reshape", [](const Tensor& t, py::args a) { return reshape(t, shape_from_args(a, "reshape")); })
+      .def("reshape_as", [](const Tensor& t, const Tensor& o) { return reshape(t, o->shape); })
+      .def("expand", [](const Tensor& t, py::args a) { return expand(t, shape_from_args(a, "expand")); })
+      .def("expand_as", [](const Tensor& t, const Tensor& o) { return expand(t, o->shape); })
+      .def("permute", [](const Tensor& t, py::args a) { return permute(t, shape_from_args(a, "permute")); })
+      .def("transpose", &transpose)
+      .def("t", &t)
+      .def_property_readonly("T", [](const Tensor& x) {
+        std::vector<int64_t> p;
+        for (int64_t i = x->dim() - 1; i >= 0; --i) p.push_back(i);
+        return permute(x, p);
+      })
+      .def_property_readonly("mT", [](const Tensor& x) { return transpose(x, -2, -1); })
+      .def("unsqueeze", &unsqueeze)
+      .def("squeeze", [](const Tensor& t, std::optional<int64_t> d) { return squeeze(t, d); }, py::arg("dim") = py::none())
+      .def("flatten", &flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
+      .def("select", &select)
+      .def("narrow", &narrow)
+      .def("split", [](const Tensor& t, py::handle s, int64_t dim) {
+        if (PyLong_Check(s.ptr())) return split(t, s.cast<int64_t>(), dim);
+        return split_sizes(t, s.cast<std::vector<int64_t>>(), dim);
+      }, py::arg("split_size"), py::arg("dim") = 0)
+      .def("chunk", &chunk, py::arg("chunks"), py::arg("dim") = 0)
+      // ---- elementwise
+      .def("neg", &neg).def("abs", &abs).def("exp", &exp).def("log", &log).def("sqrt", &sqrt)
+      .def("sin", &sin).def("cos", &cos).def("tanh", &tanh).def("sigmoid", &sigmoid).def("relu", &relu)
+      .def("sign", &sign)
+      .def("clamp", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
+           py::arg("min") = py::none(), py::arg("max") = py::none())
+      .def("clip", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
+           py::arg("min") = py::none(), py::arg("max") = py::none())
+      .def("add", [](const Tensor& t, py::handle o, Scalar alpha) { return add(t, as_tensor_arg(o, "add"), alpha); },
+           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
+      .def("sub", [](const Tensor& t, py::handle o, Scalar alpha) { return sub(t, as_tensor_arg(o, "sub"), alpha); },
+           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
+      .def("mul", [](const Tensor& t, py::handle o) { return mul(t, as_tensor_arg(o, "mul")); })
+      .def("div", [](const Tensor& t, py::handle o) { return div(t, as_tensor_arg(o, "div")); })
+      .def("pow", [](const Tensor& t, py::handle o) { return pow(t, as_tensor_arg(o, "pow")); })
+      .def("maximum", &maximum).def("minimum", &minimum)
+      .def("eq", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "eq"), CmpOp::Eq); })
+      .def("ne", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "ne"), CmpOp::Ne); })
+      .def("lt", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "lt"), CmpOp::Lt); })
+      .def("le", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "le"), CmpOp::Le); })
+      .def("gt", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "gt"), CmpOp::Gt); })
+      .def("ge", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "ge"), CmpOp::Ge); })
+      .def("logical_not", &logical_not)
+      .def("masked_fill", [](const Tensor& t, const Tensor& mask, py::handle v) {
+        Tensor val = as_tensor_arg(v, "masked_fill");
+        if (mask->dtype != DType::Bool) throw std::runtime_error(std::string("masked_fill only supports boolean masks, but got mask with dtype ") + dtype_name(mask->dtype));
+        return where(mask, to_dtype(val, t->dtype), t);
+      })
+      // ---- in place
+      .def("add_", [](Tensor t, py::handle o, Scalar alpha) { return add_(t, as_tensor_arg(o, "add_"), alpha); },
+           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
+      .def("sub_", [](Tensor t, py::handle o, Scalar alpha) { return sub_(t, as_tensor_arg(o, "sub_"), alpha); },
+           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
+      .def("mul_", [](Tensor t, py::handle o) { return mul_(t, as_tensor_arg(o, "mul_")); })
+      .def("div_", [](Tensor t, py::handle o) { return div_(t, as_tensor_arg(o, "div_")); })
+      .def("pow_", [](Tensor t, py::handle o) { return pow_(t, as_tensor_arg(o, "pow_")); })
+      .def("clamp_", [](Tensor t, py::handle lo, py::handle hi) { return clamp_(t, opt_scalar(lo), opt_scalar(hi)); },
+           py::arg("min") = py::none(), py::arg("max") = py::none())
+      .def("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); })
+      .def("fill_", [](Tensor t, py::handle v) {
+        Tensor val = as_tensor_arg(v, "fill_");
+        if (val->numel() != 1) throw std::runtime_error("fill_ only supports 0-dimension value tensor but got tensor with " + std::to_string(val->dim()) + " dimensions.");
+        Scalar s;
+        EMBER_DISPATCH_ALL(val->dtype, T, s = std::is_floating_point_v<T> ? Scalar((double)*val->data<T>()) : Scalar::from_int((int64_t)*val->data<T>()));
+        return fill_(t, s);
+      })
+      .def("zero_", [](Tensor t) { return zero_(t); })
+      .def("uniform_", [](Tensor t, double a, double b) { return uniform_(t, a, b); }, py::arg("a") = 0.0, py::arg("b") = 1.0)
+      .def("normal_", [](Tensor t, double m, double s) { return normal_(t, m, s); }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
+      // ---- reductions
+      .def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+        Tensor x = dtype ? to_dtype(t, *dtype) : t;
+        return sum(x, dims_from(dim), keepdim);
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = py::none())
+      .def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+        Tensor x = dtype ? to_dtype(t, *dtype) : t;
+        return mean(x, dims_from(dim), keepdim);
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = py::none())
+      .def("prod", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return prod(t, dim, keepdim); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("var", [](const Tensor& t, py::handle dim, py::handle unbiased, bool keepdim, py::handle correction) {
+        return var(t, dims_from(dim), correction_from(unbiased, correction), keepdim);
+      }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("correction") = py::none())
+      .def("std", [](const Tensor& t, py::handle dim, py::handle unbiased, bool keepdim, py::handle correction) {
+        return std_(t, dims_from(dim), correction_from(unbiased, correction), keepdim);
+      }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("correction") = py::none())
+      .def("max", [](const Tensor& t, py::handle dim, bool keepdim) { return max_min(t, dim, keepdim, true); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("min", [](const Tensor& t, py::handle dim, bool keepdim) { return max_min(t, dim, keepdim, false); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("argmax", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return argmax(t, dim, keepdim, true); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("argmin", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return argmax(t, dim, keepdim, false); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("softmax", &softmax, py::arg("dim"))
+      .def("log_softmax", &log_softmax, py::arg("dim"))
+      .def("matmul", &matmul).def("mm", &mm).def("bmm", &bmm)
+      .def("gather", &gather, py::arg("dim"), py::arg("index"))
+      .def("index_select", &index_select, py::arg("dim"), py::arg("index"))
+      .def("scatter_add", &scatter_add, py::arg("dim"), py::arg("index"), py::arg("src"))
+      .def("index_add", &index_add, py::arg("dim"), py::arg("index"), py::arg("source"))
+      .def("nonzero", &nonzero)
+      // ---- operators
+      .def("__add__", dunder([](const Tensor& a, const Tensor& b) { return add(a, b); }))
+      .def("__radd__", rdunder([](const Tensor& a, const Tensor& b) { return add(a, b); }))
+      .def("__sub__", dunder([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
+      .def("__rsub__", rdunder([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
+      .def("__mul__", dunder([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
+      .def("__rmul__", rdunder([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
+      .def("__truediv__", dunder([](const Tensor& a, const Tensor& b) { return div(a, b); }))
+      .def("__rtruediv__", rdunder([](const Tensor& a, const Tensor& b) { return div(a, b); }))
+      .def("__pow__", dunder([](const Tensor& a, const Tensor& b) { return pow(a, b); }))
+      .def("__rpow__", rdunder([](const Tensor& a, const Tensor& b) { return pow(a, b); }))
+      .def("__matmul__", dunder([](const Tensor& a, const Tensor& b) { return matmul(a, b); }))
+      .def("__rmatmul__", rdunder([](const Tensor& a, const Tensor& b) { return matmul(a, b); }))
+      .def("__iadd__", idunder([](Tensor& a, const Tensor& b) { add_(a, b); }))
+      .def("__isub__", idunder([](Tensor& a, const Tensor& b) { sub_(a, b); }))
+      .def("__imul__", idunder([](Tensor& a, const Tensor& b) { mul_(a, b); }))
+      .def("__itruediv__", idunder([](Tensor& a, const Tensor& b) { div_(a, b); }))
+      .def("__ipow__", idunder([](Tensor& a, const Tensor& b) { pow_(a, b); }))
+      .def("__eq__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Eq); }))
+      .def("__ne__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Ne); }))
+      .def("__lt__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Lt); }))
+      .def("__le__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Le); }))
+      .def("__gt__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Gt); }))
+      .def("__ge__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Ge); }))
+      .def("__neg__", &neg)
+      .def("__abs__", &abs)
+      .def("__invert__", [](const Tensor& t) {
+        if (t->dtype != DType::Bool) throw TypeError("~ (bitwise not) is only supported for bool tensors in ember");
+        return logical_not(t);
+      })
+      .def("__hash__", [](py::handle self) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(self.ptr()))); })
+      .def("__bool__", [](const Tensor& t) {
+        if (t->numel() != 1) throw std::runtime_error("Boolean value of Tensor with more than one value is ambiguous");
+        Tensor b = cast_nograd(t, DType::Bool);
+        return *b->data<bool>();
+      })
+      .def("__float__", [](const Tensor& t) {
+        if (t->numel() != 1) throw TypeError("only one element tensors can be converted to Python scalars");
+        return *cast_nograd(t, DType::Float64)->data<double>();
+      })
+      .def("__int__", [](const Tensor& t) {
+        if (t->numel() != 1) throw TypeError("only one element tensors can be converted to Python scalars");
+        return *cast_nograd(t, DType::Int64)->data<int64_t>();
+      })
+      .def("__index__", [](const Tensor& t) {
+        if (t->numel() != 1 || t->dtype != DType::Int64) throw TypeError("only integer tensors of a single element can be converted to an index");
+        return *t->data<int64_t>();
+      });
+  bind_indexing(cls);
+}
+
+}  // namespace ember

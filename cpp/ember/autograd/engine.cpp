@@ -1,0 +1,226 @@
+// The backward engine: dependency counting with an explicit stack, a ready queue, per-node
+// gradient buffers. Nothing recurses: neither graph traversal nor node destruction.
+#include <unordered_map>
+
+#include "ember/autograd/node.h"
+#include "ember/ops/ops.h"
+
+namespace ember {
+
+namespace {
+thread_local bool grad_enabled = true;
+}
+bool GradMode::is_enabled() { return grad_enabled; }
+void GradMode::set_enabled(bool on) { grad_enabled = on; }
+
+std::string tensor_type_str(const Tensor& t) {
+  const char* n = t->dtype == DType::Float32 ? "FloatTensor"
+                  : t->dtype == DType::Float64 ? "DoubleTensor"
+                  : t->dtype == DType::Int64 ? "LongTensor" : "BoolTensor";
+  return std::string("ember.") + n + " " + shape_str(t->shape);
+}
+
+void SavedTensor::save(const Tensor& x, bool is_output) {
+  t = is_output ? make_view(x, x->shape, x->strides, x->offset) : x;
+  version = x->version();
+}
+
+Tensor SavedTensor::get(const Node& owner) const {
+  if (owner.released)
+    throw std::runtime_error(
+        "Trying to backward through the graph a second time (or directly access saved tensors after they "
+        "have already been freed). Saved intermediate values of the graph are freed when you call "
+        ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+        "graph a second time or if you need to access saved tensors after calling backward.");
+  if (t && t->version() != version)
+    throw std::runtime_error(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: [" +
+        tensor_type_str(t) + "], which is used by " + owner.name() + ", is at version " +
+        std::to_string(t->version()) + "; expected version " + std::to_string(version) + " instead.");
+  return t;
+}
+
+// Note [Iterative destruction]: freeing the last reference to a long chain would recurse once per
+// node (pytorch#5534). Children about to die are parked on a thread-local stack and freed in a loop.
+Node::~Node() {
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  for (auto& e : next)
+    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+  next.clear();
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    auto n = std::move(pending.back());
+    pending.pop_back();
+    n.reset();
+  }
+  draining = false;
+}
+
+std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
+  Tensor& g = grads[0];
+  if (!g) return {};
+  Tensor& var = variable;
+  if (g->dtype != var->dtype) g = cast_nograd(g, var->dtype);
+  if (g->shape != var->shape) g = sum_to(g, var->shape);
+  if (!var->grad) {
+    // Steal the buffer when nobody else holds it; otherwise copy so .grad never aliases a graph value.
+    var->grad = (g.use_count() == 1 && g->is_contiguous() && !g->wrapped_number) ? g : clone(g);
+    var->grad->requires_grad = false;
+    var->grad->grad_fn.reset();
+  } else {
+    Tensor acc = var->grad;
+    add_(acc, g);
+  }
+  return {};
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (t->grad_fn) return Edge{t->grad_fn, t->output_nr};
+  if (!t->requires_grad) return Edge{};
+  auto acc = t->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t);
+    t->grad_accumulator = acc;
+  }
+  return Edge{acc, 0};
+}
+
+void collect_next_edges(Node& node, std::initializer_list<const Tensor*> inputs) {
+  node.next.reserve(inputs.size());
+  for (auto* t : inputs) node.next.push_back((*t && (*t)->requires_grad) ? gradient_edge(*t) : Edge{});
+}
+
+void set_history(const Tensor& out, const std::shared_ptr<Node>& node, uint32_t nr) {
+  out->grad_fn = node;
+  out->output_nr = nr;
+  out->requires_grad = true;
+}
+
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                                 bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
+                                 bool allow_unused) {
+  NoGradGuard no_grad;
+  struct Info {
+    int deps = 0;
+    std::vector<Tensor> buffer;
+  };
+  std::unordered_map<Node*, Info> info;
+  std::vector<std::shared_ptr<Node>> stack;
+
+  auto add_to = [](Tensor& slot, const Tensor& g) { slot = slot ? add(slot, g) : g; };
+
+  // Root gradients.
+  std::vector<std::pair<Edge, Tensor>> root_edges;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    if (!r->requires_grad)
+      throw std::runtime_error("element " + std::to_string(i) +
+                               " of tensors does not require grad and does not have a grad_fn");
+    Tensor g = grads[i];
+    if (!g) {
+      if (r->numel() != 1)
+        throw std::runtime_error("grad can be implicitly created only for scalar outputs (got a tensor of shape " +
+                                 shape_str(r->shape) + ")");
+      g = ones(r->shape, r->dtype);
+    } else if (g->shape != r->shape) {
+      throw std::runtime_error("Mismatch in shape: grad_output[" + std::to_string(i) + "] has a shape of " +
+                               shape_str(g->shape) + " and output[" + std::to_string(i) + "] has a shape of " +
+                               shape_str(r->shape) + ".");
+    }
+    root_edges.push_back({gradient_edge(r), g});
+  }
+
+  // Count dependencies over everything reachable.
+  for (auto& re : root_edges) {
+    Node* n = re.first.fn.get();
+    if (info.find(n) == info.end()) {
+      info[n];
+      stack.push_back(re.first.fn);
+    }
+  }
+  while (!stack.empty()) {
+    auto n = std::move(stack.back());
+    stack.pop_back();
+    for (auto& e : n->next) {
+      if (!e.fn) continue;
+      auto it = info.find(e.fn.get());
+      if (it == info.end()) {
+        info[e.fn.get()].deps = 1;
+        stack.push_back(e.fn);
+      } else {
+        it->second.deps++;
+      }
+    }
+  }
+
+  // Gradients requested by autograd.grad(): captured where they enter the input's edge.
+  std::vector<Edge> input_edges;
+  std::vector<Tensor> captured(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i]->requires_grad)
+      throw std::runtime_error("One of the differentiated Tensors does not require grad");
+    input_edges.push_back(gradient_edge(inputs[i]));
+  }
+
+  std::vector<std::shared_ptr<Node>> ready;
+  for (auto& re : root_edges) {
+    Info& inf = info[re.first.fn.get()];
+    if (inf.buffer.empty()) inf.buffer.resize(re.first.fn->num_outputs);
+    add_to(inf.buffer[re.first.input_nr], re.second);
+  }
+  for (auto& re : root_edges)
+    if (info[re.first.fn.get()].deps == 0) {
+      bool dup = false;
+      for (auto& r : ready) dup |= r.get() == re.first.fn.get();
+      if (!dup) ready.push_back(re.first.fn);
+    }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.back());
+    ready.pop_back();
+    Info& inf = info[node.get()];
+    std::vector<Tensor> in = std::move(inf.buffer);
+    if (in.empty()) in.resize(node->num_outputs);
+
+    for (size_t i = 0; i < input_edges.size(); ++i)
+      if (input_edges[i].fn.get() == node.get() && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr])
+        captured[i] = in[input_edges[i].input_nr];
+    for (auto& [nr, w] : node->retained)
+      if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
+        Tensor g = in[nr];
+        if (t->grad) t->grad = add(t->grad, g);
+        else t->grad = clone(g);
+      }
+
+    bool any = false;
+    for (auto& g : in) any |= (bool)g;
+    std::vector<Tensor> out;
+    bool is_acc = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
+    if (any && (accumulate || !is_acc)) out = node->apply(in);
+    if (!keep_graph && !is_acc) {
+      node->release_saved();
+      node->released = true;
+    }
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      const Edge& e = node->next[i];
+      if (!e.fn) continue;
+      Info& ci = info[e.fn.get()];
+      if (i < out.size() && out[i]) {
+        if (ci.buffer.empty()) ci.buffer.resize(e.fn->num_outputs);
+        add_to(ci.buffer[e.input_nr], out[i]);
+      }
+      if (--ci.deps == 0) ready.push_back(e.fn);
+    }
+  }
+
+  if (!accumulate)
+    for (size_t i = 0; i < captured.size(); ++i)
+      if (!captured[i] && !allow_unused)
+        throw std::runtime_error("One of the differentiated Tensors appears to not have been used in the graph. "
+                                 "Set allow_unused=True if this is the desired behavior.");
+  return captured;
+}
+
+}  // namespace ember

@@ -1,0 +1,94 @@
+// The autograd graph: Node (a backward function), Edge (node, input_nr), SavedTensor and grad mode.
+// Graph edges point from an output's node to the nodes of its inputs; nothing points back.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ember/core/tensor.h"
+
+namespace ember {
+
+struct GradMode {
+  static bool is_enabled();
+  static void set_enabled(bool on);
+};
+
+struct NoGradGuard {
+  bool prev;
+  NoGradGuard() : prev(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(prev); }
+};
+
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+// Note [Saved tensors]: a node keeps inputs it needs as strong references (they never point back
+// at this node), but an output is saved as a grad_fn-less alias: holding the output itself would
+// make a cycle output -> grad_fn -> output (pytorch#25340). The version recorded at save time is
+// checked at unpack, so an in-place change after saving raises instead of giving wrong gradients.
+struct SavedTensor {
+  Tensor t;
+  uint32_t version = 0;
+  void save(const Tensor& x, bool is_output = false);
+  Tensor get(const struct Node& owner) const;
+  void reset() { t.reset(); }
+};
+
+struct Node {
+  std::vector<Edge> next;          // one per forward input (invalid when that input needs no grad)
+  uint32_t num_outputs = 1;        // number of incoming gradients
+  bool released = false;           // saved tensors freed after a backward without retain_graph
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;  // outputs with retain_grad()
+
+  virtual ~Node();
+  // grads: one per forward output (null = zero). Returns one gradient per entry of `next`.
+  virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
+  virtual std::string name() const = 0;
+  virtual void release_saved() {}
+  bool needs(size_t i) const { return i < next.size() && next[i].valid(); }
+};
+
+// Leaf sink: adds the incoming gradient into variable->grad.
+struct AccumulateGrad : Node {
+  Tensor variable;
+  explicit AccumulateGrad(Tensor v) : variable(std::move(v)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+};
+
+// The edge a gradient for `t` flows into: its grad_fn, or its leaf accumulator, or none.
+Edge gradient_edge(const Tensor& t);
+
+// True when grad mode is on and any of the tensors requires grad.
+inline bool any_requires_grad(std::initializer_list<const Tensor*> ts) {
+  if (!GradMode::is_enabled()) return false;
+  for (auto* t : ts)
+    if (*t && (*t)->requires_grad) return true;
+  return false;
+}
+
+// Connect `node` to `inputs` and make it the grad_fn of `out` (output number `nr`).
+void set_history(const Tensor& out, const std::shared_ptr<Node>& node, uint32_t nr = 0);
+void collect_next_edges(Node& node, std::initializer_list<const Tensor*> inputs);
+
+template <class N, class... Args>
+std::shared_ptr<N> make_node(std::initializer_list<const Tensor*> inputs, Args&&... args) {
+  auto n = std::make_shared<N>(std::forward<Args>(args)...);
+  collect_next_edges(*n, inputs);
+  return n;
+}
+
+// Run backward from `roots` with `grads` (null entry = implicit ones for a scalar root).
+// accumulate=true: leaf grads go into .grad; false: return grads of `inputs` (autograd.grad).
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                                 bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
+                                 bool allow_unused);
+
+std::string tensor_type_str(const Tensor& t);  // "ember.FloatTensor [2, 3]", for messages
+
+}  // namespace ember

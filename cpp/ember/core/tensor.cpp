@@ -1,0 +1,82 @@
+// TensorImpl helpers: strides, views, dim wrapping and scalar tensors.
+#include "ember/core/tensor.h"
+
+namespace ember {
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t s = 1;
+  for (int64_t i = (int64_t)shape.size() - 1; i >= 0; --i) {
+    st[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+  return st;
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ", ";
+    r += std::to_string(s[i]);
+  }
+  return r + "]";
+}
+
+bool TensorImpl::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = (int64_t)shape.size() - 1; i >= 0; --i) {
+    if (shape[i] == 1) continue;
+    if (shape[i] == 0) return true;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+Tensor empty(const Shape& shape, DType dtype) {
+  for (auto s : shape)
+    if (s < 0)
+      throw std::runtime_error("Trying to create tensor with negative dimension " + std::to_string(s) + ": " +
+                               shape_str(shape));
+  auto t = std::make_shared<TensorImpl>();
+  t->storage = std::make_shared<Storage>((size_t)shape_numel(shape) * itemsize(dtype));
+  t->shape = shape;
+  t->strides = contiguous_strides(shape);
+  t->dtype = dtype;
+  return t;
+}
+
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
+  auto t = std::make_shared<TensorImpl>();
+  t->storage = base->storage;
+  t->shape = shape;
+  t->strides = strides;
+  t->offset = offset;
+  t->dtype = base->dtype;
+  return t;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim) {
+  int64_t n = ndim == 0 ? 1 : ndim;  // a 0-d tensor accepts dim 0 and -1, as torch
+  if (dim < -n || dim >= n)
+    throw IndexError("Dimension out of range (expected to be in range of [" + std::to_string(-n) + ", " +
+                     std::to_string(n - 1) + "], but got " + std::to_string(dim) + ")");
+  return dim < 0 ? dim + n : dim;
+}
+
+Tensor scalar_tensor(Scalar s, DType dtype) {
+  Tensor t = empty({}, dtype);
+  EMBER_DISPATCH_ALL(dtype, T, *t->data<T>() = s.to<T>());
+  t->wrapped_number = true;
+  return t;
+}
+
+Tensor scalar_tensor(Scalar s) { return scalar_tensor(s, s.dtype()); }
+
+}  // namespace ember

@@ -1,0 +1,79 @@
+// TensorImpl: metadata (shape, strides in elements, offset, dtype) over a shared Storage, plus
+// the autograd fields. `Tensor` is a shared_ptr to it: the one holder type used everywhere.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ember/core/dtype.h"
+#include "ember/core/storage.h"
+
+namespace ember {
+
+using Shape = std::vector<int64_t>;
+struct Node;
+struct TensorImpl;
+using Tensor = std::shared_ptr<TensorImpl>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  int64_t offset = 0;
+  Shape shape;
+  Shape strides;
+  DType dtype = DType::Float32;
+  bool wrapped_number = false;  // a Python scalar turned into a 0-d tensor (lower promotion priority)
+  bool is_view = false;  // produced by a view op: tracked in-place writes are refused (no CopySlices)
+
+  // autograd
+  bool requires_grad = false;
+  bool retains_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;       // null for leaves
+  uint32_t output_nr = 0;
+  std::weak_ptr<Node> grad_accumulator;  // cached AccumulateGrad of a leaf
+
+  int64_t dim() const { return (int64_t)shape.size(); }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+  bool is_contiguous() const;
+  bool is_leaf() const { return grad_fn == nullptr; }
+  char* raw() const { return static_cast<char*>(storage->data) + offset * (int64_t)itemsize(dtype); }
+  template <class T> T* data() const { return reinterpret_cast<T*>(raw()); }
+  uint32_t version() const { return storage->version; }
+  void bump_version() { ++storage->version; }
+};
+
+Shape contiguous_strides(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+std::string shape_str(const Shape& s);  // "[2, 3]"
+
+// Fresh contiguous tensor (uninitialised).
+Tensor empty(const Shape& shape, DType dtype);
+// A new TensorImpl over the same storage (a view); no autograd fields.
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset);
+
+// Normalise a possibly negative dim against ndim; IndexError when out of range.
+int64_t wrap_dim(int64_t dim, int64_t ndim);
+
+// A Python number crossing into C++ keeps its kind: it decides promotion.
+struct Scalar {
+  enum Kind : uint8_t { Bool, Int, Float } kind = Float;
+  double f = 0;
+  int64_t i = 0;
+  Scalar() = default;
+  Scalar(double v) : kind(Float), f(v), i((int64_t)v) {}
+  static Scalar from_int(int64_t v) { Scalar s; s.kind = Int; s.i = v; s.f = (double)v; return s; }
+  static Scalar from_bool(bool v) { Scalar s; s.kind = Bool; s.i = v; s.f = v; return s; }
+  DType dtype() const { return kind == Bool ? DType::Bool : kind == Int ? DType::Int64 : DType::Float32; }
+  template <class T> T to() const { return kind == Float ? (T)f : (T)i; }
+};
+
+// 0-d tensor holding a scalar, marked as a wrapped number.
+Tensor scalar_tensor(Scalar s);
+Tensor scalar_tensor(Scalar s, DType dtype);
+
+}  // namespace ember

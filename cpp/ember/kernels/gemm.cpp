@@ -1,0 +1,86 @@
+// gemm: the BLAS path (row-major, transposes expressed through strides) and the direct loop.
+#include "ember/kernels/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <cblas.h>
+
+namespace ember {
+
+namespace {
+// Below this many multiply-adds a BLAS call costs more than it saves.
+constexpr int64_t kDirectMaxFlops = 8 * 1024;
+
+template <class T>
+void gemm_direct(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  const T* a = static_cast<const T*>(A.p);
+  const T* b = static_cast<const T*>(B.p);
+  std::fill(C, C + M * N, T(0));
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * N;
+    for (int64_t k = 0; k < K; ++k) {
+      const T av = a[i * A.rs + k * A.cs];
+      const T* brow = b + k * B.rs;
+      if (B.cs == 1)
+        for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j];
+      else
+        for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j * B.cs];
+    }
+  }
+}
+
+// BLAS wants one unit stride: returns the transpose flag and leading dim, or false.
+bool blas_layout(const MatRef& m, int64_t rows, int64_t cols, CBLAS_TRANSPOSE& tr, int64_t& ld) {
+  if ((m.cs == 1 || cols == 1) && m.rs >= std::max<int64_t>(1, cols)) { tr = CblasNoTrans; ld = m.rs; return true; }
+  if ((m.rs == 1 || rows == 1) && m.cs >= std::max<int64_t>(1, rows)) { tr = CblasTrans; ld = m.cs; return true; }
+  return false;
+}
+
+template <class T>
+std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols) {
+  std::vector<T> buf(rows * cols);
+  const T* p = static_cast<const T*>(m.p);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) buf[i * cols + j] = p[i * m.rs + j * m.cs];
+  return buf;
+}
+
+template <class T>
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T* c) {
+  if constexpr (std::is_same_v<T, float>)
+    scipy_cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)N);
+  else
+    scipy_cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, 0.0, c, (int)N);
+}
+}  // namespace
+
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::fill(C, C + M * N, T(0));
+    return;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    const int64_t lim = (int64_t)1 << 31;
+    if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
+      CBLAS_TRANSPOSE ta, tb;
+      int64_t lda, ldb;
+      std::vector<T> pa, pb;
+      if (!blas_layout(A, M, K, ta, lda)) { pa = pack<T>(A, M, K); A = {pa.data(), K, 1}; ta = CblasNoTrans; lda = K; }
+      if (!blas_layout(B, K, N, tb, ldb)) { pb = pack<T>(B, K, N); B = {pb.data(), N, 1}; tb = CblasNoTrans; ldb = N; }
+      blas_gemm<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
+      return;
+    }
+  }
+  gemm_direct<T>(M, N, K, A, B, C);
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, MatRef, MatRef, float*);
+template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*);
+template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*);
+
+}  // namespace ember

@@ -1,0 +1,16 @@
+// Matrix product kernel: C (contiguous, M x N) = A (M x K) @ B (K x N) for strided operands.
+// Large float products go to OpenBLAS (scipy-openblas32); tiny ones and int64 use a direct loop.
+#pragma once
+#include <cstdint>
+
+namespace ember {
+
+struct MatRef {
+  const void* p;
+  int64_t rs, cs;  // row and column strides in elements
+};
+
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C);
+
+}  // namespace ember

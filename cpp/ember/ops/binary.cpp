@@ -1,0 +1,332 @@
+// Binary elementwise ops with broadcasting and torch's type promotion, each followed by its
+// backward node; gradients are reduced back to each input's shape (sum_to) and dtype.
+#include <cmath>
+
+#include "ember/autograd/node.h"
+#include "ember/ops/elementwise.h"
+
+namespace ember {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (x != y && x != 1 && y != 1)
+      throw std::runtime_error("The size of tensor a (" + std::to_string(x) + ") must match the size of tensor b (" +
+                               std::to_string(y) + ") at non-singleton dimension " + std::to_string(i) +
+                               " (shapes " + shape_str(a) + " and " + shape_str(b) + ")");
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+// torch's rule: dimensioned tensors decide, 0-d tensors and then Python numbers only lift the category.
+DType result_type(const Tensor& a, const Tensor& b) {
+  auto tier = [](const Tensor& t) { return t->wrapped_number ? 0 : (t->dim() == 0 ? 1 : 2); };
+  int ta = tier(a), tb = tier(b);
+  if (ta == tb) return promote(a->dtype, b->dtype);
+  const Tensor& hi = ta > tb ? a : b;
+  const Tensor& lo = ta > tb ? b : a;
+  if (category(lo->dtype) > category(hi->dtype))
+    return lo->wrapped_number ? (category(lo->dtype) == 2 ? DType::Float32 : DType::Int64) : lo->dtype;
+  return hi->dtype;
+}
+
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g->shape == shape) return g;
+  const int64_t lead = g->dim() - (int64_t)shape.size();
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < g->dim(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && g->shape[i] != 1)) dims.push_back(i);
+  if (dims.empty()) return view(g, shape);
+  return reshape(sum(g, dims, true), shape);
+}
+
+namespace {
+// Input metadata a backward node needs without keeping the input alive.
+struct Meta {
+  Shape shape;
+  DType dtype;
+  Meta(const Tensor& t) : shape(t->shape), dtype(t->dtype) {}
+};
+Tensor fit(const Tensor& g, const Meta& m) {
+  Tensor r = sum_to(g, m.shape);
+  return r->dtype == m.dtype ? r : cast_nograd(r, m.dtype);
+}
+
+template <class R, class T, class Fn>
+Tensor binary_op(const Tensor& a, const Tensor& b, DType compute, Fn f) {
+  Tensor x = a->dtype == compute ? a : cast_nograd(a, compute);
+  Tensor y = b->dtype == compute ? b : cast_nograd(b, compute);
+  Shape s = broadcast_shapes(x->shape, y->shape);
+  Tensor out = empty(s, dtype_of<R>::value);
+  Tensor xv = x->shape == s ? x : make_view(x, s, broadcast_strides(x, s), x->offset);
+  Tensor yv = y->shape == s ? y : make_view(y, s, broadcast_strides(y, s), y->offset);
+  binary_kernel<R, T>(out, xv, yv, f);
+  return out;
+}
+
+// Dispatch an expression in x, y over the compute dtype d; the result has dtype d.
+#define EMBER_BINARY_SAME(a, b, d, ...)                                                              \
+  [&]() {                                                                                          \
+    Tensor out_;                                                                                   \
+    EMBER_DISPATCH_ALL(d, T, out_ = (binary_op<T, T>(a, b, d, [](T x, T y) -> T { return (T)(__VA_ARGS__); }))); \
+    return out_;                                                                                   \
+  }()
+}  // namespace
+
+// ---- add / sub
+struct AddBackward : Node {
+  Meta ma, mb;
+  Scalar alpha;
+  bool is_sub;
+  AddBackward(const Tensor& a, const Tensor& b, Scalar al, bool sub) : ma(a), mb(b), alpha(al), is_sub(sub) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = fit(g[0], ma);
+    if (needs(1)) {
+      double k = is_sub ? -alpha.f : alpha.f;
+      r[1] = fit(k == 1.0 ? g[0] : map1(g[0], g[0]->dtype, "add_backward", [k](auto v) { return v * k; }), mb);
+    }
+    return r;
+  }
+  std::string name() const override { return is_sub ? "SubBackward0" : "AddBackward0"; }
+};
+
+static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_sub) {
+  DType d = result_type(a, b);
+  if (is_sub && a->dtype == DType::Bool && b->dtype == DType::Bool)
+    throw TypeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.");
+  if (alpha.kind == Scalar::Float && !is_floating(d))
+    throw TypeError("For integral input tensors, argument alpha must not be a floating point number.");
+  Tensor out;
+  if (alpha.kind != Scalar::Float && alpha.i == 1)
+    out = is_sub ? EMBER_BINARY_SAME(a, b, d, x - y) : EMBER_BINARY_SAME(a, b, d, x + y);
+  else {
+    double k = is_sub ? -alpha.f : alpha.f;
+    EMBER_DISPATCH_ALL(d, T, out = (binary_op<T, T>(a, b, d, [k](T x, T y) -> T { return (T)(x + (T)(k * (double)y)); })));
+  }
+  if (any_requires_grad({&a, &b})) set_history(out, make_node<AddBackward>({&a, &b}, a, b, alpha, is_sub));
+  return out;
+}
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) { return add_impl(a, b, alpha, false); }
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) { return add_impl(a, b, alpha, true); }
+
+// ---- mul
+struct MulBackward : Node {
+  Meta ma, mb;
+  SavedTensor sa, sb;
+  MulBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = fit(mul(g[0], sb.get(*this)), ma);
+    if (needs(1)) r[1] = fit(mul(g[0], sa.get(*this)), mb);
+    return r;
+  }
+  std::string name() const override { return "MulBackward0"; }
+  void release_saved() override { sa.reset(), sb.reset(); }
+};
+Tensor mul(const Tensor& a, const Tensor& b) {
+  DType d = result_type(a, b);
+  Tensor out = d == DType::Bool ? EMBER_BINARY_SAME(a, b, d, x && y) : EMBER_BINARY_SAME(a, b, d, x * y);
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<MulBackward>({&a, &b}, a, b);
+    if (n->needs(0)) n->sb.save(b);
+    if (n->needs(1)) n->sa.save(a);
+    set_history(out, n);
+  }
+  return out;
+}
+
+// ---- div (true division: integers divide as float32)
+struct DivBackward : Node {
+  Meta ma, mb;
+  SavedTensor sa, sb;
+  DivBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    Tensor b = sb.get(*this);
+    if (needs(0)) r[0] = fit(div(g[0], b), ma);
+    if (needs(1)) {
+      Tensor a = sa.get(*this);
+      Tensor q = map2(g[0], b, g[0]->dtype, "div_backward", [](auto gv, auto bv) { return -gv / (bv * bv); });
+      r[1] = fit(mul(q, a), mb);
+    }
+    return r;
+  }
+  std::string name() const override { return "DivBackward0"; }
+  void release_saved() override { sa.reset(), sb.reset(); }
+};
+Tensor div(const Tensor& a, const Tensor& b) {
+  DType d = to_floating(result_type(a, b));
+  Tensor out = EMBER_BINARY_SAME(a, b, d, x / y);
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<DivBackward>({&a, &b}, a, b);
+    n->sb.save(b);
+    if (n->needs(1)) n->sa.save(a);
+    set_history(out, n);
+  }
+  return out;
+}
+
+// ---- pow
+namespace {
+int64_t ipow(int64_t base, int64_t e) {
+  int64_t r = 1;
+  while (e > 0) {
+    if (e & 1) r *= base;
+    base *= base;
+    e >>= 1;
+  }
+  return r;
+}
+}  // namespace
+struct PowBackward : Node {
+  Meta ma, mb;
+  SavedTensor sa, sb, sout;
+  PowBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    Tensor a = sa.get(*this), b = sb.get(*this);
+    DType d = g[0]->dtype;
+    if (needs(0)) {
+      // g * b * a^(b-1)
+      Tensor t = map2(a, b, d, "pow_backward", [](auto av, auto bv) { return bv == 0 ? 0 * av : bv * std::pow(av, bv - 1); });
+      r[0] = fit(mul(g[0], t), ma);
+    }
+    if (needs(1)) {
+      // g * a^b * log(a), defined as 0 where a == 0 and b >= 0
+      Tensor out = sout.get(*this);
+      Tensor la = map2(a, b, d, "pow_backward", [](auto av, auto bv) { return (av == 0 && bv >= 0) ? 0 * av : std::log(av); });
+      r[1] = fit(mul(mul(g[0], out), la), mb);
+    }
+    return r;
+  }
+  std::string name() const override { return "PowBackward1"; }
+  void release_saved() override { sa.reset(), sb.reset(), sout.reset(); }
+};
+Tensor pow(const Tensor& a, const Tensor& b) {
+  DType d = result_type(a, b);
+  Tensor out;
+  if (d == DType::Int64 || d == DType::Bool) {
+    Tensor bi = cast_nograd(b, DType::Int64);
+    const int64_t* p = bi->data<int64_t>();
+    for (int64_t i = 0, n = bi->numel(); i < n; ++i)
+      if (p[i] < 0) throw std::runtime_error("Integers to negative integer powers are not allowed.");
+    d = DType::Int64;
+    out = EMBER_BINARY_SAME(a, b, d, ipow(x, y));
+  } else {
+    out = EMBER_BINARY_SAME(a, b, d, (T)std::pow(x, y));
+  }
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<PowBackward>({&a, &b}, a, b);
+    n->sa.save(a);
+    n->sb.save(b);
+    if (n->needs(1)) n->sout.save(out, true);
+    set_history(out, n);
+  }
+  return out;
+}
+
+// ---- maximum / minimum: ties split the gradient in half, as torch
+struct MaxMinBackward : Node {
+  Meta ma, mb;
+  SavedTensor sa, sb;
+  bool is_max;
+  MaxMinBackward(const Tensor& a, const Tensor& b, bool m) : ma(a), mb(b), is_max(m) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    Tensor a = sa.get(*this), b = sb.get(*this);
+    DType d = g[0]->dtype;
+    bool mx = is_max;
+    // weight for a: 1 where a wins, 0.5 on ties, 0 where b wins
+    Tensor wa = map2(a, b, d, "maximum_backward", [mx](auto x, auto y) {
+      return x == y ? decltype(x)(0.5) : ((mx ? x > y : x < y) ? decltype(x)(1) : decltype(x)(0));
+    });
+    if (needs(0)) r[0] = fit(mul(g[0], wa), ma);
+    if (needs(1)) r[1] = fit(map2(g[0], wa, d, "maximum_backward", [](auto gv, auto w) { return gv * (1 - w); }), mb);
+    return r;
+  }
+  std::string name() const override { return is_max ? "MaximumBackward0" : "MinimumBackward0"; }
+  void release_saved() override { sa.reset(), sb.reset(); }
+};
+static Tensor maxmin(const Tensor& a, const Tensor& b, bool is_max) {
+  DType d = result_type(a, b);
+  Tensor out = is_max ? EMBER_BINARY_SAME(a, b, d, (x != x || x > y) ? x : y)
+                      : EMBER_BINARY_SAME(a, b, d, (x != x || x < y) ? x : y);
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<MaxMinBackward>({&a, &b}, a, b, is_max);
+    n->sa.save(a);
+    n->sb.save(b);
+    set_history(out, n);
+  }
+  return out;
+}
+Tensor maximum(const Tensor& a, const Tensor& b) { return maxmin(a, b, true); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return maxmin(a, b, false); }
+
+// ---- comparisons (no gradient)
+Tensor compare(const Tensor& a, const Tensor& b, CmpOp op) {
+  DType d = result_type(a, b);
+  Tensor out;
+  EMBER_DISPATCH_ALL(d, T, out = (binary_op<bool, T>(a, b, d, [op](T x, T y) -> bool {
+    switch (op) {
+      case CmpOp::Eq: return x == y;
+      case CmpOp::Ne: return x != y;
+      case CmpOp::Lt: return x < y;
+      case CmpOp::Le: return x <= y;
+      case CmpOp::Gt: return x > y;
+      case CmpOp::Ge: return x >= y;
+    }
+    return false;
+  })));
+  return out;
+}
+
+Tensor logical_not(const Tensor& a) {
+  Tensor out = empty(a->shape, DType::Bool);
+  EMBER_DISPATCH_ALL(a->dtype, T, unary_kernel<bool, T>(out, a, [](T v) { return !v; }));
+  return out;
+}
+
+// ---- where
+struct WhereBackward : Node {
+  Meta ma, mb;
+  SavedTensor cond;
+  WhereBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(3);
+    Tensor c = cond.get(*this);
+    Tensor z = zeros({}, g[0]->dtype);
+    if (needs(1)) r[1] = fit(where(c, g[0], z), ma);
+    if (needs(2)) r[2] = fit(where(c, z, g[0]), mb);
+    return r;
+  }
+  std::string name() const override { return "WhereBackward0"; }
+  void release_saved() override { cond.reset(); }
+};
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  if (cond->dtype != DType::Bool)
+    throw TypeError(std::string("where expected condition to be a boolean tensor, but got a tensor with dtype ") +
+                    dtype_name(cond->dtype));
+  DType d = result_type(a, b);
+  Tensor x = a->dtype == d ? a : cast_nograd(a, d);
+  Tensor y = b->dtype == d ? b : cast_nograd(b, d);
+  Shape s = broadcast_shapes(broadcast_shapes(cond->shape, x->shape), y->shape);
+  Tensor out = empty(s, d);
+  Tensor cv = make_view(cond, s, broadcast_strides(cond, s), cond->offset);
+  Tensor xv = make_view(x, s, broadcast_strides(x, s), x->offset);
+  Tensor yv = make_view(y, s, broadcast_strides(y, s), y->offset);
+  EMBER_DISPATCH_ALL(d, T, ternary_kernel<T, T>(out, cv, xv, yv, [](bool c, T u, T v) { return c ? u : v; }));
+  Tensor none;
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<WhereBackward>({&none, &a, &b}, a, b);
+    n->cond.save(cond);
+    set_history(out, n);
+  }
+  return out;
+}
+
+}  // namespace ember

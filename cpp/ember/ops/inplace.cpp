@@ -1,0 +1,87 @@
+// In-place ops. Without autograd they write straight into self; with autograd (self non-leaf or
+// the other operand requiring grad) self takes the history of the out-of-place result.
+#include <functional>
+
+#include "ember/autograd/node.h"
+#include "ember/kernels/loops.h"
+#include "ember/ops/ops.h"
+
+namespace ember {
+
+void check_inplace(const Tensor& self, const char* op) {
+  if (GradMode::is_enabled() && self->requires_grad && self->is_leaf())
+    throw std::runtime_error(std::string("a leaf Variable that requires grad is being used in an in-place operation (") +
+                             op + ").");
+}
+
+namespace {
+struct FillBackward : Node {
+  std::vector<Tensor> apply(std::vector<Tensor>&) override { return {}; }
+  std::string name() const override { return "FillBackward0"; }
+};
+
+// Note [In-place autograd]: the tracked path computes op(clone(self)) so that nodes saving self
+// keep an unmodified copy, writes the result into self and moves self's history onto it.
+Tensor& inplace(Tensor& self, const Tensor* other, const char* name, const std::function<Tensor(const Tensor&)>& op) {
+  check_inplace(self, name);
+  bool track = GradMode::is_enabled() && (self->requires_grad || (other && (*other)->requires_grad));
+  Tensor r;
+  if (track) {
+    if (self->is_view) throw std::runtime_error(std::string(name) +
+        ": in-place operations on a view of a tensor that requires grad are not supported by ember; use the out-of-place form");
+    r = op(clone(self));
+  } else {
+    NoGradGuard g;
+    r = op(self);
+  }
+  if (r->shape != self->shape)
+    throw std::runtime_error(std::string(name) + ": output with shape " + shape_str(self->shape) +
+                             " doesn't match the broadcast shape " + shape_str(r->shape));
+  if (!can_cast(r->dtype, self->dtype))
+    throw std::runtime_error(std::string(name) + ": result type " + dtype_name(r->dtype) +
+                             " can't be cast to the desired output type " + dtype_name(self->dtype));
+  copy_into(self, r);
+  self->bump_version();
+  if (track && r->grad_fn) {
+    self->grad_fn = r->grad_fn;
+    self->output_nr = r->output_nr;
+    self->requires_grad = true;
+  }
+  return self;
+}
+}  // namespace
+
+Tensor& add_(Tensor& self, const Tensor& o, Scalar alpha) {
+  return inplace(self, &o, "add_", [&](const Tensor& s) { return add(s, o, alpha); });
+}
+Tensor& sub_(Tensor& self, const Tensor& o, Scalar alpha) {
+  return inplace(self, &o, "sub_", [&](const Tensor& s) { return sub(s, o, alpha); });
+}
+Tensor& mul_(Tensor& self, const Tensor& o) { return inplace(self, &o, "mul_", [&](const Tensor& s) { return mul(s, o); }); }
+Tensor& div_(Tensor& self, const Tensor& o) { return inplace(self, &o, "div_", [&](const Tensor& s) { return div(s, o); }); }
+Tensor& pow_(Tensor& self, const Tensor& o) { return inplace(self, &o, "pow_", [&](const Tensor& s) { return pow(s, o); }); }
+Tensor& clamp_(Tensor& self, std::optional<Scalar> lo, std::optional<Scalar> hi) {
+  return inplace(self, nullptr, "clamp_", [&](const Tensor& s) { return clamp(s, lo, hi); });
+}
+
+Tensor& copy_(Tensor& self, const Tensor& src0) {
+  broadcast_shapes(self->shape, src0->shape);  // raises on mismatch
+  Tensor src = src0->storage == self->storage ? clone(src0) : src0;
+  return inplace(self, &src, "copy_", [&](const Tensor& s) {
+    Tensor c = to_dtype(src, self->dtype);
+    return c->shape == self->shape ? c : expand(c, self->shape);
+  });
+}
+
+Tensor& fill_(Tensor& self, Scalar v) {
+  check_inplace(self, "fill_");
+  Tensor val = scalar_tensor(v, self->dtype);
+  copy_into(self, val);
+  self->bump_version();
+  if (GradMode::is_enabled() && self->requires_grad) set_history(self, std::make_shared<FillBackward>());
+  return self;
+}
+
+Tensor& zero_(Tensor& self) { return fill_(self, Scalar::from_int(0)); }
+
+}  // namespace ember

@@ -1,0 +1,126 @@
+// Every op ember exposes, by family. Names match torch's (ember::mul <-> ember.mul <-> torch.mul);
+// each family's .cpp holds the forward and its XxxBackward node side by side.
+#pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "ember/core/tensor.h"
+
+namespace ember {
+
+// ---- factory.cpp: creation, copies, casts, random
+Tensor zeros(const Shape& s, DType d);
+Tensor ones(const Shape& s, DType d);
+Tensor full(const Shape& s, Scalar v, DType d);
+Tensor arange(double start, double end, double step, DType d);
+Tensor linspace(double start, double end, int64_t steps, DType d);
+Tensor eye(int64_t n, int64_t m, DType d);
+Tensor rand(const Shape& s, DType d);
+Tensor randn(const Shape& s, DType d);
+Tensor randint(int64_t low, int64_t high, const Shape& s, DType d);
+Tensor randperm(int64_t n, DType d);
+void manual_seed(uint64_t seed);
+uint64_t initial_seed();
+Tensor clone(const Tensor& a);               // differentiable copy (contiguous)
+Tensor contiguous(const Tensor& a);          // a itself when already contiguous
+Tensor to_dtype(const Tensor& a, DType d);   // differentiable cast; a itself when same dtype
+Tensor cast_nograd(const Tensor& a, DType d);  // contiguous or strided copy in d, no graph
+Tensor detach(const Tensor& a);              // alias sharing storage, no history
+void copy_into(const Tensor& dst, const Tensor& src);  // raw strided copy with broadcast+cast, no checks on grad
+
+// ---- unary.cpp
+Tensor neg(const Tensor& a);
+Tensor abs(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor relu(const Tensor& a);
+Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi);
+Tensor sign(const Tensor& a);
+
+// ---- binary.cpp (tensor-tensor; Python scalars arrive as wrapped 0-d tensors)
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+DType result_type(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = Scalar::from_int(1));
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = Scalar::from_int(1));
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+enum class CmpOp { Eq, Ne, Lt, Le, Gt, Ge };
+Tensor compare(const Tensor& a, const Tensor& b, CmpOp op);
+Tensor logical_not(const Tensor& a);
+Tensor sum_to(const Tensor& g, const Shape& shape);  // reduce a broadcast gradient back to `shape`
+
+// ---- inplace.cpp: in-place forms; bump the version counter
+Tensor& add_(Tensor& self, const Tensor& other, Scalar alpha = Scalar::from_int(1));
+Tensor& sub_(Tensor& self, const Tensor& other, Scalar alpha = Scalar::from_int(1));
+Tensor& mul_(Tensor& self, const Tensor& other);
+Tensor& div_(Tensor& self, const Tensor& other);
+Tensor& pow_(Tensor& self, const Tensor& other);
+Tensor& clamp_(Tensor& self, std::optional<Scalar> lo, std::optional<Scalar> hi);
+Tensor& copy_(Tensor& self, const Tensor& src);
+Tensor& fill_(Tensor& self, Scalar v);
+Tensor& zero_(Tensor& self);
+Tensor& uniform_(Tensor& self, double lo, double hi);
+Tensor& normal_(Tensor& self, double mean, double std);
+void check_inplace(const Tensor& self, const char* op);
+
+// ---- reduce.cpp
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);  // dims empty = all
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor prod(const Tensor& a, std::optional<int64_t> dim, bool keepdim);
+Tensor var(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim);
+Tensor std_(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim);
+Tensor amax_all(const Tensor& a, bool is_max);                        // max()/min() over everything
+std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim, bool is_max);
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim, bool is_max);
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+
+// ---- matmul.cpp
+Tensor mm(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- view.cpp: ops returning views that share storage
+Tensor view(const Tensor& a, Shape shape);
+Tensor reshape(const Tensor& a, Shape shape);
+Tensor permute(const Tensor& a, std::vector<int64_t> dims);
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
+Tensor t(const Tensor& a);
+Tensor unsqueeze(const Tensor& a, int64_t dim);
+Tensor squeeze(const Tensor& a, std::optional<int64_t> dim);
+Tensor flatten(const Tensor& a, int64_t start, int64_t end);
+Tensor expand(const Tensor& a, Shape shape);
+Tensor select(const Tensor& a, int64_t dim, int64_t index);
+Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step);
+Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
+Tensor as_strided_nograd(const Tensor& a, const Shape& shape, const Shape& strides, int64_t offset);
+Shape infer_size(Shape shape, int64_t numel);
+
+// ---- index.cpp: copies along indices
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim);
+Tensor stack(const std::vector<Tensor>& ts, int64_t dim);
+std::vector<Tensor> split(const Tensor& a, int64_t size, int64_t dim);
+std::vector<Tensor> split_sizes(const Tensor& a, const std::vector<int64_t>& sizes, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim);
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
+Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor one_hot(const Tensor& a, int64_t num_classes);
+Tensor nonzero(const Tensor& a);
+// Advanced indexing: `adv` are int64 index tensors for dims `dims` of `a` (already broadcast).
+Tensor index_tensors(const Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv);
+void index_put_(Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv, const Tensor& value,
+                bool accumulate);
+
+}  // namespace ember

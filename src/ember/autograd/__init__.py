@@ -1,0 +1,43 @@
+"""ember.autograd: grad mode context managers, backward / grad in one C++ call each, and
+custom differentiable functions (Function with ctx.save_for_backward)."""
+import functools
+
+from .. import _C
+from .function import Function, FunctionCtx
+from .grad_mode import enable_grad, no_grad, set_grad_enabled, inference_mode, is_grad_enabled
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, _C.Tensor):
+        return [x]
+    return list(x)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    if create_graph:
+        raise NotImplementedError("ember does not support create_graph=True (higher-order gradients)")
+    tensors = _as_list(tensors)
+    grads = _as_list(grad_tensors) or [None] * len(tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"grad_tensors has {len(grads)} entries but tensors has {len(tensors)}")
+    _C._backward(tensors, grads, bool(retain_graph))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         is_grads_batched=False, materialize_grads=False):
+    if create_graph:
+        raise NotImplementedError("ember does not support create_graph=True (higher-order gradients)")
+    outputs = _as_list(outputs)
+    single = isinstance(inputs, _C.Tensor)
+    inputs = _as_list(inputs)
+    grads = _as_list(grad_outputs) or [None] * len(outputs)
+    res = _C._grad(outputs, grads, inputs, bool(retain_graph), bool(allow_unused) or materialize_grads)
+    if materialize_grads:
+        res = [r if r is not None else _C._zeros(list(i.shape), i.dtype) for r, i in zip(res, inputs)]
+    return tuple(res)
+
+
+__all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+           "inference_mode", "is_grad_enabled"]

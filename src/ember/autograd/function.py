@@ -1,0 +1,58 @@
+"""ember.autograd.Function: forward and backward written in Python with ember ops; the graph
+node is a C++ node that calls back into `backward` (see Note [Python function node])."""
+from .. import _C
+
+
+class FunctionCtx:
+    def __init__(self):
+        self._saved = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError("Trying to backward through the graph a second time (or directly access saved "
+                               "tensors after they have already been freed).")
+        return self._saved
+
+    def mark_non_differentiable(self, *args):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+
+class Function:
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement the backward function for custom autograd.Function.")
+
+    @classmethod
+    def apply(cls, *args):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, _C.Tensor) and a.requires_grad for a in args)
+        prev = _C.is_grad_enabled()
+        _C._set_grad_enabled(False)
+        try:
+            out = cls.forward(ctx, *args)
+        finally:
+            _C._set_grad_enabled(prev)
+        outs = out if isinstance(out, tuple) else (out,)
+        tensors_out = [o for o in outs if isinstance(o, _C.Tensor)]
+        # Saved outputs become history-free aliases: no cycle output -> node -> ctx -> output.
+        if ctx._saved:
+            ctx._saved = tuple(s.detach() if any(s is o for o in tensors_out) else s for s in ctx._saved)
+        inputs = [a if isinstance(a, _C.Tensor) else None for a in args]
+
+        def run_backward(*grads):
+            return cls.backward(ctx, *grads)
+
+        _C._attach_function(tensors_out, inputs, run_backward, cls.__name__ + "Backward")
+        return out
