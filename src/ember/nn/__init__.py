@@ -1,0 +1,2 @@
+"""ember.nn: neural-network building blocks, under torch's names."""
+from . import functional
