@@ -21,6 +21,14 @@ std::vector<Tensor> tensor_list(py::handle seq, const char* op) {
 }
 }  // namespace
 
+// Note [GIL]: released only around large products, after argument conversion; the core never
+// touches Python objects, and numpy-backed storages re-acquire the GIL to free their owner.
+Tensor matmul_released(const Tensor& a, const Tensor& b) {
+  if (a->numel() * (b->dim() ? b->shape.back() : 1) < (1 << 16)) return matmul(a, b);
+  py::gil_scoped_release nogil;
+  return matmul(a, b);
+}
+
 void bind_functions(py::module_& m) {
   // ---- factories (shape + dtype; torch's signatures live in Python)
   m.def("_empty", [](const Shape& s, DType d) { return empty(s, d); });
@@ -72,7 +80,7 @@ void bind_functions(py::module_& m) {
   m.def("log_softmax", &log_softmax, py::arg("input"), py::arg("dim"));
 
   // ---- products, shapes, indices
-  m.def("matmul", &matmul);
+  m.def("matmul", &matmul_released);
   m.def("mm", &mm);
   m.def("bmm", &bmm);
   m.def("cat", [](py::handle ts, int64_t dim) { return cat(tensor_list(ts, "cat"), dim); }, py::arg("tensors"), py::arg("dim") = 0);

@@ -84,4 +84,5 @@ PYBIND11_MODULE(_C, m) {
   bind_tensor(m);
   bind_functions(m);
   bind_autograd(m);
+  bind_nn(m);
 }

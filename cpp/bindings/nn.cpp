@@ -1,0 +1,50 @@
+// Bindings for the fused nn ops and the fused optimizer steps: thin, one call per op or per
+// parameter group.
+#include "common.h"
+#include "ember/ops/nn.h"
+#include "ember/optim/optim.h"
+
+namespace ember {
+
+namespace {
+int reduction_code(const std::string& r) {
+  if (r == "mean") return kMean;
+  if (r == "sum") return kSum;
+  if (r == "none") return kNone;
+  throw ValueError(r + " is not a valid value for reduction");
+}
+}  // namespace
+
+void bind_nn(py::module_& m) {
+  m.def("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+        py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
+  m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, double ls, const std::string& r) {
+    return cross_entropy(x, t, w, ii, ls, reduction_code(r));
+  });
+  m.def("_nll_loss", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, const std::string& r) {
+    return nll_loss(x, t, w, ii, reduction_code(r));
+  });
+  m.def("_bce_with_logits", [](const Tensor& x, const Tensor& t, const Tensor& w, const Tensor& pw, const std::string& r) {
+    return binary_cross_entropy_with_logits(x, t, w, pw, reduction_code(r));
+  });
+  m.def("_bce", [](const Tensor& p, const Tensor& t, const Tensor& w, const std::string& r) {
+    return binary_cross_entropy(p, t, w, reduction_code(r));
+  });
+
+  m.def("_sgd_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, std::vector<Tensor> bufs, double lr,
+                        double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+    sgd_step(ps, gs, bufs, lr, momentum, dampening, wd, nesterov, maximize);
+    return bufs;
+  });
+  m.def("_adam_step", &adam_step);
+  m.def("_rmsprop_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& sq,
+                            std::vector<Tensor> mom, const std::vector<Tensor>& ga, double lr, double alpha, double eps,
+                            double wd, double momentum, bool centered, bool maximize) {
+    rmsprop_step(ps, gs, sq, mom, ga, lr, alpha, eps, wd, momentum, centered, maximize);
+  });
+  m.def("_adagrad_step", &adagrad_step);
+  m.def("_zero_grads", &zero_grads);
+}
+
+}  // namespace ember

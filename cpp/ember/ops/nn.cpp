@@ -1,0 +1,409 @@
+// Fused neural-network ops: linear (matmul + bias), mse_loss, cross_entropy / nll_loss and
+// binary_cross_entropy(_with_logits). One kernel forward, one backward node each, stable numerics.
+#include <cmath>
+
+#include "ember/autograd/node.h"
+#include "ember/kernels/gemm.h"
+#include "ember/ops/elementwise.h"
+#include "ember/ops/nn.h"
+
+namespace ember {
+
+namespace {
+Tensor reduce_loss(const Tensor& l, int reduction) {
+  if (reduction == kNone) return l;
+  return reduction == kMean ? mean(l, {}, false) : sum(l, {}, false);
+}
+void check_float(const Tensor& t, const char* op) {
+  if (!is_floating(t->dtype))
+    throw std::runtime_error(std::string(op) + ": expected a floating point input, got " + dtype_name(t->dtype));
+}
+}  // namespace
+
+// ---- linear: y = x @ W^T + b over the last dim of x
+struct LinearBackward : Node {
+  SavedTensor x2, w;
+  Shape x_shape;
+  bool has_bias;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(3);
+    Tensor W = w.get(*this), X = x2.get(*this);
+    Tensor g2 = reshape(g[0], {-1, W->shape[0]});
+    if (needs(0)) r[0] = reshape(mm(g2, W), x_shape);
+    if (needs(1)) r[1] = mm(t(g2), X);
+    if (needs(2)) r[2] = sum(g2, {0}, false);
+    return r;
+  }
+  std::string name() const override { return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0") : "ViewBackward0"; }
+  void release_saved() override { x2.reset(), w.reset(); }
+};
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  if (W->dim() != 2) throw std::runtime_error("linear(): weight must be 2-D, got shape " + shape_str(W->shape));
+  if (x->dim() == 0) throw std::runtime_error("linear(): input must have at least 1 dimension");
+  int64_t in = W->shape[1], outf = W->shape[0];
+  if (x->shape.back() != in)
+    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(x->numel() / std::max<int64_t>(in, 1)) +
+                             "x" + std::to_string(x->shape.back()) + " and " + std::to_string(in) + "x" + std::to_string(outf) +
+                             ") (input " + shape_str(x->shape) + ", weight " + shape_str(W->shape) + ")");
+  if (x->dtype != W->dtype || (b && b->dtype != W->dtype))
+    throw std::runtime_error(std::string("linear(): expected input, weight and bias of one dtype, got ") + dtype_name(x->dtype) +
+                             ", " + dtype_name(W->dtype) + (b ? std::string(", ") + dtype_name(b->dtype) : std::string()));
+  if (b && !(b->numel() == outf && b->dim() <= 1))
+    throw std::runtime_error("linear(): bias must have shape [" + std::to_string(outf) + "], got " + shape_str(b->shape));
+  Tensor x2;
+  {
+    NoGradGuard ng;
+    x2 = reshape(x, {-1, in});
+  }
+  int64_t N = x2->shape[0];
+  Shape os(x->shape.begin(), x->shape.end() - 1);
+  os.push_back(outf);
+  Tensor out = empty(os, x->dtype);
+  EMBER_DISPATCH_NUMERIC(x->dtype, "linear", T, {
+    gemm<T>(N, outf, in, MatRef{x2->data<T>(), x2->strides[0], x2->strides[1]}, MatRef{W->data<T>(), W->strides[1], W->strides[0]},
+            out->data<T>());
+    if (b) {
+      Tensor bc = contiguous(b);
+      const T* bp = bc->data<T>();
+      T* o = out->data<T>();
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < outf; ++j) o[i * outf + j] += bp[j];
+    }
+  });
+  if (any_requires_grad({&x, &W, &b})) {
+    auto n = make_node<LinearBackward>({&x, &W, &b});
+    if (n->needs(1)) n->x2.save(x2);
+    n->w.save(W);
+    n->x_shape = x->shape;
+    n->has_bias = (bool)b;
+    set_history(out, n);
+  }
+  return out;
+}
+
+// ---- mse_loss
+struct MseLossBackward : Node {
+  SavedTensor diff;  // input - target, computed in forward
+  int reduction;
+  Shape in_shape, tg_shape;
+  MseLossBackward(int r, Shape a, Shape b) : reduction(r), in_shape(std::move(a)), tg_shape(std::move(b)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor d = diff.get(*this);
+    double k = reduction == kMean ? 2.0 / (double)std::max<int64_t>(d->numel(), 1) : 2.0;
+    Tensor gi = map2(d, g[0], d->dtype, "mse_loss_backward", [k](auto dv, auto gv) { return k * dv * gv; });
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = sum_to(gi, in_shape);
+    if (needs(1)) r[1] = sum_to(neg(gi), tg_shape);
+    return r;
+  }
+  std::string name() const override { return "MseLossBackward0"; }
+  void release_saved() override { diff.reset(); }
+};
+Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
+  Tensor d, l;
+  {
+    NoGradGuard ng;
+    d = sub(input, target);
+    check_float(d, "mse_loss");
+    if (reduction == kNone) {
+      l = mul(d, d);
+    } else {
+      double s = 0;
+      Tensor dc = contiguous(d);
+      EMBER_DISPATCH_FLOAT(d->dtype, "mse_loss", T, {
+        const T* p = dc->data<T>();
+        for (int64_t i = 0, n = dc->numel(); i < n; ++i) s += (double)p[i] * (double)p[i];
+      });
+      if (reduction == kMean) s /= (double)d->numel();
+      l = full({}, Scalar(s), d->dtype);
+    }
+  }
+  if (any_requires_grad({&input, &target})) {
+    auto n = make_node<MseLossBackward>({&input, &target}, reduction, input->shape, target->shape);
+    n->diff.save(d);
+    set_history(l, n);
+  }
+  return l;
+}
+
+// ---- cross_entropy / nll_loss over (N, C) rows with class-index targets
+namespace {
+struct CEPlan {
+  int64_t N, C;
+  std::vector<double> row_w;  // weight of each row's target (0 when ignored)
+  double denom;
+};
+}  // namespace
+
+struct CrossEntropyBackward : Node {
+  Tensor probs;  // softmax(x) (or exp(logp) for nll), owned by the node
+  Tensor target, weight;
+  int64_t ignore_index;
+  double smoothing;
+  int reduction;
+  double denom;
+  bool is_nll;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+    int64_t N = probs->shape[0], C = probs->shape[1];
+    Tensor go = contiguous(cast_nograd(g[0], probs->dtype));
+    Tensor gx = zeros(probs->shape, probs->dtype);
+    const int64_t* tg = target->data<int64_t>();
+    EMBER_DISPATCH_FLOAT(probs->dtype, "cross_entropy_backward", T, {
+      const T* p = probs->data<T>();
+      const T* w = weight ? weight->data<T>() : nullptr;
+      T* o = gx->data<T>();
+      const T* gp = go->data<T>();
+      double wsum = 0;
+      for (int64_t c = 0; c < C; ++c) wsum += w ? (double)w[c] : 1.0;
+      for (int64_t i = 0; i < N; ++i) {
+        int64_t y = tg[i];
+        if (y == ignore_index) continue;
+        double gi = reduction == kNone ? (double)gp[i] : (double)gp[0] / (reduction == kMean ? denom : 1.0);
+        double wy = w ? (double)w[y] : 1.0;
+        T* orow = o + i * C;
+        if (is_nll) {
+          orow[y] = (T)(-gi * wy);
+          continue;
+        }
+        const T* prow = p + i * C;
+        double a = (1 - smoothing) * wy, s = smoothing / (double)C;
+        for (int64_t c = 0; c < C; ++c) {
+          double wc = w ? (double)w[c] : 1.0;
+          orow[c] = (T)(gi * (a * (double)prow[c] + s * ((double)prow[c] * wsum - wc)));
+        }
+        orow[y] = (T)((double)orow[y] - gi * a);
+      }
+    });
+    return {gx};
+  }
+  std::string name() const override { return is_nll ? "NllLossBackward0" : "CrossEntropyLossBackward0"; }
+  void release_saved() override { probs.reset(), target.reset(), weight.reset(); }
+};
+
+static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weight0, int64_t ignore_index, double smoothing,
+                      int reduction, bool is_nll) {
+  const char* op = is_nll ? "nll_loss" : "cross_entropy";
+  check_float(x, op);
+  if (x->dim() != 2) throw std::runtime_error(std::string(op) + ": expected 2-D input (N, C), got " + shape_str(x->shape));
+  if (target0->dtype != DType::Int64)
+    throw std::runtime_error(std::string(op) + ": expected target of dtype int64 (class indices), got " + dtype_name(target0->dtype));
+  int64_t N = x->shape[0], C = x->shape[1];
+  if (target0->dim() != 1 || target0->shape[0] != N)
+    throw ValueError(std::string(op) + ": Expected input batch_size (" + std::to_string(N) + ") to match target batch_size (" +
+                     std::to_string(target0->dim() ? target0->shape[0] : 0) + ") (input " + shape_str(x->shape) + ", target " +
+                     shape_str(target0->shape) + ")");
+  Tensor weight;
+  if (weight0) {
+    if (weight0->numel() != C)
+      throw std::runtime_error(std::string(op) + ": weight tensor should be defined either for all " + std::to_string(C) +
+                               " classes or no classes but got weight tensor of shape: " + shape_str(weight0->shape));
+    weight = contiguous(cast_nograd(weight0, x->dtype));
+  }
+  Tensor target = contiguous(target0);
+  Tensor xc = contiguous(x);
+  const int64_t* tg = target->data<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    if (tg[i] != ignore_index && (tg[i] < 0 || tg[i] >= C))
+      throw IndexError(std::string(op) + ": Target " + std::to_string(tg[i]) + " is out of bounds (number of classes " +
+                       std::to_string(C) + ").");
+  Tensor probs = is_nll ? Tensor() : empty({N, C}, x->dtype);
+  Tensor losses = empty({N}, x->dtype);
+  double wtotal = 0;
+  EMBER_DISPATCH_FLOAT(x->dtype, op, T, {
+    const T* xp = xc->data<T>();
+    const T* w = weight ? weight->data<T>() : nullptr;
+    T* lp = losses->data<T>();
+    for (int64_t i = 0; i < N; ++i) {
+      const T* row = xp + i * C;
+      int64_t y = tg[i];
+      if (is_nll) {
+        if (y == ignore_index) { lp[i] = 0; continue; }
+        double wy = w ? (double)w[y] : 1.0;
+        lp[i] = (T)(-wy * (double)row[y]);
+        wtotal += wy;
+        continue;
+      }
+      double mx = -INFINITY;
+      for (int64_t c = 0; c < C; ++c) mx = std::max(mx, (double)row[c]);
+      if (std::isinf(mx)) mx = 0;
+      double s = 0;
+      T* pr = probs->data<T>() + i * C;
+      for (int64_t c = 0; c < C; ++c) {
+        double e = std::exp((double)row[c] - mx);
+        pr[c] = (T)e;
+        s += e;
+      }
+      double lse = std::log(s) + mx;
+      for (int64_t c = 0; c < C; ++c) pr[c] = (T)((double)pr[c] / s);
+      if (y == ignore_index) { lp[i] = 0; continue; }
+      double wy = w ? (double)w[y] : 1.0;
+      double nll = -wy * ((double)row[y] - lse);
+      double smooth = 0;
+      if (smoothing > 0)
+        for (int64_t c = 0; c < C; ++c) smooth -= (w ? (double)w[c] : 1.0) * ((double)row[c] - lse);
+      lp[i] = (T)((1 - smoothing) * nll + smoothing / (double)C * smooth);
+      wtotal += wy;
+    }
+  });
+  Tensor out;
+  double denom = wtotal;
+  if (reduction == kNone) out = losses;
+  else {
+    double s = 0;
+    EMBER_DISPATCH_FLOAT(x->dtype, op, T, {
+      const T* lp = losses->data<T>();
+      for (int64_t i = 0; i < N; ++i) s += (double)lp[i];
+    });
+    out = full({}, Scalar(reduction == kMean ? s / denom : s), x->dtype);
+  }
+  if (any_requires_grad({&x})) {
+    auto n = make_node<CrossEntropyBackward>({&x});
+    n->probs = probs ? probs : xc;
+    n->target = target;
+    n->weight = weight;
+    n->ignore_index = ignore_index;
+    n->smoothing = smoothing;
+    n->reduction = reduction;
+    n->denom = denom;
+    n->is_nll = is_nll;
+    set_history(out, n);
+  }
+  return out;
+}
+Tensor cross_entropy(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index, double smoothing,
+                     int reduction) {
+  if (smoothing < 0 || smoothing > 1)
+    throw std::runtime_error("label_smoothing must be between 0.0 and 1.0. Got: " + std::to_string(smoothing));
+  return ce_impl(x, target, weight, ignore_index, smoothing, reduction, false);
+}
+Tensor nll_loss(const Tensor& logp, const Tensor& target, const Tensor& weight, int64_t ignore_index, int reduction) {
+  return ce_impl(logp, target, weight, ignore_index, 0.0, reduction, true);
+}
+
+// ---- binary_cross_entropy_with_logits: max(x,0) - x*t + log1p(exp(-|x|)), with pos_weight
+struct BCEWithLogitsBackward : Node {
+  SavedTensor x, t, w, pw;
+  int reduction;
+  explicit BCEWithLogitsBackward(int r) : reduction(r) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor X = x.get(*this), Tt = t.get(*this), W = w.get(*this), PW = pw.get(*this);
+    DType d = X->dtype;
+    Tensor gx;
+    if (PW) {
+      Tensor lw = add(mul(sub(PW, scalar_tensor(Scalar(1.0))), Tt), scalar_tensor(Scalar(1.0)));  // 1 + (pw-1) t
+      Tensor sg = map1(X, d, "bce_backward", [](auto v) { return v >= 0 ? std::exp(-v) / (1 + std::exp(-v)) : 1 / (1 + std::exp(v)); });
+      gx = sub(sub(scalar_tensor(Scalar(1.0)), Tt), mul(lw, sg));  // (1-t) - lw * sigmoid(-x)
+    } else {
+      gx = sub(sigmoid(X), Tt);
+    }
+    if (W) gx = mul(gx, W);
+    Tensor gg = g[0];
+    if (reduction == kMean) gg = div(gg, scalar_tensor(Scalar((double)X->numel())));
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = mul(gx, gg);
+    if (needs(1)) {
+      Tensor gt = neg(X);  // d/dt of (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+      if (PW) {
+        Tensor sp = map1(X, d, "bce_backward", [](auto v) { return std::log1p(std::exp(-std::abs(v))) + (v < 0 ? -v : 0 * v); });
+        gt = add(gt, mul(sub(PW, scalar_tensor(Scalar(1.0))), sp));
+      }
+      if (W) gt = mul(gt, W);
+      r[1] = mul(gt, gg);
+    }
+    return r;
+  }
+  std::string name() const override { return "BinaryCrossEntropyWithLogitsBackward0"; }
+  void release_saved() override { x.reset(), t.reset(), w.reset(), pw.reset(); }
+};
+Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
+                                        int reduction) {
+  check_float(x, "binary_cross_entropy_with_logits");
+  if (x->shape != t->shape)
+    throw ValueError("Target size (" + shape_str(t->shape) + ") must be the same as input size (" + shape_str(x->shape) + ")");
+  Tensor tt = t->dtype == x->dtype ? t : cast_nograd(t, x->dtype);
+  Tensor l;
+  {
+    NoGradGuard ng;
+    DType d = x->dtype;
+    Tensor sp = map1(x, d, "bce_with_logits", [](auto v) { return std::log1p(std::exp(-std::abs(v))) + (v < 0 ? -v : 0 * v); });
+    // sp = log(1 + exp(-x)) computed stably; loss = (1 - t) x + lw * sp
+    Tensor lw = pos_weight ? add(mul(sub(pos_weight, scalar_tensor(Scalar(1.0))), tt), scalar_tensor(Scalar(1.0))) : Tensor();
+    Tensor a = mul(sub(scalar_tensor(Scalar(1.0)), tt), x);
+    l = add(a, lw ? mul(lw, sp) : sp);
+    if (weight) l = mul(l, weight);
+    if (l->dtype != d) l = cast_nograd(l, d);
+    l = reduce_loss(l, reduction);
+  }
+  if (any_requires_grad({&x, &t})) {
+    auto n = make_node<BCEWithLogitsBackward>({&x, &t}, reduction);
+    n->x.save(x), n->t.save(tt);
+    if (weight) n->w.save(weight);
+    if (pos_weight) n->pw.save(pos_weight);
+    set_history(l, n);
+  }
+  return l;
+}
+
+// ---- binary_cross_entropy on probabilities; log clamped at -100 as torch
+struct BCEBackward : Node {
+  SavedTensor p, t, w;
+  int reduction;
+  explicit BCEBackward(int r) : reduction(r) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor P = p.get(*this), Tt = t.get(*this), W = w.get(*this);
+    DType d = P->dtype;
+    // (p - t) / max(p (1 - p), 1e-12)
+    Tensor gp = map2(P, Tt, d, "bce_backward", [](auto pv, auto tv) {
+      auto den = pv * (1 - pv);
+      return (pv - tv) / (den > 1e-12 ? den : decltype(den)(1e-12));
+    });
+    if (W) gp = mul(gp, W);
+    Tensor gg = g[0];
+    if (reduction == kMean) gg = div(gg, scalar_tensor(Scalar((double)P->numel())));
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = mul(gp, gg);
+    if (needs(1)) {
+      Tensor gt = map1(P, d, "bce_backward", [](auto pv) { return std::max(std::log(1 - pv), decltype(pv)(-100)) - std::max(std::log(pv), decltype(pv)(-100)); });
+      if (W) gt = mul(gt, W);
+      r[1] = mul(gt, gg);
+    }
+    return r;
+  }
+  std::string name() const override { return "BinaryCrossEntropyBackward0"; }
+  void release_saved() override { p.reset(), t.reset(), w.reset(); }
+};
+Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction) {
+  check_float(p, "binary_cross_entropy");
+  if (p->shape != t->shape)
+    throw ValueError("Using a target size (" + shape_str(t->shape) + ") that is different to the input size (" +
+                     shape_str(p->shape) + ") is deprecated. Please ensure they have the same size.");
+  Tensor tt = t->dtype == p->dtype ? t : cast_nograd(t, p->dtype);
+  Tensor l;
+  {
+    NoGradGuard ng;
+    Tensor pc = contiguous(p);
+    EMBER_DISPATCH_FLOAT(p->dtype, "binary_cross_entropy", T, {
+      const T* q = pc->data<T>();
+      for (int64_t i = 0, n = pc->numel(); i < n; ++i)
+        if (!(q[i] >= 0 && q[i] <= 1))
+          throw std::runtime_error("all elements of input should be between 0 and 1");
+    });
+    l = map2(p, tt, p->dtype, "binary_cross_entropy", [](auto pv, auto tv) {
+      using T = decltype(pv);
+      T lp = std::max(std::log(pv), T(-100)), l1 = std::max(std::log(1 - pv), T(-100));
+      return -(tv * lp + (1 - tv) * l1);
+    });
+    if (weight) l = mul(l, weight);
+    l = reduce_loss(l, reduction);
+  }
+  if (any_requires_grad({&p, &t})) {
+    auto n = make_node<BCEBackward>({&p, &t}, reduction);
+    n->p.save(p), n->t.save(tt);
+    if (weight) n->w.save(weight);
+    set_history(l, n);
+  }
+  return l;
+}
+
+}  // namespace ember

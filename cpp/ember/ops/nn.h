@@ -1,0 +1,18 @@
+// Fused neural-network ops (see nn.cpp). Reduction codes follow torch's: none, mean, sum.
+#pragma once
+#include "ember/core/tensor.h"
+
+namespace ember {
+
+enum Reduction : int { kNone = 0, kMean = 1, kSum = 2 };
+
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b);  // b may be null
+Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction);
+Tensor cross_entropy(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index, double smoothing,
+                     int reduction);
+Tensor nll_loss(const Tensor& logp, const Tensor& target, const Tensor& weight, int64_t ignore_index, int reduction);
+Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
+                                        int reduction);
+Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction);
+
+}  // namespace ember

@@ -1,0 +1,178 @@
+// The fused optimizer loops. Parameters and state are contiguous float tensors updated in
+// place (version bumped); the arithmetic mirrors torch's single-tensor reference implementations.
+#include "ember/optim/optim.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "ember/ops/ops.h"
+
+namespace ember {
+
+namespace {
+void check(const Tensor& p, const Tensor& g, const char* op) {
+  if (!is_floating(p->dtype)) throw std::runtime_error(std::string(op) + ": parameters must be floating point");
+  if (!p->is_contiguous()) throw std::runtime_error(std::string(op) + ": parameters must be contiguous");
+  if (g->shape != p->shape)
+    throw std::runtime_error(std::string(op) + ": gradient shape " + shape_str(g->shape) + " does not match parameter shape " +
+                             shape_str(p->shape));
+}
+Tensor dense(const Tensor& g, DType d) {
+  Tensor c = g->dtype == d ? g : cast_nograd(g, d);
+  return c->is_contiguous() ? c : contiguous(c);
+}
+}  // namespace
+
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, std::vector<Tensor>& bufs, double lr,
+              double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!grads[i]) continue;
+    check(p, grads[i], "SGD");
+    Tensor g = dense(grads[i], p->dtype);
+    int64_t n = p->numel();
+    bool first = momentum != 0 && !bufs[i];
+    if (first) bufs[i] = empty(p->shape, p->dtype);
+    EMBER_DISPATCH_FLOAT(p->dtype, "SGD", T, {
+      T* w = p->data<T>();
+      const T* gp = g->data<T>();
+      T* b = momentum != 0 ? bufs[i]->data<T>() : nullptr;
+      const T tlr = (T)lr, tm = (T)momentum, td = (T)(1 - dampening), twd = (T)wd;
+      for (int64_t k = 0; k < n; ++k) {
+        T d = maximize ? -gp[k] : gp[k];
+        if (wd != 0) d += twd * w[k];
+        if (b) {
+          b[k] = first ? d : tm * b[k] + td * d;
+          d = nesterov ? d + tm * b[k] : b[k];
+        }
+        w[k] -= tlr * d;
+      }
+    });
+    p->bump_version();
+    if (bufs[i]) bufs[i]->bump_version();
+  }
+}
+
+void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& m1,
+               const std::vector<Tensor>& m2, const std::vector<Tensor>& mmax, const std::vector<double>& steps, double lr,
+               double beta1, double beta2, double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!grads[i]) continue;
+    check(p, grads[i], decoupled ? "AdamW" : "Adam");
+    Tensor g = dense(grads[i], p->dtype);
+    int64_t n = p->numel();
+    double step = steps[i];
+    double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
+    double step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
+    EMBER_DISPATCH_FLOAT(p->dtype, "Adam", T, {
+      T* w = p->data<T>();
+      const T* gp = g->data<T>();
+      T* a = m1[i]->data<T>();
+      T* v = m2[i]->data<T>();
+      T* vm = amsgrad ? mmax[i]->data<T>() : nullptr;
+      const T b1 = (T)beta1, b2 = (T)beta2, teps = (T)eps, ss = (T)step_size, bs = (T)bc2_sqrt;
+      const T decay = (T)(1 - lr * wd), twd = (T)wd;
+      for (int64_t k = 0; k < n; ++k) {
+        T d = maximize ? -gp[k] : gp[k];
+        if (wd != 0) {
+          if (decoupled) w[k] *= decay;
+          else d += twd * w[k];
+        }
+        a[k] += (d - a[k]) * (1 - b1);  // lerp, as torch
+        v[k] = b2 * v[k] + (1 - b2) * d * d;
+        T den;
+        if (vm) {
+          vm[k] = std::max(vm[k], v[k]);
+          den = std::sqrt(vm[k]) / bs + teps;
+        } else {
+          den = std::sqrt(v[k]) / bs + teps;
+        }
+        w[k] -= ss * a[k] / den;
+      }
+    });
+    p->bump_version();
+  }
+}
+
+void rmsprop_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& sq,
+                  std::vector<Tensor>& mom, const std::vector<Tensor>& gavg, double lr, double alpha, double eps, double wd,
+                  double momentum, bool centered, bool maximize) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!grads[i]) continue;
+    check(p, grads[i], "RMSprop");
+    Tensor g = dense(grads[i], p->dtype);
+    int64_t n = p->numel();
+    EMBER_DISPATCH_FLOAT(p->dtype, "RMSprop", T, {
+      T* w = p->data<T>();
+      const T* gp = g->data<T>();
+      T* s = sq[i]->data<T>();
+      T* b = momentum > 0 ? mom[i]->data<T>() : nullptr;
+      T* ga = centered ? gavg[i]->data<T>() : nullptr;
+      const T ta = (T)alpha, te = (T)eps, tl = (T)lr, tm = (T)momentum, twd = (T)wd;
+      for (int64_t k = 0; k < n; ++k) {
+        T d = maximize ? -gp[k] : gp[k];
+        if (wd != 0) d += twd * w[k];
+        s[k] = ta * s[k] + (1 - ta) * d * d;
+        T avg;
+        if (ga) {
+          ga[k] += (d - ga[k]) * (1 - ta);
+          avg = std::sqrt(s[k] - ga[k] * ga[k]) + te;
+        } else {
+          avg = std::sqrt(s[k]) + te;
+        }
+        if (b) {
+          b[k] = tm * b[k] + d / avg;
+          w[k] -= tl * b[k];
+        } else {
+          w[k] -= tl * d / avg;
+        }
+      }
+    });
+    p->bump_version();
+  }
+}
+
+void adagrad_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& ssum,
+                  const std::vector<double>& steps, double lr, double lr_decay, double wd, double eps, bool maximize) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!grads[i]) continue;
+    check(p, grads[i], "Adagrad");
+    Tensor g = dense(grads[i], p->dtype);
+    int64_t n = p->numel();
+    double clr = lr / (1 + (steps[i] - 1) * lr_decay);
+    EMBER_DISPATCH_FLOAT(p->dtype, "Adagrad", T, {
+      T* w = p->data<T>();
+      const T* gp = g->data<T>();
+      T* s = ssum[i]->data<T>();
+      const T tc = (T)clr, te = (T)eps, twd = (T)wd;
+      for (int64_t k = 0; k < n; ++k) {
+        T d = maximize ? -gp[k] : gp[k];
+        if (wd != 0) d += twd * w[k];
+        s[k] += d * d;
+        w[k] -= tc * d / (std::sqrt(s[k]) + te);
+      }
+    });
+    p->bump_version();
+  }
+}
+
+void zero_grads(const std::vector<Tensor>& params, bool set_to_none) {
+  for (auto& p : params) {
+    if (!p->grad) continue;
+    if (set_to_none) {
+      p->grad.reset();
+    } else {
+      Tensor& g = p->grad;
+      g->grad_fn.reset();
+      g->requires_grad = false;
+      if (g->is_contiguous()) std::memset(g->raw(), 0, (size_t)g->numel() * itemsize(g->dtype));
+      else copy_into(g, zeros({}, g->dtype));
+      g->bump_version();
+    }
+  }
+}
+
+}  // namespace ember
