@@ -68,7 +68,7 @@ void bind_functions(py::module_& m) {
   m.def("logical_not", &logical_not);
   for (auto [name, fn] : std::initializer_list<std::pair<const char*, Tensor (*)(const Tensor&)>>{
            {"neg", &neg}, {"abs", &abs}, {"exp", &exp}, {"log", &log}, {"sqrt", &sqrt}, {"sin", &sin},
-           {"cos", &cos}, {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"sign", &sign}})
+           {"cos", &cos}, {"tanh", &tanh}, {"erf", &erf}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"sign", &sign}})
     m.def(name, fn);
   m.def("clamp", [](const Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) { return clamp(t, lo, hi); },
         py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());

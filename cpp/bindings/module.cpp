@@ -1,5 +1,6 @@
 // The ember._C module: exception translation, dtypes and grad mode, then one bind_* per area.
 #include "common.h"
+#include "ember/kernels/gemm.h"
 
 namespace ember {
 
@@ -80,6 +81,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("_set_grad_enabled", &GradMode::set_enabled);
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
   m.def("initial_seed", &initial_seed);
+  m.def("set_num_threads", &ember::set_num_threads);
+  m.def("get_num_threads", &ember::get_num_threads);
 
   bind_tensor(m);
   bind_functions(m);

@@ -269,7 +269,7 @@ void bind_tensor(py::module_& m) {
       // ---- elementwise
       .def("neg", &neg).def("abs", &abs).def("exp", &exp).def("log", &log).def("sqrt", &sqrt)
       .def("sin", &sin).def("cos", &cos).def("tanh", &tanh).def("sigmoid", &sigmoid).def("relu", &relu)
-      .def("sign", &sign)
+      .def("sign", &sign).def("erf", &erf)
       .def("clamp", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
            py::arg("min") = py::none(), py::arg("max") = py::none())
       .def("clip", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },

@@ -14,7 +14,9 @@ from ._factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, 
                          ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _fn_all
-from . import autograd, nn
+from . import autograd, nn, optim, utils
+from ._torch_compat import Generator, accelerator, backends, cuda, get_num_threads, install_as_torch, set_num_threads
+from .serialization import load, save
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 float32 = float = _C.dtype.float32

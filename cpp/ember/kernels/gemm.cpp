@@ -84,3 +84,9 @@ template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*);
 template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*);
 
 }  // namespace ember
+
+namespace ember {
+// Threads only pay on large work: ember's own kernels are single-threaded; this caps OpenBLAS.
+void set_num_threads(int n) { scipy_openblas_set_num_threads(n < 1 ? 1 : n); }
+int get_num_threads() { return scipy_openblas_get_num_threads(); }
+}  // namespace ember

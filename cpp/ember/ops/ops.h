@@ -39,6 +39,7 @@ Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
+Tensor erf(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi);
 Tensor sign(const Tensor& a);

@@ -96,6 +96,7 @@ EMBER_UNARY_FLOAT(tanh, TanhBackward, true, std::tanh(x), gv * (1 - v * v))
 // Stable for large |x|: exp of a non-positive argument only.
 EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true,
                   (x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x))), gv * v * (1 - v))
+EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 * std::exp(-v * v))
 #undef EMBER_UNARY_FLOAT
 
 // ---- relu

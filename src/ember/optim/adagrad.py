@@ -1,0 +1,41 @@
+"""Adagrad with lr decay and initial accumulator value; one C++ call per group."""
+from .. import _C
+from .optimizer import Optimizer, _params_with_grad
+
+
+class Adagrad(Optimizer):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+        for g in self.param_groups:
+            for p in g["params"]:
+                st = self.state[p]
+                st["step"] = _C._scalar_tensor(0.0, _C.dtype.float32)
+                st["sum"] = _C._full(list(p.shape), float(g["initial_accumulator_value"]), p.dtype)
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        for g in self.param_groups:
+            ps, gs = _params_with_grad(g)
+            if not ps:
+                continue
+            steps = []
+            for p in ps:
+                self.state[p]["step"].add_(1)
+                steps.append(self.state[p]["step"].item())
+            _C._adagrad_step(ps, gs, [self.state[p]["sum"] for p in ps], steps, g["lr"], g["lr_decay"],
+                             g["weight_decay"], g["eps"], g["maximize"])
+        return loss

@@ -1,0 +1,99 @@
+"""Adam and AdamW (decoupled weight decay) with torch's bias correction and amsgrad; the step
+count is a float tensor in state, as torch keeps it. One C++ call per group."""
+import math
+
+from .. import _C
+from ..autograd.grad_mode import no_grad
+from .optimizer import Optimizer, _params_with_grad
+
+
+class Adam(Optimizer):
+    _decoupled_default = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=None):
+        if isinstance(lr, _C.Tensor):
+            lr = lr.item()
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if decoupled_weight_decay is None:
+            decoupled_weight_decay = self._decoupled_default
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _init_state(self, p, amsgrad):
+        st = self.state[p]
+        if len(st) == 0:
+            st["step"] = _C._scalar_tensor(0.0, _C.dtype.float32)
+            st["exp_avg"] = _C._zeros(list(p.shape), p.dtype)
+            st["exp_avg_sq"] = _C._zeros(list(p.shape), p.dtype)
+            if amsgrad:
+                st["max_exp_avg_sq"] = _C._zeros(list(p.shape), p.dtype)
+        return st
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        for g in self.param_groups:
+            ps, gs = _params_with_grad(g)
+            if not ps:
+                continue
+            amsgrad = g["amsgrad"]
+            states = [self._init_state(p, amsgrad) for p in ps]
+            steps = []
+            with no_grad():
+                for st in states:
+                    st["step"].add_(1)
+                    steps.append(st["step"].item())
+            b1, b2 = g["betas"]
+            _C._adam_step(ps, gs, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                          [s["max_exp_avg_sq"] for s in states] if amsgrad else [None] * len(ps), steps,
+                          g["lr"], b1, b2, g["eps"], g["weight_decay"], amsgrad, g["maximize"],
+                          g["decoupled_weight_decay"])
+        return loss
+
+    @no_grad()
+    def _reference_step(self):
+        """torch's single-tensor Adam/AdamW, written with ember ops (for tests)."""
+        for g in self.param_groups:
+            b1, b2 = g["betas"]
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self._init_state(p, g["amsgrad"])
+                d = -p.grad if g["maximize"] else p.grad
+                st["step"].add_(1)
+                step = st["step"].item()
+                if g["weight_decay"] != 0:
+                    if g["decoupled_weight_decay"]:
+                        p.mul_(1 - g["lr"] * g["weight_decay"])
+                    else:
+                        d = d + g["weight_decay"] * p
+                st["exp_avg"].copy_(st["exp_avg"] + (d - st["exp_avg"]) * (1 - b1))
+                st["exp_avg_sq"].copy_(st["exp_avg_sq"] * b2 + (1 - b2) * d * d)
+                bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+                v = st["exp_avg_sq"]
+                if g["amsgrad"]:
+                    st["max_exp_avg_sq"].copy_(_C.maximum(st["max_exp_avg_sq"], v))
+                    v = st["max_exp_avg_sq"]
+                denom = v.sqrt() / math.sqrt(bc2) + g["eps"]
+                p.sub_(g["lr"] / bc1 * st["exp_avg"] / denom)
+
+
+class AdamW(Adam):
+    _decoupled_default = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

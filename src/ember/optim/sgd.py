@@ -1,0 +1,58 @@
+"""SGD with momentum, dampening, nesterov, weight decay and maximize: torch's update rule,
+the first step's momentum buffer being the gradient itself. One C++ call per group."""
+from .. import _C
+from ..autograd.grad_mode import no_grad
+from .optimizer import Optimizer, _params_with_grad, required
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False, fused=None):
+        if isinstance(lr, _C.Tensor):
+            lr = lr.item()
+        if lr is not required and lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        for g in self.param_groups:
+            ps, gs = _params_with_grad(g)
+            if not ps:
+                continue
+            bufs = [self.state[p].get("momentum_buffer") for p in ps] if g["momentum"] != 0 else [None] * len(ps)
+            new = _C._sgd_step(ps, gs, bufs, g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"],
+                               g["maximize"])
+            if g["momentum"] != 0:
+                for p, b in zip(ps, new):
+                    self.state[p]["momentum_buffer"] = b
+        return loss
+
+    @no_grad()
+    def _reference_step(self):
+        """torch's single-tensor SGD, written with ember ops (for tests)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                d = -p.grad if g["maximize"] else p.grad
+                if g["weight_decay"] != 0:
+                    d = d + g["weight_decay"] * p
+                if g["momentum"] != 0:
+                    st = self.state[p]
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = d.clone()
+                    else:
+                        buf = buf * g["momentum"] + (1 - g["dampening"]) * d
+                    st["momentum_buffer"] = buf
+                    d = d + g["momentum"] * buf if g["nesterov"] else buf
+                p.sub_(g["lr"] * d)

@@ -1,0 +1,11 @@
+"""ember.utils.data: Dataset, TensorDataset, Subset, random_split, samplers, DataLoader."""
+from ._collate import default_collate, default_convert
+from .dataloader import DataLoader
+from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+
+IterableDataset = Dataset
+
+__all__ = ["DataLoader", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "Sampler",
+           "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "default_collate",
+           "default_convert", "IterableDataset"]

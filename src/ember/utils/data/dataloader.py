@@ -1,0 +1,73 @@
+"""DataLoader: batches from a sampler, collated by torch's default rules. The fast path: a
+dataset with a batched __getitems__ (TensorDataset, Subset) under the default collate gathers
+each batch with one index_select per tensor, no per-sample Python. Single process only."""
+from ... import _C
+from ._collate import default_collate
+from .dataset import TensorDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
+
+
+class DataLoader:
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True):
+        if num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
+            batch_size, drop_last = None, False
+        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0):
+            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.num_workers = num_workers
+        self.generator = generator
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        self.sampler = sampler
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.batch_sampler = batch_sampler
+        self._default_collate = collate_fn is None
+        self.collate_fn = collate_fn or default_collate
+        self._fast = self._default_collate and batch_sampler is not None and hasattr(dataset, "__getitems__")
+
+    def __iter__(self):
+        if self.batch_sampler is None:
+            for i in self.sampler:
+                yield self.dataset[i]
+            return
+        if self._fast and isinstance(self.dataset, TensorDataset) and type(self.batch_sampler) is BatchSampler:
+            yield from self._tensor_batches()
+            return
+        getitems = getattr(self.dataset, "__getitems__", None)
+        for indices in self.batch_sampler:
+            if self._fast:
+                yield getitems(indices)
+            elif getitems is not None:
+                yield self.collate_fn(getitems(indices))
+            else:
+                yield self.collate_fn([self.dataset[i] for i in indices])
+
+    def _tensor_batches(self):
+        n = len(self.dataset)
+        order = list(self.sampler) if not isinstance(self.sampler, SequentialSampler) else None
+        idx = _C._arange(0.0, float(n), 1.0, _C.dtype.int64) if order is None else \
+            _C._from_numpy_copy(__import__("numpy").asarray(order, dtype="int64"), None)
+        m = idx.shape[0]
+        bs = self.batch_size
+        stop = m - m % bs if self.drop_last else m
+        tensors = self.dataset.tensors
+        for start in range(0, stop, bs):
+            b = idx[start:start + bs]
+            yield [_C.index_select(t, 0, b) for t in tensors]
+
+    def __len__(self):
+        if self.batch_sampler is None:
+            return len(self.sampler)
+        return len(self.batch_sampler)
