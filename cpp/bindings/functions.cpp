@@ -43,7 +43,7 @@ void bind_functions(py::module_& m) {
   m.def("_randint", &randint);
   m.def("_randperm", &randperm);
   m.def("_scalar_tensor", [](Scalar s, std::optional<DType> d) {
-    Tensor t = d ? scalar_tensor(s, *d) : scalar_tensor(s);
+    Tensor t = scalar_tensor(s, d ? *d : (s.kind == Scalar::Float ? DType::Float32 : s.dtype()));
     t->wrapped_number = false;
     return t;
   });

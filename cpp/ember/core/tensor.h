@@ -68,7 +68,9 @@ struct Scalar {
   Scalar(double v) : kind(Float), f(v), i((int64_t)v) {}
   static Scalar from_int(int64_t v) { Scalar s; s.kind = Int; s.i = v; s.f = (double)v; return s; }
   static Scalar from_bool(bool v) { Scalar s; s.kind = Bool; s.i = v; s.f = v; return s; }
-  DType dtype() const { return kind == Bool ? DType::Bool : kind == Int ? DType::Int64 : DType::Float32; }
+  // Storage type of a wrapped number: floats keep double precision; promotion (result_type) only
+  // uses the category, so float32 tensors still compute in float32.
+  DType dtype() const { return kind == Bool ? DType::Bool : kind == Int ? DType::Int64 : DType::Float64; }
   template <class T> T to() const { return kind == Float ? (T)f : (T)i; }
 };
 
