@@ -11,6 +11,9 @@
 namespace py = pybind11;
 
 namespace pybind11::detail {
+template <>
+struct type_caster<ember::Shape> : list_caster<ember::Shape, int64_t> {};
+
 // bool / int / float (and numpy scalars) keep their kind, which decides type promotion.
 template <>
 struct type_caster<ember::Scalar> {

@@ -247,7 +247,10 @@ void bind_tensor(py::module_& m) {
       .def("reshape_as", [](const Tensor& t, const Tensor& o) { return reshape(t, o->shape); })
       .def("expand", [](const Tensor& t, py::args a) { return expand(t, shape_from_args(a, "expand")); })
       .def("expand_as", [](const Tensor& t, const Tensor& o) { return expand(t, o->shape); })
-      .def("permute", [](const Tensor& t, py::args a) { return permute(t, shape_from_args(a, "permute")); })
+      .def("permute", [](const Tensor& t, py::args a) {
+        Shape d = shape_from_args(a, "permute");
+        return permute(t, std::vector<int64_t>(d.begin(), d.end()));
+      })
       .def("transpose", &transpose)
       .def("t", &t)
       .def_property_readonly("T", [](const Tensor& x) {

@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "ember/core/dtype.h"
+#include "ember/core/small_vector.h"
 #include "ember/core/storage.h"
 
 namespace ember {
 
-using Shape = std::vector<int64_t>;
+using Shape = SmallVec<int64_t, 6>;
 struct Node;
 struct TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
@@ -50,6 +51,7 @@ struct TensorImpl {
 Shape contiguous_strides(const Shape& shape);
 int64_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& s);  // "[2, 3]"
+inline std::string shape_str(const std::vector<int64_t>& s) { return shape_str(Shape(s.begin(), s.end())); }
 
 // Fresh contiguous tensor (uninitialised).
 Tensor empty(const Shape& shape, DType dtype);

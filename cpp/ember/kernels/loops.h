@@ -3,7 +3,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <vector>
 
 #include "ember/core/tensor.h"
 
@@ -18,10 +17,8 @@ void for_each_nd(const Shape& shape, const std::array<const int64_t*, N>& stride
   for (int64_t s : shape)
     if (s == 0) return;
   // Collect non-trivial dims, innermost last, strides in bytes.
-  std::vector<int64_t> sh;
-  std::vector<std::array<int64_t, N>> st;
-  sh.reserve(nd);
-  st.reserve(nd);
+  SmallVec<int64_t, 8> sh;
+  SmallVec<std::array<int64_t, N>, 8> st;
   for (int64_t d = 0; d < nd; ++d) {
     if (shape[d] == 1) continue;
     std::array<int64_t, N> s;
@@ -50,7 +47,7 @@ void for_each_nd(const Shape& shape, const std::array<const int64_t*, N>& stride
     inner(ptrs, s_inner, n_inner);
     return;
   }
-  std::vector<int64_t> idx(m - 1, 0);
+  SmallVec<int64_t, 8> idx(m - 1, 0);
   std::array<char*, N> p = ptrs;
   while (true) {
     inner(p, s_inner, n_inner);
