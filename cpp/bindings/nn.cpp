@@ -32,10 +32,19 @@ void bind_nn(py::module_& m) {
     return binary_cross_entropy(p, t, w, reduction_code(r));
   });
 
-  m.def("_sgd_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, std::vector<Tensor> bufs, double lr,
-                        double momentum, double dampening, double wd, bool nesterov, bool maximize) {
-    sgd_step(ps, gs, bufs, lr, momentum, dampening, wd, nesterov, maximize);
-    return bufs;
+  // Reads each parameter's .grad itself (skipping None); returns the momentum buffers when it
+  // created any (the first step), else None.
+  m.def("_sgd_step", [](const std::vector<Tensor>& ps, std::optional<std::vector<Tensor>> bufs, double lr, double momentum,
+                        double dampening, double wd, bool nesterov, bool maximize) -> py::object {
+    std::vector<Tensor> gs(ps.size());
+    for (size_t i = 0; i < ps.size(); ++i) gs[i] = ps[i]->grad;
+    std::vector<Tensor> b = bufs ? std::move(*bufs) : std::vector<Tensor>(ps.size());
+    if (b.size() != ps.size()) throw ValueError("_sgd_step: one momentum buffer slot per parameter expected");
+    bool had_all = true;
+    for (size_t i = 0; i < ps.size(); ++i) had_all &= !gs[i] || (bool)b[i];
+    sgd_step(ps, gs, b, lr, momentum, dampening, wd, nesterov, maximize);
+    if (momentum == 0 || had_all) return py::none();
+    return py::cast(b);
   });
   m.def("_adam_step", &adam_step);
   m.def("_rmsprop_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& sq,

@@ -118,14 +118,6 @@ def _array(self, dtype=None, copy=None):
     return a if dtype is None else a.astype(dtype)
 
 
-def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-    if create_graph:
-        raise NotImplementedError("ember does not support create_graph=True (higher-order gradients)")
-    if inputs is not None:
-        raise NotImplementedError("ember does not support backward(inputs=...); use ember.autograd.grad")
-    _C._backward([self], [gradient], bool(retain_graph))
-
-
 def _int_view(self):
     raise TypeError("ember has no int32 dtype; use .long()")
 
@@ -147,13 +139,13 @@ for _name, _fn in {
     "__iter__": _iter,
     "__format__": _format,
     "__array__": _array,
-    "backward": _backward,
     "__contains__": _contains,
     "cpu": lambda self: self,
     "int": _int_view,
 }.items():
     setattr(Tensor, _name, _fn)
 
+Tensor.__hash__ = object.__hash__  # identity hash (tensors key optimizer state), at C speed
 Tensor.device = property(lambda self: _CPU)
 Tensor.is_cuda = property(lambda self: False)
 Tensor.__array_priority__ = 1000  # numpy defers to Tensor's reflected operators

@@ -1,6 +1,6 @@
 // The backward engine: dependency counting with an explicit stack, a ready queue, per-node
 // gradient buffers. Nothing recurses: neither graph traversal nor node destruction.
-#include <unordered_map>
+#include <algorithm>
 
 #include "ember/autograd/node.h"
 #include "ember/ops/ops.h"
@@ -102,13 +102,6 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
                                  bool allow_unused) {
   NoGradGuard no_grad;
-  struct Info {
-    int deps = 0;
-    std::vector<Tensor> buffer;
-  };
-  std::unordered_map<Node*, Info> info;
-  std::vector<std::shared_ptr<Node>> stack;
-
   auto add_to = [](Tensor& slot, const Tensor& g) { slot = slot ? add(slot, g) : g; };
 
   // Root gradients.
@@ -132,25 +125,35 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     root_edges.push_back({gradient_edge(r), g});
   }
 
-  // Count dependencies over everything reachable.
+  // Count dependencies over everything reachable; `visited` keeps the nodes alive and lets the
+  // guard clear the scratch fields however the run ends.
+  std::vector<std::shared_ptr<Node>> visited;
+  struct Reset {
+    std::vector<std::shared_ptr<Node>>& v;
+    ~Reset() {
+      for (auto& n : v) n->bw_deps = -1, n->bw_buffer.clear();
+    }
+  } reset{visited};
+  std::vector<Node*> stack;
   for (auto& re : root_edges) {
     Node* n = re.first.fn.get();
-    if (info.find(n) == info.end()) {
-      info[n];
-      stack.push_back(re.first.fn);
+    if (n->bw_deps < 0) {
+      n->bw_deps = 0;
+      visited.push_back(re.first.fn);
+      stack.push_back(n);
     }
   }
   while (!stack.empty()) {
-    auto n = std::move(stack.back());
+    Node* n = stack.back();
     stack.pop_back();
     for (auto& e : n->next) {
       if (!e.fn) continue;
-      auto it = info.find(e.fn.get());
-      if (it == info.end()) {
-        info[e.fn.get()].deps = 1;
-        stack.push_back(e.fn);
+      if (e.fn->bw_deps < 0) {
+        e.fn->bw_deps = 1;
+        visited.push_back(e.fn);
+        stack.push_back(e.fn.get());
       } else {
-        it->second.deps++;
+        e.fn->bw_deps++;
       }
     }
   }
@@ -164,28 +167,25 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     input_edges.push_back(gradient_edge(inputs[i]));
   }
 
-  std::vector<std::shared_ptr<Node>> ready;
+  std::vector<Node*> ready;
   for (auto& re : root_edges) {
-    Info& inf = info[re.first.fn.get()];
-    if (inf.buffer.empty()) inf.buffer.resize(re.first.fn->num_outputs);
-    add_to(inf.buffer[re.first.input_nr], re.second);
+    Node* n = re.first.fn.get();
+    if (n->bw_buffer.empty()) n->bw_buffer.resize(n->num_outputs);
+    add_to(n->bw_buffer[re.first.input_nr], re.second);
   }
   for (auto& re : root_edges)
-    if (info[re.first.fn.get()].deps == 0) {
-      bool dup = false;
-      for (auto& r : ready) dup |= r.get() == re.first.fn.get();
-      if (!dup) ready.push_back(re.first.fn);
-    }
+    if (re.first.fn->bw_deps == 0 && std::find(ready.begin(), ready.end(), re.first.fn.get()) == ready.end())
+      ready.push_back(re.first.fn.get());
 
   while (!ready.empty()) {
-    std::shared_ptr<Node> node = std::move(ready.back());
+    Node* node = ready.back();
     ready.pop_back();
-    Info& inf = info[node.get()];
-    std::vector<Tensor> in = std::move(inf.buffer);
+    std::vector<Tensor> in = std::move(node->bw_buffer);
+    node->bw_buffer.clear();
     if (in.empty()) in.resize(node->num_outputs);
 
     for (size_t i = 0; i < input_edges.size(); ++i)
-      if (input_edges[i].fn.get() == node.get() && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr])
+      if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr])
         captured[i] = in[input_edges[i].input_nr];
     for (auto& [nr, w] : node->retained)
       if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
@@ -197,7 +197,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     bool any = false;
     for (auto& g : in) any |= (bool)g;
     std::vector<Tensor> out;
-    bool is_acc = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
+    bool is_acc = dynamic_cast<AccumulateGrad*>(node) != nullptr;
     if (any && (accumulate || !is_acc)) out = node->apply(in);
     if (!keep_graph && !is_acc) {
       node->release_saved();
@@ -206,12 +206,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     for (size_t i = 0; i < node->next.size(); ++i) {
       const Edge& e = node->next[i];
       if (!e.fn) continue;
-      Info& ci = info[e.fn.get()];
+      Node* c = e.fn.get();
       if (i < out.size() && out[i]) {
-        if (ci.buffer.empty()) ci.buffer.resize(e.fn->num_outputs);
-        add_to(ci.buffer[e.input_nr], out[i]);
+        if (c->bw_buffer.empty()) c->bw_buffer.resize(c->num_outputs);
+        add_to(c->bw_buffer[e.input_nr], out[i]);
       }
-      if (--ci.deps == 0) ready.push_back(e.fn);
+      if (--c->bw_deps == 0) ready.push_back(c);
     }
   }
 

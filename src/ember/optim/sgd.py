@@ -23,17 +23,18 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure=None):
-        loss = self._closure(closure)
+        loss = None if closure is None else self._closure(closure)
+        state = self.state
         for g in self.param_groups:
-            ps, gs = _params_with_grad(g)
-            if not ps:
-                continue
-            bufs = [self.state[p].get("momentum_buffer") for p in ps] if g["momentum"] != 0 else [None] * len(ps)
-            new = _C._sgd_step(ps, gs, bufs, g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"],
-                               g["maximize"])
-            if g["momentum"] != 0:
-                for p, b in zip(ps, new):
-                    self.state[p]["momentum_buffer"] = b
+            ps = g["params"]
+            momentum = g["momentum"]
+            bufs = [state[p].get("momentum_buffer") if p in state else None for p in ps] if momentum != 0 else None
+            created = _C._sgd_step(ps, bufs, g["lr"], momentum, g["dampening"], g["weight_decay"], g["nesterov"],
+                                   g["maximize"])
+            if created is not None:  # first step: the C++ side made the momentum buffers
+                for p, b in zip(ps, created):
+                    if b is not None:
+                        state[p]["momentum_buffer"] = b
         return loss
 
     @no_grad()

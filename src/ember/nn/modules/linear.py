@@ -37,7 +37,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        return _C.linear(input, self.weight, self.bias)
+        p = self._parameters  # a plain dict read: Module.__getattr__ is slow on this hot path
+        return _C.linear(input, p["weight"], p["bias"])
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

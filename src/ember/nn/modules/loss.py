@@ -1,4 +1,5 @@
 """Loss modules: thin wrappers over nn.functional (the fused C++ losses)."""
+from ... import _C
 from .. import functional as F
 from .module import Module
 
@@ -17,7 +18,7 @@ class _WeightedLoss(_Loss):
 
 class MSELoss(_Loss):
     def forward(self, input, target):
-        return F.mse_loss(input, target, reduction=self.reduction)
+        return _C._mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
@@ -51,6 +52,9 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
+        if input.dim() == 2 and not target.is_floating_point():  # the common case, straight to the fused op
+            return _C._cross_entropy(input, target, self._buffers["weight"], self.ignore_index, self.label_smoothing,
+                                     self.reduction)
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
