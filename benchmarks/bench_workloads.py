@@ -1,0 +1,41 @@
+"""pytest-benchmark view of the suite: each workload and micro-benchmark in each flavour, grouped
+so ember / torch / numpy of one workload sit side by side.
+
+    pytest benchmarks/ --benchmark-group-by=group          # full
+    EMBER_BENCH_QUICK=1 pytest benchmarks/                   # smoke (what CI runs)
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import micro  # noqa: E402
+import workloads  # noqa: E402
+
+QUICK = os.environ.get("EMBER_BENCH_QUICK") == "1"
+FLAVORS = [f for f in ("ember", "torch", "numpy") if workloads.available(f)]
+WIDS = ["W1", "W1b", "W2", "W3"] if QUICK else list(workloads.WORKLOADS)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("wid", WIDS)
+def test_workload(benchmark, wid, flavor):
+    benchmark.group = wid
+    run = workloads.build(wid, flavor, quick=QUICK)
+    benchmark.pedantic(run.steps, rounds=1 if QUICK else 3, iterations=1, warmup_rounds=0 if QUICK else 1)
+    # the flavours compute the same thing: same loss as the numpy reference after the same steps
+    ref = workloads.build(wid, "numpy", quick=QUICK)
+    for _ in range(1 if QUICK else 4):
+        ref.steps()
+    assert run.loss() == pytest.approx(ref.loss(), rel=1e-2)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("name", list(micro.MICRO))
+def test_micro(benchmark, name, flavor):
+    fn = micro.micro_callable(name, flavor)
+    if fn is None:
+        pytest.skip(f"{flavor} has no analogue of {name}")
+    benchmark.group = "micro-" + name
+    benchmark.pedantic(fn, rounds=20 if QUICK else 2000, iterations=10, warmup_rounds=1)

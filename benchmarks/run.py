@@ -1,0 +1,186 @@
+"""Run every benchmark workload in every flavour (ember, torch, numpy), interleaved round by
+round (A B C A B C ...) so machine noise hits all alike; print µs/step (median, min, max) with
+the ratios ember/torch and ember/numpy; write results/latest.json and a bar chart PNG.
+
+    python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # a few steps of each: a smoke test, not a measurement
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import micro  # noqa: E402
+import workloads  # noqa: E402
+
+FLAVORS = ["ember", "torch", "numpy"]
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def bench_workloads(ids, flavors, rounds, quick):
+    results = {}
+    for wid in ids:
+        runs = {f: workloads.build(wid, f, quick) for f in flavors}
+        times = {f: [] for f in flavors}
+        for f in flavors:  # warm-up pass (allocator caches, BLAS threads, lazy imports)
+            runs[f].steps()
+        for _ in range(rounds):
+            for f in flavors:
+                t0 = time.perf_counter()
+                n = runs[f].steps()
+                times[f].append((time.perf_counter() - t0) / n * 1e6)
+        losses = {f: runs[f].loss() for f in flavors}
+        results[wid] = {"us_per_step": times, "final_loss": losses}
+        print(f"  {wid:8s} done (losses: " + ", ".join(f"{f}={losses[f]:.6g}" for f in flavors) + ")", flush=True)
+    return results
+
+
+def bench_micro(flavors, rounds, number):
+    results = {}
+    for name in micro.MICRO:
+        fns = {f: micro.micro_callable(name, f) for f in flavors}
+        fns = {f: fn for f, fn in fns.items() if fn is not None}
+        times = {f: [] for f in fns}
+        for f, fn in fns.items():
+            micro.time_call(fn, max(number // 10, 1))
+        for _ in range(rounds):
+            for f, fn in fns.items():
+                times[f].append(micro.time_call(fn, number))
+        results[name] = {"us_per_call": times}
+    return results
+
+
+def summary(samples):
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def fmt_row(name, stats, flavors):
+    cells = []
+    for f in flavors:
+        s = stats.get(f)
+        cells.append(f"{s['median']:10.1f} ({s['min']:.1f}-{s['max']:.1f})" if s else f"{'-':>10s}")
+    e = stats.get("ember")
+    ratios = []
+    for other in ("torch", "numpy"):
+        o = stats.get(other)
+        ratios.append(f"{o['median'] / e['median']:7.1f}x" if (e and o) else f"{'-':>8s}")
+    return f"| {name:16s} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |"
+
+
+def check_losses(results, flavors, rtol):
+    bad = []
+    for wid, r in results.items():
+        ref = r["final_loss"][flavors[0]]
+        for f in flavors[1:]:
+            v = r["final_loss"][f]
+            if abs(v - ref) > rtol * max(abs(ref), 1e-6):
+                bad.append(f"{wid}: {flavors[0]}={ref:.6g} vs {f}={v:.6g}")
+    return bad
+
+
+def chart(stats_by_name, flavors, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(stats_by_name)
+    width = 0.8 / len(flavors)
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.1), 4.5))
+    for i, f in enumerate(flavors):
+        xs = [k + i * width for k in range(len(names))]
+        ys = [stats_by_name[n][f]["median"] if f in stats_by_name[n] else 0 for n in names]
+        ax.bar(xs, ys, width, label=f)
+    ax.set_yscale("log")
+    ax.set_xticks([k + width * (len(flavors) - 1) / 2 for k in range(len(names))])
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel("µs per step / per call (median, log scale)")
+    ax.set_title("ember vs torch vs numpy (lower is faster)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few steps of each workload (CI smoke test)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per workload (default 7, quick 2)")
+    ap.add_argument("--only", default=None, help="comma-separated workload ids, e.g. W1,W2,micro,startup")
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
+    args = ap.parse_args(argv)
+
+    flavors = [f for f in FLAVORS if workloads.available(f)]
+    if "numpy" not in flavors or "ember" not in flavors:
+        sys.exit("ember and numpy are required")
+    if "torch" not in flavors:
+        print("note: torch is not installed; its columns are absent (pip install torch==2.13.0)")
+    rounds = args.rounds or (2 if args.quick else 7)
+    only = args.only.split(",") if args.only else list(workloads.WORKLOADS) + ["micro", "startup"]
+    ids = [w for w in workloads.WORKLOADS if w in only]
+
+    print(f"machine: {machine()}")
+    results = {"machine": machine(), "quick": args.quick, "rounds": rounds, "flavors": flavors}
+    stats = {}
+    if ids:
+        print(f"workloads ({rounds} interleaved rounds):")
+        wr = bench_workloads(ids, flavors, rounds, args.quick)
+        results["workloads"] = wr
+        for wid, r in wr.items():
+            stats[wid] = {f: summary(v) for f, v in r["us_per_step"].items()}
+        bad = check_losses(wr, flavors, rtol=5e-2 if not args.quick else 1e-1)
+        results["loss_mismatch"] = bad
+        for b in bad:
+            print("  LOSS MISMATCH", b)
+    if "micro" in only:
+        mr = bench_micro(flavors, rounds, 2000 if args.quick else 20000)
+        results["micro"] = mr
+        for name, r in mr.items():
+            stats[name] = {f: summary(v) for f, v in r["us_per_call"].items()}
+    if "startup" in only and not args.quick:
+        st = {f: micro.startup(f) for f in flavors}
+        results["startup"] = {f: {"import_s": v[0], "rss_after_W2_mib": v[1]} for f, v in st.items()}
+
+    header = "| workload         | " + " | ".join(f"{f + ' µs (min-max)':>24s}" for f in flavors) + \
+             " | torch/ember | numpy/ember |"
+    print()
+    print(header)
+    print("|" + "---|" * (len(flavors) + 3))
+    for name, s in stats.items():
+        print(fmt_row(name, s, flavors))
+    if "startup" in results:
+        print()
+        for f, v in results["startup"].items():
+            print(f"startup {f:6s}: import {v['import_s'] * 1000:7.0f} ms, RSS after W2 {v['rss_after_W2_mib']:7.1f} MiB")
+    results["summary"] = stats
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(results, fh, indent=1)
+    print(f"\nwrote {args.out}")
+    if not args.no_chart:
+        try:
+            png = os.path.splitext(args.out)[0] + ".png"
+            chart(stats, flavors, png)
+            print(f"wrote {png}")
+        except ImportError:
+            print("matplotlib is not installed: no chart (pip install matplotlib)")
+    return 1 if results.get("loss_mismatch") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
