@@ -28,6 +28,7 @@ class Size(tuple):
 
 
 _C._set_size_type(Size)
+_C.dtype.__repr__ = _C.dtype.__str__ = lambda self: "ember." + self.name
 
 
 class _return_types:

@@ -384,8 +384,8 @@ static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
       double s = 0;
       for (int64_t i = 0; i < len; ++i) s += std::exp((double)(x[i] - mx));
       if (log) {
-        T lse = (T)(std::log(s)) + mx;
-        for (int64_t i = 0; i < len; ++i) y[i] = x[i] - lse;
+        const T ls = (T)std::log(s);  // (x - max) first: exact, so large logits keep their precision
+        for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;
       } else {
         for (int64_t i = 0; i < len; ++i) y[i] = (T)(std::exp((double)(x[i] - mx)) / s);
       }

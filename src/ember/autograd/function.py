@@ -16,6 +16,11 @@ class FunctionCtx:
         if self._saved is None:
             raise RuntimeError("Trying to backward through the graph a second time (or directly access saved "
                                "tensors after they have already been freed).")
+        for t, v in zip(self._saved, getattr(self, "_versions", ())):
+            if isinstance(t, _C.Tensor) and t._version != v:
+                raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: [{t.dtype} {list(t.shape)}] is at version {t._version}; "
+                                   f"expected version {v} instead.")
         return self._saved
 
     def mark_non_differentiable(self, *args):
@@ -49,6 +54,7 @@ class Function:
         # Saved outputs become history-free aliases: no cycle output -> node -> ctx -> output.
         if ctx._saved:
             ctx._saved = tuple(s.detach() if any(s is o for o in tensors_out) else s for s in ctx._saved)
+            ctx._versions = tuple(s._version if isinstance(s, _C.Tensor) else None for s in ctx._saved)
         inputs = [a if isinstance(a, _C.Tensor) else None for a in args]
 
         def run_backward(*grads):

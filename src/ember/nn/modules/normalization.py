@@ -9,16 +9,19 @@ from .module import Module
 
 class BatchNorm1d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+                 dtype=None, bias=True):
         super().__init__()
         dtype = dtype or _C.dtype.float32
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
+        self.use_bias = affine and bias
         if affine:
             self.weight = Parameter(_C._ones([num_features], dtype))
-            self.bias = Parameter(_C._zeros([num_features], dtype))
         else:
             self.register_parameter("weight", None)
+        if self.use_bias:
+            self.bias = Parameter(_C._zeros([num_features], dtype))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", _C._zeros([num_features], dtype))
@@ -35,15 +38,18 @@ class BatchNorm1d(Module):
         if input.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm1d: expected {self.num_features} channels, got input of shape {list(input.shape)}")
         use_batch = self.training or self.running_mean is None
+        factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
-        return F.batch_norm(input, self.running_mean if self.training and self.track_running_stats or not use_batch else None,
-                            self.running_var if self.training and self.track_running_stats or not use_batch else None,
-                            self.weight, self.bias, use_batch, self.momentum, self.eps)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        track = (self.training and self.track_running_stats) or not use_batch
+        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                            self.weight, self.bias, use_batch, factor, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.use_bias}, track_running_stats={self.track_running_stats}")
 
 
 class LayerNorm(Module):
@@ -55,6 +61,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
+        self.use_bias = elementwise_affine and bias
         if elementwise_affine:
             self.weight = Parameter(_C._ones(list(self.normalized_shape), dtype))
             if bias:
@@ -69,4 +76,5 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.use_bias}")

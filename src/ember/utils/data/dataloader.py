@@ -1,6 +1,7 @@
-"""DataLoader: batches from a sampler, collated by torch's default rules. The fast path: a
-dataset with a batched __getitems__ (TensorDataset, Subset) under the default collate gathers
-each batch with one index_select per tensor, no per-sample Python. Single process only."""
+"""DataLoader: batches from a sampler, collated by torch's default rules (a dataset's
+__getitems__, when present, returns the list of samples, as torch defines it). The fast path: a
+TensorDataset under the default collate gathers each batch with one index_select per tensor,
+no per-sample Python. Single process only (num_workers is accepted and ignored)."""
 from ... import _C
 from ._collate import default_collate
 from .dataset import TensorDataset
@@ -35,20 +36,20 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self._default_collate = collate_fn is None
         self.collate_fn = collate_fn or default_collate
-        self._fast = self._default_collate and batch_sampler is not None and hasattr(dataset, "__getitems__")
+        self._fast = self._default_collate and batch_sampler is not None and isinstance(dataset, TensorDataset)
 
     def __iter__(self):
         if self.batch_sampler is None:
             for i in self.sampler:
                 yield self.dataset[i]
             return
-        if self._fast and isinstance(self.dataset, TensorDataset) and type(self.batch_sampler) is BatchSampler:
+        if self._fast and type(self.batch_sampler) is BatchSampler:
             yield from self._tensor_batches()
             return
         getitems = getattr(self.dataset, "__getitems__", None)
         for indices in self.batch_sampler:
             if self._fast:
-                yield getitems(indices)
+                yield self.dataset._gather(indices)
             elif getitems is not None:
                 yield self.collate_fn(getitems(indices))
             else:

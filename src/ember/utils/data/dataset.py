@@ -1,5 +1,5 @@
-"""Dataset, TensorDataset, Subset, random_split. TensorDataset and Subset expose a batched
-__getitems__ so the DataLoader gathers a whole batch in one C++ call per tensor."""
+"""Dataset, TensorDataset, Subset, random_split. TensorDataset has a batched gather so the
+DataLoader takes a whole batch in one C++ call per tensor."""
 import math
 import numbers
 
@@ -28,8 +28,9 @@ class TensorDataset(Dataset):
     def __getitem__(self, index):
         return tuple(t[index] for t in self.tensors)
 
-    def __getitems__(self, indices):
-        """One gather per tensor for a whole batch (`indices`: int64 tensor or list of ints)."""
+    def _gather(self, indices):
+        """The DataLoader fast path: one gather per tensor for a whole batch (`indices`: int64
+        tensor or list of ints). Not __getitems__, which torch defines as a list of samples."""
         idx = indices if isinstance(indices, Tensor) else _C._from_numpy_copy(_as_index_array(indices), None)
         return [_C.index_select(t, 0, idx) for t in self.tensors]
 
@@ -53,8 +54,6 @@ class Subset(Dataset):
         return self.dataset[self.indices[idx]]
 
     def __getitems__(self, indices):
-        if isinstance(indices, Tensor):
-            indices = indices.tolist()
         mapped = [self.indices[i] for i in indices]
         if hasattr(self.dataset, "__getitems__"):
             return self.dataset.__getitems__(mapped)
