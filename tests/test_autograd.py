@@ -625,3 +625,16 @@ def test_leaf_not_kept_alive_by_dropped_graph(L):
     del x, y
     gc.collect()
     assert r() is None
+
+
+def test_intermediate_tensors_freed_after_graph_dropped(L):
+    x = T(L, [0.5, 1.5], True)
+    y = x.exp()  # saves its own output
+    z = y * y  # saves y twice
+    w = z.sigmoid().sum()
+    refs = [weakref.ref(t) for t in (y, z, w)]
+    w.backward()
+    del y, z, w
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert x.grad is not None

@@ -41,7 +41,8 @@ def _programs():
     # any other torch-style program someone drops into examples/
     for name in sorted(os.listdir(EXAMPLES)) if os.path.isdir(EXAMPLES) else []:
         path = os.path.join(EXAMPLES, name)
-        if name.endswith(".py") and name not in OWN and name != os.path.basename(LAB):
+        duplicate_of_lab = name == os.path.basename(LAB) and os.path.exists(LAB)
+        if name.endswith(".py") and name not in OWN and not duplicate_of_lab:
             with open(path) as f:
                 if re.search(r"^\s*(import torch|from torch)", f.read(), re.M):
                     progs.append(path)

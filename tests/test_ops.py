@@ -524,3 +524,87 @@ def test_tables_are_nonempty_and_unique_ids():
 def test_dtype_name_helper():
     assert dtype_name(ember.float32) == "float32"
     assert dtype_name(ember.int64) == "int64"
+
+
+# ---------------------------------------------------------------------------------------------
+# The helpers themselves must catch wrong gradients and wrong values.
+
+def _wrong_grad_function():
+    class WrongSquare(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x  # should be 2 * g * x
+    return WrongSquare
+
+
+def test_gradcheck_detects_wrong_backward():
+    fn = _wrong_grad_function()
+    with pytest.raises(AssertionError):
+        gradcheck(lambda x: fn.apply(x), [np.array([1.0, -2.0, 0.5])])
+
+
+def test_gradcheck_accepts_right_backward():
+    gradcheck(lambda x: x * x, [np.array([1.0, -2.0, 0.5])])
+
+
+def test_check_op_detects_wrong_forward_and_backward():
+    pytest.importorskip("torch")
+    a = [np.array([1.0, -2.0, 0.5], dtype=np.float32)]
+    with pytest.raises(AssertionError):
+        check_op(lambda x: x * 2, lambda x: x * 3, a)
+    fn = _wrong_grad_function()
+    with pytest.raises(AssertionError):
+        check_op(lambda x: fn.apply(x), lambda x: x * x, a)
+    check_op(lambda x: x * x, lambda x: x * x, a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge cases: empty tensors, ties, signed zeros, extreme values (each compared with torch).
+
+EDGE_CASES = [
+    Case("sum", lambda L, x: x.sum(), F(0, 3), id="empty_all"),
+    Case("sum", lambda L, x: x.sum(0), F(0, 3), id="empty_dim"),
+    Case("matmul", lambda L, x, y: x @ y, F(0, 3), F(3, 2), id="empty_rows"),
+    Case("matmul", lambda L, x, y: x @ y, F(2, 0), F(0, 3), id="empty_inner"),
+    Case("cat", lambda L, x, y: L.cat([x, y]), F(0, 3), F(2, 3), id="with_empty"),
+    Case("exp", lambda L, x: x.exp(), F(0), id="empty"),
+    Case("max", lambda L, x: x.max(), Fixed([1.0, 3.0, 3.0, -2.0]), id="ties_all"),
+    Case("min", lambda L, x: x.min(), Fixed([[1.0, -3.0], [-3.0, 2.0]]), id="ties_all"),
+    Case("max", lambda L, x: x.max(1), Fixed([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]), id="ties_dim"),
+    Case("maximum", lambda L, x, y: L.maximum(x, y), Fixed([1.0, 2.0, 3.0]), Fixed([1.0, 0.0, 3.0]), id="ties"),
+    Case("clamp", lambda L, x: x.clamp(-1.0, 1.0), Fixed([-1.0, 0.0, 1.0, 2.0]), id="at_bounds"),
+    Case("abs", lambda L, x: x.abs(), Fixed([-1.0, 0.0, 2.0]), id="at_zero"),
+    Case("relu", lambda L, x: x.relu(), Fixed([-1.0, 0.0, 2.0]), id="at_zero"),
+    Case("sqrt", lambda L, x: x.sqrt(), Fixed([0.0, 4.0]), id="at_zero"),
+    Case("log", lambda L, x: x.log(), Fixed([0.0, 1.0]), id="at_zero"),
+    Case("div", lambda L, x, y: x / y, Fixed([1.0, -1.0, 0.0]), Fixed([0.0, 0.0, 0.0]), id="by_zero"),
+    Case("exp", lambda L, x: x.exp(), Fixed([100.0, -100.0]), id="overflow"),
+    Case("softmax", lambda L, x: x.softmax(-1), Fixed([[-1e4, 0.0, 1e4]]), id="extreme"),
+    Case("log_softmax", lambda L, x: x.log_softmax(-1), Fixed([[-1e4, 0.0, 1e4]]), id="extreme"),
+    Case("tanh", lambda L, x: x.tanh(), Fixed([-50.0, 50.0]), id="saturated"),
+    Case("pow", lambda L, x: x ** 2, Fixed([0.0, -1.0]), id="at_zero"),
+    Case("pow", lambda L, x: x ** 0.0, Fixed([0.0, 2.0]), id="exp_zero"),
+    Case("var", lambda L, x: x.var(1), Fixed([[1.0, 1.0, 1.0]]), id="constant"),
+    Case("std", lambda L, x: x.std(1), Fixed([[1.0, 2.0, 3.0], [2.0, 2.0, 2.5]]), id="rows"),
+    Case("prod", lambda L, x: x.prod(), Fixed([2.0, 0.0, 3.0]), id="one_zero"),
+    Case("mean", lambda L, x: x.mean((0, 1)), F(2, 3, 4), id="tuple_first_two"),
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=ids(EDGE_CASES))
+def test_edge_cases_vs_torch(case):
+    torch = pytest.importorskip("torch")
+    with np.errstate(all="ignore"):
+        check_op(_run(case, ember), _run(case, torch), make_inputs(case, np.float32))
+
+
+def test_relu_and_clamp_give_positive_zero():
+    x = ember.tensor([-2.0, -0.5, 3.0])
+    for y in (x.relu(), x.clamp(min=0.0), ember.maximum(x, ember.zeros(3))):
+        assert not np.signbit(to_np(y)).any(), to_np(y)

@@ -13,21 +13,54 @@ namespace {
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
 
+// Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
+// nn.Linear layout). Eight accumulators let the compiler vectorise without reassociation flags.
 template <class T>
-void gemm_direct(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+void gemm_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* C) {
+  for (int64_t i = 0; i < M; ++i) {
+    const T* ar = a + i * lda;
+    for (int64_t j = 0; j < N; ++j) {
+      const T* br = b + j * ldb;
+      T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += ar[k + u] * br[k + u];
+      T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; k < K; ++k) s += ar[k] * br[k];
+      C[i * N + j] = s;
+    }
+  }
+}
+
+// Axpy form: B's rows are unit-stride (C row += a_ik * B row), any stride for A.
+template <class T>
+void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ldb, T* C) {
   const T* a = static_cast<const T*>(A.p);
-  const T* b = static_cast<const T*>(B.p);
   std::fill(C, C + M * N, T(0));
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * N;
     for (int64_t k = 0; k < K; ++k) {
       const T av = a[i * A.rs + k * A.cs];
-      const T* brow = b + k * B.rs;
-      if (B.cs == 1)
-        for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j];
-      else
-        for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j * B.cs];
+      const T* brow = b + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j];
     }
+  }
+}
+
+template <class T>
+std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
+
+template <class T>
+void gemm_direct(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  const T* b = static_cast<const T*>(B.p);
+  // Short dot products cost more in setup than they compute: small K takes the axpy form.
+  if (K >= 16 && (B.rs == 1 || K == 1) && (A.cs == 1 || K == 1)) {
+    gemm_dot<T>(M, N, K, static_cast<const T*>(A.p), A.rs, b, B.cs, C);
+  } else if (B.cs == 1 || N == 1) {
+    gemm_axpy<T>(M, N, K, A, b, B.rs, C);
+  } else {
+    std::vector<T> pb = pack<T>(B, K, N);
+    gemm_axpy<T>(M, N, K, A, pb.data(), N, C);
   }
 }
 

@@ -69,8 +69,8 @@ template <class R, class T, class F>
 void unary_kernel(const Tensor& out, const Tensor& a, F f) {
   for_each_nd<2>(out->shape, {out->strides.data(), a->strides.data()}, {out->raw(), a->raw()},
                  {(int64_t)sizeof(R), (int64_t)sizeof(T)}, [&](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
-                   R* o = reinterpret_cast<R*>(p[0]);
-                   const T* x = reinterpret_cast<const T*>(p[1]);
+                   R* __restrict o = reinterpret_cast<R*>(p[0]);
+                   const T* __restrict x = reinterpret_cast<const T*>(p[1]);
                    if (s[0] == (int64_t)sizeof(R) && s[1] == (int64_t)sizeof(T)) {
                      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
                    } else {
@@ -85,9 +85,9 @@ void binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   for_each_nd<3>(out->shape, {out->strides.data(), a->strides.data(), b->strides.data()},
                  {out->raw(), a->raw(), b->raw()}, {(int64_t)sizeof(R), (int64_t)sizeof(T), (int64_t)sizeof(T)},
                  [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
-                   R* o = reinterpret_cast<R*>(p[0]);
-                   const T* x = reinterpret_cast<const T*>(p[1]);
-                   const T* y = reinterpret_cast<const T*>(p[2]);
+                   R* __restrict o = reinterpret_cast<R*>(p[0]);
+                   const T* __restrict x = reinterpret_cast<const T*>(p[1]);
+                   const T* __restrict y = reinterpret_cast<const T*>(p[2]);
                    constexpr int64_t r = sizeof(R), t = sizeof(T);
                    if (s[0] == r && s[1] == t && s[2] == t) {
                      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
@@ -111,6 +111,14 @@ void ternary_kernel(const Tensor& out, const Tensor& c, const Tensor& a, const T
                  {out->raw(), c->raw(), a->raw(), b->raw()},
                  {(int64_t)sizeof(R), (int64_t)sizeof(bool), (int64_t)sizeof(T), (int64_t)sizeof(T)},
                  [&](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+                   if (s[0] == (int64_t)sizeof(R) && s[1] == 1 && s[2] == (int64_t)sizeof(T) && s[3] == (int64_t)sizeof(T)) {
+                     R* __restrict o = reinterpret_cast<R*>(p[0]);
+                     const bool* __restrict c = reinterpret_cast<const bool*>(p[1]);
+                     const T* __restrict x = reinterpret_cast<const T*>(p[2]);
+                     const T* __restrict y = reinterpret_cast<const T*>(p[3]);
+                     for (int64_t i = 0; i < n; ++i) o[i] = f(c[i], x[i], y[i]);
+                     return;
+                   }
                    for (int64_t i = 0; i < n; ++i)
                      *reinterpret_cast<R*>(p[0] + i * s[0]) = f(*reinterpret_cast<const bool*>(p[1] + i * s[1]),
                                                                 *reinterpret_cast<const T*>(p[2] + i * s[2]),

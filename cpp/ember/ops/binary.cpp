@@ -271,17 +271,16 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return maxmin(a, b, false); }
 Tensor compare(const Tensor& a, const Tensor& b, CmpOp op) {
   DType d = result_type(a, b);
   Tensor out;
-  EMBER_DISPATCH_ALL(d, T, out = (binary_op<bool, T>(a, b, d, [op](T x, T y) -> bool {
-    switch (op) {
-      case CmpOp::Eq: return x == y;
-      case CmpOp::Ne: return x != y;
-      case CmpOp::Lt: return x < y;
-      case CmpOp::Le: return x <= y;
-      case CmpOp::Gt: return x > y;
-      case CmpOp::Ge: return x >= y;
-    }
-    return false;
-  })));
+  // The comparison is a template argument so each loop is branch-free and vectorises.
+  auto run = [&](auto cmp) { EMBER_DISPATCH_ALL(d, T, out = (binary_op<bool, T>(a, b, d, [cmp](T x, T y) -> bool { return cmp(x, y); }))); };
+  switch (op) {
+    case CmpOp::Eq: run([](auto x, auto y) { return x == y; }); break;
+    case CmpOp::Ne: run([](auto x, auto y) { return x != y; }); break;
+    case CmpOp::Lt: run([](auto x, auto y) { return x < y; }); break;
+    case CmpOp::Le: run([](auto x, auto y) { return x <= y; }); break;
+    case CmpOp::Gt: run([](auto x, auto y) { return x > y; }); break;
+    case CmpOp::Ge: run([](auto x, auto y) { return x >= y; }); break;
+  }
   return out;
 }
 

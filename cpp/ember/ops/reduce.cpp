@@ -63,6 +63,10 @@ Tensor fold(const Tensor& a, const std::vector<bool>& m, Acc init, Fn f) {
                        for (int64_t i = 0; i < n; ++i) r = f(r, (Acc) * reinterpret_cast<const T*>(q[1] + i * s[1]));
                      }
                      *reinterpret_cast<Acc*>(q[0]) = r;
+                   } else if (s[0] == (int64_t)sizeof(Acc) && s[1] == (int64_t)sizeof(T)) {
+                     Acc* __restrict o = reinterpret_cast<Acc*>(q[0]);  // column reduce: o[i] op= x[i]
+                     const T* __restrict x = reinterpret_cast<const T*>(q[1]);
+                     for (int64_t i = 0; i < n; ++i) o[i] = f(o[i], (Acc)x[i]);
                    } else {
                      for (int64_t i = 0; i < n; ++i) {
                        Acc* o = reinterpret_cast<Acc*>(q[0] + i * s[0]);

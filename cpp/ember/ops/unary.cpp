@@ -67,6 +67,14 @@ Tensor sign(const Tensor& a) {
   return out;
 }
 
+// One exp of a non-positive argument: no overflow for large |x|, and a select instead of a branch.
+template <class T>
+inline T sigmoid_scalar(T x) {
+  T e = std::exp(-std::abs(x));
+  T r = T(1) / (T(1) + e);
+  return x >= 0 ? r : e * r;
+}
+
 // ---- float functions of one argument. SAVE_OUT: backward uses y; otherwise x.
 #define EMBER_UNARY_FLOAT(op, Name, SAVE_OUT, fwd, bwd)                                                  \
   struct Name : UnaryBackward {                                                                        \
@@ -94,8 +102,7 @@ EMBER_UNARY_FLOAT(sin, SinBackward, false, std::sin(x), gv * std::cos(v))
 EMBER_UNARY_FLOAT(cos, CosBackward, false, std::cos(x), -gv * std::sin(v))
 EMBER_UNARY_FLOAT(tanh, TanhBackward, true, std::tanh(x), gv * (1 - v * v))
 // Stable for large |x|: exp of a non-positive argument only.
-EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true,
-                  (x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x))), gv * v * (1 - v))
+EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true, sigmoid_scalar(x), gv * v * (1 - v))
 EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 * std::exp(-v * v))
 #undef EMBER_UNARY_FLOAT
 
@@ -103,14 +110,15 @@ EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 
 struct ReluBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor y = saved.get(*this);
-    return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : 0 * gv; })};
+    return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); })};
   }
   std::string name() const override { return "ReluBackward0"; }
   void release_saved() override { saved.reset(); }
 };
 Tensor relu(const Tensor& a) {
   if (a->dtype == DType::Bool) throw TypeError("relu: not implemented for dtype bool");
-  Tensor out = map_same(a, "relu", [](auto v) { return v > 0 ? v : 0 * v; });
+  // (v < 0 ? 0 : v) keeps NaN and compiles to a branch-free vector select.
+  Tensor out = map_same(a, "relu", [](auto v) { return v < 0 ? decltype(v)(0) : v; });
   if (any_requires_grad({&a})) {
     auto n = make_node<ReluBackward>({&a});
     n->saved.save(out, true);
