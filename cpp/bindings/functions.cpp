@@ -57,6 +57,8 @@ void bind_functions(py::module_& m) {
   m.def("div", binary([](const Tensor& a, const Tensor& b) { return div(a, b); }, "div"));
   m.def("pow", binary([](const Tensor& a, const Tensor& b) { return pow(a, b); }, "pow"));
   m.def("maximum", &maximum);
+  m.def("floor_divide", binary([](const Tensor& a, const Tensor& b) { return floor_divide(a, b); }, "floor_divide"));
+  m.def("remainder", binary([](const Tensor& a, const Tensor& b) { return remainder(a, b); }, "remainder"));
   m.def("minimum", &minimum);
   m.def("eq", binary([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Eq); }, "eq"));
   m.def("ne", binary([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Ne); }, "ne"));

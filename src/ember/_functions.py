@@ -1,7 +1,7 @@
 """torch's free functions that need keyword handling in Python (reductions, split, clamp ...);
 the rest are the C++ functions of ember._C re-exported as they are."""
 from . import _C
-from ._C import (abs, add, bmm, cat, clamp, clone, cos, detach, div, eq, exp, flatten, gather, ge, gt, index_add,
+from ._C import (abs, add, floor_divide, remainder, bmm, cat, clamp, clone, cos, detach, div, eq, exp, flatten, gather, ge, gt, index_add,
                  index_select, le, log, log_softmax, logical_not, lt, matmul, maximum, minimum, mm, mul, narrow, ne, neg,
                  nonzero, permute, pow, relu, reshape, scatter_add, select, sigmoid, sign, sin, softmax, sqrt, squeeze,
                  stack, sub, t, tanh, transpose, unsqueeze, where)
@@ -32,6 +32,10 @@ chunk = _method("chunk")
 clip = clamp
 
 
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    return input.norm(p, dim, keepdim)
+
+
 def square(input):
     return input * input
 
@@ -47,4 +51,4 @@ __all__ = ["abs", "add", "bmm", "cat", "clamp", "clip", "clone", "cos", "detach"
            "maximum", "minimum", "mm", "mul", "narrow", "ne", "neg", "nonzero", "permute", "pow", "relu", "reshape",
            "scatter_add", "select", "sigmoid", "sign", "sin", "softmax", "sqrt", "squeeze", "stack", "sub", "t", "tanh",
            "transpose", "unsqueeze", "where", "sum", "mean", "prod", "var", "std", "max", "min", "argmax", "argmin",
-           "split", "chunk", "square", "dot"]
+           "split", "chunk", "square", "dot", "norm", "floor_divide", "remainder"]

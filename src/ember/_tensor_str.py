@@ -28,14 +28,13 @@ class _Formatter:
             return
         finite = vals[np.isfinite(vals)].astype(np.float64)
         nonzero = np.abs(finite[finite != 0])
+        self.int_mode = bool(np.all(np.ceil(finite) == finite))
         if nonzero.size == 0:
-            self.width = max((len(self._fmt_special(v)) for v in vals), default=1) if vals.size else 1
-            self.width = max(self.width, 2)
+            self.width = max((len(self.format(float(v))) for v in vals), default=1)
             return
         amin, amax = float(nonzero.min()), float(nonzero.max())
-        self.int_mode = bool(np.all(np.ceil(finite) == finite))
         if self.int_mode:
-            if amax > 1e8:
+            if amax / amin > 1000.0 or amax > 1e8:
                 self.sci_mode = True
         else:
             if amax / amin > 1000.0 or amax > 1e8 or amin < 1e-4:
@@ -118,4 +117,13 @@ def tensor_repr(t, prefix="tensor("):
         suffixes.append("grad_fn=<" + t.grad_fn.name() + ">")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
-    return prefix + body + "".join(", " + s for s in suffixes) + ")"
+    # torch's rule: a suffix that would overflow the line goes on a line of its own
+    last_line_len = len(prefix) + len(body) if "\n" not in body else len(body) - body.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line_len + len(suffix) + 2 > LINEWIDTH:
+            body += ",\n" + " " * len(prefix) + suffix
+            last_line_len = len(prefix) + len(suffix)
+        else:
+            body += ", " + suffix
+            last_line_len += len(suffix) + 2
+    return prefix + body + ")"

@@ -98,7 +98,9 @@ struct AddBackward : Node {
 static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_sub) {
   DType d = result_type(a, b);
   if (is_sub && a->dtype == DType::Bool && b->dtype == DType::Bool)
-    throw TypeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.");
+    throw std::runtime_error("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.");
+  if (is_sub && (a->dtype == DType::Bool || b->dtype == DType::Bool))
+    throw std::runtime_error("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   if (alpha.kind == Scalar::Float && !is_floating(d))
     throw TypeError("For integral input tensors, argument alpha must not be a floating point number.");
   Tensor out;
@@ -186,7 +188,8 @@ int64_t ipow(int64_t base, int64_t e) {
 struct PowBackward : Node {
   Meta ma, mb;
   SavedTensor sa, sb, sout;
-  PowBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  bool scalar_exp;
+  PowBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b), scalar_exp(b->wrapped_number) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
     Tensor a = sa.get(*this), b = sb.get(*this);
@@ -204,7 +207,7 @@ struct PowBackward : Node {
     }
     return r;
   }
-  std::string name() const override { return "PowBackward1"; }
+  std::string name() const override { return scalar_exp ? "PowBackward0" : "PowBackward1"; }
   void release_saved() override { sa.reset(), sb.reset(), sout.reset(); }
 };
 Tensor pow(const Tensor& a, const Tensor& b) {
@@ -267,6 +270,26 @@ static Tensor maxmin(const Tensor& a, const Tensor& b, bool is_max) {
 Tensor maximum(const Tensor& a, const Tensor& b) { return maxmin(a, b, true); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return maxmin(a, b, false); }
 
+// ---- floor_divide / remainder: Python's rounding (toward -inf); not differentiable here
+static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
+  DType d = result_type(a, b);
+  if (d == DType::Bool) d = DType::Int64;
+  if (!is_floating(d)) {
+    Tensor bi = cast_nograd(b, DType::Int64);
+    const int64_t* p = contiguous(bi)->data<int64_t>();
+    for (int64_t i = 0, n = bi->numel(); i < n; ++i)
+      if (p[i] == 0) throw std::runtime_error("ZeroDivisionError: integer division or modulo by zero");
+  }
+  NoGradGuard g;
+  if (rem)
+    return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)(x - std::floor((double)x / (double)y) * y)
+                                                     : (T)(((int64_t)x % (int64_t)y + (int64_t)y) % (int64_t)y));
+  return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)std::floor((double)x / (double)y)
+                                                   : (T)(((int64_t)x / (int64_t)y) - ((((int64_t)x % (int64_t)y) != 0) && (((int64_t)x < 0) != ((int64_t)y < 0)))));
+}
+Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
+Tensor remainder(const Tensor& a, const Tensor& b) { return floor_rem(a, b, true); }
+
 // ---- comparisons (no gradient)
 Tensor compare(const Tensor& a, const Tensor& b, CmpOp op) {
   DType d = result_type(a, b);
@@ -308,7 +331,7 @@ struct WhereBackward : Node {
 };
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (cond->dtype != DType::Bool)
-    throw TypeError(std::string("where expected condition to be a boolean tensor, but got a tensor with dtype ") +
+    throw std::runtime_error(std::string("where expected condition to be a boolean tensor, but got a tensor with dtype ") +
                     dtype_name(cond->dtype));
   DType d = result_type(a, b);
   Tensor x = a->dtype == d ? a : cast_nograd(a, d);

@@ -109,7 +109,7 @@ Tensor linspace(double start, double end, int64_t steps, DType d) {
     T* p = t->data<T>();
     // Symmetric fill from both ends, as torch does, so the endpoint is exact.
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i));
+      p[i] = static_cast<T>(steps == 1 ? start : i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i));
   });
   return t;
 }

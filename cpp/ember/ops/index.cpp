@@ -15,14 +15,17 @@ Tensor as_long(const Tensor& idx, const char* op) {
     throw std::runtime_error(std::string(op) + "(): Expected dtype int64 for index, got " + dtype_name(idx->dtype));
   return idx;
 }
-[[noreturn]] void index_oob(int64_t v, int64_t dim, int64_t n) {
-  throw IndexError("index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(dim) +
-                   " with size " + std::to_string(n));
+// torch raises IndexError for indexing and index_select, RuntimeError for gather / scatter.
+[[noreturn]] void index_oob(int64_t v, int64_t dim, int64_t n, bool runtime = false) {
+  std::string msg = "index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(dim) +
+                    " with size " + std::to_string(n);
+  if (runtime) throw std::runtime_error(msg);
+  throw IndexError(msg);
 }
 
 // out[p] = a[p with coordinate `dim` replaced by idx[p]]; idx has out's shape (strides may be 0).
 // scatter=true does the reverse: a[...] += out[p] (out is then the source).
-void gather_scatter(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& idx, bool scatter) {
+void gather_scatter(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& idx, bool scatter, bool along = false) {
   Shape ast = broadcast_strides(a, out->shape);
   if (!a->shape.empty()) ast[dim] = 0;
   const int64_t n_dim = a->dim() == 0 ? 1 : a->shape[dim];
@@ -35,7 +38,7 @@ void gather_scatter(const Tensor& out, const Tensor& a, int64_t dim, const Tenso
                    {(int64_t)sizeof(T), 8, (int64_t)sizeof(T)}, [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
                      for (int64_t j = 0; j < n; ++j) {
                        int64_t v = *reinterpret_cast<const int64_t*>(p[1] + j * s[1]);
-                       if (v < -n_dim || v >= n_dim) index_oob(v, dim, n_dim);
+                       if (v < -n_dim || v >= n_dim) index_oob(v, dim, n_dim, !along);
                        if (v < 0) v += n_dim;
                        T* src = reinterpret_cast<T*>(p[2] + j * s[2]) + v * s_dim;
                        T* o = reinterpret_cast<T*>(p[0] + j * s[0]);
@@ -163,7 +166,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
       std::memcpy(out->raw() + i * row, a->raw() + v * row, row);
     }
   } else {
-    gather_scatter(out, a, dim, index_along(index, os, dim), false);
+    gather_scatter(out, a, dim, index_along(index, os, dim), false, true);
   }
   if (any_requires_grad({&a})) {
     auto n = make_node<IndexSelectBackward>({&a}, a->shape, dim);
@@ -197,7 +200,7 @@ Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor
   Tensor out = clone(a);
   out->grad_fn.reset(), out->requires_grad = false;
   Tensor s = src->dtype == a->dtype ? src : cast_nograd(src, a->dtype);
-  gather_scatter(s, out, dim, index_along(index, s->shape, dim), true);
+  gather_scatter(s, out, dim, index_along(index, s->shape, dim), true, true);
   if (any_requires_grad({&a, &src})) {
     auto n = make_node<IndexAddBackward>({&a, &src}, dim);
     n->index.save(index);
@@ -223,7 +226,7 @@ struct CatBackward : Node {
   std::string name() const override { return "CatBackward0"; }
 };
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
-  if (ts.empty()) throw std::runtime_error("torch.cat(): expected a non-empty list of Tensors");
+  if (ts.empty()) throw ValueError("torch.cat(): expected a non-empty list of Tensors");
   // Legacy rule: 1-d empty tensors are skipped.
   const Tensor* ref = nullptr;
   DType d = ts[0]->dtype;

@@ -29,7 +29,7 @@ struct NegBackward : Node {
 };
 Tensor neg(const Tensor& a) {
   if (a->dtype == DType::Bool)
-    throw TypeError("Negation, the `-` operator, on a bool tensor is not supported. Use `~` or logical_not() instead.");
+    throw std::runtime_error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   Tensor out = map_same(a, "neg", [](auto v) { return -v; });
   if (any_requires_grad({&a})) set_history(out, make_node<NegBackward>({&a}));
   return out;

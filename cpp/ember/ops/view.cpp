@@ -164,7 +164,9 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
 Tensor t(const Tensor& a) {
   if (a->dim() > 2)
     throw std::runtime_error("t() expects a tensor with <= 2 dimensions, but self is " + std::to_string(a->dim()) + "D");
-  return a->dim() < 2 ? transpose(a, 0, 0) : transpose(a, 0, 1);
+  Tensor out = a->dim() < 2 ? transpose(a, 0, 0) : transpose(a, 0, 1);
+  if (out->grad_fn) static_cast<PermuteBackward*>(out->grad_fn.get())->nm = "TBackward0";
+  return out;
 }
 
 Tensor unsqueeze(const Tensor& a, int64_t dim) {
