@@ -5,9 +5,11 @@ them torch's module layout so that `import ember as torch` runs torch-style code
 """
 import builtins as _builtins
 
-import scipy_openblas32 as _openblas  # noqa: F401  (loads libscipy_openblas for ember._C)
-
-from . import _C
+try:  # _C finds libscipy_openblas through its RPATH ($ORIGIN/../scipy_openblas32/lib) ...
+    from . import _C
+except ImportError:  # ... or, in unusual layouts, once scipy_openblas32 has loaded it
+    import scipy_openblas32 as _openblas  # noqa: F401
+    from . import _C
 from ._C import Tensor, dtype
 from ._tensor import Size, device
 from ._factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,

@@ -1,5 +1,6 @@
 // gemm: the BLAS path (row-major, transposes expressed through strides) and the direct loop.
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/simd.h"
 
 #include <algorithm>
 #include <cstring>
@@ -16,7 +17,7 @@ constexpr int64_t kDirectMaxFlops = 8 * 1024;
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
 // nn.Linear layout). Eight accumulators let the compiler vectorise without reassociation flags.
 template <class T>
-void gemm_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* C) {
+EMBER_INLINE void gemm_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* C) {
   for (int64_t i = 0; i < M; ++i) {
     const T* ar = a + i * lda;
     for (int64_t j = 0; j < N; ++j) {
@@ -34,7 +35,7 @@ void gemm_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T*
 
 // Axpy form: B's rows are unit-stride (C row += a_ik * B row), any stride for A.
 template <class T>
-void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ldb, T* C) {
+EMBER_INLINE void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ldb, T* C) {
   const T* a = static_cast<const T*>(A.p);
   std::fill(C, C + M * N, T(0));
   for (int64_t i = 0; i < M; ++i) {
@@ -50,17 +51,51 @@ void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ld
 template <class T>
 std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
 
+#define EMBER_GEMM_CLONED(T, name)                                                                     \
+  EMBER_CLONES void name##_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, \
+                               T* C) {                                                               \
+    gemm_dot<T>(M, N, K, a, lda, b, ldb, C);                                                         \
+  }                                                                                                  \
+  EMBER_CLONES void name##_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ldb, T* C) { \
+    gemm_axpy<T>(M, N, K, A, b, ldb, C);                                                             \
+  }
+EMBER_GEMM_CLONED(float, gemm_f32)
+EMBER_GEMM_CLONED(double, gemm_f64)
+EMBER_GEMM_CLONED(int64_t, gemm_i64)
+#undef EMBER_GEMM_CLONED
+
+template <class T>
+void dot_dispatch(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* C) {
+  if constexpr (std::is_same_v<T, float>) gemm_f32_dot(M, N, K, a, lda, b, ldb, C);
+  else if constexpr (std::is_same_v<T, double>) gemm_f64_dot(M, N, K, a, lda, b, ldb, C);
+  else gemm_i64_dot(M, N, K, a, lda, b, ldb, C);
+}
+template <class T>
+void axpy_dispatch(int64_t M, int64_t N, int64_t K, MatRef A, const T* b, int64_t ldb, T* C) {
+  if constexpr (std::is_same_v<T, float>) gemm_f32_axpy(M, N, K, A, b, ldb, C);
+  else if constexpr (std::is_same_v<T, double>) gemm_f64_axpy(M, N, K, A, b, ldb, C);
+  else gemm_i64_axpy(M, N, K, A, b, ldb, C);
+}
+
 template <class T>
 void gemm_direct(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
-  // Short dot products cost more in setup than they compute: small K takes the axpy form.
-  if (K >= 16 && (B.rs == 1 || K == 1) && (A.cs == 1 || K == 1)) {
-    gemm_dot<T>(M, N, K, static_cast<const T*>(A.p), A.rs, b, B.cs, C);
-  } else if (B.cs == 1 || N == 1) {
-    gemm_axpy<T>(M, N, K, A, b, B.rs, C);
+  const bool a_rows = A.cs == 1 || K == 1, b_cols = B.rs == 1 || K == 1, b_rows = B.cs == 1 || N == 1;
+  // The inner loop runs over k (dot form) or over j (axpy form): pick the longer one, packing an
+  // operand into the layout it needs when its strides don't fit (packing is O(K*(M+N))).
+  if (K >= 16 && K >= N) {
+    std::vector<T> pa, pb;
+    if (!a_rows) { pa = pack<T>(A, M, K); a = pa.data(); }
+    int64_t lda = a_rows ? A.rs : K;
+    if (!b_cols) { pb = pack<T>(MatRef{B.p, B.cs, B.rs}, N, K); b = pb.data(); }  // B^T, N x K
+    int64_t ldb = b_cols ? B.cs : K;
+    dot_dispatch<T>(M, N, K, a, lda, b, ldb, C);
+  } else if (b_rows) {
+    axpy_dispatch<T>(M, N, K, A, b, B.rs, C);
   } else {
     std::vector<T> pb = pack<T>(B, K, N);
-    gemm_axpy<T>(M, N, K, A, pb.data(), N, C);
+    axpy_dispatch<T>(M, N, K, A, pb.data(), N, C);
   }
 }
 

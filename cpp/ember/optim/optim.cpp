@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ember/kernels/simd.h"
 #include "ember/ops/ops.h"
 
 namespace ember {
@@ -23,31 +24,59 @@ Tensor dense(const Tensor& g, DType d) {
 }
 }  // namespace
 
+// One branch-free loop per (weight decay, momentum, nesterov) case. maximize is a sign on the
+// gradient; the first step uses a zeroed buffer with momentum 0 and dampening 0, which gives
+// torch's buf = d exactly.
+template <class T, bool WD, bool MOM, bool NEST>
+EMBER_INLINE void sgd_loop(T* __restrict w, const T* __restrict g, T* __restrict b, int64_t n, T lr, T gs, T wd, T m,
+                           T c, T mn) {
+  for (int64_t k = 0; k < n; ++k) {
+    T d = gs * g[k];
+    if constexpr (WD) d += wd * w[k];
+    if constexpr (MOM) {
+      b[k] = m * b[k] + c * d;
+      d = NEST ? d + mn * b[k] : b[k];
+    }
+    w[k] -= lr * d;
+  }
+}
+
+#define EMBER_SGD_CLONED(T, suffix)                                                                         \
+  EMBER_CLONES void sgd_##suffix(int mode, T* w, const T* g, T* b, int64_t n, T lr, T gs, T wd, T m, T c, T mn) { \
+    switch (mode) {                                                                                         \
+      case 0: sgd_loop<T, false, false, false>(w, g, b, n, lr, gs, wd, m, c, mn); break;                       \
+      case 1: sgd_loop<T, true, false, false>(w, g, b, n, lr, gs, wd, m, c, mn); break;                        \
+      case 2: sgd_loop<T, false, true, false>(w, g, b, n, lr, gs, wd, m, c, mn); break;                        \
+      case 3: sgd_loop<T, true, true, false>(w, g, b, n, lr, gs, wd, m, c, mn); break;                         \
+      case 6: sgd_loop<T, false, true, true>(w, g, b, n, lr, gs, wd, m, c, mn); break;                         \
+      default: sgd_loop<T, true, true, true>(w, g, b, n, lr, gs, wd, m, c, mn); break;                         \
+    }                                                                                                       \
+  }
+namespace {
+EMBER_SGD_CLONED(float, f32)
+EMBER_SGD_CLONED(double, f64)
+}  // namespace
+#undef EMBER_SGD_CLONED
+
 void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, std::vector<Tensor>& bufs, double lr,
               double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+  const bool mom = momentum != 0;
+  const int mode = (wd != 0 ? 1 : 0) | (mom ? 2 : 0) | (mom && nesterov ? 4 : 0);
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     if (!grads[i]) continue;
     check(p, grads[i], "SGD");
     Tensor g = dense(grads[i], p->dtype);
-    int64_t n = p->numel();
-    bool first = momentum != 0 && !bufs[i];
-    if (first) bufs[i] = empty(p->shape, p->dtype);
-    EMBER_DISPATCH_FLOAT(p->dtype, "SGD", T, {
-      T* w = p->data<T>();
-      const T* gp = g->data<T>();
-      T* b = momentum != 0 ? bufs[i]->data<T>() : nullptr;
-      const T tlr = (T)lr, tm = (T)momentum, td = (T)(1 - dampening), twd = (T)wd;
-      for (int64_t k = 0; k < n; ++k) {
-        T d = maximize ? -gp[k] : gp[k];
-        if (wd != 0) d += twd * w[k];
-        if (b) {
-          b[k] = first ? d : tm * b[k] + td * d;
-          d = nesterov ? d + tm * b[k] : b[k];
-        }
-        w[k] -= tlr * d;
-      }
-    });
+    const int64_t n = p->numel();
+    const bool first = mom && !bufs[i];
+    if (first) bufs[i] = zeros(p->shape, p->dtype);
+    const double m = first ? 0.0 : momentum, c = first ? 1.0 : 1.0 - dampening;
+    void* b = mom ? bufs[i]->raw() : nullptr;
+    if (p->dtype == DType::Float32)
+      sgd_f32(mode, p->data<float>(), g->data<float>(), (float*)b, n, (float)lr, maximize ? -1.f : 1.f, (float)wd,
+              (float)m, (float)c, (float)momentum);
+    else
+      sgd_f64(mode, p->data<double>(), g->data<double>(), (double*)b, n, lr, maximize ? -1.0 : 1.0, wd, m, c, momentum);
     p->bump_version();
     if (bufs[i]) bufs[i]->bump_version();
   }
