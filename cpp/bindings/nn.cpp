@@ -54,6 +54,14 @@ void bind_nn(py::module_& m) {
   });
   m.def("_adagrad_step", &adagrad_step);
   m.def("_zero_grads", &zero_grads);
+  // DataLoader fast path: rows idx[start:end] of every tensor, one call per batch.
+  m.def("_gather_batch", [](const std::vector<Tensor>& ts, const Tensor& idx, int64_t start, int64_t end) {
+    Tensor b = narrow(idx, 0, start, end - start);
+    std::vector<Tensor> out;
+    out.reserve(ts.size());
+    for (auto& t : ts) out.push_back(index_select(t, 0, b));
+    return out;
+  });
 }
 
 }  // namespace ember

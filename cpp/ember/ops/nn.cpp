@@ -25,13 +25,34 @@ struct LinearBackward : Node {
   SavedTensor x2, w;
   Shape x_shape;
   bool has_bias;
+  // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
+  // intermediate nodes; the bias gradient is a column sum accumulated in double.
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(3);
-    Tensor W = w.get(*this), X = x2.get(*this);
-    Tensor g2 = reshape(g[0], {-1, W->shape[0]});
-    if (needs(0)) r[0] = reshape(mm(g2, W), x_shape);
-    if (needs(1)) r[1] = mm(t(g2), X);
-    if (needs(2)) r[2] = sum(g2, {0}, false);
+    Tensor W = w.get(*this);
+    const int64_t outf = W->shape[0], in = W->shape[1];
+    Tensor gc = contiguous(g[0]->dtype == W->dtype ? g[0] : cast_nograd(g[0], W->dtype));
+    const int64_t N = outf == 0 ? 0 : gc->numel() / outf;
+    EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
+      const T* gp = gc->data<T>();
+      if (needs(0)) {
+        r[0] = empty(x_shape, W->dtype);
+        gemm<T>(N, in, outf, MatRef{gp, outf, 1}, MatRef{W->data<T>(), W->strides[0], W->strides[1]}, r[0]->data<T>());
+      }
+      if (needs(1)) {
+        Tensor X = x2.get(*this);
+        r[1] = empty({outf, in}, W->dtype);
+        gemm<T>(outf, in, N, MatRef{gp, 1, outf}, MatRef{X->data<T>(), X->strides[0], X->strides[1]}, r[1]->data<T>());
+      }
+      if (needs(2)) {
+        std::vector<double> acc(outf, 0.0);
+        for (int64_t i = 0; i < N; ++i)
+          for (int64_t j = 0; j < outf; ++j) acc[j] += (double)gp[i * outf + j];
+        r[2] = empty({outf}, W->dtype);
+        T* bp = r[2]->data<T>();
+        for (int64_t j = 0; j < outf; ++j) bp[j] = (T)acc[j];
+      }
+    });
     return r;
   }
   std::string name() const override { return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0") : "ViewBackward0"; }

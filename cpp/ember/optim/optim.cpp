@@ -82,44 +82,66 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
   }
 }
 
+// Adam / AdamW: one branch-free loop per (weight decay mode, amsgrad) case; maximize is a sign.
+// WD: 0 none, 1 L2 (Adam), 2 decoupled (AdamW).
+template <class T, int WD, bool AMS>
+EMBER_INLINE void adam_loop(T* __restrict w, const T* __restrict g, T* __restrict a, T* __restrict v, T* __restrict vm,
+                            int64_t n, T gs, T wd, T decay, T b1, T b2, T eps, T ss, T bs) {
+  for (int64_t k = 0; k < n; ++k) {
+    T d = gs * g[k];
+    if constexpr (WD == 1) d += wd * w[k];
+    if constexpr (WD == 2) w[k] *= decay;
+    a[k] += (d - a[k]) * (1 - b1);  // lerp, as torch
+    v[k] = b2 * v[k] + (1 - b2) * d * d;
+    T den;
+    if constexpr (AMS) {
+      vm[k] = vm[k] > v[k] ? vm[k] : v[k];
+      den = std::sqrt(vm[k]) / bs + eps;
+    } else {
+      den = std::sqrt(v[k]) / bs + eps;
+    }
+    w[k] -= ss * a[k] / den;
+  }
+}
+
+#define EMBER_ADAM_CLONED(T, suffix)                                                                          \
+  EMBER_CLONES void adam_##suffix(int mode, T* w, const T* g, T* a, T* v, T* vm, int64_t n, T gs, T wd, T decay, \
+                                  T b1, T b2, T eps, T ss, T bs) {                                            \
+    switch (mode) {                                                                                           \
+      case 0: adam_loop<T, 0, false>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;           \
+      case 1: adam_loop<T, 1, false>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;           \
+      case 2: adam_loop<T, 2, false>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;           \
+      case 3: adam_loop<T, 0, true>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;            \
+      case 4: adam_loop<T, 1, true>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;            \
+      default: adam_loop<T, 2, true>(w, g, a, v, vm, n, gs, wd, decay, b1, b2, eps, ss, bs); break;           \
+    }                                                                                                         \
+  }
+namespace {
+EMBER_ADAM_CLONED(float, f32)
+EMBER_ADAM_CLONED(double, f64)
+}  // namespace
+#undef EMBER_ADAM_CLONED
+
 void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& m1,
                const std::vector<Tensor>& m2, const std::vector<Tensor>& mmax, const std::vector<double>& steps, double lr,
                double beta1, double beta2, double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
+  const int mode = (wd == 0 ? 0 : decoupled ? 2 : 1) + (amsgrad ? 3 : 0);
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     if (!grads[i]) continue;
     check(p, grads[i], decoupled ? "AdamW" : "Adam");
     Tensor g = dense(grads[i], p->dtype);
-    int64_t n = p->numel();
-    double step = steps[i];
-    double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
-    double step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
-    EMBER_DISPATCH_FLOAT(p->dtype, "Adam", T, {
-      T* w = p->data<T>();
-      const T* gp = g->data<T>();
-      T* a = m1[i]->data<T>();
-      T* v = m2[i]->data<T>();
-      T* vm = amsgrad ? mmax[i]->data<T>() : nullptr;
-      const T b1 = (T)beta1, b2 = (T)beta2, teps = (T)eps, ss = (T)step_size, bs = (T)bc2_sqrt;
-      const T decay = (T)(1 - lr * wd), twd = (T)wd;
-      for (int64_t k = 0; k < n; ++k) {
-        T d = maximize ? -gp[k] : gp[k];
-        if (wd != 0) {
-          if (decoupled) w[k] *= decay;
-          else d += twd * w[k];
-        }
-        a[k] += (d - a[k]) * (1 - b1);  // lerp, as torch
-        v[k] = b2 * v[k] + (1 - b2) * d * d;
-        T den;
-        if (vm) {
-          vm[k] = std::max(vm[k], v[k]);
-          den = std::sqrt(vm[k]) / bs + teps;
-        } else {
-          den = std::sqrt(v[k]) / bs + teps;
-        }
-        w[k] -= ss * a[k] / den;
-      }
-    });
+    const int64_t n = p->numel();
+    const double step = steps[i];
+    const double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
+    const double ss = lr / bc1, bs = std::sqrt(bc2), decay = 1 - lr * wd, gs = maximize ? -1.0 : 1.0;
+    void* vm = amsgrad ? mmax[i]->raw() : nullptr;
+    if (p->dtype == DType::Float32)
+      adam_f32(mode, p->data<float>(), g->data<float>(), m1[i]->data<float>(), m2[i]->data<float>(), (float*)vm, n,
+               (float)gs, (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps, (float)ss, (float)bs);
+    else
+      adam_f64(mode, p->data<double>(), g->data<double>(), m1[i]->data<double>(), m2[i]->data<double>(), (double*)vm, n,
+               gs, wd, decay, beta1, beta2, eps, ss, bs);
     p->bump_version();
   }
 }

@@ -63,10 +63,10 @@ class DataLoader:
         m = idx.shape[0]
         bs = self.batch_size
         stop = m - m % bs if self.drop_last else m
-        tensors = self.dataset.tensors
+        tensors = list(self.dataset.tensors)
+        gather = _C._gather_batch
         for start in range(0, stop, bs):
-            b = idx[start:start + bs]
-            yield [_C.index_select(t, 0, b) for t in tensors]
+            yield gather(tensors, idx, start, min(start + bs, m))
 
     def __len__(self):
         if self.batch_sampler is None:
