@@ -19,14 +19,18 @@ struct Storage {
   uint32_t version = 0;
   std::function<void()> release;  // set for foreign memory; else the allocator owns `data`
 
-  explicit Storage(size_t n) : data(alloc_bytes(n)), nbytes(n) {}
+  explicit Storage(size_t n) : data(n <= sizeof(small) ? small : alloc_bytes(n)), nbytes(n) {}
   Storage(void* d, size_t n, std::function<void()> rel) : data(d), nbytes(n), release(std::move(rel)) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() {
     if (release) release();
-    else free_bytes(data, nbytes);
+    else if (data != small) free_bytes(data, nbytes);
   }
+
+ private:
+  // Scalars and tiny tensors live inside the Storage object: one allocation instead of two.
+  alignas(16) unsigned char small[64];
 };
 
 }  // namespace ember
