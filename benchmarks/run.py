@@ -34,6 +34,12 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+# Note [Settle]: numpy's and ember's OpenBLAS pools and torch's OpenMP pool busy-wait for a while
+# after their last parallel call. On a 2-core machine the previous flavour's spinning threads
+# would steal a core from the next one, so each pass starts after a short idle pause.
+SETTLE_S = 0.3
+
+
 def bench_workloads(ids, flavors, rounds, quick):
     results = {}
     for wid in ids:
@@ -43,6 +49,8 @@ def bench_workloads(ids, flavors, rounds, quick):
             runs[f].steps()
         for _ in range(rounds):
             for f in flavors:
+                if not quick:
+                    time.sleep(SETTLE_S)
                 t0 = time.perf_counter()
                 n = runs[f].steps()
                 times[f].append((time.perf_counter() - t0) / n * 1e6)

@@ -826,3 +826,48 @@ def test_extra_repr_of_custom_module():
 
     assert repr(build(enn)) == repr(build(tnn))
     assert repr(enn.Module()) == repr(tnn.Module())
+
+
+def test_sequential_fused_linear_relu_matches_unfused_and_finite_differences():
+    """Sequential runs Linear+ReLU as one fused op (ember._C._linear_relu); its values and
+    gradients must equal the layer-by-layer computation and finite differences, and a hook
+    switches the fusion off."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from helpers import gradcheck
+
+    g = np.random.default_rng(7)
+    x = g.standard_normal((4, 3))
+    w1, b1 = g.standard_normal((5, 3)), g.standard_normal(5)
+    w2, b2 = g.standard_normal((2, 5)), g.standard_normal(2)
+    fused_op = ember._C._linear_relu
+    gradcheck(lambda xx, a, b, c, d: fused_op(fused_op(xx, a, b), c, d), [x, w1, b1, w2, b2])
+
+    def model(dtype):
+        m = ember.nn.Sequential(ember.nn.Linear(3, 5), ember.nn.ReLU(), ember.nn.Linear(5, 2), ember.nn.ReLU())
+        m = m.double() if dtype == ember.float64 else m
+        with ember.no_grad():
+            for lin, (w, b) in zip((m[0], m[2]), ((w1, b1), (w2, b2))):
+                lin.weight.copy_(ember.tensor(w))
+                lin.bias.copy_(ember.tensor(b))
+        return m
+
+    m = model(ember.float64)
+    xs = ember.tensor(x, requires_grad=True)
+    out = m(xs)
+    assert out.grad_fn.name() == "ReluBackward0"
+    ins = [ember.tensor(v, requires_grad=True) for v in (x, w1, b1, w2, b2)]
+    ref = ember.relu(ember.relu(ins[0] @ ins[1].t() + ins[2]) @ ins[3].t() + ins[4])
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    out.sum().backward()
+    ref.sum().backward()
+    got = [xs.grad, m[0].weight.grad, m[0].bias.grad, m[2].weight.grad, m[2].bias.grad]
+    for a, b in zip(got, ins):
+        np.testing.assert_allclose(a.numpy(), b.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+    seen = []
+    m = model(ember.float32)
+    m[0].register_forward_hook(lambda mod, inp, o: seen.append(o.grad_fn.name()))
+    m(ember.tensor(x, dtype=ember.float32))
+    assert seen == ["AddmmBackward0"]  # with a hook, the Linear output exists on its own

@@ -18,6 +18,7 @@ int reduction_code(const std::string& r) {
 void bind_nn(py::module_& m) {
   m.def("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b, true); });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, double ls, const std::string& r) {
     return cross_entropy(x, t, w, ii, ls, reduction_code(r));

@@ -22,9 +22,9 @@ void check_float(const Tensor& t, const char* op) {
 
 // ---- linear: y = x @ W^T + b over the last dim of x
 struct LinearBackward : Node {
-  SavedTensor x2, w;
+  SavedTensor x2, w, y;  // y: the output, kept only for the fused ReLU's gate
   Shape x_shape;
-  bool has_bias;
+  bool has_bias, relu = false;
   // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
   // intermediate nodes; the bias gradient is a column sum accumulated in double.
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -32,6 +32,7 @@ struct LinearBackward : Node {
     Tensor W = w.get(*this);
     const int64_t outf = W->shape[0], in = W->shape[1];
     Tensor gc = contiguous(g[0]->dtype == W->dtype ? g[0] : cast_nograd(g[0], W->dtype));
+    if (relu) gc = map2(gc, y.get(*this), W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
     const int64_t N = outf == 0 ? 0 : gc->numel() / outf;
     EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
       const T* gp = gc->data<T>();
@@ -55,10 +56,13 @@ struct LinearBackward : Node {
     });
     return r;
   }
-  std::string name() const override { return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0") : "ViewBackward0"; }
-  void release_saved() override { x2.reset(), w.reset(); }
+  std::string name() const override {
+    if (relu) return "ReluBackward0";
+    return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0") : "ViewBackward0";
+  }
+  void release_saved() override { x2.reset(), w.reset(), y.reset(); }
 };
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   if (W->dim() != 2) throw std::runtime_error("linear(): weight must be 2-D, got shape " + shape_str(W->shape));
   if (x->dim() == 0) throw std::runtime_error("linear(): input must have at least 1 dimension");
   int64_t in = W->shape[1], outf = W->shape[0];
@@ -83,12 +87,18 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   EMBER_DISPATCH_NUMERIC(x->dtype, "linear", T, {
     gemm<T>(N, outf, in, MatRef{x2->data<T>(), x2->strides[0], x2->strides[1]}, MatRef{W->data<T>(), W->strides[1], W->strides[0]},
             out->data<T>());
+    // Epilogue: bias and (fused) ReLU in one pass over the output.
+    T* o = out->data<T>();
     if (b) {
       Tensor bc = contiguous(b);
       const T* bp = bc->data<T>();
-      T* o = out->data<T>();
       for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < outf; ++j) o[i * outf + j] += bp[j];
+        for (int64_t j = 0; j < outf; ++j) {
+          T v = o[i * outf + j] + bp[j];
+          o[i * outf + j] = relu && v < 0 ? T(0) : v;
+        }
+    } else if (relu) {
+      for (int64_t i = 0, n = N * outf; i < n; ++i) o[i] = o[i] < 0 ? T(0) : o[i];
     }
   });
   if (any_requires_grad({&x, &W, &b})) {
@@ -97,6 +107,8 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
     n->w.save(W);
     n->x_shape = x->shape;
     n->has_bias = (bool)b;
+    n->relu = relu;
+    if (relu) n->y.save(out, true);
     set_history(out, n);
   }
   return out;

@@ -6,7 +6,8 @@ namespace ember {
 
 enum Reduction : int { kNone = 0, kMean = 1, kSum = 2 };
 
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b);  // b may be null
+// b may be null; relu=true fuses relu(linear(x)) into one op and one node (Sequential uses it)
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu = false);
 Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction);
 Tensor cross_entropy(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index, double smoothing,
                      int reduction);

@@ -1,6 +1,9 @@
 """Containers: Sequential, ModuleList, ModuleDict."""
 from collections import OrderedDict
 
+from ... import _C
+from .activation import ReLU
+from .linear import Linear
 from .module import Module
 
 
@@ -15,8 +18,21 @@ class Sequential(Module):
                 self.add_module(str(idx), module)
 
     def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            # Linear followed by ReLU runs as one fused op (same values and gradients, one node),
+            # unless hooks could observe the intermediate output.
+            if (i + 1 < n and type(m) is Linear and type(mods[i + 1]) is ReLU and not m._forward_hooks
+                    and not m._forward_pre_hooks and not mods[i + 1]._forward_hooks
+                    and not mods[i + 1]._forward_pre_hooks):
+                p = m._parameters
+                input = _C._linear_relu(input, p["weight"], p["bias"])
+                i += 2
+                continue
+            input = m(input)
+            i += 1
         return input
 
     def _index(self, idx):
