@@ -7,7 +7,37 @@ from .linear import Linear
 from .module import Module
 
 
-class Sequential(Module):
+class _IndexedModules(Module):
+    """List behaviour shared by Sequential and ModuleList: children keyed "0", "1", ..."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+
+    def insert(self, index, module):
+        vals = list(self._modules.values())
+        vals.insert(index, module)
+        self._renumber(vals)
+        return self
+
+
+class Sequential(_IndexedModules):
     def __init__(self, *args):
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
@@ -54,36 +84,10 @@ class Sequential(Module):
         keys = list(self._modules.keys())
         for k in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
             del self._modules[k]
-        vals = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(vals):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        vals = list(self._modules.values())
-        vals.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(vals):
-            self._modules[str(i)] = m
-        return self
+        self._renumber(list(self._modules.values()))
 
 
-class ModuleList(Module):
+class ModuleList(_IndexedModules):
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -100,27 +104,6 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         self.add_module(str(idx % len(self)), module)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        vals = list(self._modules.values())
-        vals.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(vals):
-            self._modules[str(i)] = m
 
 
 class ModuleDict(Module):
