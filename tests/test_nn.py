@@ -843,6 +843,12 @@ def test_sequential_fused_linear_relu_matches_unfused_and_finite_differences():
     w2, b2 = g.standard_normal((2, 5)), g.standard_normal(2)
     fused_op = ember._C._linear_relu
     gradcheck(lambda xx, a, b, c, d: fused_op(fused_op(xx, a, b), c, d), [x, w1, b1, w2, b2])
+    # the whole chain as one op (Sequential's path): relu flags in every combination, a layer
+    # without bias, a 3-D input
+    for flags in ([True, True], [True, False], [False, True], [False, False]):
+        gradcheck(lambda xx, a, b, c, d: ember._C._mlp(xx, [a, c], [b, d], flags), [x, w1, b1, w2, b2])
+    gradcheck(lambda xx, a, c, d: ember._C._mlp(xx, [a, c], [None, d], [True, False]), [x, w1, w2, b2])
+    gradcheck(lambda xx, a, b: ember._C._mlp(xx, [a], [b], [True]), [g.standard_normal((2, 4, 3)), w1, b1])
 
     def model(dtype):
         m = ember.nn.Sequential(ember.nn.Linear(3, 5), ember.nn.ReLU(), ember.nn.Linear(5, 2), ember.nn.ReLU())
@@ -871,3 +877,51 @@ def test_sequential_fused_linear_relu_matches_unfused_and_finite_differences():
     m[0].register_forward_hook(lambda mod, inp, o: seen.append(o.grad_fn.name()))
     m(ember.tensor(x, dtype=ember.float32))
     assert seen == ["AddmmBackward0"]  # with a hook, the Linear output exists on its own
+
+
+def test_sequential_fused_chain_follows_module_changes_and_frozen_layers():
+    """The fused chain is derived on every call: a swapped Parameter, a frozen layer or an added
+    hook take effect at once, and the gradients equal the layer-by-layer ones."""
+    g = np.random.default_rng(11)
+    ws = [g.standard_normal((4, 3)), g.standard_normal((4, 4)), g.standard_normal((2, 4))]
+    bs = [g.standard_normal(4), g.standard_normal(4), g.standard_normal(2)]
+    x = ember.tensor(g.standard_normal((5, 3)))
+
+    def build():
+        m = ember.nn.Sequential(ember.nn.Linear(3, 4), ember.nn.ReLU(), ember.nn.Linear(4, 4), ember.nn.ReLU(),
+                                ember.nn.Linear(4, 2)).double()
+        with ember.no_grad():
+            for lin, w, b in zip(m[::2], ws, bs):
+                lin.weight.copy_(ember.tensor(w))
+                lin.bias.copy_(ember.tensor(b))
+        return m
+
+    def reference(m, x):
+        h = x
+        for mod in m:  # module by module, no fusion
+            h = mod.forward(h)
+        return h
+
+    m, r = build(), build()
+    m[0].weight.requires_grad_(False)
+    r[0].weight.requires_grad_(False)
+    out, ref = m(x), reference(r, x)
+    assert out.grad_fn.name() == "AddmmBackward0"
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    out.sum().backward()
+    ref.sum().backward()
+    assert m[0].weight.grad is None
+    for a, b in zip(m.parameters(), r.parameters()):
+        if b.grad is not None:
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+
+    m[2].weight = ember.nn.Parameter(ember.zeros(4, 4, dtype=ember.float64))
+    r[2].weight = ember.nn.Parameter(ember.zeros(4, 4, dtype=ember.float64))
+    np.testing.assert_allclose(m(x).detach().numpy(), reference(r, x).detach().numpy(), rtol=1e-12)
+    m[4].bias = None
+    r[4].bias = None
+    np.testing.assert_allclose(m(x).detach().numpy(), reference(r, x).detach().numpy(), rtol=1e-12)
+    seen = []
+    m[1].register_forward_hook(lambda mod, inp, o: seen.append(tuple(o.shape)))
+    m(x)
+    assert seen == [(5, 4)]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ember
-from helpers import check_op, dtype_name, gradcheck, rng, to_np
+from helpers import assert_close, check_op, dtype_name, gradcheck, rng, to_np
 
 # ---------------------------------------------------------------------------------------------
 # Input specs. A case lists its inputs as specs; `make_inputs` turns them into numpy arrays.
@@ -616,3 +616,22 @@ def test_relu_and_clamp_give_positive_zero():
     x = ember.tensor([-2.0, -0.5, 3.0])
     for y in (x.relu(), x.clamp(min=0.0), ember.maximum(x, ember.zeros(3))):
         assert not np.signbit(to_np(y)).any(), to_np(y)
+
+
+@pytest.mark.parametrize("M,N,K", [(32, 64, 64), (7, 9, 300), (33, 17, 65), (1, 16, 1000), (13, 31, 7), (6, 8, 200),
+                                   (100, 100, 50)])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_matmul_kernel_sizes_and_layouts(M, N, K, ta, tb):
+    """Sizes that take each GEMM path (direct loop, register-blocked kernel with row and column
+    tails, OpenBLAS) with transposed operands, against torch in float64 and float32."""
+    torch = pytest.importorskip("torch")
+    g = rng(M * 1000 + N * 10 + K)
+    a, b = g.standard_normal((M, K)), g.standard_normal((K, N))
+    for dt in ("float64", "float32"):
+        ea = ember.tensor(a.T.copy()).t() if ta else ember.tensor(a)
+        eb = ember.tensor(b.T.copy()).t() if tb else ember.tensor(b)
+        ea, eb = ea.to(getattr(ember, dt)), eb.to(getattr(ember, dt))
+        ref = torch.tensor(a, dtype=getattr(torch, dt)) @ torch.tensor(b, dtype=getattr(torch, dt))
+        tol = 1e-10 if dt == "float64" else 2e-4
+        assert_close(ea @ eb, ref, rtol=tol, atol=tol * 10)

@@ -18,6 +18,42 @@ int reduction_code(const std::string& r) {
 void bind_nn(py::module_& m) {
   m.def("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  m.def("_mlp", &mlp);
+  // Sequential's fast path: when its children are exact Linear / ReLU modules in a chain (each
+  // Linear optionally followed by one ReLU) and no hooks are registered, run them as one mlp op.
+  // Returns None when the chain does not qualify (the caller then runs the modules one by one).
+  // Read fresh on every call, so swapped parameters, added hooks or edited children always count.
+  m.def("_sequential_mlp", [](const Tensor& x, const py::list& mods, const py::handle& linear_t, const py::handle& relu_t) -> py::object {
+    std::vector<Tensor> ws, bs;
+    std::vector<bool> relu;
+    const size_t n = mods.size();
+    for (size_t i = 0; i < n; ++i) {
+      py::handle m = mods[i];
+      py::handle t = (PyObject*)Py_TYPE(m.ptr());
+      PyObject* d = PyObject_GenericGetDict(m.ptr(), nullptr);
+      if (!d) throw py::error_already_set();
+      py::dict dict = py::reinterpret_steal<py::dict>(d);
+      for (const char* k : {"_forward_hooks", "_forward_pre_hooks"}) {
+        PyObject* h = PyDict_GetItemString(d, k);
+        if (!h || PyObject_IsTrue(h)) return py::none();
+      }
+      if (t.is(relu_t) && !relu.empty() && !relu.back()) {
+        relu.back() = true;
+        continue;
+      }
+      if (!t.is(linear_t)) return py::none();
+      PyObject* params = PyDict_GetItemString(d, "_parameters");
+      if (!params || !PyDict_Check(params)) return py::none();
+      PyObject* w = PyDict_GetItemString(params, "weight");
+      PyObject* b = PyDict_GetItemString(params, "bias");
+      if (!w || !b || w == Py_None) return py::none();
+      ws.push_back(py::cast<Tensor>(w));
+      bs.push_back(b == Py_None ? Tensor() : py::cast<Tensor>(b));
+      relu.push_back(false);
+    }
+    if (ws.empty()) return py::none();
+    return py::cast(mlp(x, ws, bs, relu));
+  });
   m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b, true); });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, double ls, const std::string& r) {

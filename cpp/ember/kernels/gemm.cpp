@@ -13,6 +13,9 @@ namespace ember {
 namespace {
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
+// Up to here the register-blocked kernel beats OpenBLAS (measured on Zen 4, benchmarks/README.md).
+int64_t kMidMaxFlops = 512 * 1024;
+int64_t kMidMinCols = 8;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
 // nn.Linear layout). Eight accumulators let the compiler vectorise without reassociation flags.
@@ -51,6 +54,56 @@ EMBER_INLINE void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* 
 template <class T>
 std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
 
+// Register-blocked kernel for mid-size products, where OpenBLAS's per-call setup still costs more
+// than the arithmetic (an MLP's 32x64x64 layers): MR rows of C by one 64-byte vector of columns
+// stay in registers while k runs. B is read as a K x ldb row-major panel, A through its strides.
+template <class T>
+struct Vec64;
+template <>
+struct Vec64<float> { typedef float type __attribute__((vector_size(64))); };
+template <>
+struct Vec64<double> { typedef double type __attribute__((vector_size(64))); };
+constexpr int kMR = 6;
+
+template <class T, int R>
+EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
+                               int64_t ldc, int64_t width) {
+  using V = typename Vec64<T>::type;
+  constexpr int L = 64 / sizeof(T);
+  V acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = V{};
+  for (int64_t k = 0; k < K; ++k) {
+    V bv;
+    std::memcpy(&bv, b + k * ldb, 64);
+    for (int r = 0; r < R; ++r) acc[r] += a[r * ars + k * acs] * bv;
+  }
+  if (width == L)
+    for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], 64);
+  else
+    for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], width * sizeof(T));
+}
+
+template <class T>
+EMBER_INLINE void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                               int64_t ldb, T* C) {
+  constexpr int L = 64 / sizeof(T);
+  for (int64_t j = 0; j < N; j += L) {
+    const int64_t w = std::min<int64_t>(L, N - j);
+    int64_t i = 0;
+    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * N + j, N, w);
+    const T* ai = a + i * ars;
+    T* ci = C + i * N + j;
+    switch (M - i) {
+      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      default: break;
+    }
+  }
+}
+
 #define EMBER_GEMM_CLONED(T, name)                                                                     \
   EMBER_CLONES void name##_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, \
                                T* C) {                                                               \
@@ -63,6 +116,41 @@ EMBER_GEMM_CLONED(float, gemm_f32)
 EMBER_GEMM_CLONED(double, gemm_f64)
 EMBER_GEMM_CLONED(int64_t, gemm_i64)
 #undef EMBER_GEMM_CLONED
+EMBER_CLONES void blocked_f32(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
+                              int64_t ldb, float* C) {
+  gemm_blocked<float>(M, N, K, a, ars, acs, b, ldb, C);
+}
+EMBER_CLONES void blocked_f64(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t acs, const double* b,
+                              int64_t ldb, double* C) {
+  gemm_blocked<double>(M, N, K, a, ars, acs, b, ldb, C);
+}
+
+// B as a row-major K x ldb panel whose rows are padded to whole vectors (so the last column
+// block never reads past a row), packed into thread-local scratch unless it already fits.
+template <class T>
+void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  constexpr int L = 64 / sizeof(T);
+  const T* b = static_cast<const T*>(B.p);
+  int64_t ldb = B.rs;
+  if (!(B.cs == 1 && N % L == 0)) {
+    thread_local std::vector<T> scratch;
+    ldb = (N + L - 1) / L * L;
+    scratch.resize(K * ldb);
+    T* s = scratch.data();
+    if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose, read along k
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t k = 0; k < K; ++k) s[k * ldb + j] = b[j * B.cs + k];
+    } else {
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) s[k * ldb + j] = b[k * B.rs + j * B.cs];
+    }
+    for (int64_t k = 0; k < K; ++k) std::fill(s + k * ldb + N, s + (k + 1) * ldb, T(0));
+    b = s;
+  }
+  const T* a = static_cast<const T*>(A.p);
+  if constexpr (std::is_same_v<T, float>) blocked_f32(M, N, K, a, A.rs, A.cs, b, ldb, C);
+  else blocked_f64(M, N, K, a, A.rs, A.cs, b, ldb, C);
+}
 
 template <class T>
 void dot_dispatch(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* C) {
@@ -134,6 +222,10 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   }
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t lim = (int64_t)1 << 31;
+    if (M * N * K > kDirectMaxFlops && M * N * K <= kMidMaxFlops && N >= kMidMinCols) {
+      gemm_mid<T>(M, N, K, A, B, C);
+      return;
+    }
     if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
       CBLAS_TRANSPOSE ta, tb;
       int64_t lda, ldb;
@@ -157,4 +249,5 @@ namespace ember {
 // Threads only pay on large work: ember's own kernels are single-threaded; this caps OpenBLAS.
 void set_num_threads(int n) { scipy_openblas_set_num_threads(n < 1 ? 1 : n); }
 int get_num_threads() { return scipy_openblas_get_num_threads(); }
+void set_gemm_mid_limits(int64_t max_flops, int64_t min_cols) { kMidMaxFlops = max_flops, kMidMinCols = min_cols; }
 }  // namespace ember

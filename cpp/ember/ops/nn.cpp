@@ -21,40 +21,47 @@ void check_float(const Tensor& t, const char* op) {
 }  // namespace
 
 // ---- linear: y = x @ W^T + b over the last dim of x
+namespace {
+// Gradients of y = [relu](x2 @ W^T + b) given dL/dy: {gx (x_shape), gW, gb}, each only when asked.
+// Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
+// intermediate nodes; the bias gradient is a column sum accumulated in double.
+std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor& X2, const Tensor& y_relu,
+                                 const Shape& x_shape, bool need_x, bool need_w, bool need_b) {
+  std::vector<Tensor> r(3);
+  const int64_t outf = W->shape[0], in = W->shape[1];
+  Tensor gc = contiguous(g->dtype == W->dtype ? g : cast_nograd(g, W->dtype));
+  if (y_relu) gc = map2(gc, y_relu, W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
+  const int64_t N = outf == 0 ? 0 : gc->numel() / outf;
+  EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
+    const T* gp = gc->data<T>();
+    if (need_x) {
+      r[0] = empty(x_shape, W->dtype);
+      gemm<T>(N, in, outf, MatRef{gp, outf, 1}, MatRef{W->data<T>(), W->strides[0], W->strides[1]}, r[0]->data<T>());
+    }
+    if (need_w) {
+      r[1] = empty({outf, in}, W->dtype);
+      gemm<T>(outf, in, N, MatRef{gp, 1, outf}, MatRef{X2->data<T>(), X2->strides[0], X2->strides[1]}, r[1]->data<T>());
+    }
+    if (need_b) {
+      std::vector<double> acc(outf, 0.0);
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < outf; ++j) acc[j] += (double)gp[i * outf + j];
+      r[2] = empty({outf}, W->dtype);
+      T* bp = r[2]->data<T>();
+      for (int64_t j = 0; j < outf; ++j) bp[j] = (T)acc[j];
+    }
+  });
+  return r;
+}
+}  // namespace
+
 struct LinearBackward : Node {
   SavedTensor x2, w, y;  // y: the output, kept only for the fused ReLU's gate
   Shape x_shape;
   bool has_bias, relu = false;
-  // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
-  // intermediate nodes; the bias gradient is a column sum accumulated in double.
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
-    std::vector<Tensor> r(3);
-    Tensor W = w.get(*this);
-    const int64_t outf = W->shape[0], in = W->shape[1];
-    Tensor gc = contiguous(g[0]->dtype == W->dtype ? g[0] : cast_nograd(g[0], W->dtype));
-    if (relu) gc = map2(gc, y.get(*this), W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
-    const int64_t N = outf == 0 ? 0 : gc->numel() / outf;
-    EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
-      const T* gp = gc->data<T>();
-      if (needs(0)) {
-        r[0] = empty(x_shape, W->dtype);
-        gemm<T>(N, in, outf, MatRef{gp, outf, 1}, MatRef{W->data<T>(), W->strides[0], W->strides[1]}, r[0]->data<T>());
-      }
-      if (needs(1)) {
-        Tensor X = x2.get(*this);
-        r[1] = empty({outf, in}, W->dtype);
-        gemm<T>(outf, in, N, MatRef{gp, 1, outf}, MatRef{X->data<T>(), X->strides[0], X->strides[1]}, r[1]->data<T>());
-      }
-      if (needs(2)) {
-        std::vector<double> acc(outf, 0.0);
-        for (int64_t i = 0; i < N; ++i)
-          for (int64_t j = 0; j < outf; ++j) acc[j] += (double)gp[i * outf + j];
-        r[2] = empty({outf}, W->dtype);
-        T* bp = r[2]->data<T>();
-        for (int64_t j = 0; j < outf; ++j) bp[j] = (T)acc[j];
-      }
-    });
-    return r;
+    return linear_grads(g[0], w.get(*this), needs(1) ? x2.get(*this) : Tensor(), relu ? y.get(*this) : Tensor(), x_shape,
+                        needs(0), needs(1), needs(2));
   }
   std::string name() const override {
     if (relu) return "ReluBackward0";
@@ -62,7 +69,8 @@ struct LinearBackward : Node {
   }
   void release_saved() override { x2.reset(), w.reset(), y.reset(); }
 };
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
+namespace {
+void check_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   if (W->dim() != 2) throw std::runtime_error("linear(): weight must be 2-D, got shape " + shape_str(W->shape));
   if (x->dim() == 0) throw std::runtime_error("linear(): input must have at least 1 dimension");
   int64_t in = W->shape[1], outf = W->shape[0];
@@ -75,19 +83,14 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
                              ", " + dtype_name(W->dtype) + (b ? std::string(", ") + dtype_name(b->dtype) : std::string()));
   if (b && !(b->numel() == outf && b->dim() <= 1))
     throw std::runtime_error("linear(): bias must have shape [" + std::to_string(outf) + "], got " + shape_str(b->shape));
-  Tensor x2;
-  {
-    NoGradGuard ng;
-    x2 = reshape(x, {-1, in});
-  }
-  int64_t N = x2->shape[0];
-  Shape os(x->shape.begin(), x->shape.end() - 1);
-  os.push_back(outf);
-  Tensor out = empty(os, x->dtype);
-  EMBER_DISPATCH_NUMERIC(x->dtype, "linear", T, {
+}
+
+// out (N x outf, contiguous) = [relu](x2 @ W^T + b); bias and ReLU in one pass after the GEMM.
+void linear_into(const Tensor& x2, const Tensor& W, const Tensor& b, bool relu, const Tensor& out) {
+  const int64_t N = x2->shape[0], in = W->shape[1], outf = W->shape[0];
+  EMBER_DISPATCH_NUMERIC(x2->dtype, "linear", T, {
     gemm<T>(N, outf, in, MatRef{x2->data<T>(), x2->strides[0], x2->strides[1]}, MatRef{W->data<T>(), W->strides[1], W->strides[0]},
             out->data<T>());
-    // Epilogue: bias and (fused) ReLU in one pass over the output.
     T* o = out->data<T>();
     if (b) {
       Tensor bc = contiguous(b);
@@ -101,6 +104,21 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
       for (int64_t i = 0, n = N * outf; i < n; ++i) o[i] = o[i] < 0 ? T(0) : o[i];
     }
   });
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
+  check_linear(x, W, b);
+  const int64_t in = W->shape[1], outf = W->shape[0];
+  Tensor x2;
+  {
+    NoGradGuard ng;
+    x2 = reshape(x, {-1, in});
+  }
+  Shape os(x->shape.begin(), x->shape.end() - 1);
+  os.push_back(outf);
+  Tensor out = empty(os, x->dtype);
+  linear_into(x2, W, b, relu, out);
   if (any_requires_grad({&x, &W, &b})) {
     auto n = make_node<LinearBackward>({&x, &W, &b});
     if (n->needs(1)) n->x2.save(x2);
@@ -109,6 +127,85 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
     n->has_bias = (bool)b;
     n->relu = relu;
     if (relu) n->y.save(out, true);
+    set_history(out, n);
+  }
+  return out;
+}
+
+// ---- mlp: a chain of linear layers, each optionally followed by ReLU, as one op and one node
+// (what Sequential(Linear, ReLU, ..., Linear) computes, without the per-layer calls and nodes).
+struct MlpBackward : Node {
+  SavedTensor x;           // the op's input (layer 0's)
+  std::vector<Tensor> h;   // h[l] (l >= 1): layer l's input, the (post-ReLU) output of layer l - 1
+  std::vector<SavedTensor> w;
+  SavedTensor y;           // the op's output, for the last layer's ReLU gate
+  std::vector<char> relu;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    const size_t L = w.size();
+    std::vector<Tensor> r(1 + 2 * L);
+    size_t first = 0;  // layers before `first` need no gradient at all: stop there
+    while (first < L && !needs(1 + 2 * first) && !needs(2 + 2 * first) && !(first == 0 && needs(0))) ++first;
+    Tensor gl = g[0];
+    for (size_t l = L; l-- > first;) {
+      if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+      Tensor out = !relu[l] ? Tensor() : l + 1 == L ? y.get(*this) : h[l + 1];
+      bool need_x = l > first || needs(0);
+      Tensor in = l == 0 ? x.get(*this) : h[l];
+      auto gr = linear_grads(gl, w[l].get(*this), in, out, in->shape, need_x, needs(1 + 2 * l), needs(2 + 2 * l));
+      r[1 + 2 * l] = std::move(gr[1]), r[2 + 2 * l] = std::move(gr[2]);
+      gl = std::move(gr[0]);
+    }
+    if (first == 0) r[0] = gl;
+    return r;
+  }
+  bool last_bias = true;
+  // torch's name for the node of the chain's last op
+  std::string name() const override { return relu.back() ? "ReluBackward0" : last_bias ? "AddmmBackward0" : "MmBackward0"; }
+  void release_saved() override {
+    x.reset(), h.clear(), w.clear(), y.reset();
+  }
+};
+
+Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu) {
+  const size_t L = ws.size();
+  if (L == 0 || bs.size() != L || relu.size() != L)
+    throw ValueError("mlp(): expected one bias slot and one relu flag per weight, got " + std::to_string(L) + " weights, " +
+                     std::to_string(bs.size()) + " biases, " + std::to_string(relu.size()) + " flags");
+  if (x->dim() != 2) {  // as linear does: the layers act on the last dim
+    check_linear(x, ws[0], bs[0]);
+    Tensor x2 = reshape(x, {-1, x->shape.back()});
+    Tensor o = mlp(x2, ws, bs, relu);
+    Shape os(x->shape.begin(), x->shape.end() - 1);
+    os.push_back(o->shape[1]);
+    return reshape(o, os);
+  }
+  std::vector<Tensor> h(L + 1);
+  h[0] = x;
+  bool grad = GradMode::is_enabled() && x->requires_grad;
+  for (size_t l = 0; l < L; ++l) {
+    check_linear(h[l], ws[l], bs[l]);
+    h[l + 1] = empty({h[l]->shape[0], ws[l]->shape[0]}, x->dtype);
+    grad |= any_requires_grad({&ws[l], &bs[l]});
+  }
+  for (size_t l = 0; l < L; ++l) linear_into(h[l], ws[l], bs[l], relu[l], h[l + 1]);
+  Tensor out = h[L];
+  if (grad) {
+    auto n = std::make_shared<MlpBackward>();
+    n->next.reserve(1 + 2 * L);
+    n->next.push_back(x->requires_grad ? gradient_edge(x) : Edge{});
+    n->w.resize(L);
+    for (size_t l = 0; l < L; ++l) {
+      n->next.push_back(ws[l]->requires_grad ? gradient_edge(ws[l]) : Edge{});
+      n->next.push_back(bs[l] && bs[l]->requires_grad ? gradient_edge(bs[l]) : Edge{});
+      n->w[l].save(ws[l]);
+    }
+    n->x.save(x);
+    if (relu[L - 1]) n->y.save(out, true);  // as an output (a view): the node must not own it
+    h.pop_back();
+    h[0].reset();
+    n->h = std::move(h);
+    n->relu.assign(relu.begin(), relu.end());
+    n->last_bias = (bool)bs[L - 1];
     set_history(out, n);
   }
   return out;

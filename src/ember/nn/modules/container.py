@@ -49,20 +49,14 @@ class Sequential(_IndexedModules):
 
     def forward(self, input):
         mods = list(self._modules.values())
-        i, n = 0, len(mods)
-        while i < n:
-            m = mods[i]
-            # Linear followed by ReLU runs as one fused op (same values and gradients, one node),
-            # unless hooks could observe the intermediate output.
-            if (i + 1 < n and type(m) is Linear and type(mods[i + 1]) is ReLU and not m._forward_hooks
-                    and not m._forward_pre_hooks and not mods[i + 1]._forward_hooks
-                    and not mods[i + 1]._forward_pre_hooks):
-                p = m._parameters
-                input = _C._linear_relu(input, p["weight"], p["bias"])
-                i += 2
-                continue
+        # A chain of Linear (+ ReLU) layers runs as one fused op (same values and gradients, one
+        # node) unless hooks could observe an intermediate output; the check is made every call.
+        if isinstance(input, _C.Tensor):
+            out = _C._sequential_mlp(input, mods, Linear, ReLU)
+            if out is not None:
+                return out
+        for m in mods:
             input = m(input)
-            i += 1
         return input
 
     def _index(self, idx):
