@@ -60,9 +60,15 @@ std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
 template <class T>
 struct Vec64;
 template <>
-struct Vec64<float> { typedef float type __attribute__((vector_size(64))); };
+struct Vec64<float> {
+  typedef float type __attribute__((vector_size(64)));
+  typedef int32_t index __attribute__((vector_size(64)));
+};
 template <>
-struct Vec64<double> { typedef double type __attribute__((vector_size(64))); };
+struct Vec64<double> {
+  typedef double type __attribute__((vector_size(64)));
+  typedef int64_t index __attribute__((vector_size(64)));
+};
 constexpr int kMR = 6;
 
 template <class T, int R>
@@ -116,19 +122,51 @@ EMBER_GEMM_CLONED(float, gemm_f32)
 EMBER_GEMM_CLONED(double, gemm_f64)
 EMBER_GEMM_CLONED(int64_t, gemm_i64)
 #undef EMBER_GEMM_CLONED
-EMBER_CLONES void blocked_f32(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
-                              int64_t ldb, float* C) {
-  gemm_blocked<float>(M, N, K, a, ars, acs, b, ldb, C);
+// One stage of an in-register L x L transpose: rows r and r + H exchange their H-wide blocks
+// (four stages, H = L/2 ... 1, transpose the tile; each is one two-source permute per row).
+template <class T, int H, bool HI>
+EMBER_INLINE typename Vec64<T>::type interleave(typename Vec64<T>::type a, typename Vec64<T>::type b) {
+  constexpr int L = 64 / sizeof(T);
+  typename Vec64<T>::index m;
+  for (int i = 0; i < L; ++i) {
+    const int t = i % (2 * H);
+    m[i] = i / (2 * H) * 2 * H + (HI ? H : 0) + t % H + (t >= H ? L : 0);
+  }
+  return __builtin_shuffle(a, b, m);
 }
-EMBER_CLONES void blocked_f64(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t acs, const double* b,
-                              int64_t ldb, double* C) {
-  gemm_blocked<double>(M, N, K, a, ars, acs, b, ldb, C);
+template <class T, int H>
+EMBER_INLINE void transpose_stage(typename Vec64<T>::type* r) {
+  constexpr int L = 64 / sizeof(T);
+  for (int i = 0; i < L; ++i)
+    if ((i / H) % 2 == 0) {
+      auto lo = interleave<T, H, false>(r[i], r[i + H]), hi = interleave<T, H, true>(r[i], r[i + H]);
+      r[i] = lo, r[i + H] = hi;
+    }
 }
 
-// B as a row-major K x ldb panel whose rows are padded to whole vectors (so the last column
-// block never reads past a row), packed into thread-local scratch unless it already fits.
+// dst (cols x ld, row-major) = src^T for src rows x cols with row stride lds: whole L x L tiles
+// in registers, the ragged edges element by element (strided scalar stores were 3x slower).
 template <class T>
-void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld, int64_t rows, int64_t cols) {
+  using V = typename Vec64<T>::type;
+  constexpr int L = 64 / sizeof(T);
+  const int64_t R = rows / L * L, C = cols / L * L;
+  for (int64_t r0 = 0; r0 < R; r0 += L)
+    for (int64_t c0 = 0; c0 < C; c0 += L) {
+      V t[L];
+      for (int i = 0; i < L; ++i) std::memcpy(&t[i], src + (r0 + i) * lds + c0, 64);
+      transpose_stage<T, L / 2>(t);
+      transpose_stage<T, L / 4>(t);
+      transpose_stage<T, L / 8>(t);
+      if constexpr (L == 16) transpose_stage<T, 1>(t);
+      for (int i = 0; i < L; ++i) std::memcpy(dst + (c0 + i) * ld + r0, &t[i], 64);
+    }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = (r < R ? C : 0); c < cols; ++c) dst[c * ld + r] = src[r * lds + c];
+}
+
+template <class T>
+EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   constexpr int L = 64 / sizeof(T);
   const T* b = static_cast<const T*>(B.p);
   int64_t ldb = B.rs;
@@ -137,9 +175,8 @@ void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
     ldb = (N + L - 1) / L * L;
     scratch.resize(K * ldb);
     T* s = scratch.data();
-    if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose, read along k
-      for (int64_t j = 0; j < N; ++j)
-        for (int64_t k = 0; k < K; ++k) s[k * ldb + j] = b[j * B.cs + k];
+    if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose in 16 x 16 tiles
+      transpose_tiles<T>(b, B.cs, s, ldb, N, K);
     } else {
       for (int64_t k = 0; k < K; ++k)
         for (int64_t j = 0; j < N; ++j) s[k * ldb + j] = b[k * B.rs + j * B.cs];
@@ -147,9 +184,15 @@ void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
     for (int64_t k = 0; k < K; ++k) std::fill(s + k * ldb + N, s + (k + 1) * ldb, T(0));
     b = s;
   }
-  const T* a = static_cast<const T*>(A.p);
-  if constexpr (std::is_same_v<T, float>) blocked_f32(M, N, K, a, A.rs, A.cs, b, ldb, C);
-  else blocked_f64(M, N, K, a, A.rs, A.cs, b, ldb, C);
+  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C);
+}
+EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C) { mid_impl<float>(M, N, K, A, B, C); }
+EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C) { mid_impl<double>(M, N, K, A, B, C); }
+
+template <class T>
+void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  if constexpr (std::is_same_v<T, float>) mid_f32(M, N, K, A, B, C);
+  else mid_f64(M, N, K, A, B, C);
 }
 
 template <class T>

@@ -359,10 +359,10 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
       if (std::isinf(mx)) mx = 0;
       double s = 0;
       T* pr = probs->data<T>() + i * C;
-      for (int64_t c = 0; c < C; ++c) {
-        double e = std::exp((double)row[c] - mx);
-        pr[c] = (T)e;
-        s += e;
+      for (int64_t c = 0; c < C; ++c) {  // exp in the input's precision (expf for float32), as torch
+        T e = std::exp(row[c] - (T)mx);
+        pr[c] = e;
+        s += (double)e;
       }
       double lse = std::log(s) + mx;
       for (int64_t c = 0; c < C; ++c) pr[c] = (T)((double)pr[c] / s);
