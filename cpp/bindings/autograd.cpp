@@ -74,15 +74,17 @@ void bind_autograd(py::module_& m) {
         throw py::attribute_error("'" + n.name() + "' object has no attribute 'variable'");
       });
 
-  m.def("_backward", [](std::vector<Tensor> roots, std::vector<Tensor> grads, bool keep_graph) {
-    run_backward(roots, grads, keep_graph, true, {}, false);
+  m.def("_backward", [](std::vector<Tensor> roots, const std::vector<OptTensor>& grads, bool keep_graph) {
+    run_backward(roots, opts(grads), keep_graph, true, {}, false);
   });
-  m.def("_grad", [](std::vector<Tensor> outputs, std::vector<Tensor> grads, std::vector<Tensor> inputs, bool keep_graph,
+  m.def("_grad", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& grads, std::vector<Tensor> inputs, bool keep_graph,
                     bool allow_unused) {
-    return run_backward(outputs, grads, keep_graph, false, inputs, allow_unused);
+    return run_backward(outputs, opts(grads), keep_graph, false, inputs, allow_unused);
   });
   // inputs: one entry per forward argument (None for non-tensors).
-  m.def("_attach_function", [](std::vector<Tensor> outputs, std::vector<Tensor> inputs, py::object backward_fn, std::string name) {
+  m.def("_attach_function", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& inputs_, py::object backward_fn,
+                               std::string name) {
+    std::vector<Tensor> inputs = opts(inputs_);
     if (!GradMode::is_enabled()) return;
     bool any = false;
     for (auto& t : inputs) any |= t && t->requires_grad;

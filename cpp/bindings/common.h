@@ -14,6 +14,17 @@ namespace pybind11::detail {
 template <>
 struct type_caster<ember::Shape> : list_caster<ember::Shape, int64_t> {};
 
+// A Tensor argument never binds None (pybind's holder caster would pass a null pointer on its
+// conversion pass); arguments that may be None are declared OptTensor (std::optional).
+template <>
+class type_caster<std::shared_ptr<ember::TensorImpl>>
+    : public copyable_holder_caster<ember::TensorImpl, std::shared_ptr<ember::TensorImpl>> {
+  using Base = copyable_holder_caster<ember::TensorImpl, std::shared_ptr<ember::TensorImpl>>;
+
+ public:
+  bool load(handle src, bool convert) { return !src.is_none() && Base::load(src, convert); }
+};
+
 // bool / int / float (and numpy scalars) keep their kind, which decides type promotion.
 template <>
 struct type_caster<ember::Scalar> {
@@ -51,6 +62,14 @@ struct type_caster<ember::Scalar> {
 }  // namespace pybind11::detail
 
 namespace ember {
+
+using OptTensor = std::optional<Tensor>;
+inline Tensor opt(const OptTensor& t) { return t ? *t : Tensor(); }
+inline std::vector<Tensor> opts(const std::vector<OptTensor>& ts) {
+  std::vector<Tensor> r(ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) r[i] = opt(ts[i]);
+  return r;
+}
 
 // A Python operand for a binary op: a Tensor, or a number turned into a wrapped 0-d tensor.
 // Returns null when `h` is neither (the dunder then returns NotImplemented).

@@ -16,9 +16,11 @@ int reduction_code(const std::string& r) {
 }  // namespace
 
 void bind_nn(py::module_& m) {
-  m.def("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+  m.def("linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b)); },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
-  m.def("_mlp", &mlp);
+  m.def("_mlp", [](const Tensor& x, const std::vector<Tensor>& ws, const std::vector<OptTensor>& bs, const std::vector<bool>& relu) {
+    return mlp(x, ws, opts(bs), relu);
+  });
   // Sequential's fast path: when its children are exact Linear / ReLU modules in a chain (each
   // Linear optionally followed by one ReLU) and no hooks are registered, run them as one mlp op.
   // Returns None when the chain does not qualify (the caller then runs the modules one by one).
@@ -54,28 +56,28 @@ void bind_nn(py::module_& m) {
     if (ws.empty()) return py::none();
     return py::cast(mlp(x, ws, bs, relu));
   });
-  m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b, true); });
+  m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b), true); });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
-  m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, double ls, const std::string& r) {
-    return cross_entropy(x, t, w, ii, ls, reduction_code(r));
+  m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, double ls, const std::string& r) {
+    return cross_entropy(x, t, opt(w), ii, ls, reduction_code(r));
   });
-  m.def("_nll_loss", [](const Tensor& x, const Tensor& t, const Tensor& w, int64_t ii, const std::string& r) {
-    return nll_loss(x, t, w, ii, reduction_code(r));
+  m.def("_nll_loss", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, const std::string& r) {
+    return nll_loss(x, t, opt(w), ii, reduction_code(r));
   });
-  m.def("_bce_with_logits", [](const Tensor& x, const Tensor& t, const Tensor& w, const Tensor& pw, const std::string& r) {
-    return binary_cross_entropy_with_logits(x, t, w, pw, reduction_code(r));
+  m.def("_bce_with_logits", [](const Tensor& x, const Tensor& t, const OptTensor& w, const OptTensor& pw, const std::string& r) {
+    return binary_cross_entropy_with_logits(x, t, opt(w), opt(pw), reduction_code(r));
   });
-  m.def("_bce", [](const Tensor& p, const Tensor& t, const Tensor& w, const std::string& r) {
-    return binary_cross_entropy(p, t, w, reduction_code(r));
+  m.def("_bce", [](const Tensor& p, const Tensor& t, const OptTensor& w, const std::string& r) {
+    return binary_cross_entropy(p, t, opt(w), reduction_code(r));
   });
 
   // Reads each parameter's .grad itself (skipping None); returns the momentum buffers when it
   // created any (the first step), else None.
-  m.def("_sgd_step", [](const std::vector<Tensor>& ps, std::optional<std::vector<Tensor>> bufs, double lr, double momentum,
+  m.def("_sgd_step", [](const std::vector<Tensor>& ps, const std::optional<std::vector<OptTensor>>& bufs, double lr, double momentum,
                         double dampening, double wd, bool nesterov, bool maximize) -> py::object {
     std::vector<Tensor> gs(ps.size());
     for (size_t i = 0; i < ps.size(); ++i) gs[i] = ps[i]->grad;
-    std::vector<Tensor> b = bufs ? std::move(*bufs) : std::vector<Tensor>(ps.size());
+    std::vector<Tensor> b = bufs ? opts(*bufs) : std::vector<Tensor>(ps.size());
     if (b.size() != ps.size()) throw ValueError("_sgd_step: one momentum buffer slot per parameter expected");
     bool had_all = true;
     for (size_t i = 0; i < ps.size(); ++i) had_all &= !gs[i] || (bool)b[i];
@@ -83,11 +85,16 @@ void bind_nn(py::module_& m) {
     if (momentum == 0 || had_all) return py::none();
     return py::cast(b);
   });
-  m.def("_adam_step", &adam_step);
+  m.def("_adam_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& m1,
+                         const std::vector<Tensor>& m2, const std::vector<OptTensor>& mx, const std::vector<double>& steps,
+                         double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
+    adam_step(ps, gs, m1, m2, opts(mx), steps, lr, b1, b2, eps, wd, amsgrad, maximize, decoupled);
+  });
   m.def("_rmsprop_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& sq,
-                            std::vector<Tensor> mom, const std::vector<Tensor>& ga, double lr, double alpha, double eps,
-                            double wd, double momentum, bool centered, bool maximize) {
-    rmsprop_step(ps, gs, sq, mom, ga, lr, alpha, eps, wd, momentum, centered, maximize);
+                            const std::vector<OptTensor>& mom_, const std::vector<OptTensor>& ga, double lr, double alpha,
+                            double eps, double wd, double momentum, bool centered, bool maximize) {
+    std::vector<Tensor> mom = opts(mom_);
+    rmsprop_step(ps, gs, sq, mom, opts(ga), lr, alpha, eps, wd, momentum, centered, maximize);
   });
   m.def("_adagrad_step", &adagrad_step);
   m.def("_zero_grads", &zero_grads);

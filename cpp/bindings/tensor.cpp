@@ -204,13 +204,13 @@ void bind_tensor(py::module_& m) {
         t->retains_grad = true;
         t->grad_fn->retained.push_back({t->output_nr, t});
       })
-      .def("backward", [](const Tensor& t, const Tensor& gradient, py::handle retain_graph, bool create_graph, py::handle inputs) {
+      .def("backward", [](const Tensor& t, const OptTensor& gradient, py::handle retain_graph, bool create_graph, py::handle inputs) {
         if (create_graph || !inputs.is_none()) {
           PyErr_SetString(PyExc_NotImplementedError, create_graph ? "ember does not support create_graph=True (higher-order gradients)"
                                                                  : "ember does not support backward(inputs=...); use ember.autograd.grad");
           throw py::error_already_set();
         }
-        run_backward({t}, {gradient}, !retain_graph.is_none() && retain_graph.cast<bool>(), true, {}, false);
+        run_backward({t}, {opt(gradient)}, !retain_graph.is_none() && retain_graph.cast<bool>(), true, {}, false);
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
          py::arg("inputs") = py::none())
       .def("detach", [](const Tensor& t) { return detach(t); })

@@ -32,6 +32,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outputs = _as_list(outputs)
     single = isinstance(inputs, _C.Tensor)
     inputs = _as_list(inputs)
+    for i in inputs:
+        if not isinstance(i, _C.Tensor):
+            raise RuntimeError(f"all inputs have to be Tensors or GradientEdges, but got {type(i).__name__}")
     grads = _as_list(grad_outputs) or [None] * len(outputs)
     res = _C._grad(outputs, grads, inputs, bool(retain_graph), bool(allow_unused) or materialize_grads)
     if materialize_grads:
