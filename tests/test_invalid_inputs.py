@@ -1217,23 +1217,8 @@ _ISOLATED.update({f"step:{o}:{k}:{b}": _step_case("ember", o, k, b) for o in OPT
                   for b in (True, False)})
 
 
-def _step_marks(opt, kind, bad_first):
-    if kind in ("state_shape", "param_resized"):
-        return [xfail_bug(f"{opt}.step() does not check the state tensors' shapes against the parameter: with a "
-                          "state of the wrong size (load_state_dict, or a parameter resized through .data) it "
-                          "reads/writes out of bounds and returns garbage instead of raising (torch: RuntimeError)")]
-    if opt in ("Adam", "AdamW", "RMSprop", "Adagrad") and bad_first:
-        return [xfail_bug(f"{opt}.step() increments every parameter's state['step'] in Python before the C++ call "
-                          "validates the parameters, so a rejected step still advances the other parameters' step "
-                          "counts (torch bumps only the failing parameter's step)")]
-    if not bad_first:
-        return [xfail_bug(f"{opt}.step() updates the parameters before the bad one, then raises (partial update; "
-                          "torch's per-parameter loop does the same, but nothing should change)")]
-    return []
-
-
 @pytest.mark.parametrize("opt,kind,bad_first", [
-    pytest.param(o, k, b, marks=_step_marks(o, k, b), id=f"{o}-{k}-{'bad_first' if b else 'bad_last'}")
+    pytest.param(o, k, b, id=f"{o}-{k}-{'bad_first' if b else 'bad_last'}")
     for o in OPTIMIZERS for k in STEP_KINDS for b in (True, False)])
 def test_optimizer_step_with_bad_state_changes_nothing(opt, kind, bad_first):
     if torch is not None:  # row check: torch raises a RuntimeError for the same setup
@@ -1247,8 +1232,6 @@ def test_optimizer_step_with_bad_state_changes_nothing(opt, kind, bad_first):
     _check_step_result(res, f"{opt}/{kind}")
 
 
-@xfail_bug("optimizers reject non-contiguous parameters ('SGD: parameters must be contiguous'); torch updates them. "
-           "With [contiguous, non-contiguous] params the first is updated before the error (partial update)")
 @pytest.mark.parametrize("opt", OPTIMIZERS)
 def test_optimizer_step_noncontiguous_parameter_matches_torch(opt):
     assert torch is not None
@@ -1262,7 +1245,7 @@ def test_optimizer_step_noncontiguous_parameter_matches_torch(opt):
         o.step()
         results[L] = (to_np(a), to_np(b))
     for e, t in zip(results[ember], results[torch]):
-        np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(e, t, rtol=2e-5, atol=1e-6)  # float32: the fused loop rounds differently
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1321,8 +1304,6 @@ def test_dataloader_propagates_dataset_error_unchanged(n, data, exc, batch_size,
         assert str(info.value) == f"sample {bad} is corrupt" or exc == "KeyError"
 
 
-@xfail_bug("DataLoader's TensorDataset fast path ignores a subclass's overridden __getitem__: the error it raises "
-           "never surfaces (and any transform it applies is skipped); torch calls __getitem__")
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_dataloader_tensor_dataset_subclass_getitem_error_propagates(batch_size):
     for L in LIBS:

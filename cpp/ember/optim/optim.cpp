@@ -11,17 +11,44 @@
 namespace ember {
 
 namespace {
+// Every argument is checked before any tensor is written, so a failed step changes nothing.
 void check(const Tensor& p, const Tensor& g, const char* op) {
-  if (!is_floating(p->dtype)) throw std::runtime_error(std::string(op) + ": parameters must be floating point");
-  if (!p->is_contiguous()) throw std::runtime_error(std::string(op) + ": parameters must be contiguous");
+  if (!is_floating(p->dtype))
+    throw std::runtime_error(std::string(op) + ": parameters must be floating point, got " + dtype_name(p->dtype));
   if (g->shape != p->shape)
     throw std::runtime_error(std::string(op) + ": gradient shape " + shape_str(g->shape) + " does not match parameter shape " +
                              shape_str(p->shape));
+}
+void check_state(const Tensor& p, const Tensor& s, const char* op, const char* name) {
+  if (!s) throw std::runtime_error(std::string(op) + ": state '" + name + "' is missing");
+  if (s->shape != p->shape || s->dtype != p->dtype)
+    throw std::runtime_error(std::string(op) + ": state '" + name + "' has shape " + shape_str(s->shape) + " and dtype " +
+                             dtype_name(s->dtype) + ", but the parameter has shape " + shape_str(p->shape) + " and dtype " +
+                             dtype_name(p->dtype));
+}
+void check_sizes(size_t n, std::initializer_list<size_t> sizes, const char* op) {
+  for (size_t k : sizes)
+    if (k != n) throw std::runtime_error(std::string(op) + ": expected one state entry per parameter (" + std::to_string(n) +
+                                         "), got " + std::to_string(k));
 }
 Tensor dense(const Tensor& g, DType d) {
   Tensor c = g->dtype == d ? g : cast_nograd(g, d);
   return c->is_contiguous() ? c : contiguous(c);
 }
+// A tensor updated in place through a contiguous buffer: itself when contiguous, else a copy
+// that is written back (a transposed or sliced parameter is updated as torch does).
+struct InPlace {
+  Tensor orig, work;
+  explicit InPlace(const Tensor& t) : orig(t), work(t && !t->is_contiguous() ? contiguous(t) : t) {}
+  template <class T>
+  T* data() const { return work ? work->data<T>() : nullptr; }
+  void* raw() const { return work ? work->raw() : nullptr; }
+  void commit() const {
+    if (!orig) return;
+    if (work != orig) copy_into(orig, work);
+    orig->bump_version();
+  }
+};
 }  // namespace
 
 // One branch-free loop per (weight decay, momentum, nesterov) case. maximize is a sign on the
@@ -62,23 +89,28 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
               double momentum, double dampening, double wd, bool nesterov, bool maximize) {
   const bool mom = momentum != 0;
   const int mode = (wd != 0 ? 1 : 0) | (mom ? 2 : 0) | (mom && nesterov ? 4 : 0);
+  check_sizes(params.size(), {grads.size(), bufs.size()}, "SGD");
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
     if (!grads[i]) continue;
-    check(p, grads[i], "SGD");
-    Tensor g = dense(grads[i], p->dtype);
-    const int64_t n = p->numel();
+    check(params[i], grads[i], "SGD");
+    if (mom && bufs[i]) check_state(params[i], bufs[i], "SGD", "momentum_buffer");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!grads[i]) continue;
+    InPlace p(params[i]);
+    Tensor g = dense(grads[i], p.work->dtype);
+    const int64_t n = p.work->numel();
     const bool first = mom && !bufs[i];
-    if (first) bufs[i] = zeros(p->shape, p->dtype);
+    if (first) bufs[i] = zeros(p.work->shape, p.work->dtype);
+    InPlace b(mom ? bufs[i] : Tensor());
     const double m = first ? 0.0 : momentum, c = first ? 1.0 : 1.0 - dampening;
-    void* b = mom ? bufs[i]->raw() : nullptr;
-    if (p->dtype == DType::Float32)
-      sgd_f32(mode, p->data<float>(), g->data<float>(), (float*)b, n, (float)lr, maximize ? -1.f : 1.f, (float)wd,
+    if (p.work->dtype == DType::Float32)
+      sgd_f32(mode, p.data<float>(), g->data<float>(), b.data<float>(), n, (float)lr, maximize ? -1.f : 1.f, (float)wd,
               (float)m, (float)c, (float)momentum);
     else
-      sgd_f64(mode, p->data<double>(), g->data<double>(), (double*)b, n, lr, maximize ? -1.0 : 1.0, wd, m, c, momentum);
-    p->bump_version();
-    if (bufs[i]) bufs[i]->bump_version();
+      sgd_f64(mode, p.data<double>(), g->data<double>(), b.data<double>(), n, lr, maximize ? -1.0 : 1.0, wd, m, c, momentum);
+    p.commit();
+    b.commit();
   }
 }
 
@@ -126,41 +158,55 @@ void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
                const std::vector<Tensor>& m2, const std::vector<Tensor>& mmax, const std::vector<double>& steps, double lr,
                double beta1, double beta2, double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
   const int mode = (wd == 0 ? 0 : decoupled ? 2 : 1) + (amsgrad ? 3 : 0);
+  const char* op = decoupled ? "AdamW" : "Adam";
+  check_sizes(params.size(), {grads.size(), m1.size(), m2.size(), mmax.size(), steps.size()}, op);
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
     if (!grads[i]) continue;
-    check(p, grads[i], decoupled ? "AdamW" : "Adam");
-    Tensor g = dense(grads[i], p->dtype);
-    const int64_t n = p->numel();
+    check(params[i], grads[i], op);
+    check_state(params[i], m1[i], op, "exp_avg");
+    check_state(params[i], m2[i], op, "exp_avg_sq");
+    if (amsgrad) check_state(params[i], mmax[i], op, "max_exp_avg_sq");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!grads[i]) continue;
+    InPlace p(params[i]), a(m1[i]), v(m2[i]), vm(amsgrad ? mmax[i] : Tensor());
+    Tensor g = dense(grads[i], p.work->dtype);
+    const int64_t n = p.work->numel();
     const double step = steps[i];
     const double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
     const double ss = lr / bc1, bs = std::sqrt(bc2), decay = 1 - lr * wd, gs = maximize ? -1.0 : 1.0;
-    void* vm = amsgrad ? mmax[i]->raw() : nullptr;
-    if (p->dtype == DType::Float32)
-      adam_f32(mode, p->data<float>(), g->data<float>(), m1[i]->data<float>(), m2[i]->data<float>(), (float*)vm, n,
-               (float)gs, (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps, (float)ss, (float)bs);
+    if (p.work->dtype == DType::Float32)
+      adam_f32(mode, p.data<float>(), g->data<float>(), a.data<float>(), v.data<float>(), vm.data<float>(), n, (float)gs,
+               (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps, (float)ss, (float)bs);
     else
-      adam_f64(mode, p->data<double>(), g->data<double>(), m1[i]->data<double>(), m2[i]->data<double>(), (double*)vm, n,
-               gs, wd, decay, beta1, beta2, eps, ss, bs);
-    p->bump_version();
+      adam_f64(mode, p.data<double>(), g->data<double>(), a.data<double>(), v.data<double>(), vm.data<double>(), n, gs, wd,
+               decay, beta1, beta2, eps, ss, bs);
+    for (auto* t : {&p, &a, &v, &vm}) t->commit();
   }
 }
 
 void rmsprop_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& sq,
                   std::vector<Tensor>& mom, const std::vector<Tensor>& gavg, double lr, double alpha, double eps, double wd,
                   double momentum, bool centered, bool maximize) {
+  check_sizes(params.size(), {grads.size(), sq.size(), mom.size(), gavg.size()}, "RMSprop");
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
     if (!grads[i]) continue;
-    check(p, grads[i], "RMSprop");
-    Tensor g = dense(grads[i], p->dtype);
-    int64_t n = p->numel();
-    EMBER_DISPATCH_FLOAT(p->dtype, "RMSprop", T, {
-      T* w = p->data<T>();
+    check(params[i], grads[i], "RMSprop");
+    check_state(params[i], sq[i], "RMSprop", "square_avg");
+    if (momentum > 0) check_state(params[i], mom[i], "RMSprop", "momentum_buffer");
+    if (centered) check_state(params[i], gavg[i], "RMSprop", "grad_avg");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!grads[i]) continue;
+    InPlace p(params[i]), sa(sq[i]), mb(momentum > 0 ? mom[i] : Tensor()), ga_(centered ? gavg[i] : Tensor());
+    Tensor g = dense(grads[i], p.work->dtype);
+    int64_t n = p.work->numel();
+    EMBER_DISPATCH_FLOAT(p.work->dtype, "RMSprop", T, {
+      T* w = p.data<T>();
       const T* gp = g->data<T>();
-      T* s = sq[i]->data<T>();
-      T* b = momentum > 0 ? mom[i]->data<T>() : nullptr;
-      T* ga = centered ? gavg[i]->data<T>() : nullptr;
+      T* s = sa.data<T>();
+      T* b = mb.data<T>();
+      T* ga = ga_.data<T>();
       const T ta = (T)alpha, te = (T)eps, tl = (T)lr, tm = (T)momentum, twd = (T)wd;
       for (int64_t k = 0; k < n; ++k) {
         T d = maximize ? -gp[k] : gp[k];
@@ -181,23 +227,28 @@ void rmsprop_step(const std::vector<Tensor>& params, const std::vector<Tensor>& 
         }
       }
     });
-    p->bump_version();
+    for (auto* t : {&p, &sa, &mb, &ga_}) t->commit();
   }
 }
 
 void adagrad_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& ssum,
                   const std::vector<double>& steps, double lr, double lr_decay, double wd, double eps, bool maximize) {
+  check_sizes(params.size(), {grads.size(), ssum.size(), steps.size()}, "Adagrad");
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
     if (!grads[i]) continue;
-    check(p, grads[i], "Adagrad");
-    Tensor g = dense(grads[i], p->dtype);
-    int64_t n = p->numel();
+    check(params[i], grads[i], "Adagrad");
+    check_state(params[i], ssum[i], "Adagrad", "sum");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!grads[i]) continue;
+    InPlace p(params[i]), sm(ssum[i]);
+    Tensor g = dense(grads[i], p.work->dtype);
+    int64_t n = p.work->numel();
     double clr = lr / (1 + (steps[i] - 1) * lr_decay);
-    EMBER_DISPATCH_FLOAT(p->dtype, "Adagrad", T, {
-      T* w = p->data<T>();
+    EMBER_DISPATCH_FLOAT(p.work->dtype, "Adagrad", T, {
+      T* w = p.data<T>();
       const T* gp = g->data<T>();
-      T* s = ssum[i]->data<T>();
+      T* s = sm.data<T>();
       const T tc = (T)clr, te = (T)eps, twd = (T)wd;
       for (int64_t k = 0; k < n; ++k) {
         T d = maximize ? -gp[k] : gp[k];
@@ -206,7 +257,8 @@ void adagrad_step(const std::vector<Tensor>& params, const std::vector<Tensor>& 
         w[k] -= tc * d / (std::sqrt(s[k]) + te);
       }
     });
-    p->bump_version();
+    p.commit();
+    sm.commit();
   }
 }
 

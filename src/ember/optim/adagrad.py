@@ -1,6 +1,6 @@
 """Adagrad with lr decay and initial accumulator value; one C++ call per group."""
 from .. import _C
-from .optimizer import Optimizer, _params_with_grad
+from .optimizer import Optimizer, _count_steps, _params_with_grad
 
 
 class Adagrad(Optimizer):
@@ -32,10 +32,9 @@ class Adagrad(Optimizer):
             ps, gs = _params_with_grad(g)
             if not ps:
                 continue
-            steps = []
-            for p in ps:
-                self.state[p]["step"].add_(1)
-                steps.append(self.state[p]["step"].item())
-            _C._adagrad_step(ps, gs, [self.state[p]["sum"] for p in ps], steps, g["lr"], g["lr_decay"],
+            states = [self.state[p] for p in ps]
+            steps = [st["step"].item() + 1 for st in states]
+            _C._adagrad_step(ps, gs, [st["sum"] for st in states], steps, g["lr"], g["lr_decay"],
                              g["weight_decay"], g["eps"], g["maximize"])
+            _count_steps(states)
         return loss

@@ -4,7 +4,7 @@ import math
 
 from .. import _C
 from ..autograd.grad_mode import no_grad
-from .optimizer import Optimizer, _params_with_grad
+from .optimizer import Optimizer, _count_steps, _params_with_grad
 
 
 class Adam(Optimizer):
@@ -49,16 +49,13 @@ class Adam(Optimizer):
                 continue
             amsgrad = g["amsgrad"]
             states = [self._init_state(p, amsgrad) for p in ps]
-            steps = []
-            with no_grad():
-                for st in states:
-                    st["step"].add_(1)
-                    steps.append(st["step"].item())
+            steps = [st["step"].item() + 1 for st in states]
             b1, b2 = g["betas"]
             _C._adam_step(ps, gs, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                           [s["max_exp_avg_sq"] for s in states] if amsgrad else [None] * len(ps), steps,
                           g["lr"], b1, b2, g["eps"], g["weight_decay"], amsgrad, g["maximize"],
                           g["decoupled_weight_decay"])
+            _count_steps(states)
         return loss
 
     @no_grad()

@@ -5,6 +5,7 @@ from collections import defaultdict
 from copy import deepcopy
 
 from .. import _C
+from ..autograd.grad_mode import no_grad
 
 Tensor = _C.Tensor
 
@@ -140,3 +141,11 @@ def _params_with_grad(group):
             ps.append(p)
             gs.append(p.grad)
     return ps, gs
+
+
+def _count_steps(states):
+    """Advance each state's step counter, after the fused update succeeded (a failed step must
+    leave the state as it was)."""
+    with no_grad():
+        for st in states:
+            st["step"].add_(1)

@@ -1,6 +1,6 @@
 """RMSprop (centered, momentum, weight decay) with torch's update; one C++ call per group."""
 from .. import _C
-from .optimizer import Optimizer, _params_with_grad
+from .optimizer import Optimizer, _count_steps, _params_with_grad
 
 
 class RMSprop(Optimizer):
@@ -36,9 +36,9 @@ class RMSprop(Optimizer):
                         st["momentum_buffer"] = _C._zeros(list(p.shape), p.dtype)
                     if g["centered"]:
                         st["grad_avg"] = _C._zeros(list(p.shape), p.dtype)
-                st["step"].add_(1)
                 states.append(st)
             _C._rmsprop_step(ps, gs, [s["square_avg"] for s in states], [s.get("momentum_buffer") for s in states],
                              [s.get("grad_avg") for s in states], g["lr"], g["alpha"], g["eps"], g["weight_decay"],
                              g["momentum"], g["centered"], g["maximize"])
+            _count_steps(states)
         return loss

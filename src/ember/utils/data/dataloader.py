@@ -36,7 +36,7 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self._default_collate = collate_fn is None
         self.collate_fn = collate_fn or default_collate
-        self._fast = self._default_collate and batch_sampler is not None and isinstance(dataset, TensorDataset)
+        self._fast = self._default_collate and batch_sampler is not None and _plain_tensor_dataset(dataset)
 
     def __iter__(self):
         if self.batch_sampler is None:
@@ -72,3 +72,11 @@ class DataLoader:
         if self.batch_sampler is None:
             return len(self.sampler)
         return len(self.batch_sampler)
+
+
+def _plain_tensor_dataset(ds):
+    """A TensorDataset whose item access is TensorDataset's own (a subclass overriding
+    __getitem__ or __getitems__ must be called, as torch does)."""
+    t = type(ds)
+    return (isinstance(ds, TensorDataset) and t.__getitem__ is TensorDataset.__getitem__
+            and getattr(t, "__getitems__", None) is getattr(TensorDataset, "__getitems__", None))
