@@ -231,14 +231,7 @@ def test_embedding_edge_index_shapes(shape, padding_idx):
     close(res[ember][1], res[torch][1], "weight grad")
 
 
-_LIN0 = xfail_bug("Linear(0, n) (in_features=0) raises RuntimeError \"shape '[-1, 0]' is invalid for input of size "
-                  "0\" in forward; torch returns the bias broadcast to [batch, n] (zeros without bias) and a bias "
-                  "grad")
-
-
-@pytest.mark.parametrize("fin,fout,batch", [pytest.param(0, 3, 2, marks=_LIN0), (3, 0, 2),
-                                            pytest.param(0, 0, 1, marks=_LIN0), pytest.param(0, 3, 0, marks=_LIN0),
-                                            (3, 0, 0)])
+@pytest.mark.parametrize("fin,fout,batch", [(0, 3, 2), (3, 0, 2), (0, 0, 1), (0, 3, 0), (3, 0, 0)])
 def test_linear_with_zero_features(fin, fout, batch):
     compare_layer("linear", (batch, fin), lambda nn: nn.Linear(fin, fout))
 
@@ -568,7 +561,8 @@ def test_exp_log_sqrt_edges_are_ieee(dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# more than 2**31 elements (opt-in: EMBER_SLOW_TESTS=1 and >= 24 GiB available)
+# more than 2**31 elements (opt-in: EMBER_SLOW_TESTS=1 and >= 8 GiB available; the test peaks
+# near 4.5 GiB: a 2 GiB bool tensor, its nonzero() scan and the numpy view)
 
 def _mem_available_gib():
     try:
@@ -585,8 +579,8 @@ BIG = 2**31 + 10
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("EMBER_SLOW_TESTS") != "1" or _mem_available_gib() < 24,
-                    reason="needs EMBER_SLOW_TESTS=1 and MemAvailable >= 24 GiB")
+@pytest.mark.skipif(os.environ.get("EMBER_SLOW_TESTS") != "1" or _mem_available_gib() < 8,
+                    reason="needs EMBER_SLOW_TESTS=1 and MemAvailable >= 8 GiB")
 def test_more_than_2_31_elements_use_64_bit_indexing():
     i = 2**31 + 5
     t = ember.zeros(BIG, dtype=ember.bool)

@@ -39,13 +39,27 @@ bool TensorImpl::is_contiguous() const {
   return true;
 }
 
+int64_t checked_numel(const Shape& shape, size_t item) {
+  int64_t n = 1;
+  bool zero = false;
+  for (auto s : shape) zero |= s == 0;
+  if (!zero)
+    for (auto s : shape)
+      if (__builtin_mul_overflow(n, s, &n)) n = -1;
+  int64_t bytes;
+  if (n < 0 || __builtin_mul_overflow(zero ? 0 : n, (int64_t)item, &bytes))
+    throw std::runtime_error("the number of elements of a tensor of shape " + shape_str(shape) + " overflows int64");
+  return zero ? 0 : n;
+}
+
 Tensor empty(const Shape& shape, DType dtype) {
   for (auto s : shape)
     if (s < 0)
       throw std::runtime_error("Trying to create tensor with negative dimension " + std::to_string(s) + ": " +
                                shape_str(shape));
+  const int64_t n = checked_numel(shape, itemsize(dtype));
   auto t = std::make_shared<TensorImpl>();
-  t->storage = std::make_shared<Storage>((size_t)shape_numel(shape) * itemsize(dtype));
+  t->storage = std::make_shared<Storage>((size_t)n * itemsize(dtype));
   t->shape = shape;
   t->strides = contiguous_strides(shape);
   t->dtype = dtype;

@@ -50,6 +50,8 @@ struct TensorImpl {
 
 Shape contiguous_strides(const Shape& shape);
 int64_t shape_numel(const Shape& shape);
+// numel, throwing when it (or its size in bytes with `item`-byte elements) overflows int64
+int64_t checked_numel(const Shape& shape, size_t item = 1);
 std::string shape_str(const Shape& s);  // "[2, 3]"
 inline std::string shape_str(const std::vector<int64_t>& s) { return shape_str(Shape(s.begin(), s.end())); }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include <cstdio>
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
 #include "ember/ops/ops.h"
@@ -211,6 +212,11 @@ Tensor randperm(int64_t n, DType d) {
 
 Tensor& uniform_(Tensor& self, double lo, double hi) {
   check_inplace(self, "uniform_");
+  if (!(lo <= hi)) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "uniform_ expects to return a [from, to) range, but found from=%.17g > to=%.17g", lo, hi);
+    throw std::runtime_error(msg);
+  }
   fill_random(self, false, lo, hi);
   self->bump_version();
   return self;

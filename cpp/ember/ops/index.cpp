@@ -38,8 +38,7 @@ void gather_scatter(const Tensor& out, const Tensor& a, int64_t dim, const Tenso
                    {(int64_t)sizeof(T), 8, (int64_t)sizeof(T)}, [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
                      for (int64_t j = 0; j < n; ++j) {
                        int64_t v = *reinterpret_cast<const int64_t*>(p[1] + j * s[1]);
-                       if (v < -n_dim || v >= n_dim) index_oob(v, dim, n_dim, !along);
-                       if (v < 0) v += n_dim;
+                       if (v < 0 || v >= n_dim) index_oob(v, dim, n_dim, !along);  // no wrap-around, as torch
                        T* src = reinterpret_cast<T*>(p[2] + j * s[2]) + v * s_dim;
                        T* o = reinterpret_cast<T*>(p[0] + j * s[0]);
                        if (scatter) *src = (T)(*src + *o);
@@ -161,8 +160,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
     const int64_t* ix = index->data<int64_t>();
     for (int64_t i = 0; i < k; ++i) {
       int64_t v = ix[i];
-      if (v < -a->shape[0] || v >= a->shape[0]) index_oob(v, 0, a->shape[0]);
-      if (v < 0) v += a->shape[0];
+      if (v < 0 || v >= a->shape[0]) index_oob(v, 0, a->shape[0]);
       std::memcpy(out->raw() + i * row, a->raw() + v * row, row);
     }
   } else {

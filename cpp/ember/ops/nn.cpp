@@ -31,7 +31,8 @@ std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor&
   const int64_t outf = W->shape[0], in = W->shape[1];
   Tensor gc = contiguous(g->dtype == W->dtype ? g : cast_nograd(g, W->dtype));
   if (y_relu) gc = map2(gc, y_relu, W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
-  const int64_t N = outf == 0 ? 0 : gc->numel() / outf;
+  int64_t N = 1;  // rows: all but the last dim (numel / outf fails when outf == 0)
+  for (size_t d = 0; d + 1 < gc->shape.size(); ++d) N *= gc->shape[d];
   EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
     const T* gp = gc->data<T>();
     if (need_x) {
@@ -113,7 +114,9 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   Tensor x2;
   {
     NoGradGuard ng;
-    x2 = reshape(x, {-1, in});
+    int64_t rows = 1;  // all but the last dim ({-1, in} is ambiguous when in == 0)
+    for (int64_t d = 0; d + 1 < x->dim(); ++d) rows *= x->shape[d];
+    x2 = reshape(x, {rows, in});
   }
   Shape os(x->shape.begin(), x->shape.end() - 1);
   os.push_back(outf);
@@ -173,7 +176,9 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
                      std::to_string(bs.size()) + " biases, " + std::to_string(relu.size()) + " flags");
   if (x->dim() != 2) {  // as linear does: the layers act on the last dim
     check_linear(x, ws[0], bs[0]);
-    Tensor x2 = reshape(x, {-1, x->shape.back()});
+    int64_t rows = 1;
+    for (int64_t d = 0; d + 1 < x->dim(); ++d) rows *= x->shape[d];
+    Tensor x2 = reshape(x, {rows, x->shape.back()});
     Tensor o = mlp(x2, ws, bs, relu);
     Shape os(x->shape.begin(), x->shape.end() - 1);
     os.push_back(o->shape[1]);

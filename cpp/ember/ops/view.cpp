@@ -217,6 +217,10 @@ Tensor expand(const Tensor& a, Shape shape) {
     if (j >= 0) {
       int64_t s = a->shape[j];
       if (shape[i] == -1) shape[i] = s;
+      if (shape[i] < 0)
+        throw std::runtime_error("expand: the expanded size of the tensor (" + std::to_string(shape[i]) +
+                                 ") isn't allowed in a leading, non-existing dimension or as a negative size, sizes " +
+                                 shape_str(shape) + ", tensor " + shape_str(a->shape));
       if (s == shape[i]) st[i] = a->strides[j];
       else if (s == 1) st[i] = 0;
       else
@@ -230,6 +234,7 @@ Tensor expand(const Tensor& a, Shape shape) {
     }
   }
   if (shape == a->shape) return a;
+  checked_numel(shape);
   Tensor out = finish_view(a, make_view(a, shape, st, a->offset));
   if (any_requires_grad({&a})) set_history(out, make_node<ExpandBackward>({&a}, a->shape));
   return out;
