@@ -129,6 +129,8 @@ def _contains(self, item):
 
 def _norm(self, p="fro", dim=None, keepdim=False, dtype=None):
     """p-norm as a composite of differentiable ops (the gradient at an all-zero input is nan)."""
+    if not self.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {self.dtype}")
     if p in ("fro", 2, 2.0):
         return (self * self).sum(dim, keepdim).sqrt()
     if p in (float("inf"), "inf"):

@@ -370,8 +370,11 @@ struct SoftmaxBackward : Node {
   void release_saved() override { out.reset(); }
 };
 static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
+  if (!is_floating(a0->dtype))  // as torch: no implicit cast (pass dtype= to softmax for that)
+    throw std::runtime_error(std::string(log ? "log_softmax" : "softmax") + "(): not implemented for '" +
+                             dtype_name(a0->dtype) + "' (input " + shape_str(a0->shape) + "); expected a floating point tensor");
   dim = wrap_dim(dim, a0->dim());
-  Tensor a = is_floating(a0->dtype) ? a0 : cast_nograd(a0, DType::Float32);
+  const Tensor& a = a0;
   Tensor rows = rows_last(a, dim);
   int64_t len = a->dim() == 0 ? 1 : a->shape[dim];
   int64_t nrows = len == 0 ? 0 : rows->numel() / len;
