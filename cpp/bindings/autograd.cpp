@@ -75,11 +75,15 @@ void bind_autograd(py::module_& m) {
       });
 
   m.def("_backward", [](std::vector<Tensor> roots, const std::vector<OptTensor>& grads, bool keep_graph) {
-    run_backward(roots, opts(grads), keep_graph, true, {}, false);
+    std::vector<Tensor> gs = opts(grads);
+    py::gil_scoped_release nogil;
+    run_backward(roots, gs, keep_graph, true, {}, false);
   });
   m.def("_grad", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& grads, std::vector<Tensor> inputs, bool keep_graph,
                     bool allow_unused) {
-    return run_backward(outputs, opts(grads), keep_graph, false, inputs, allow_unused);
+    std::vector<Tensor> gs = opts(grads);
+    py::gil_scoped_release nogil;
+    return run_backward(outputs, gs, keep_graph, false, inputs, allow_unused);
   });
   // inputs: one entry per forward argument (None for non-tensors).
   m.def("_attach_function", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& inputs_, py::object backward_fn,

@@ -64,6 +64,27 @@ struct type_caster<ember::Scalar> {
 namespace ember {
 
 using OptTensor = std::optional<Tensor>;
+
+// Note [GIL]: released around work long enough to matter (a backward pass; products, fused
+// layers and optimizer steps over >= kNoGilWork elements), after argument conversion. The core
+// never touches Python objects; the few places that do (Python Function nodes, numpy-backed
+// storages) acquire the GIL themselves.
+constexpr int64_t kNoGilWork = 1 << 16;
+template <class F>
+auto release_gil_if(bool long_work, F&& f) {
+  if (!long_work || !PyGILState_Check()) return f();  // (already released by an enclosing call)
+  py::gil_scoped_release nogil;
+  return f();
+}
+// An elementwise op / a product bound with Note [GIL].
+inline auto nogil1(Tensor (*fn)(const Tensor&)) {
+  return [fn](const Tensor& a) { return release_gil_if(a->numel() >= kNoGilWork, [&] { return fn(a); }); };
+}
+inline auto nogil_product(Tensor (*fn)(const Tensor&, const Tensor&)) {
+  return [fn](const Tensor& a, const Tensor& b) {
+    return release_gil_if(a->numel() * (b->dim() ? b->shape.back() : 1) >= kNoGilWork, [&] { return fn(a, b); });
+  };
+}
 inline Tensor opt(const OptTensor& t) { return t ? *t : Tensor(); }
 inline std::vector<Tensor> opts(const std::vector<OptTensor>& ts) {
   std::vector<Tensor> r(ts.size());

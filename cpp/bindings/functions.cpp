@@ -21,12 +21,9 @@ std::vector<Tensor> tensor_list(py::handle seq, const char* op) {
 }
 }  // namespace
 
-// Note [GIL]: released only around large products, after argument conversion; the core never
-// touches Python objects, and numpy-backed storages re-acquire the GIL to free their owner.
+// See Note [GIL] in common.h.
 Tensor matmul_released(const Tensor& a, const Tensor& b) {
-  if (a->numel() * (b->dim() ? b->shape.back() : 1) < (1 << 16)) return matmul(a, b);
-  py::gil_scoped_release nogil;
-  return matmul(a, b);
+  return release_gil_if(a->numel() * (b->dim() ? b->shape.back() : 1) >= kNoGilWork, [&] { return matmul(a, b); });
 }
 
 void bind_functions(py::module_& m) {
@@ -71,20 +68,26 @@ void bind_functions(py::module_& m) {
   for (auto [name, fn] : std::initializer_list<std::pair<const char*, Tensor (*)(const Tensor&)>>{
            {"neg", &neg}, {"abs", &abs}, {"exp", &exp}, {"log", &log}, {"sqrt", &sqrt}, {"sin", &sin},
            {"cos", &cos}, {"tanh", &tanh}, {"erf", &erf}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"sign", &sign}})
-    m.def(name, fn);
+    m.def(name, nogil1(fn));
   m.def("clamp", [](const Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) { return clamp(t, lo, hi); },
         py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());
 
   // ---- reductions
-  m.def("_sum", [](const Tensor& t, py::handle dim, bool keepdim) { return sum(t, dims_from(dim), keepdim); });
-  m.def("_mean", [](const Tensor& t, py::handle dim, bool keepdim) { return mean(t, dims_from(dim), keepdim); });
+  m.def("_sum", [](const Tensor& t, py::handle dim, bool keepdim) {
+    auto d = dims_from(dim);
+    return release_gil_if(t->numel() >= kNoGilWork, [&] { return sum(t, d, keepdim); });
+  });
+  m.def("_mean", [](const Tensor& t, py::handle dim, bool keepdim) {
+    auto d = dims_from(dim);
+    return release_gil_if(t->numel() >= kNoGilWork, [&] { return mean(t, d, keepdim); });
+  });
   m.def("softmax", &softmax, py::arg("input"), py::arg("dim"));
   m.def("log_softmax", &log_softmax, py::arg("input"), py::arg("dim"));
 
   // ---- products, shapes, indices
   m.def("matmul", &matmul_released);
-  m.def("mm", &mm);
-  m.def("bmm", &bmm);
+  m.def("mm", nogil_product(&mm));
+  m.def("bmm", nogil_product(&bmm));
   m.def("cat", [](py::handle ts, int64_t dim) { return cat(tensor_list(ts, "cat"), dim); }, py::arg("tensors"), py::arg("dim") = 0);
   m.def("stack", [](py::handle ts, int64_t dim) { return stack(tensor_list(ts, "stack"), dim); }, py::arg("tensors"), py::arg("dim") = 0);
   m.def("gather", &gather, py::arg("input"), py::arg("dim"), py::arg("index"));

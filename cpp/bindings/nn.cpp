@@ -15,11 +15,28 @@ int reduction_code(const std::string& r) {
 }
 }  // namespace
 
+namespace {
+// Multiply-adds of a chain of linear layers on x (for Note [GIL]).
+int64_t mlp_work(const Tensor& x, const std::vector<Tensor>& ws) {
+  int64_t rows = x->dim() ? x->numel() / std::max<int64_t>(x->shape.back(), 1) : 1, w = 0;
+  for (auto& W : ws) w += W->numel();
+  return rows * w;
+}
+int64_t total_numel(const std::vector<Tensor>& ts) {
+  int64_t n = 0;
+  for (auto& t : ts) n += t->numel();
+  return n;
+}
+}  // namespace
+
 void bind_nn(py::module_& m) {
-  m.def("linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b)); },
+  m.def("linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) {
+          return release_gil_if(mlp_work(x, {w}) >= kNoGilWork, [&] { return linear(x, w, opt(b)); });
+        },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("_mlp", [](const Tensor& x, const std::vector<Tensor>& ws, const std::vector<OptTensor>& bs, const std::vector<bool>& relu) {
-    return mlp(x, ws, opts(bs), relu);
+    std::vector<Tensor> b = opts(bs);
+    return release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return mlp(x, ws, b, relu); });
   });
   // Sequential's fast path: when its children are exact Linear / ReLU modules in a chain (each
   // Linear optionally followed by one ReLU) and no hooks are registered, run them as one mlp op.
@@ -54,7 +71,8 @@ void bind_nn(py::module_& m) {
       relu.push_back(false);
     }
     if (ws.empty()) return py::none();
-    return py::cast(mlp(x, ws, bs, relu));
+    Tensor out = release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return mlp(x, ws, bs, relu); });
+    return py::cast(out);
   });
   m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b), true); });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
@@ -81,22 +99,29 @@ void bind_nn(py::module_& m) {
     if (b.size() != ps.size()) throw ValueError("_sgd_step: one momentum buffer slot per parameter expected");
     bool had_all = true;
     for (size_t i = 0; i < ps.size(); ++i) had_all &= !gs[i] || (bool)b[i];
-    sgd_step(ps, gs, b, lr, momentum, dampening, wd, nesterov, maximize);
+    release_gil_if(total_numel(ps) >= kNoGilWork, [&] { sgd_step(ps, gs, b, lr, momentum, dampening, wd, nesterov, maximize); });
     if (momentum == 0 || had_all) return py::none();
     return py::cast(b);
   });
   m.def("_adam_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& m1,
                          const std::vector<Tensor>& m2, const std::vector<OptTensor>& mx, const std::vector<double>& steps,
                          double lr, double b1, double b2, double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
-    adam_step(ps, gs, m1, m2, opts(mx), steps, lr, b1, b2, eps, wd, amsgrad, maximize, decoupled);
+    std::vector<Tensor> vmax = opts(mx);
+    release_gil_if(total_numel(ps) >= kNoGilWork,
+                   [&] { adam_step(ps, gs, m1, m2, vmax, steps, lr, b1, b2, eps, wd, amsgrad, maximize, decoupled); });
   });
   m.def("_rmsprop_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& sq,
                             const std::vector<OptTensor>& mom_, const std::vector<OptTensor>& ga, double lr, double alpha,
                             double eps, double wd, double momentum, bool centered, bool maximize) {
     std::vector<Tensor> mom = opts(mom_);
-    rmsprop_step(ps, gs, sq, mom, opts(ga), lr, alpha, eps, wd, momentum, centered, maximize);
+    std::vector<Tensor> gavg = opts(ga);
+    release_gil_if(total_numel(ps) >= kNoGilWork,
+                   [&] { rmsprop_step(ps, gs, sq, mom, gavg, lr, alpha, eps, wd, momentum, centered, maximize); });
   });
-  m.def("_adagrad_step", &adagrad_step);
+  m.def("_adagrad_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& ss,
+                            const std::vector<double>& steps, double lr, double lr_decay, double wd, double eps, bool maximize) {
+    release_gil_if(total_numel(ps) >= kNoGilWork, [&] { adagrad_step(ps, gs, ss, steps, lr, lr_decay, wd, eps, maximize); });
+  });
   m.def("_zero_grads", &zero_grads);
   // DataLoader fast path: rows idx[start:end] of every tensor, one call per batch.
   m.def("_gather_batch", [](const std::vector<Tensor>& ts, const Tensor& idx, int64_t start, int64_t end) {

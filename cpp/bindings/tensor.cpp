@@ -21,7 +21,8 @@ auto dunder(F f) {
   return [f](const Tensor& self, py::handle other) -> py::object {
     Tensor o = as_operand(other);
     if (!o) return not_implemented();
-    return py::cast(f(self, o));
+    bool big = std::max(self->numel(), o->numel()) >= kNoGilWork;  // Note [GIL]
+    return py::cast(release_gil_if(big, [&] { return f(self, o); }));
   };
 }
 template <class F>
@@ -29,7 +30,8 @@ auto rdunder(F f) {
   return [f](const Tensor& self, py::handle other) -> py::object {
     Tensor o = as_operand(other);
     if (!o) return not_implemented();
-    return py::cast(f(o, self));
+    bool big = std::max(self->numel(), o->numel()) >= kNoGilWork;
+    return py::cast(release_gil_if(big, [&] { return f(o, self); }));
   };
 }
 template <class F>
@@ -37,7 +39,7 @@ auto idunder(F f) {
   return [f](Tensor self, py::handle other) -> py::object {
     Tensor o = as_operand(other);
     if (!o) return not_implemented();
-    f(self, o);
+    release_gil_if(self->numel() >= kNoGilWork, [&] { f(self, o); });
     return py::cast(self);
   };
 }
@@ -210,7 +212,9 @@ void bind_tensor(py::module_& m) {
                                                                  : "ember does not support backward(inputs=...); use ember.autograd.grad");
           throw py::error_already_set();
         }
-        run_backward({t}, {opt(gradient)}, !retain_graph.is_none() && retain_graph.cast<bool>(), true, {}, false);
+        const bool keep = !retain_graph.is_none() && retain_graph.cast<bool>();
+        py::gil_scoped_release nogil;
+        run_backward({t}, {opt(gradient)}, keep, true, {}, false);
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
          py::arg("inputs") = py::none())
       .def("detach", [](const Tensor& t) { return detach(t); })
@@ -279,9 +283,9 @@ void bind_tensor(py::module_& m) {
       }, py::arg("split_size"), py::arg("dim") = 0)
       .def("chunk", &chunk, py::arg("chunks"), py::arg("dim") = 0)
       // ---- elementwise
-      .def("neg", &neg).def("abs", &abs).def("exp", &exp).def("log", &log).def("sqrt", &sqrt)
-      .def("sin", &sin).def("cos", &cos).def("tanh", &tanh).def("sigmoid", &sigmoid).def("relu", &relu)
-      .def("sign", &sign).def("erf", &erf)
+      .def("neg", nogil1(&neg)).def("abs", nogil1(&abs)).def("exp", nogil1(&exp)).def("log", nogil1(&log))
+      .def("sqrt", nogil1(&sqrt)).def("sin", nogil1(&sin)).def("cos", nogil1(&cos)).def("tanh", nogil1(&tanh))
+      .def("sigmoid", nogil1(&sigmoid)).def("relu", nogil1(&relu)).def("sign", nogil1(&sign)).def("erf", nogil1(&erf))
       .def("clamp", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
            py::arg("min") = py::none(), py::arg("max") = py::none())
       .def("clip", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
@@ -330,7 +334,8 @@ void bind_tensor(py::module_& m) {
       // ---- reductions
       .def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
         Tensor x = dtype ? to_dtype(t, *dtype) : t;
-        return sum(x, dims_from(dim), keepdim);
+        auto d = dims_from(dim);
+        return release_gil_if(x->numel() >= kNoGilWork, [&] { return sum(x, d, keepdim); });
       }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = py::none())
       .def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
         Tensor x = dtype ? to_dtype(t, *dtype) : t;
@@ -354,7 +359,7 @@ void bind_tensor(py::module_& m) {
            py::arg("dim") = py::none(), py::arg("keepdim") = false)
       .def("softmax", &softmax, py::arg("dim"))
       .def("log_softmax", &log_softmax, py::arg("dim"))
-      .def("matmul", &matmul_released).def("mm", &mm).def("bmm", &bmm)
+      .def("matmul", &matmul_released).def("mm", nogil_product(&mm)).def("bmm", nogil_product(&bmm))
       .def("gather", &gather, py::arg("dim"), py::arg("index"))
       .def("index_select", &index_select, py::arg("dim"), py::arg("index"))
       .def("scatter_add", &scatter_add, py::arg("dim"), py::arg("index"), py::arg("src"))

@@ -5,6 +5,7 @@ import collections
 import io
 import os
 import pickle
+import struct
 
 import numpy as np
 
@@ -20,6 +21,9 @@ def _rebuild_tensor(raw, dtype, shape, requires_grad):
         raise pickle.UnpicklingError("corrupt tensor record")
     if any(not isinstance(s, int) or s < 0 for s in shape):
         raise pickle.UnpicklingError(f"corrupt tensor shape {shape!r}")
+    if dtype == "bool" and np.frombuffer(raw, np.uint8).max(initial=0) > 1:
+        # a C++ bool holding 2 is UB: t == True is False, sum() counts 2, UBSan aborts
+        raise pickle.UnpicklingError("corrupt bool tensor record (bytes other than 0 and 1)")
     arr = np.frombuffer(raw, dtype=_NP[dtype])
     n = 1
     for s in shape:
@@ -50,21 +54,82 @@ def _reduce_parameter(self, proto):
     return (_rebuild_parameter, _tensor_args(self))
 
 
+def _encode(s, encoding="latin1"):  # protocol <= 2 writes bytes as _codecs.encode(str, "latin1")
+    if type(s) is not str or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("corrupt bytes record")
+    return s.encode("latin-1")
+
+
+def _plain(kind):  # set/frozenset/bytearray from their items only: bytearray(2**34) would allocate
+    def make(items=()):
+        if type(items) not in (list, tuple, bytes, bytearray):
+            raise pickle.UnpicklingError(f"corrupt {kind.__name__} record")
+        return kind(items)
+    return make
+
+
+def _complex(re=0.0, im=0.0):
+    if type(re) not in (int, float) or type(im) not in (int, float):
+        raise pickle.UnpicklingError("corrupt complex record")
+    return complex(re, im)
+
+
+def _empty_bytes(*args):  # protocol <= 2 writes b"" as bytes()
+    if args:
+        raise pickle.UnpicklingError("corrupt bytes record")
+    return b""
+
+
 _ALLOWED = {
     ("ember.serialization", "_rebuild_tensor"): _rebuild_tensor,
     ("ember.serialization", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
+    ("_codecs", "encode"): _encode,
 }
+for _mod in ("builtins", "__builtin__"):  # protocol <= 2 (fix_imports) writes the Python 2 name
+    _ALLOWED.update({(_mod, "set"): _plain(set), (_mod, "frozenset"): _plain(frozenset),
+                     (_mod, "bytearray"): _plain(bytearray), (_mod, "complex"): _complex,
+                     (_mod, "bytes"): _empty_bytes})
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _SafeUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler, on purpose: its memo is a dict and it reads counted data with
+    file.read(n), so a lying length or memo index costs nothing. The C unpickler allocates (and
+    zeroes) 16*n bytes for LONG_BINPUT n -- a 23-byte file takes 256 MB, 2**28 takes 4 GB -- and
+    allocates the declared size of BINBYTES8/BYTEARRAY8 before reading. Tensor data is one
+    BINBYTES per tensor, so large checkpoints load as fast; opcode-heavy files are ~5x slower."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module, name):
         fn = _ALLOWED.get((module, name))
         if fn is None:
             raise pickle.UnpicklingError(
-                f"ember.load refused to load the global {module}.{name}: only tensors, parameters and plain "
+                f"refused to load the global {module}.{name}: only tensors, parameters and plain "
                 "containers are allowed (pass weights_only=False only for files you trust)")
         return fn
+
+    def load_ext(self):  # copyreg._extension_cache hands out objects without find_class
+        raise pickle.UnpicklingError("extension codes (EXT1/EXT2/EXT4) are not supported")
+    for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_op[0]] = load_ext
+    del _op
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not supported")
+
+    def load_build(self):  # state only for OrderedDict (state_dict._metadata), like torch
+        if type(self.stack[-2]) is not collections.OrderedDict:
+            raise pickle.UnpicklingError(f"refused to set the state of a {type(self.stack[-2]).__name__}")
+        pickle._Unpickler.load_build(self)
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def load_bytearray8(self):  # pickle._Unpickler allocates bytearray(declared length) first
+        n, = struct.unpack("<Q", self.read(8))
+        data = self.read(n)
+        if len(data) != n:
+            raise pickle.UnpicklingError("the file is truncated")
+        self.append(bytearray(data))
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 
 def save(obj, f, pickle_module=None, pickle_protocol=4, **kwargs):
@@ -92,7 +157,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(f"ember.load: {e}") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError, OverflowError,
-            RecursionError, UnicodeDecodeError) as e:
+            RecursionError, UnicodeDecodeError, struct.error) as e:
         raise RuntimeError(f"ember.load: the file is truncated or corrupted ({type(e).__name__}: {e})") from None
 
 

@@ -1,6 +1,7 @@
 // The backward engine: dependency counting with an explicit stack, a ready queue, per-node
 // gradient buffers. Nothing recurses: neither graph traversal nor node destruction.
 #include <algorithm>
+#include <mutex>
 
 #include "ember/autograd/node.h"
 #include "ember/ops/ops.h"
@@ -79,6 +80,9 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
 Edge gradient_edge(const Tensor& t) {
   if (t->grad_fn) return Edge{t->grad_fn, t->output_nr};
   if (!t->requires_grad) return Edge{};
+  // A leaf shared by ops running without the GIL in several threads: one accumulator, made once.
+  static std::mutex leaf_mutex;
+  std::lock_guard<std::mutex> lock(leaf_mutex);
   auto acc = t->grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t);
@@ -101,6 +105,11 @@ void set_history(const Tensor& out, const std::shared_ptr<Node>& node, uint32_t 
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
                                  bool allow_unused) {
+  // The bindings call this without the GIL: one backward at a time (nodes carry the engine's
+  // scratch, and a leaf shared by two graphs accumulates into one .grad). Recursive, because a
+  // Python Function's backward may itself call backward.
+  static std::recursive_mutex engine_mutex;
+  std::lock_guard<std::recursive_mutex> lock(engine_mutex);
   NoGradGuard no_grad;
   auto add_to = [](Tensor& slot, const Tensor& g) { slot = slot ? add(slot, g) : g; };
 

@@ -44,7 +44,7 @@ struct Node {
   uint32_t num_outputs = 1;        // number of incoming gradients
   bool released = false;           // saved tensors freed after a backward without retain_graph
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;  // outputs with retain_grad()
-  // Engine scratch, valid only during one run_backward (the GIL serialises runs): pending
+  // Engine scratch, valid only during one run_backward (the engine's mutex serialises runs): pending
   // dependency count (-1 = not visited) and the gradients gathered so far.
   int32_t bw_deps = -1;
   std::vector<Tensor> bw_buffer;

@@ -1,0 +1,311 @@
+"""Threads: independent models trained concurrently match a sequential run bit for bit; many small
+ops and backward from several threads at once neither crash nor interfere (grad mode is
+per-thread); set/get_num_threads round-trip and OMP_NUM_THREADS; long kernels release the GIL.
+
+GIL test design (tests below `_gil_gap`): a worker thread runs one long op (>= ~100 ms) while the
+main thread spins in pure Python and records the longest stretch during the op in which it could
+not run. If the op holds the GIL, that stretch is the whole op (ratio ~1); if it releases it, the
+main thread runs on the other core and only OS scheduling gaps remain (a few ms). Pass if the
+ratio is below 0.5 in one of 3 attempts: a GIL-holding kernel can never get there, a releasing one
+only fails if the main thread is starved for half the op three times in a row. Kernels that hold
+the GIL today are strict xfails (the report lists them)."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn as nn
+
+
+@pytest.fixture
+def one_blas_thread():
+    old = ember.get_num_threads()
+    ember.set_num_threads(1)
+    yield
+    ember.set_num_threads(old)
+
+
+# ------------------------------------------------------------------ concurrent == sequential
+
+
+class _MatmulLayer(nn.Module):
+    """x @ W through Tensor.__matmul__: large enough (rows*K*N >= 2**16) to run without the GIL."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(ember.from_numpy(w).clone())
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def _fixed_model(seed):
+    rs = np.random.default_rng(seed)
+    w = (rs.standard_normal((128, 128)) / 12).astype(np.float32)
+    model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), _MatmulLayer(w), nn.Tanh(), nn.Linear(128, 10))
+    with ember.no_grad():
+        for p in model.parameters():
+            if p.shape != (128, 128):
+                p.copy_(ember.from_numpy((rs.standard_normal(tuple(p.shape)) / 6).astype(np.float32)))
+    return model
+
+
+def _fixed_data(seed):
+    rs = np.random.default_rng(100 + seed)
+    x = rs.standard_normal((256, 32)).astype(np.float32)
+    y = rs.integers(0, 10, 256)
+    return ember.from_numpy(x).clone(), ember.from_numpy(y).clone()
+
+
+def _train(seed, steps, out, barrier=None):
+    model = _fixed_model(seed)
+    x, y = _fixed_data(seed)
+    opt = ember.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    if barrier is not None:
+        barrier.wait()
+    losses = []
+    for i in range(steps):
+        lo = (i * 64) % 256
+        opt.zero_grad()
+        loss = loss_fn(model(x[lo:lo + 64]), y[lo:lo + 64])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    out[seed] = (losses, [p.detach().numpy().tobytes() for p in model.parameters()])
+
+
+def test_two_threads_training_bit_identical_to_sequential(one_blas_thread):
+    # One BLAS thread: with 2 OpenBLAS threads on an oversubscribed 2-core box each small GEMM can
+    # take milliseconds (threads spin-wait), which makes this test slow, not wrong.
+    steps = 150
+    seq = {}
+    for seed in (1, 2):
+        _train(seed, steps, seq)
+    par, errors = {}, []
+    barrier = threading.Barrier(2)
+
+    def run(seed):
+        try:
+            _train(seed, steps, par, barrier)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for seed in (1, 2):
+        assert par[seed][0] == seq[seed][0], f"losses of model {seed} differ"
+        assert par[seed][1] == seq[seed][1], f"final weights of model {seed} differ"
+    assert seq[1][0][-1] < seq[1][0][0]  # it trained
+
+
+# ------------------------------------------------------------------ many threads, small ops
+
+
+def _small_ops_work(k, iters, grad_off):
+    """Deterministic per-thread work; returns a checksum list. grad_off: run it all under no_grad
+    (toggling per iteration), which must not leak into the other threads."""
+    rs = np.random.default_rng(k)
+    a_np = rs.standard_normal((16, 8)).astype(np.float32)
+    b_np = rs.standard_normal((8, 4)).astype(np.float32)
+    out = []
+    for i in range(iters):
+        a = ember.from_numpy(a_np).clone().requires_grad_(True)
+        b = ember.from_numpy(b_np).clone().requires_grad_(True)
+        if grad_off and i % 2:
+            with ember.no_grad():
+                y = (a @ b).relu().sum()
+            assert not y.requires_grad
+            out.append(y.item())
+            continue
+        h = (a @ b).tanh() * 2.0 + a[:, :4].exp() - ember.cat([b, b], 0)[:16].sigmoid()
+        z = h.relu().mean(0).sum() + (h ** 2).sum(1).max() + ember.where(h > 0, h, -h).sum()
+        assert z.requires_grad, "grad mode leaked from another thread"
+        z.backward()
+        out.append((z.item(), a.grad.numpy().tobytes(), b.grad.numpy().tobytes()))
+    return out
+
+
+def test_many_threads_small_ops_and_backward():
+    iters, n = 400, 4
+    ref = {k: _small_ops_work(k, iters, grad_off=(k == 3)) for k in range(n)}
+    got, errors = {}, []
+    barrier = threading.Barrier(n)
+
+    def run(k):
+        try:
+            barrier.wait()
+            got[k] = _small_ops_work(k, iters, grad_off=(k == 3))
+        except BaseException as e:  # noqa: BLE001
+            errors.append((k, e))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads between (almost) every op
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors
+    for k in range(n):
+        assert got[k] == ref[k], f"thread {k} computed different results than alone"
+
+
+_SHARED_LEAF_STRESS = r"""
+import threading, time, numpy as np, ember
+# A leaf shared by 4 threads, used in products large enough to run without the GIL: graph
+# building inside matmul (gradient_edge on the shared leaf) happens concurrently.
+w = ember.from_numpy(np.full((256, 256), 0.01, np.float32)).requires_grad_(True)
+xs = [ember.from_numpy(np.full((64, 256), 1.0 + k, np.float32)) for k in range(4)]
+count = [0] * 4
+stop = time.time() + float(__import__("sys").argv[1])
+def run(k):
+    while time.time() < stop:
+        y = xs[k] @ w
+        z = w.t() @ xs[k].t()
+        (y.sum() + z.sum()).backward()
+        count[k] += 1
+ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+expect = sum(c * 2 * 64 * (1.0 + k) for k, c in enumerate(count))
+g = w.grad.numpy()
+assert np.allclose(g, expect, rtol=1e-4), (g[0, 0], expect)
+print("iterations", sum(count))
+del w, xs, g  # numpy-backed storages freed after Py_Finalize starts leak their owner (LSan noise)
+"""
+
+
+def test_shared_leaf_concurrent_matmul_backward_subprocess():
+    """In a subprocess: a crash must fail the test, not take pytest down."""
+    r = subprocess.run([sys.executable, "-c", _SHARED_LEAF_STRESS, "2.0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"rc={r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
+
+
+# ------------------------------------------------------------------ thread count
+
+
+def test_set_get_num_threads_round_trip():
+    old = ember.get_num_threads()
+    try:
+        for n in (1, 2, 1):
+            ember.set_num_threads(n)
+            assert ember.get_num_threads() == n
+    finally:
+        ember.set_num_threads(old)
+    assert ember.get_num_threads() == old
+
+
+def test_omp_num_threads_honoured():
+    env = {k: v for k, v in os.environ.items() if not k.endswith("NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "1"
+    r = subprocess.run([sys.executable, "-c", "import ember; print(ember.get_num_threads())"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+
+
+# ------------------------------------------------------------------ GIL release
+
+
+def _gil_gap(op, attempts=3, threshold=0.5):
+    """(best ratio, op seconds): the longest stretch during op() in which the main thread could not
+    run, over op()'s duration; best of `attempts` (stops at the first below threshold)."""
+    best = (float("inf"), 0.0)
+    for _ in range(attempts):
+        go, done, span = threading.Event(), threading.Event(), []
+
+        def worker():
+            try:
+                go.wait()  # start only once the main thread is spinning
+                t0 = time.perf_counter()
+                op()
+                span.extend((t0, time.perf_counter()))
+            except BaseException as e:  # noqa: BLE001
+                span.append(e)
+            finally:
+                done.set()
+
+        gaps = []  # (gap, from, to) of the main loop, only the long ones
+        th = threading.Thread(target=worker)
+        th.start()
+        last = time.perf_counter()
+        go.set()
+        while not done.is_set():
+            now = time.perf_counter()
+            if now - last > 1e-3:
+                gaps.append((now - last, last, now))
+            last = now
+        th.join()
+        if len(span) != 2:
+            raise span[-1]
+        t0, t1 = span
+        inside = [min(b, t1) - max(a, t0) for _, a, b in gaps if b > t0 and a < t1]
+        ratio = max(inside, default=0.0) / (t1 - t0)
+        best = min(best, (ratio, t1 - t0))
+        if ratio < threshold:
+            break
+    return best
+
+
+def _chain_backward():
+    x = ember.ones(200000, requires_grad=True)
+    y = x
+    for _ in range(1000):
+        y = y * 1.0001
+    loss = y.sum()
+    return lambda: loss.backward(retain_graph=True)
+
+
+def _big(*shape):
+    return ember.full(shape, 0.5)
+
+
+def _mm_backward():
+    a = _big(1024, 1024).requires_grad_(True)
+    loss = (a @ _big(1024, 1024)).sum()
+    return lambda: loss.backward(retain_graph=True)
+
+
+def _linear():
+    x, w, b = _big(2048, 1024), _big(1024, 1024), _big(1024)
+    return lambda: nn.functional.linear(x, w, b)
+
+
+_HOLDS = "bug: {} holds the GIL for the whole kernel"
+_KERNELS = {
+    # name: (factory returning the op, holds the GIL today?)
+    "matmul-operator": (lambda: (lambda a, b: lambda: a @ b)(_big(1536, 1536), _big(1536, 1536)), False),
+    "ember.matmul": (lambda: (lambda a, b: lambda: ember.matmul(a, b))(_big(1536, 1536), _big(1536, 1536)), False),
+    "ember.mm": (lambda: (lambda a, b: lambda: ember.mm(a, b))(_big(1536, 1536), _big(1536, 1536)), False),
+    "ember.bmm": (lambda: (lambda a, b: lambda: ember.bmm(a, b))(_big(6, 768, 768), _big(6, 768, 768)), False),
+    "nn.functional.linear": (_linear, False),
+    "elementwise-exp": (lambda: (lambda a: lambda: ember.exp(a))(_big(1 << 24)), False),
+    "reduction-sum": (lambda: (lambda a: lambda: a.sum(0))(_big(1 << 13, 1 << 13)), False),
+    "backward-long-chain": (_chain_backward, False),
+    "backward-of-matmul": (_mm_backward, False),
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=_HOLDS.format(k))) if holds else k
+    for k, (_, holds) in _KERNELS.items()])
+def test_long_kernel_releases_gil(name, one_blas_thread):  # the op on one core, the main thread on the other
+    op = _KERNELS[name][0]()
+    op()  # warm up: allocator, BLAS buffers
+    ratio, secs = _gil_gap(op)
+    if secs < 0.03:
+        pytest.skip(f"{name} took {secs * 1e3:.0f} ms: too short to judge")
+    assert ratio < 0.5, f"{name}: the main thread was blocked for {ratio:.0%} of a {secs * 1e3:.0f} ms kernel"
