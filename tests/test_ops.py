@@ -635,3 +635,24 @@ def test_matmul_kernel_sizes_and_layouts(M, N, K, ta, tb):
         ref = torch.tensor(a, dtype=getattr(torch, dt)) @ torch.tensor(b, dtype=getattr(torch, dt))
         tol = 1e-10 if dt == "float64" else 2e-4
         assert_close(ea @ eb, ref, rtol=tol, atol=tol * 10)
+
+
+def test_int64_overflow_wraps_and_min_div_minus_one_as_torch():
+    """int64 arithmetic wraps (as torch); INT64_MIN // -1 and % -1 used to kill the process (SIGFPE)."""
+    torch = pytest.importorskip("torch")
+    lo, hi = -2**63, 2**63 - 1
+    cases = [
+        (lambda L: L.tensor([lo, 7, -7]) // -1),
+        (lambda L: L.tensor([lo, 7, -7]) % -1),
+        (lambda L: L.tensor([lo, 7, -7, 5]) // L.tensor([-1, -2, 2, 3])),
+        (lambda L: L.tensor([lo, 7, -7, 5]) % L.tensor([-1, -2, 2, -3])),
+        (lambda L: L.tensor([hi]) + 1),
+        (lambda L: L.tensor([lo]) - 1),
+        (lambda L: L.tensor([hi]) * 3),
+        (lambda L: -L.tensor([lo])),
+        (lambda L: L.tensor([lo]).abs()),
+        (lambda L: L.tensor([hi, hi]).sum()),
+        (lambda L: L.tensor([hi, 3]).prod()),
+    ]
+    for f in cases:
+        np.testing.assert_array_equal(to_np(f(ember)), to_np(f(torch)))

@@ -105,7 +105,7 @@ static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_s
     throw TypeError("For integral input tensors, argument alpha must not be a floating point number.");
   Tensor out;
   if (alpha.kind != Scalar::Float && alpha.i == 1)
-    out = is_sub ? EMBER_BINARY_SAME(a, b, d, x - y) : EMBER_BINARY_SAME(a, b, d, x + y);
+    out = is_sub ? EMBER_BINARY_SAME(a, b, d, wrap_sub(x, y)) : EMBER_BINARY_SAME(a, b, d, wrap_add(x, y));
   else {
     double k = is_sub ? -alpha.f : alpha.f;
     EMBER_DISPATCH_ALL(d, T, out = (binary_op<T, T>(a, b, d, [k](T x, T y) -> T { return (T)(x + (T)(k * (double)y)); })));
@@ -132,7 +132,7 @@ struct MulBackward : Node {
 };
 Tensor mul(const Tensor& a, const Tensor& b) {
   DType d = result_type(a, b);
-  Tensor out = d == DType::Bool ? EMBER_BINARY_SAME(a, b, d, x && y) : EMBER_BINARY_SAME(a, b, d, x * y);
+  Tensor out = d == DType::Bool ? EMBER_BINARY_SAME(a, b, d, x && y) : EMBER_BINARY_SAME(a, b, d, wrap_mul(x, y));
   if (any_requires_grad({&a, &b})) {
     auto n = make_node<MulBackward>({&a, &b}, a, b);
     if (n->needs(0)) n->sb.save(b);
@@ -283,9 +283,9 @@ static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
   NoGradGuard g;
   if (rem)
     return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)(x - std::floor((double)x / (double)y) * y)
-                                                     : (T)(((int64_t)x % (int64_t)y + (int64_t)y) % (int64_t)y));
+                                                     : (T)remainder_i64((int64_t)x, (int64_t)y));
   return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)std::floor((double)x / (double)y)
-                                                   : (T)(((int64_t)x / (int64_t)y) - ((((int64_t)x % (int64_t)y) != 0) && (((int64_t)x < 0) != ((int64_t)y < 0)))));
+                                                   : (T)floor_div_i64((int64_t)x, (int64_t)y));
 }
 Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
 Tensor remainder(const Tensor& a, const Tensor& b) { return floor_rem(a, b, true); }

@@ -101,7 +101,7 @@ static Tensor sum_raw(const Tensor& a, const std::vector<bool>& m, bool keepdim)
   if (is_floating(a->dtype)) {
     EMBER_DISPATCH_FLOAT(a->dtype, "sum", T, acc = (fold<double, T>(a, m, 0.0, [](double r, double v) { return r + v; })));
   } else {
-    EMBER_DISPATCH_ALL(a->dtype, T, acc = (fold<int64_t, T>(a, m, int64_t(0), [](int64_t r, int64_t v) { return r + v; })));
+    EMBER_DISPATCH_ALL(a->dtype, T, acc = (fold<int64_t, T>(a, m, int64_t(0), [](int64_t r, int64_t v) { return wrap_add(r, v); })));
   }
   Tensor out = acc->dtype == out_dtype ? acc : cast_nograd(acc, out_dtype);
   return keepdim ? out : view(out, final_shape(a, m, false));
@@ -234,7 +234,7 @@ Tensor prod(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
     if (is_floating(a->dtype)) {
       EMBER_DISPATCH_FLOAT(a->dtype, "prod", T, acc = (fold<double, T>(a, m, 1.0, [](double r, double v) { return r * v; })));
     } else {
-      EMBER_DISPATCH_ALL(a->dtype, T, acc = (fold<int64_t, T>(a, m, int64_t(1), [](int64_t r, int64_t v) { return r * v; })));
+      EMBER_DISPATCH_ALL(a->dtype, T, acc = (fold<int64_t, T>(a, m, int64_t(1), [](int64_t r, int64_t v) { return wrap_mul(r, v); })));
     }
     out = cast_nograd(acc, od);
     bool kd = dim ? keepdim : false;

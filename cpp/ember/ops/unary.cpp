@@ -30,7 +30,7 @@ struct NegBackward : Node {
 Tensor neg(const Tensor& a) {
   if (a->dtype == DType::Bool)
     throw std::runtime_error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
-  Tensor out = map_same(a, "neg", [](auto v) { return -v; });
+  Tensor out = map_same(a, "neg", [](auto v) { return wrap_neg(v); });
   if (any_requires_grad({&a})) set_history(out, make_node<NegBackward>({&a}));
   return out;
 }
@@ -46,7 +46,7 @@ struct AbsBackward : UnaryBackward {
 };
 Tensor abs(const Tensor& a) {
   if (a->dtype == DType::Bool) return clone(a);
-  Tensor out = map_same(a, "abs", [](auto v) { return v < 0 ? -v : v; });
+  Tensor out = map_same(a, "abs", [](auto v) { return v < 0 ? wrap_neg(v) : v; });
   if (any_requires_grad({&a})) {
     auto n = make_node<AbsBackward>({&a});
     n->saved.save(a);
