@@ -5,7 +5,7 @@
 namespace ember {
 
 namespace {
-py::object size_type;  // ember.Size, set from Python at import
+py::handle size_type;  // ember.Size, set from Python at import (a leaked reference: see max_min)
 
 py::object make_size(const Shape& s) {
   py::tuple t(s.size());
@@ -61,7 +61,9 @@ py::object max_min(const Tensor& self, py::handle dim, bool keepdim, bool is_max
   if (dim.is_none()) return py::cast(amax_all(self, is_max));
   if (py::isinstance<TensorImpl>(dim)) return py::cast(is_max ? maximum(self, dim.cast<Tensor>()) : minimum(self, dim.cast<Tensor>()));
   auto r = max_dim(self, dim.cast<int64_t>(), keepdim, is_max);
-  static py::object ret = py::module_::import("ember._tensor").attr("_return_types");
+  // Leaked on purpose (here and below): a static py::object would be destroyed after the
+  // interpreter shut down, a fatal error at exit.
+  static py::handle ret = py::object(py::module_::import("ember._tensor").attr("_return_types")).release();
   return ret.attr(is_max ? "max" : "min")(r.first, r.second);
 }
 
@@ -131,7 +133,7 @@ Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype) {
 
 void bind_tensor(py::module_& m) {
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> cls(m, "Tensor", py::dynamic_attr());
-  m.def("_set_size_type", [](py::object t) { size_type = t; });
+  m.def("_set_size_type", [](py::object t) { size_type = t.release(); });
   m.def("_from_numpy", [](py::array a) { return tensor_from_numpy(a, false, std::nullopt); });
   m.def("_from_numpy_copy", [](py::array a, std::optional<DType> d) { return tensor_from_numpy(a, true, d); },
         py::arg("a"), py::arg("dtype") = py::none());
@@ -139,7 +141,7 @@ void bind_tensor(py::module_& m) {
   cls.def(py::init([](const Tensor& src) { return alias_for_init(src); }))
       // Legacy constructor ember.Tensor(data) / ember.Tensor(2, 3): built in Python, aliased here.
       .def(py::init([](py::args a) {
-        static py::object legacy = py::module_::import("ember._factories").attr("_legacy_new");
+        static py::handle legacy = py::object(py::module_::import("ember._factories").attr("_legacy_new")).release();
         return alias_for_init(legacy(*a).cast<Tensor>());
       }))
       // ---- metadata

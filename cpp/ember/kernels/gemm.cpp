@@ -11,6 +11,13 @@
 namespace ember {
 
 namespace {
+// c + a * b; int64 wraps on overflow, as torch (signed overflow is undefined in C++).
+template <class T>
+EMBER_INLINE T madd(T c, T a, T b) {
+  if constexpr (std::is_same_v<T, int64_t>) return (int64_t)((uint64_t)c + (uint64_t)a * (uint64_t)b);
+  else return c + a * b;
+}
+
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
 // Up to here the register-blocked kernel beats OpenBLAS (measured on Zen 4, benchmarks/README.md).
@@ -28,9 +35,10 @@ EMBER_INLINE void gemm_dot(int64_t M, int64_t N, int64_t K, const T* a, int64_t 
       T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int64_t k = 0;
       for (; k + 8 <= K; k += 8)
-        for (int u = 0; u < 8; ++u) acc[u] += ar[k + u] * br[k + u];
-      T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      for (; k < K; ++k) s += ar[k] * br[k];
+        for (int u = 0; u < 8; ++u) acc[u] = madd(acc[u], ar[k + u], br[k + u]);
+      T s = T(0);
+      for (int u = 0; u < 8; ++u) s = madd(s, acc[u], T(1));
+      for (; k < K; ++k) s = madd(s, ar[k], br[k]);
       C[i * N + j] = s;
     }
   }
@@ -46,7 +54,7 @@ EMBER_INLINE void gemm_axpy(int64_t M, int64_t N, int64_t K, MatRef A, const T* 
     for (int64_t k = 0; k < K; ++k) {
       const T av = a[i * A.rs + k * A.cs];
       const T* brow = b + k * ldb;
-      for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j];
+      for (int64_t j = 0; j < N; ++j) c[j] = madd(c[j], av, brow[j]);
     }
   }
 }

@@ -178,8 +178,8 @@ namespace {
 int64_t ipow(int64_t base, int64_t e) {
   int64_t r = 1;
   while (e > 0) {
-    if (e & 1) r *= base;
-    base *= base;
+    if (e & 1) r = wrap_mul(r, base);
+    base = wrap_mul(base, base);
     e >>= 1;
   }
   return r;

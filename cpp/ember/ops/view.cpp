@@ -295,7 +295,7 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
   dim = wrap_dim(dim, a->dim());
   int64_t n = a->shape[dim];
   if (start < 0) start += n;
-  if (start < 0 || length < 0 || start + length > n)
+  if (start < 0 || length < 0 || length > n - start)  // (start + length could overflow)
     throw IndexError("start (" + std::to_string(start) + ") + length (" + std::to_string(length) +
                      ") exceeds dimension size (" + std::to_string(n) + ").");
   return slice(a, dim, start, start + length, 1);
