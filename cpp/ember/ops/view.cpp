@@ -165,7 +165,10 @@ Tensor t(const Tensor& a) {
   if (a->dim() > 2)
     throw std::runtime_error("t() expects a tensor with <= 2 dimensions, but self is " + std::to_string(a->dim()) + "D");
   Tensor out = a->dim() < 2 ? transpose(a, 0, 0) : transpose(a, 0, 1);
-  if (out->grad_fn) static_cast<PermuteBackward*>(out->grad_fn.get())->nm = "TBackward0";
+  // Only a node this call made (for dim < 2 transpose may hand back `a` with its own node:
+  // writing through a static_cast there corrupted that node, found by UBSan).
+  if (out->grad_fn && out->grad_fn != a->grad_fn)
+    if (auto* n = dynamic_cast<PermuteBackward*>(out->grad_fn.get())) n->nm = "TBackward0";
   return out;
 }
 
