@@ -31,7 +31,8 @@ int64_t total_numel(const std::vector<Tensor>& ts) {
 
 void bind_nn(py::module_& m) {
   m.def("linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) {
-          return release_gil_if(mlp_work(x, {w}) >= kNoGilWork, [&] { return linear(x, w, opt(b)); });
+          const int64_t work = x->numel() * (w->dim() == 2 ? w->shape[0] : 1);  // Note [GIL]
+          return release_gil_if(work >= kNoGilWork, [&] { return linear(x, w, b ? *b : Tensor()); });
         },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("_mlp", [](const Tensor& x, const std::vector<Tensor>& ws, const std::vector<OptTensor>& bs, const std::vector<bool>& relu) {

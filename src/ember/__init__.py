@@ -5,11 +5,7 @@ them torch's module layout so that `import ember as torch` runs torch-style code
 """
 import builtins as _builtins
 
-try:  # _C finds libscipy_openblas through its RPATH ($ORIGIN/../scipy_openblas32/lib) ...
-    from . import _C
-except ImportError:  # ... or, in unusual layouts, once scipy_openblas32 has loaded it
-    import scipy_openblas32 as _openblas  # noqa: F401
-    from . import _C
+from . import _C  # OpenBLAS (scipy-openblas32) is loaded by _C on the first large product
 from ._C import Tensor, dtype
 from ._tensor import Size, device
 from ._factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,

@@ -7,10 +7,37 @@
 #include <vector>
 
 #include <cblas.h>
+#include <dlfcn.h>
+
+#include <stdexcept>
+#include <string>
 
 namespace ember {
 
 namespace {
+// OpenBLAS is loaded on first use, not with the module: loading it (and starting its threads)
+// was a third of `import ember`. dlopen searches _C's RUNPATH, which points into the installed
+// scipy_openblas32 package.
+struct Blas {
+  decltype(&scipy_cblas_sgemm) sgemm;
+  decltype(&scipy_cblas_dgemm) dgemm;
+  decltype(&scipy_openblas_set_num_threads) set_threads;
+  decltype(&scipy_openblas_get_num_threads) get_threads;
+};
+const Blas& blas() {
+  static const Blas b = [] {
+    void* h = dlopen("libscipy_openblas.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h) h = RTLD_DEFAULT;  // loaded some other way (e.g. `import scipy_openblas32`)
+    Blas r{(decltype(&scipy_cblas_sgemm))dlsym(h, "scipy_cblas_sgemm"), (decltype(&scipy_cblas_dgemm))dlsym(h, "scipy_cblas_dgemm"),
+           (decltype(&scipy_openblas_set_num_threads))dlsym(h, "scipy_openblas_set_num_threads"),
+           (decltype(&scipy_openblas_get_num_threads))dlsym(h, "scipy_openblas_get_num_threads")};
+    if (!r.sgemm || !r.dgemm || !r.set_threads || !r.get_threads)
+      throw std::runtime_error("ember: cannot load OpenBLAS (libscipy_openblas.so from the scipy-openblas32 package)");
+    return r;
+  }();
+  return b;
+}
+
 // c + a * b; int64 wraps on overflow, as torch (signed overflow is undefined in C++).
 template <class T>
 EMBER_INLINE T madd(T c, T a, T b) {
@@ -258,9 +285,9 @@ template <class T>
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda,
                const T* b, int64_t ldb, T* c) {
   if constexpr (std::is_same_v<T, float>)
-    scipy_cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)N);
+    blas().sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)N);
   else
-    scipy_cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, 0.0, c, (int)N);
+    blas().dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, 0.0, c, (int)N);
 }
 }  // namespace
 
@@ -298,7 +325,7 @@ template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*)
 
 namespace ember {
 // Threads only pay on large work: ember's own kernels are single-threaded; this caps OpenBLAS.
-void set_num_threads(int n) { scipy_openblas_set_num_threads(n < 1 ? 1 : n); }
-int get_num_threads() { return scipy_openblas_get_num_threads(); }
+void set_num_threads(int n) { blas().set_threads(n < 1 ? 1 : n); }
+int get_num_threads() { return blas().get_threads(); }
 void set_gemm_mid_limits(int64_t max_flops, int64_t min_cols) { kMidMaxFlops = max_flops, kMidMinCols = min_cols; }
 }  // namespace ember
