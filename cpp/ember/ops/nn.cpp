@@ -111,8 +111,8 @@ void linear_into(const Tensor& x2, const Tensor& W, const Tensor& b, bool relu, 
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   check_linear(x, W, b);
   const int64_t in = W->shape[1], outf = W->shape[0];
-  Tensor x2;
-  {
+  Tensor x2 = x;  // a 2-D input is used as it is (no view object on the hot path)
+  if (x->dim() != 2) {
     NoGradGuard ng;
     int64_t rows = 1;  // all but the last dim ({-1, in} is ambiguous when in == 0)
     for (int64_t d = 0; d + 1 < x->dim(); ++d) rows *= x->shape[d];
