@@ -115,7 +115,11 @@ Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype) {
   auto owner = new py::object(py::reinterpret_borrow<py::object>(arr));
   auto t = std::make_shared<TensorImpl>();
   t->storage = std::make_shared<Storage>(const_cast<void*>(arr.data()), 0, [owner]() {
-    if (!Py_IsInitialized()) return;
+    if (!Py_IsInitialized()) {  // after shutdown: drop the wrapper without touching Python
+      owner->release();
+      delete owner;
+      return;
+    }
     py::gil_scoped_acquire g;
     delete owner;
   });

@@ -24,10 +24,26 @@ struct Blas {
   decltype(&scipy_openblas_set_num_threads) set_threads;
   decltype(&scipy_openblas_get_num_threads) get_threads;
 };
+void* open_blas() {
+  // 1. next to this module, as pip installs it (an absolute path: under ASan, dlopen runs in
+  //    the sanitizer's interceptor and would not see _C's RUNPATH); 2. _C's RUNPATH; 3. the
+  //    build environment's copy, compiled in only for local sanitizer builds.
+  Dl_info info;
+  if (dladdr((void*)&open_blas, &info) && info.dli_fname) {
+    std::string self = info.dli_fname;
+    std::string dir = self.substr(0, self.find_last_of('/') + 1);
+    if (void* h = dlopen((dir + "../scipy_openblas32/lib/libscipy_openblas.so").c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
+  }
+  if (void* h = dlopen("libscipy_openblas.so", RTLD_NOW | RTLD_LOCAL)) return h;
+#ifdef EMBER_BLAS_DIR
+  if (void* h = dlopen(EMBER_BLAS_DIR "/libscipy_openblas.so", RTLD_NOW | RTLD_LOCAL)) return h;
+#endif
+  return RTLD_DEFAULT;  // loaded some other way (e.g. `import scipy_openblas32`)
+}
+
 const Blas& blas() {
   static const Blas b = [] {
-    void* h = dlopen("libscipy_openblas.so", RTLD_NOW | RTLD_LOCAL);
-    if (!h) h = RTLD_DEFAULT;  // loaded some other way (e.g. `import scipy_openblas32`)
+    void* h = open_blas();
     Blas r{(decltype(&scipy_cblas_sgemm))dlsym(h, "scipy_cblas_sgemm"), (decltype(&scipy_cblas_dgemm))dlsym(h, "scipy_cblas_dgemm"),
            (decltype(&scipy_openblas_set_num_threads))dlsym(h, "scipy_openblas_set_num_threads"),
            (decltype(&scipy_openblas_get_num_threads))dlsym(h, "scipy_openblas_get_num_threads")};
