@@ -84,7 +84,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
   m.def("initial_seed", &initial_seed);
   m.def("set_num_threads", &ember::set_num_threads);
-  m.def("_set_gemm_mid_limits", &ember::set_gemm_mid_limits);
   m.def("get_num_threads", &ember::get_num_threads);
 
   bind_tensor(m);

@@ -64,8 +64,8 @@ EMBER_INLINE T madd(T c, T a, T b) {
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
 // Up to here the register-blocked kernel beats OpenBLAS (measured on Zen 4, benchmarks/README.md).
-int64_t kMidMaxFlops = 512 * 1024;
-int64_t kMidMinCols = 8;
+constexpr int64_t kMidMaxFlops = 512 * 1024;
+constexpr int64_t kMidMinCols = 8;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
 // nn.Linear layout). Eight accumulators let the compiler vectorise without reassociation flags.
@@ -343,5 +343,4 @@ namespace ember {
 // Threads only pay on large work: ember's own kernels are single-threaded; this caps OpenBLAS.
 void set_num_threads(int n) { blas().set_threads(n < 1 ? 1 : n); }
 int get_num_threads() { return blas().get_threads(); }
-void set_gemm_mid_limits(int64_t max_flops, int64_t min_cols) { kMidMaxFlops = max_flops, kMidMinCols = min_cols; }
 }  // namespace ember

@@ -18,7 +18,5 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C);
 namespace ember {
 void set_num_threads(int n);
 int get_num_threads();
-// Tuning hook for benchmarks: products of at most max_flops multiply-adds with at least min_cols
-// output columns use the register-blocked kernel instead of OpenBLAS.
-void set_gemm_mid_limits(int64_t max_flops, int64_t min_cols);
+
 }  // namespace ember

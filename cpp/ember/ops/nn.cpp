@@ -22,6 +22,14 @@ void check_float(const Tensor& t, const char* op) {
 
 // ---- linear: y = x @ W^T + b over the last dim of x
 namespace {
+// The rows a linear layer sees: the product of all but the last dim (numel / features is
+// undefined when the feature count is 0).
+int64_t leading_rows(const Tensor& t) {
+  int64_t r = 1;
+  for (int64_t d = 0; d + 1 < t->dim(); ++d) r *= t->shape[d];
+  return r;
+}
+
 // Gradients of y = [relu](x2 @ W^T + b) given dL/dy: {gx (x_shape), gW, gb}, each only when asked.
 // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
 // intermediate nodes; the bias gradient is a column sum accumulated in double.
@@ -31,8 +39,7 @@ std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor&
   const int64_t outf = W->shape[0], in = W->shape[1];
   Tensor gc = contiguous(g->dtype == W->dtype ? g : cast_nograd(g, W->dtype));
   if (y_relu) gc = map2(gc, y_relu, W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
-  int64_t N = 1;  // rows: all but the last dim (numel / outf fails when outf == 0)
-  for (size_t d = 0; d + 1 < gc->shape.size(); ++d) N *= gc->shape[d];
+  const int64_t N = leading_rows(gc);
   EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
     const T* gp = gc->data<T>();
     if (need_x) {
@@ -114,9 +121,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   Tensor x2 = x;  // a 2-D input is used as it is (no view object on the hot path)
   if (x->dim() != 2) {
     NoGradGuard ng;
-    int64_t rows = 1;  // all but the last dim ({-1, in} is ambiguous when in == 0)
-    for (int64_t d = 0; d + 1 < x->dim(); ++d) rows *= x->shape[d];
-    x2 = reshape(x, {rows, in});
+    x2 = reshape(x, {leading_rows(x), in});
   }
   Shape os(x->shape.begin(), x->shape.end() - 1);
   os.push_back(outf);
@@ -176,9 +181,7 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
                      std::to_string(bs.size()) + " biases, " + std::to_string(relu.size()) + " flags");
   if (x->dim() != 2) {  // as linear does: the layers act on the last dim
     check_linear(x, ws[0], bs[0]);
-    int64_t rows = 1;
-    for (int64_t d = 0; d + 1 < x->dim(); ++d) rows *= x->shape[d];
-    Tensor x2 = reshape(x, {rows, x->shape.back()});
+    Tensor x2 = reshape(x, {leading_rows(x), x->shape.back()});
     Tensor o = mlp(x2, ws, bs, relu);
     Shape os(x->shape.begin(), x->shape.end() - 1);
     os.push_back(o->shape[1]);
