@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 import ember  # noqa: E402
 from helpers import dtype_name, to_np  # noqa: E402
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=60, deadline=None, derandomize=True)  # the same examples in every CI run
 
 BINARY = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
@@ -153,7 +153,10 @@ def test_dtype_promotion_tensor_tensor(a, b, op, shapes, seed):
         want = f(x.astype(np.float64), y.astype(np.float64))
     if expected == "bool":
         want = np.asarray(want) != 0
-    np.testing.assert_allclose(to_np(got).astype(np.float64), np.asarray(want, dtype=np.float64), rtol=1e-6)
+    # a float32 result carries float32 rounding of operands up to 4 (a 0-d float64 operand is
+    # rounded to float32 first, as torch does): 1 ulp of 4 absolute, beyond rtol when a - b is small
+    atol = 5e-7 if expected == "float32" else 0
+    np.testing.assert_allclose(to_np(got).astype(np.float64), np.asarray(want, dtype=np.float64), rtol=1e-6, atol=atol)
 
 
 @FAST
