@@ -619,12 +619,16 @@ def test_relu_and_clamp_give_positive_zero():
 
 
 @pytest.mark.parametrize("M,N,K", [(32, 64, 64), (7, 9, 300), (33, 17, 65), (1, 16, 1000), (13, 31, 7), (6, 8, 200),
-                                   (100, 100, 50)])
+                                   (100, 100, 50),
+                                   # split over threads: register-blocked by columns with a ragged
+                                   # tail, by rows (narrow C), and OpenBLAS by columns and by rows
+                                   (128, 333, 784), (500, 20, 300), (260, 700, 1100), (2000, 4, 600)])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 def test_matmul_kernel_sizes_and_layouts(M, N, K, ta, tb):
     """Sizes that take each GEMM path (direct loop, register-blocked kernel with row and column
-    tails, OpenBLAS) with transposed operands, against torch in float64 and float32."""
+    tails, OpenBLAS, each split over threads) with transposed operands, against torch in float64
+    and float32."""
     torch = pytest.importorskip("torch")
     g = rng(M * 1000 + N * 10 + K)
     a, b = g.standard_normal((M, K)), g.standard_normal((K, N))

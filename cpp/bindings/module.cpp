@@ -1,6 +1,6 @@
 // The ember._C module: exception translation, dtypes and grad mode, then one bind_* per area.
 #include "common.h"
-#include "ember/kernels/gemm.h"
+#include "ember/kernels/parallel.h"
 
 namespace ember {
 

@@ -1,5 +1,6 @@
 // gemm: the BLAS path (row-major, transposes expressed through strides) and the direct loop.
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/parallel.h"
 #include "ember/kernels/simd.h"
 
 #include <algorithm>
@@ -22,7 +23,6 @@ struct Blas {
   decltype(&scipy_cblas_sgemm) sgemm;
   decltype(&scipy_cblas_dgemm) dgemm;
   decltype(&scipy_openblas_set_num_threads) set_threads;
-  decltype(&scipy_openblas_get_num_threads) get_threads;
 };
 void* open_blas() {
   // 1. next to this module, as pip installs it (an absolute path: under ASan, dlopen runs in
@@ -45,10 +45,10 @@ const Blas& blas() {
   static const Blas b = [] {
     void* h = open_blas();
     Blas r{(decltype(&scipy_cblas_sgemm))dlsym(h, "scipy_cblas_sgemm"), (decltype(&scipy_cblas_dgemm))dlsym(h, "scipy_cblas_dgemm"),
-           (decltype(&scipy_openblas_set_num_threads))dlsym(h, "scipy_openblas_set_num_threads"),
-           (decltype(&scipy_openblas_get_num_threads))dlsym(h, "scipy_openblas_get_num_threads")};
-    if (!r.sgemm || !r.dgemm || !r.set_threads || !r.get_threads)
+           (decltype(&scipy_openblas_set_num_threads))dlsym(h, "scipy_openblas_set_num_threads")};
+    if (!r.sgemm || !r.dgemm || !r.set_threads)
       throw std::runtime_error("ember: cannot load OpenBLAS (libscipy_openblas.so from the scipy-openblas32 package)");
+    r.set_threads(1);  // Note [Threads]: ember splits the work itself
     return r;
   }();
   return b;
@@ -63,8 +63,10 @@ EMBER_INLINE T madd(T c, T a, T b) {
 
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
-// Up to here the register-blocked kernel beats OpenBLAS (measured on Zen 4, benchmarks/README.md).
+// The register-blocked kernel beats OpenBLAS up to here, and beyond while A stays in a core's L2
+// (it re-reads A for every 16 columns of C); measured on Zen 4, benchmarks/README.md.
 constexpr int64_t kMidMaxFlops = 512 * 1024;
+constexpr int64_t kMidMaxABytes = 1024 * 1024;
 constexpr int64_t kMidMinCols = 8;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
@@ -142,20 +144,20 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
 
 template <class T>
 EMBER_INLINE void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                               int64_t ldb, T* C) {
+                               int64_t ldb, T* C, int64_t ldc) {
   constexpr int L = 64 / sizeof(T);
   for (int64_t j = 0; j < N; j += L) {
     const int64_t w = std::min<int64_t>(L, N - j);
     int64_t i = 0;
-    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * N + j, N, w);
+    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * ldc + j, ldc, w);
     const T* ai = a + i * ars;
-    T* ci = C + i * N + j;
+    T* ci = C + i * ldc + j;
     switch (M - i) {
-      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
-      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
-      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
-      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
-      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, N, w); break;
+      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
+      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
+      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
+      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
+      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
       default: break;
     }
   }
@@ -217,7 +219,7 @@ EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld,
 }
 
 template <class T>
-EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc) {
   constexpr int L = 64 / sizeof(T);
   const T* b = static_cast<const T*>(B.p);
   int64_t ldb = B.rs;
@@ -235,15 +237,38 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
     for (int64_t k = 0; k < K; ++k) std::fill(s + k * ldb + N, s + (k + 1) * ldb, T(0));
     b = s;
   }
-  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C);
+  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C, ldc);
 }
-EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C) { mid_impl<float>(M, N, K, A, B, C); }
-EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C) { mid_impl<double>(M, N, K, A, B, C); }
+EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc) {
+  mid_impl<float>(M, N, K, A, B, C, ldc);
+}
+EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C, int64_t ldc) {
+  mid_impl<double>(M, N, K, A, B, C, ldc);
+}
+
+// Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
+constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per part
 
 template <class T>
 void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
-  if constexpr (std::is_same_v<T, float>) mid_f32(M, N, K, A, B, C);
-  else mid_f64(M, N, K, A, B, C);
+  auto run = [&](int64_t m, int64_t n, MatRef a, MatRef b, T* c) {
+    if constexpr (std::is_same_v<T, float>) mid_f32(m, n, K, a, b, c, N);
+    else mid_f64(m, n, K, a, b, c, N);
+  };
+  constexpr int64_t L = 64 / sizeof(T);
+  const bool by_cols = N >= 2 * L;
+  const int64_t unit = by_cols ? L : kMR, units = ((by_cols ? N : M) + unit - 1) / unit;
+  int parts = (int)std::min<int64_t>({get_num_threads(), M * N * K / kMidSplitMinFlops, units});
+  if (parts <= 1) return run(M, N, A, B, C);
+  const int64_t per = (units + parts - 1) / parts * unit, len = by_cols ? N : M;
+  parts = (int)((len + per - 1) / per);
+  const T* a = static_cast<const T*>(A.p);
+  const T* b = static_cast<const T*>(B.p);
+  parallel_run(parts, [&](int p) {
+    const int64_t lo = p * per, n = std::min(per, len - lo);
+    if (by_cols) run(M, n, A, MatRef{b + lo * B.cs, B.rs, B.cs}, C + lo);
+    else run(n, N, MatRef{a + lo * A.rs, A.rs, A.cs}, B, C + lo * N);
+  });
 }
 
 template <class T>
@@ -299,11 +324,34 @@ std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols) {
 
 template <class T>
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda,
-               const T* b, int64_t ldb, T* c) {
+               const T* b, int64_t ldb, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>)
-    blas().sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)N);
+    blas().sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
   else
-    blas().dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, 0.0, c, (int)N);
+    blas().dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, 0.0, c, (int)ldc);
+}
+
+// Each thread takes a block of C's rows or columns (whichever dimension is longer) and makes its
+// own single-threaded BLAS call.
+constexpr int64_t kSplitMinFlops = 1024 * 1024;  // per part
+
+template <class T>
+void blas_parallel(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda,
+                   const T* b, int64_t ldb, T* c) {
+  const int64_t work = M * N * K;
+  int parts = (int)std::min<int64_t>(get_num_threads(), work / kSplitMinFlops);
+  if (parts <= 1) return blas_gemm<T>(ta, tb, M, N, K, a, lda, b, ldb, c, N);
+  const bool by_cols = N >= M;
+  const int64_t len = by_cols ? N : M, align = 64 / sizeof(T);
+  const int64_t chunk = ((len + parts - 1) / parts + align - 1) / align * align;
+  parts = (int)((len + chunk - 1) / chunk);
+  parallel_run(parts, [&](int p) {
+    const int64_t lo = p * chunk, n = std::min(chunk, len - lo);
+    if (by_cols)  // columns lo.. of B and C
+      blas_gemm<T>(ta, tb, M, n, K, a, lda, b + (tb == CblasNoTrans ? lo : lo * ldb), ldb, c + lo, N);
+    else  // rows lo.. of A and C
+      blas_gemm<T>(ta, tb, n, N, K, a + (ta == CblasNoTrans ? lo * lda : lo), lda, b, ldb, c + lo * N, N);
+  });
 }
 }  // namespace
 
@@ -316,7 +364,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   }
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t lim = (int64_t)1 << 31;
-    if (M * N * K > kDirectMaxFlops && M * N * K <= kMidMaxFlops && N >= kMidMinCols) {
+    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes)) {
       gemm_mid<T>(M, N, K, A, B, C);
       return;
     }
@@ -326,7 +374,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
       std::vector<T> pa, pb;
       if (!blas_layout(A, M, K, ta, lda)) { pa = pack<T>(A, M, K); A = {pa.data(), K, 1}; ta = CblasNoTrans; lda = K; }
       if (!blas_layout(B, K, N, tb, ldb)) { pb = pack<T>(B, K, N); B = {pb.data(), N, 1}; tb = CblasNoTrans; ldb = N; }
-      blas_gemm<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
+      blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
       return;
     }
   }
@@ -337,10 +385,4 @@ template void gemm<float>(int64_t, int64_t, int64_t, MatRef, MatRef, float*);
 template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*);
 template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*);
 
-}  // namespace ember
-
-namespace ember {
-// Threads only pay on large work: ember's own kernels are single-threaded; this caps OpenBLAS.
-void set_num_threads(int n) { blas().set_threads(n < 1 ? 1 : n); }
-int get_num_threads() { return blas().get_threads(); }
 }  // namespace ember

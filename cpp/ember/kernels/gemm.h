@@ -14,9 +14,3 @@ template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C);
 
 }  // namespace ember
-
-namespace ember {
-void set_num_threads(int n);
-int get_num_threads();
-
-}  // namespace ember
