@@ -879,6 +879,35 @@ def test_sequential_fused_linear_relu_matches_unfused_and_finite_differences():
     assert seen == ["AddmmBackward0"]  # with a hook, the Linear output exists on its own
 
 
+def test_relu_gradient_passes_through_nan_as_torch():
+    """torch's ReLU backward zeroes the gradient where the output is <= 0, so a NaN output lets
+    it through; the same for relu, the fused Linear+ReLU and the fused chain (bias gradient too)."""
+    import torch
+    x = np.array([[np.nan, 1.0, -1.0], [0.5, -2.0, 3.0]], dtype=np.float32)
+    w = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]], dtype=np.float32)
+    b = np.array([0.0, 0.5, -0.25], dtype=np.float32)
+    go = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
+
+    def grads(lib, fused):
+        ins = [lib.tensor(v, requires_grad=True) for v in (x, w, b)]
+        if lib is ember and fused == "chain":
+            y = ember._C._mlp(ins[0], [ins[1]], [ins[2]], [True])
+        elif lib is ember and fused == "linear":
+            y = ember._C._linear_relu(ins[0], ins[1], ins[2])
+        else:
+            y = lib.relu(ins[0] @ ins[1].t() + ins[2])
+        y.backward(lib.tensor(go))
+        return [t.grad.numpy() for t in ins]
+
+    ref = grads(torch, None)
+    for fused in (None, "linear", "chain"):
+        for a, r in zip(grads(ember, fused), ref):
+            np.testing.assert_array_equal(a, r)
+    xe = ember.tensor([np.nan, 1.0, -1.0, 0.0], requires_grad=True)
+    ember.relu(xe).sum().backward()
+    np.testing.assert_array_equal(xe.grad.numpy(), [1.0, 1.0, 0.0, 0.0])
+
+
 def test_sequential_fused_chain_follows_module_changes_and_frozen_layers():
     """The fused chain is derived on every call: a swapped Parameter, a frozen layer or an added
     hook take effect at once, and the gradients equal the layer-by-layer ones."""

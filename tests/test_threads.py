@@ -217,6 +217,67 @@ def test_omp_num_threads_honoured():
     assert r.stdout.strip() == "1"
 
 
+# ------------------------------------------------------------------ the thread pool
+# Products, optimizer steps and batch gathers above a size are split over ember's own workers
+# (kernels/parallel.cpp); a second caller while they are busy runs its parts itself.
+
+_SPLIT_SHAPES = [(128, 784, 256), (256, 128, 784), (300, 1100, 700)]  # (M, K, N): mid kernel, mid rows^T, OpenBLAS
+
+
+def _products(seed):
+    g = np.random.default_rng(seed)
+    outs = []
+    for M, K, N in _SPLIT_SHAPES:
+        a, b = g.standard_normal((M, K)).astype(np.float32), g.standard_normal((N, K)).astype(np.float32)
+        outs.append((ember.tensor(a) @ ember.tensor(b).t()).numpy())
+    return outs
+
+
+def test_split_products_equal_single_thread_and_concurrent_callers():
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        ref = [_products(s) for s in range(4)]
+        ember.set_num_threads(2)
+        assert ember.get_num_threads() == 2
+        res = [None] * 4
+
+        def run(i):
+            for _ in range(3):
+                res[i] = _products(i)
+
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        ember.set_num_threads(old)
+    for got, want in zip(res, ref):
+        for g_, w_ in zip(got, want):
+            # the same kernel on each block of C: a split changes no element
+            np.testing.assert_array_equal(g_, w_)
+
+
+def test_pool_works_in_a_forked_child():
+    """A forked child has no workers: it must start its own, not wait on the parent's."""
+    code = (
+        "import os, numpy as np, ember\n"
+        "ember.set_num_threads(2)\n"
+        "a = ember.randn(256, 784); b = ember.randn(784, 256)\n"
+        "ref = (a @ b).numpy()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = np.array_equal((a @ b).numpy(), ref)\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, st = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(st))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"
+
+
 # ------------------------------------------------------------------ GIL release
 
 

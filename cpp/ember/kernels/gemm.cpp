@@ -247,7 +247,7 @@ EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, d
 }
 
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
-constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per part
+constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per thread
 
 template <class T>
 void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
@@ -257,15 +257,11 @@ void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   };
   constexpr int64_t L = 64 / sizeof(T);
   const bool by_cols = N >= 2 * L;
-  const int64_t unit = by_cols ? L : kMR, units = ((by_cols ? N : M) + unit - 1) / unit;
-  int parts = (int)std::min<int64_t>({get_num_threads(), M * N * K / kMidSplitMinFlops, units});
-  if (parts <= 1) return run(M, N, A, B, C);
-  const int64_t per = (units + parts - 1) / parts * unit, len = by_cols ? N : M;
-  parts = (int)((len + per - 1) / per);
+  const int64_t unit = by_cols ? L : kMR, len = by_cols ? N : M, units = (len + unit - 1) / unit;
   const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
-  parallel_run(parts, [&](int p) {
-    const int64_t lo = p * per, n = std::min(per, len - lo);
+  parallel_for(units, (int)std::min<int64_t>(M * N * K / kMidSplitMinFlops, 64), 1, [&](int64_t u0, int64_t u1) {
+    const int64_t lo = u0 * unit, n = std::min(u1 * unit, len) - lo;
     if (by_cols) run(M, n, A, MatRef{b + lo * B.cs, B.rs, B.cs}, C + lo);
     else run(n, N, MatRef{a + lo * A.rs, A.rs, A.cs}, B, C + lo * N);
   });
@@ -338,20 +334,14 @@ constexpr int64_t kSplitMinFlops = 1024 * 1024;  // per part
 template <class T>
 void blas_parallel(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda,
                    const T* b, int64_t ldb, T* c) {
-  const int64_t work = M * N * K;
-  int parts = (int)std::min<int64_t>(get_num_threads(), work / kSplitMinFlops);
-  if (parts <= 1) return blas_gemm<T>(ta, tb, M, N, K, a, lda, b, ldb, c, N);
   const bool by_cols = N >= M;
-  const int64_t len = by_cols ? N : M, align = 64 / sizeof(T);
-  const int64_t chunk = ((len + parts - 1) / parts + align - 1) / align * align;
-  parts = (int)((len + chunk - 1) / chunk);
-  parallel_run(parts, [&](int p) {
-    const int64_t lo = p * chunk, n = std::min(chunk, len - lo);
-    if (by_cols)  // columns lo.. of B and C
-      blas_gemm<T>(ta, tb, M, n, K, a, lda, b + (tb == CblasNoTrans ? lo : lo * ldb), ldb, c + lo, N);
-    else  // rows lo.. of A and C
-      blas_gemm<T>(ta, tb, n, N, K, a + (ta == CblasNoTrans ? lo * lda : lo), lda, b, ldb, c + lo * N, N);
-  });
+  parallel_for(by_cols ? N : M, (int)std::min<int64_t>(M * N * K / kSplitMinFlops, 64), 64 / sizeof(T),
+               [&](int64_t lo, int64_t hi) {
+                 if (by_cols)  // columns lo..hi of B and C
+                   blas_gemm<T>(ta, tb, M, hi - lo, K, a, lda, b + (tb == CblasNoTrans ? lo : lo * ldb), ldb, c + lo, N);
+                 else  // rows lo..hi of A and C
+                   blas_gemm<T>(ta, tb, hi - lo, N, K, a + (ta == CblasNoTrans ? lo * lda : lo), lda, b, ldb, c + lo * N, N);
+               });
 }
 }  // namespace
 

@@ -5,6 +5,7 @@
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
+#include "ember/kernels/parallel.h"
 #include "ember/ops/ops.h"
 
 namespace ember {
@@ -147,6 +148,7 @@ struct IndexSelectBackward : Node {
   std::string name() const override { return "IndexSelectBackward0"; }
   void release_saved() override { index.reset(); }
 };
+constexpr int64_t kSplitMinBytes = 128 * 1024;  // per thread
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   dim = wrap_dim(dim, a->dim());
   check_index_1d(index, "index_select");
@@ -155,14 +157,14 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   if (!os.empty()) os[dim] = k;
   Tensor out = empty(os, a->dtype);
   if (a->dim() > 0 && dim == 0 && a->is_contiguous() && index->is_contiguous()) {
-    // Row gather (DataLoader batches): one memcpy per row.
+    // Row gather (DataLoader batches): one memcpy per row, large batches split over threads.
     size_t row = (size_t)(a->numel() / std::max<int64_t>(a->shape[0], 1)) * itemsize(a->dtype);
     const int64_t* ix = index->data<int64_t>();
-    for (int64_t i = 0; i < k; ++i) {
-      int64_t v = ix[i];
-      if (v < 0 || v >= a->shape[0]) index_oob(v, 0, a->shape[0]);
-      std::memcpy(out->raw() + i * row, a->raw() + v * row, row);
-    }
+    for (int64_t i = 0; i < k; ++i)
+      if (ix[i] < 0 || ix[i] >= a->shape[0]) index_oob(ix[i], 0, a->shape[0]);
+    parallel_for(k, (int)(k * row / kSplitMinBytes), 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) std::memcpy(out->raw() + i * row, a->raw() + ix[i] * row, row);
+    });
   } else {
     gather_scatter(out, a, dim, index_along(index, os, dim), false, true);
   }

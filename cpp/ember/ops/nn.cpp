@@ -4,6 +4,7 @@
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/simd.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn.h"
 
@@ -30,18 +31,45 @@ int64_t leading_rows(const Tensor& t) {
   return r;
 }
 
+// One pass over dL/dy (N x F, contiguous): the ReLU gate (g where y > 0 or y is NaN) when y is given, and
+// the bias gradient's column sums (in double) when acc is.
+template <class T>
+EMBER_INLINE void relu_gate_colsum(int64_t N, int64_t F, const T* g, const T* y, T* gc, double* acc) {
+  for (int64_t i = 0; i < N; ++i) {
+    const T* gr = g + i * F;
+    if (y) {
+      const T* yr = y + i * F;
+      T* cr = gc + i * F;
+      for (int64_t j = 0; j < F; ++j) cr[j] = yr[j] <= 0 ? T(0) : gr[j];  // NaN passes, as torch
+      gr = cr;
+    }
+    if (acc)
+      for (int64_t j = 0; j < F; ++j) acc[j] += (double)gr[j];
+  }
+}
+EMBER_CLONES void relu_gate_colsum_any(int64_t N, int64_t F, const float* g, const float* y, float* gc, double* acc) {
+  relu_gate_colsum<float>(N, F, g, y, gc, acc);
+}
+EMBER_CLONES void relu_gate_colsum_any(int64_t N, int64_t F, const double* g, const double* y, double* gc, double* acc) {
+  relu_gate_colsum<double>(N, F, g, y, gc, acc);
+}
+
 // Gradients of y = [relu](x2 @ W^T + b) given dL/dy: {gx (x_shape), gW, gb}, each only when asked.
 // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
-// intermediate nodes; the bias gradient is a column sum accumulated in double.
+// intermediate nodes; the gate and the bias gradient take one pass.
 std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor& X2, const Tensor& y_relu,
                                  const Shape& x_shape, bool need_x, bool need_w, bool need_b) {
   std::vector<Tensor> r(3);
   const int64_t outf = W->shape[0], in = W->shape[1];
   Tensor gc = contiguous(g->dtype == W->dtype ? g : cast_nograd(g, W->dtype));
-  if (y_relu) gc = map2(gc, y_relu, W->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); });
   const int64_t N = leading_rows(gc);
-  EMBER_DISPATCH_NUMERIC(W->dtype, "linear_backward", T, {
-    const T* gp = gc->data<T>();
+  Tensor y = y_relu ? contiguous(y_relu) : Tensor();
+  Tensor gated = y ? empty(gc->shape, W->dtype) : gc;
+  std::vector<double> acc(need_b ? outf : 0, 0.0);
+  EMBER_DISPATCH_FLOAT(W->dtype, "linear_backward", T, {
+    if (y || need_b)
+      relu_gate_colsum_any(N, outf, gc->data<T>(), y ? y->data<T>() : nullptr, gated->data<T>(), need_b ? acc.data() : nullptr);
+    const T* gp = gated->data<T>();
     if (need_x) {
       r[0] = empty(x_shape, W->dtype);
       gemm<T>(N, in, outf, MatRef{gp, outf, 1}, MatRef{W->data<T>(), W->strides[0], W->strides[1]}, r[0]->data<T>());
@@ -51,9 +79,6 @@ std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor&
       gemm<T>(outf, in, N, MatRef{gp, 1, outf}, MatRef{X2->data<T>(), X2->strides[0], X2->strides[1]}, r[1]->data<T>());
     }
     if (need_b) {
-      std::vector<double> acc(outf, 0.0);
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < outf; ++j) acc[j] += (double)gp[i * outf + j];
       r[2] = empty({outf}, W->dtype);
       T* bp = r[2]->data<T>();
       for (int64_t j = 0; j < outf; ++j) bp[j] = (T)acc[j];

@@ -110,7 +110,7 @@ EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 
 struct ReluBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor y = saved.get(*this);
-    return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v > 0 ? gv : decltype(gv)(0); })};
+    return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v <= 0 ? decltype(gv)(0) : gv; })};
   }
   std::string name() const override { return "ReluBackward0"; }
   void release_saved() override { saved.reset(); }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ember/kernels/parallel.h"
 #include "ember/kernels/simd.h"
 #include "ember/ops/ops.h"
 
@@ -37,6 +38,17 @@ Tensor dense(const Tensor& g, DType d) {
 }
 // A tensor updated in place through a contiguous buffer: itself when contiguous, else a copy
 // that is written back (a transposed or sliced parameter is updated as torch does).
+// Large tensors' updates are split over the threads (elementwise, so the result is the same).
+constexpr int64_t kSplitMinElems = 64 * 1024;  // per thread
+template <class F>
+void over_elems(int64_t n, F&& f) {
+  parallel_for(n, (int)(n / kSplitMinElems), 64, std::forward<F>(f));
+}
+template <class T>
+T* at(T* p, int64_t k) {
+  return p ? p + k : nullptr;
+}
+
 struct InPlace {
   Tensor orig, work;
   explicit InPlace(const Tensor& t) : orig(t), work(t && !t->is_contiguous() ? contiguous(t) : t) {}
@@ -104,11 +116,14 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
     if (first) bufs[i] = zeros(p.work->shape, p.work->dtype);
     InPlace b(mom ? bufs[i] : Tensor());
     const double m = first ? 0.0 : momentum, c = first ? 1.0 : 1.0 - dampening;
-    if (p.work->dtype == DType::Float32)
-      sgd_f32(mode, p.data<float>(), g->data<float>(), b.data<float>(), n, (float)lr, maximize ? -1.f : 1.f, (float)wd,
-              (float)m, (float)c, (float)momentum);
-    else
-      sgd_f64(mode, p.data<double>(), g->data<double>(), b.data<double>(), n, lr, maximize ? -1.0 : 1.0, wd, m, c, momentum);
+    over_elems(n, [&](int64_t lo, int64_t hi) {
+      if (p.work->dtype == DType::Float32)
+        sgd_f32(mode, at(p.data<float>(), lo), at(g->data<float>(), lo), at(b.data<float>(), lo), hi - lo, (float)lr,
+                maximize ? -1.f : 1.f, (float)wd, (float)m, (float)c, (float)momentum);
+      else
+        sgd_f64(mode, at(p.data<double>(), lo), at(g->data<double>(), lo), at(b.data<double>(), lo), hi - lo, lr,
+                maximize ? -1.0 : 1.0, wd, m, c, momentum);
+    });
     p.commit();
     b.commit();
   }
@@ -175,12 +190,15 @@ void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
     const double step = steps[i];
     const double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
     const double ss = lr / bc1, bs = std::sqrt(bc2), decay = 1 - lr * wd, gs = maximize ? -1.0 : 1.0;
-    if (p.work->dtype == DType::Float32)
-      adam_f32(mode, p.data<float>(), g->data<float>(), a.data<float>(), v.data<float>(), vm.data<float>(), n, (float)gs,
-               (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps, (float)ss, (float)bs);
-    else
-      adam_f64(mode, p.data<double>(), g->data<double>(), a.data<double>(), v.data<double>(), vm.data<double>(), n, gs, wd,
-               decay, beta1, beta2, eps, ss, bs);
+    over_elems(n, [&](int64_t lo, int64_t hi) {
+      if (p.work->dtype == DType::Float32)
+        adam_f32(mode, at(p.data<float>(), lo), at(g->data<float>(), lo), at(a.data<float>(), lo), at(v.data<float>(), lo),
+                 at(vm.data<float>(), lo), hi - lo, (float)gs, (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps,
+                 (float)ss, (float)bs);
+      else
+        adam_f64(mode, at(p.data<double>(), lo), at(g->data<double>(), lo), at(a.data<double>(), lo),
+                 at(v.data<double>(), lo), at(vm.data<double>(), lo), hi - lo, gs, wd, decay, beta1, beta2, eps, ss, bs);
+    });
     for (auto* t : {&p, &a, &v, &vm}) t->commit();
   }
 }
