@@ -879,6 +879,29 @@ def test_sequential_fused_linear_relu_matches_unfused_and_finite_differences():
     assert seen == ["AddmmBackward0"]  # with a hook, the Linear output exists on its own
 
 
+@pytest.mark.parametrize("batch,fin,fout", [(4, 3, 5), (32, 64, 33), (128, 784, 256), (600, 1000, 40), (2, 9, 7)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_linear_bias_relu_epilogue_on_every_gemm_path(batch, fin, fout, dtype):
+    """Bias and ReLU are applied as the product is written (register-blocked kernel, its column
+    tails and thread split) or after it (direct loop, OpenBLAS): values and gradients vs torch."""
+    import torch
+    g = np.random.default_rng(batch + fin + fout)
+    x, w, b = g.standard_normal((batch, fin)), g.standard_normal((fout, fin)) / 10, g.standard_normal(fout)
+    go = g.standard_normal((batch, fout))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=2e-4, atol=2e-4)
+    for relu in (False, True):
+        res = {}
+        for lib in (ember, torch):
+            dt = getattr(lib, dtype)
+            ins = [lib.tensor(v, dtype=dt, requires_grad=True) for v in (x, w, b)]
+            lin = lib.nn.functional.linear(ins[0], ins[1], ins[2])
+            y = lib.relu(lin) if relu and lib is torch else (ember._C._linear_relu(*ins) if relu else lin)
+            y.backward(lib.tensor(go, dtype=dt))
+            res[lib] = [y.detach().numpy()] + [t.grad.numpy() for t in ins]
+        for a, r in zip(res[ember], res[torch]):
+            np.testing.assert_allclose(a, r, **tol)
+
+
 def test_relu_gradient_passes_through_nan_as_torch():
     """torch's ReLU backward zeroes the gradient where the output is <= 0, so a NaN output lets
     it through; the same for relu, the fused Linear+ReLU and the fused chain (bias gradient too)."""

@@ -126,7 +126,7 @@ constexpr int kMR = 6;
 
 template <class T, int R>
 EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
-                               int64_t ldc, int64_t width) {
+                               int64_t ldc, int64_t width, const Epilogue<T>& ep) {
   using V = typename Vec64<T>::type;
   constexpr int L = 64 / sizeof(T);
   V acc[R];
@@ -136,6 +136,13 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
     std::memcpy(&bv, b + k * ldb, 64);
     for (int r = 0; r < R; ++r) acc[r] += a[r * ars + k * acs] * bv;
   }
+  if (ep.bias) {
+    V bias{};
+    std::memcpy(&bias, ep.bias, width * sizeof(T));
+    for (int r = 0; r < R; ++r) acc[r] += bias;
+  }
+  if (ep.relu)
+    for (int r = 0; r < R; ++r) acc[r] = acc[r] < 0 ? V{} : acc[r];
   if (width == L)
     for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], 64);
   else
@@ -144,20 +151,21 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
 
 template <class T>
 EMBER_INLINE void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                               int64_t ldb, T* C, int64_t ldc) {
+                               int64_t ldb, T* C, int64_t ldc, Epilogue<T> ep0) {
   constexpr int L = 64 / sizeof(T);
   for (int64_t j = 0; j < N; j += L) {
     const int64_t w = std::min<int64_t>(L, N - j);
+    const Epilogue<T> ep{ep0.bias ? ep0.bias + j : nullptr, ep0.relu};
     int64_t i = 0;
-    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * ldc + j, ldc, w);
+    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * ldc + j, ldc, w, ep);
     const T* ai = a + i * ars;
     T* ci = C + i * ldc + j;
     switch (M - i) {
-      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
-      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
-      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
-      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
-      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, ldc, w); break;
+      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
+      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
+      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
+      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
+      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
       default: break;
     }
   }
@@ -219,7 +227,7 @@ EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld,
 }
 
 template <class T>
-EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc) {
+EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {
   constexpr int L = 64 / sizeof(T);
   const T* b = static_cast<const T*>(B.p);
   int64_t ldb = B.rs;
@@ -237,23 +245,24 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
     for (int64_t k = 0; k < K; ++k) std::fill(s + k * ldb + N, s + (k + 1) * ldb, T(0));
     b = s;
   }
-  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C, ldc);
+  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C, ldc, ep);
 }
-EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc) {
-  mid_impl<float>(M, N, K, A, B, C, ldc);
+EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, Epilogue<float> ep) {
+  mid_impl<float>(M, N, K, A, B, C, ldc, ep);
 }
-EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C, int64_t ldc) {
-  mid_impl<double>(M, N, K, A, B, C, ldc);
+EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C, int64_t ldc,
+                          Epilogue<double> ep) {
+  mid_impl<double>(M, N, K, A, B, C, ldc, ep);
 }
 
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
 constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per thread
 
 template <class T>
-void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
-  auto run = [&](int64_t m, int64_t n, MatRef a, MatRef b, T* c) {
-    if constexpr (std::is_same_v<T, float>) mid_f32(m, n, K, a, b, c, N);
-    else mid_f64(m, n, K, a, b, c, N);
+void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
+  auto run = [&](int64_t m, int64_t n, MatRef a, MatRef b, T* c, const T* bias) {
+    if constexpr (std::is_same_v<T, float>) mid_f32(m, n, K, a, b, c, N, {bias, ep.relu});
+    else mid_f64(m, n, K, a, b, c, N, {bias, ep.relu});
   };
   constexpr int64_t L = 64 / sizeof(T);
   const bool by_cols = N >= 2 * L;
@@ -262,8 +271,8 @@ void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   const T* b = static_cast<const T*>(B.p);
   parallel_for(units, (int)std::min<int64_t>(M * N * K / kMidSplitMinFlops, 64), 1, [&](int64_t u0, int64_t u1) {
     const int64_t lo = u0 * unit, n = std::min(u1 * unit, len) - lo;
-    if (by_cols) run(M, n, A, MatRef{b + lo * B.cs, B.rs, B.cs}, C + lo);
-    else run(n, N, MatRef{a + lo * A.rs, A.rs, A.cs}, B, C + lo * N);
+    if (by_cols) run(M, n, A, MatRef{b + lo * B.cs, B.rs, B.cs}, C + lo, ep.bias ? ep.bias + lo : nullptr);
+    else run(n, N, MatRef{a + lo * A.rs, A.rs, A.cs}, B, C + lo * N, ep.bias);
   });
 }
 
@@ -343,21 +352,29 @@ void blas_parallel(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N,
                    blas_gemm<T>(ta, tb, hi - lo, N, K, a + (ta == CblasNoTrans ? lo * lda : lo), lda, b, ldb, c + lo * N, N);
                });
 }
+
+template <class T>
+void apply_epilogue(int64_t M, int64_t N, T* C, const Epilogue<T>& ep) {
+  if (!ep.bias && !ep.relu) return;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T v = C[i * N + j] + (ep.bias ? ep.bias[j] : T(0));
+      C[i * N + j] = ep.relu && v < 0 ? T(0) : v;
+    }
+}
 }  // namespace
 
 template <class T>
-void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     std::fill(C, C + M * N, T(0));
-    return;
+    return apply_epilogue(M, N, C, ep);
   }
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t lim = (int64_t)1 << 31;
-    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes)) {
-      gemm_mid<T>(M, N, K, A, B, C);
-      return;
-    }
+    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes))
+      return gemm_mid<T>(M, N, K, A, B, C, ep);
     if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
       CBLAS_TRANSPOSE ta, tb;
       int64_t lda, ldb;
@@ -365,14 +382,15 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
       if (!blas_layout(A, M, K, ta, lda)) { pa = pack<T>(A, M, K); A = {pa.data(), K, 1}; ta = CblasNoTrans; lda = K; }
       if (!blas_layout(B, K, N, tb, ldb)) { pb = pack<T>(B, K, N); B = {pb.data(), N, 1}; tb = CblasNoTrans; ldb = N; }
       blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
-      return;
+      return apply_epilogue(M, N, C, ep);
     }
   }
   gemm_direct<T>(M, N, K, A, B, C);
+  apply_epilogue(M, N, C, ep);
 }
 
-template void gemm<float>(int64_t, int64_t, int64_t, MatRef, MatRef, float*);
-template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*);
-template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*);
+template void gemm<float>(int64_t, int64_t, int64_t, MatRef, MatRef, float*, Epilogue<float>);
+template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*, Epilogue<double>);
+template void gemm<int64_t>(int64_t, int64_t, int64_t, MatRef, MatRef, int64_t*, Epilogue<int64_t>);
 
 }  // namespace ember

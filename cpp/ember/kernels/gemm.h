@@ -10,7 +10,14 @@ struct MatRef {
   int64_t rs, cs;  // row and column strides in elements
 };
 
+// nn.Linear's epilogue, applied as C is written: + bias[j] on every row, then ReLU (NaN stays).
 template <class T>
-void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C);
+struct Epilogue {
+  const T* bias = nullptr;  // contiguous, N long
+  bool relu = false;
+};
+
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep = {});
 
 }  // namespace ember

@@ -118,24 +118,13 @@ void check_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
     throw std::runtime_error("linear(): bias must have shape [" + std::to_string(outf) + "], got " + shape_str(b->shape));
 }
 
-// out (N x outf, contiguous) = [relu](x2 @ W^T + b); bias and ReLU in one pass after the GEMM.
+// out (N x outf, contiguous) = [relu](x2 @ W^T + b); bias and ReLU as the GEMM writes out.
 void linear_into(const Tensor& x2, const Tensor& W, const Tensor& b, bool relu, const Tensor& out) {
   const int64_t N = x2->shape[0], in = W->shape[1], outf = W->shape[0];
+  Tensor bc = b ? contiguous(b) : Tensor();
   EMBER_DISPATCH_NUMERIC(x2->dtype, "linear", T, {
     gemm<T>(N, outf, in, MatRef{x2->data<T>(), x2->strides[0], x2->strides[1]}, MatRef{W->data<T>(), W->strides[1], W->strides[0]},
-            out->data<T>());
-    T* o = out->data<T>();
-    if (b) {
-      Tensor bc = contiguous(b);
-      const T* bp = bc->data<T>();
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < outf; ++j) {
-          T v = o[i * outf + j] + bp[j];
-          o[i * outf + j] = relu && v < 0 ? T(0) : v;
-        }
-    } else if (relu) {
-      for (int64_t i = 0, n = N * outf; i < n; ++i) o[i] = o[i] < 0 ? T(0) : o[i];
-    }
+            out->data<T>(), Epilogue<T>{bc ? bc->data<T>() : nullptr, relu});
   });
 }
 }  // namespace
