@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <cblas.h>
@@ -67,6 +68,7 @@ constexpr int64_t kDirectMaxFlops = 8 * 1024;
 // (it re-reads A for every 16 columns of C); measured on Zen 4, benchmarks/README.md.
 constexpr int64_t kMidMaxFlops = 512 * 1024;
 constexpr int64_t kMidMaxABytes = 1024 * 1024;
+constexpr int64_t kMidMaxK = 16384;  // bounds the per-thread panel scratch (K x 64 bytes)
 constexpr int64_t kMidMinCols = 8;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
@@ -149,25 +151,22 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
     for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], width * sizeof(T));
 }
 
+// One L-wide column block of C (w <= L columns valid) over all M rows; the B panel is K x L with
+// row stride ldp.
 template <class T>
-EMBER_INLINE void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                               int64_t ldb, T* C, int64_t ldc, Epilogue<T> ep0) {
-  constexpr int L = 64 / sizeof(T);
-  for (int64_t j = 0; j < N; j += L) {
-    const int64_t w = std::min<int64_t>(L, N - j);
-    const Epilogue<T> ep{ep0.bias ? ep0.bias + j : nullptr, ep0.relu};
-    int64_t i = 0;
-    for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, b + j, ldb, C + i * ldc + j, ldc, w, ep);
-    const T* ai = a + i * ars;
-    T* ci = C + i * ldc + j;
-    switch (M - i) {
-      case 5: block_kernel<T, 5>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
-      case 4: block_kernel<T, 4>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
-      case 3: block_kernel<T, 3>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
-      case 2: block_kernel<T, 2>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
-      case 1: block_kernel<T, 1>(K, ai, ars, acs, b + j, ldb, ci, ldc, w, ep); break;
-      default: break;
-    }
+EMBER_INLINE void panel_rows(int64_t M, int64_t K, const T* a, int64_t ars, int64_t acs, const T* p, int64_t ldp, T* c,
+                             int64_t ldc, int64_t w, const Epilogue<T>& ep) {
+  int64_t i = 0;
+  for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, p, ldp, c + i * ldc, ldc, w, ep);
+  const T* ai = a + i * ars;
+  T* ci = c + i * ldc;
+  switch (M - i) {
+    case 5: block_kernel<T, 5>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 4: block_kernel<T, 4>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 3: block_kernel<T, 3>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 2: block_kernel<T, 2>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 1: block_kernel<T, 1>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    default: break;
   }
 }
 
@@ -229,23 +228,31 @@ EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld,
 template <class T>
 EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {
   constexpr int L = 64 / sizeof(T);
+  const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
-  int64_t ldb = B.rs;
-  if (!(B.cs == 1 && N % L == 0)) {
-    thread_local std::vector<T> scratch;
-    ldb = (N + L - 1) / L * L;
-    scratch.resize(K * ldb);
-    T* s = scratch.data();
-    if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose in 16 x 16 tiles
-      transpose_tiles<T>(b, B.cs, s, ldb, N, K);
-    } else {
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < N; ++j) s[k * ldb + j] = b[k * B.rs + j * B.cs];
+  // B is read one K x L panel at a time, in place when its rows are unit-stride and the panel is
+  // whole, else packed into this thread's scratch (grows only, uninitialised: K x L elements).
+  thread_local std::unique_ptr<T[]> scratch;
+  thread_local int64_t cap = 0;
+  for (int64_t j = 0; j < N; j += L) {
+    const int64_t w = std::min<int64_t>(L, N - j);
+    const T* panel = b + j * B.cs;
+    int64_t ldp = B.rs;
+    if (!(B.cs == 1 && w == L)) {
+      if (K * L > cap) scratch.reset(new T[cap = K * L]);
+      T* s = scratch.get();
+      if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose in L x L tiles
+        transpose_tiles<T>(panel, B.cs, s, L, w, K);
+      } else {
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t jj = 0; jj < w; ++jj) s[k * L + jj] = panel[k * B.rs + jj * B.cs];
+      }
+      if (w < L)
+        for (int64_t k = 0; k < K; ++k) std::fill(s + k * L + w, s + (k + 1) * L, T(0));
+      panel = s, ldp = L;
     }
-    for (int64_t k = 0; k < K; ++k) std::fill(s + k * ldb + N, s + (k + 1) * ldb, T(0));
-    b = s;
+    panel_rows<T>(M, K, a, A.rs, A.cs, panel, ldp, C + j, ldc, w, Epilogue<T>{ep.bias ? ep.bias + j : nullptr, ep.relu});
   }
-  gemm_blocked<T>(M, N, K, static_cast<const T*>(A.p), A.rs, A.cs, b, ldb, C, ldc, ep);
 }
 EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, Epilogue<float> ep) {
   mid_impl<float>(M, N, K, A, B, C, ldc, ep);
@@ -373,7 +380,8 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T>
   }
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t lim = (int64_t)1 << 31;
-    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes))
+    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && K <= kMidMaxK &&
+        (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes))
       return gemm_mid<T>(M, N, K, A, B, C, ep);
     if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
       CBLAS_TRANSPOSE ta, tb;
