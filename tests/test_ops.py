@@ -621,8 +621,10 @@ def test_relu_and_clamp_give_positive_zero():
 @pytest.mark.parametrize("M,N,K", [(32, 64, 64), (7, 9, 300), (33, 17, 65), (1, 16, 1000), (13, 31, 7), (6, 8, 200),
                                    (100, 100, 50),
                                    # split over threads: register-blocked by columns with a ragged
-                                   # tail, by rows (narrow C), and OpenBLAS by columns and by rows
-                                   (128, 333, 784), (500, 20, 300), (260, 700, 1100), (2000, 4, 600)])
+                                   # tail, by rows (narrow C); large A (OpenBLAS when transposed),
+                                   # OpenBLAS by rows; a wide B packed panel by panel
+                                   (128, 333, 784), (500, 20, 300), (260, 700, 1100), (2000, 4, 600),
+                                   (64, 1100, 4200)])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 def test_matmul_kernel_sizes_and_layouts(M, N, K, ta, tb):

@@ -221,15 +221,18 @@ def test_omp_num_threads_honoured():
 # Products, optimizer steps and batch gathers above a size are split over ember's own workers
 # (kernels/parallel.cpp); a second caller while they are busy runs its parts itself.
 
-_SPLIT_SHAPES = [(128, 784, 256), (256, 128, 784), (300, 1100, 700)]  # (M, K, N): mid kernel, mid rows^T, OpenBLAS
+# (M, K, N, A transposed): register-blocked kernel split by columns; the same with a transposed A;
+# OpenBLAS split by columns (a transposed A over 1 MB); OpenBLAS split by rows (narrow C)
+_SPLIT_SHAPES = [(128, 784, 256, False), (256, 128, 784, True), (300, 1100, 700, True), (3000, 300, 4, True)]
 
 
 def _products(seed):
     g = np.random.default_rng(seed)
     outs = []
-    for M, K, N in _SPLIT_SHAPES:
+    for M, K, N, ta in _SPLIT_SHAPES:
         a, b = g.standard_normal((M, K)).astype(np.float32), g.standard_normal((N, K)).astype(np.float32)
-        outs.append((ember.tensor(a) @ ember.tensor(b).t()).numpy())
+        ea = ember.tensor(a.T.copy()).t() if ta else ember.tensor(a)
+        outs.append((ea @ ember.tensor(b).t()).numpy())
     return outs
 
 

@@ -64,11 +64,16 @@ EMBER_INLINE T madd(T c, T a, T b) {
 
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
-// The register-blocked kernel beats OpenBLAS up to here, and beyond while A stays in a core's L2
-// (it re-reads A for every 16 columns of C); measured on Zen 4, benchmarks/README.md.
+// The register-blocked kernel beats OpenBLAS (each split over the threads) up to here, beyond
+// while A stays in a core's L2 (A is re-read for every 16 columns of C), and up to 16 MB of A
+// when A's rows are unit-stride; a transposed A that large is 1.6x slower (page-strided reads).
+// K is capped to bound the per-thread panel scratch. Measured on Zen 4, benchmarks/README.md.
 constexpr int64_t kMidMaxFlops = 512 * 1024;
 constexpr int64_t kMidMaxABytes = 1024 * 1024;
-constexpr int64_t kMidMaxK = 16384;  // bounds the per-thread panel scratch (K x 64 bytes)
+constexpr int64_t kMidMaxRowMajorABytes = 16 * 1024 * 1024;
+constexpr int64_t kMidMaxK = 16384;
+// B panels whose K rows span more than this are packed even when they could be read in place.
+constexpr int64_t kPanelSpanBytes = 1024 * 1024;
 constexpr int64_t kMidMinCols = 8;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
@@ -234,11 +239,13 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
   // whole, else packed into this thread's scratch (grows only, uninitialised: K x L elements).
   thread_local std::unique_ptr<T[]> scratch;
   thread_local int64_t cap = 0;
+  // A panel whose rows lie far apart costs a cache line and a TLB entry per k: pack it.
+  const bool spread = K * B.rs * (int64_t)sizeof(T) > kPanelSpanBytes;
   for (int64_t j = 0; j < N; j += L) {
     const int64_t w = std::min<int64_t>(L, N - j);
     const T* panel = b + j * B.cs;
     int64_t ldp = B.rs;
-    if (!(B.cs == 1 && w == L)) {
+    if (!(B.cs == 1 && w == L) || spread) {
       if (K * L > cap) scratch.reset(new T[cap = K * L]);
       T* s = scratch.get();
       if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose in L x L tiles
@@ -380,8 +387,9 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T>
   }
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t lim = (int64_t)1 << 31;
+    const int64_t a_bytes = M * K * (int64_t)sizeof(T);
     if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && K <= kMidMaxK &&
-        (M * N * K <= kMidMaxFlops || M * K * (int64_t)sizeof(T) <= kMidMaxABytes))
+        (M * N * K <= kMidMaxFlops || a_bytes <= kMidMaxABytes || (A.cs == 1 && a_bytes <= kMidMaxRowMajorABytes)))
       return gemm_mid<T>(M, N, K, A, B, C, ep);
     if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
       CBLAS_TRANSPOSE ta, tb;
