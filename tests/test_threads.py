@@ -262,6 +262,24 @@ def test_split_products_equal_single_thread_and_concurrent_callers():
             np.testing.assert_array_equal(g_, w_)
 
 
+def test_pool_jobs_with_fewer_parts_than_workers():
+    """More workers than a job uses (here 4 threads, jobs of 4 and of 2 parts back to back): a
+    worker left out of one job must not pick up the next one's half-written description."""
+    g = np.random.default_rng(5)
+    big = [ember.tensor(g.standard_normal(s).astype(np.float32)) for s in ((128, 64), (64, 128))]
+    small = [ember.tensor(g.standard_normal(s).astype(np.float32)) for s in ((64, 64), (64, 64))]
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        ref_big, ref_small = (big[0] @ big[1]).numpy(), (small[0] @ small[1]).numpy()
+        ember.set_num_threads(4)
+        for _ in range(500):
+            np.testing.assert_array_equal((big[0] @ big[1]).numpy(), ref_big)
+            np.testing.assert_array_equal((small[0] @ small[1]).numpy(), ref_small)
+    finally:
+        ember.set_num_threads(old)
+
+
 def test_pool_works_in_a_forked_child():
     """A forked child has no workers: it must start its own, not wait on the parent's."""
     code = (

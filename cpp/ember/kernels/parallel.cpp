@@ -37,30 +37,34 @@ int default_threads() {
 
 // Workers are detached and the pool is never destroyed: a joinable thread in a static would
 // terminate the process at exit, and a worker may still be asleep on the condition variable.
+// A job is published as one atomic word, (serial << 16) | parts: a worker that is not among the
+// parts never reads fn/ctx, which the caller may already be rewriting for the next job (it only
+// waits for the parts it used).
 struct Pool {
   std::mutex m;
   std::condition_variable cv;
-  std::atomic<uint64_t> gen{0};
+  std::atomic<uint64_t> job{0};
   std::atomic<int> pending{0}, sleeping{0};
   std::atomic_flag busy = ATOMIC_FLAG_INIT;
   void (*fn)(void*, int) = nullptr;
   void* ctx = nullptr;
-  int n = 0, started = 0;
+  int started = 0;
 
   void loop(int id, uint64_t seen) {
     for (;;) {
       auto until = std::chrono::steady_clock::now() + kSpin;
-      for (int i = 0; gen.load(std::memory_order_acquire) == seen; ++i) {
+      uint64_t j;
+      for (int i = 0; (j = job.load(std::memory_order_acquire)) == seen; ++i) {
         EMBER_PAUSE();
         if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) {
           std::unique_lock<std::mutex> lk(m);
           sleeping.fetch_add(1);
-          cv.wait(lk, [&] { return gen.load() != seen; });
+          cv.wait(lk, [&] { return job.load() != seen; });
           sleeping.fetch_sub(1);
         }
       }
-      seen = gen.load(std::memory_order_acquire);
-      if (id < n) {
+      seen = j;
+      if (id < (int)(j & 0xffff)) {
         fn(ctx, id);
         pending.fetch_sub(1, std::memory_order_release);
       }
@@ -70,11 +74,12 @@ struct Pool {
   void run(int parts, void (*f)(void*, int), void* c) {
     while (started < parts - 1) {
       const int id = ++started;
-      std::thread([this, id, g = gen.load()] { loop(id, g); }).detach();
+      std::thread([this, id, j = job.load()] { loop(id, j); }).detach();
     }
-    fn = f, ctx = c, n = parts;
+    fn = f, ctx = c;
     pending.store(parts - 1, std::memory_order_relaxed);
-    gen.fetch_add(1);  // publishes the job (seq_cst: see the sleeping check below)
+    // publishes the job (seq_cst: see the sleeping check below)
+    job.store(((job.load(std::memory_order_relaxed) >> 16) + 1) << 16 | (uint64_t)parts);
     if (sleeping.load() > 0) {
       { std::lock_guard<std::mutex> lk(m); }
       cv.notify_all();
@@ -115,7 +120,7 @@ int get_num_threads() {
   return n;
 }
 
-void set_num_threads(int n) { g_threads.store(std::max(1, std::min(n, 256)), std::memory_order_relaxed); }
+void set_num_threads(int n) { g_threads.store(std::max(1, std::min(n, 256)), std::memory_order_relaxed); }  // < 2^16 parts
 
 namespace detail {
 void parallel_run(int n, void (*fn)(void*, int), void* ctx) {
