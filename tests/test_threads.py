@@ -296,8 +296,8 @@ def test_pool_under_thread_sanitizer(tmp_path):
     if build.returncode != 0 and "tsan" in build.stderr.lower():
         pytest.skip("no ThreadSanitizer runtime: " + build.stderr[-300:])
     assert build.returncode == 0, build.stderr
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, TSAN_OPTIONS="halt_on_error=1"))
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # (scripts/sanitize.sh preloads ASan)
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=dict(env, TSAN_OPTIONS="halt_on_error=1"))
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout + r.stderr)[-3000:]
 
 
