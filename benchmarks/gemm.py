@@ -1,5 +1,6 @@
 """Matrix-product throughput (GFLOP/s, float32) of ember, numpy and torch on the same operands,
-interleaved round by round; medians. The layouts are the three a linear layer uses: A @ B^T
+interleaved round by round, each pass after a pause that lets the previous flavour's spinning
+threads go idle (Note [Settle] in run.py); medians. The layouts are the three a linear layer uses: A @ B^T
 (forward), A @ B (input gradient), A^T @ B (weight gradient).
 
     python benchmarks/gemm.py [--rounds 7]
@@ -14,6 +15,7 @@ import ember
 
 SHAPES = [(128, 256, 784), (128, 128, 256), (256, 784, 128), (256, 512, 1024), (512, 2048, 1024),
           (1024, 1024, 1024)]  # M x N x K
+SETTLE_S = 0.15
 LAYOUTS = {"A@B^T": (False, True), "A@B": (False, False), "A^T@B": (True, False)}
 
 
@@ -58,6 +60,8 @@ def main():
                 fn()
             for _ in range(args.rounds):
                 for f, fn in fs.items():
+                    time.sleep(SETTLE_S)
+                    fn()
                     t0 = time.perf_counter()
                     for _ in range(reps):
                         fn()

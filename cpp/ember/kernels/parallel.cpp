@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -37,20 +38,39 @@ int default_threads() {
 
 // Workers are detached and the pool is never destroyed: a joinable thread in a static would
 // terminate the process at exit, and a worker may still be asleep on the condition variable.
-// A job is published as one atomic word, (serial << 16) | parts: a worker that is not among the
-// parts never reads fn/ctx, which the caller may already be rewriting for the next job (it only
-// waits for the parts it used).
+//
+// A job is published as one atomic word, (serial << 16) | parts. Its parts are claimed from a
+// second word, (serial << 16) | next part, by compare-and-swap, by the caller as well as the
+// workers: a worker that arrives late (descheduled while other processes' BLAS or OpenMP threads
+// spin on the same cores) finds the parts already done by the caller instead of being waited
+// for, and a worker still looking at a finished job cannot claim from the next one. fn/ctx are
+// read only after a successful claim, and the caller rewrites them only after every part is done.
 struct Pool {
   std::mutex m;
   std::condition_variable cv;
-  std::atomic<uint64_t> job{0};
-  std::atomic<int> pending{0}, sleeping{0};
+  std::atomic<uint64_t> job{0}, claim{0};
+  std::atomic<int> done{0}, sleeping{0};
   std::atomic_flag busy = ATOMIC_FLAG_INIT;
   void (*fn)(void*, int) = nullptr;
   void* ctx = nullptr;
   int started = 0;
 
-  void loop(int id, uint64_t seen) {
+  // Claims and runs parts of job j until none is left; returns how many it ran.
+  template <class Run>
+  int work(uint64_t j, Run&& run) {
+    const uint64_t serial = j >> 16, parts = j & 0xffff;
+    int ran = 0;
+    for (uint64_t c = claim.load(std::memory_order_acquire); (c >> 16) == serial && (c & 0xffff) < parts;) {
+      if (claim.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) {
+        run((int)(c & 0xffff));
+        ++ran;
+        c = claim.load(std::memory_order_acquire);
+      }
+    }
+    return ran;
+  }
+
+  void loop(uint64_t seen) {
     for (;;) {
       auto until = std::chrono::steady_clock::now() + kSpin;
       uint64_t j;
@@ -64,33 +84,44 @@ struct Pool {
         }
       }
       seen = j;
-      if (id < (int)(j & 0xffff)) {
-        fn(ctx, id);
-        pending.fetch_sub(1, std::memory_order_release);
-      }
+      work(j, [&](int part) {
+        fn(ctx, part);
+        done.fetch_add(1, std::memory_order_release);
+      });
     }
   }
 
   void run(int parts, void (*f)(void*, int), void* c) {
     while (started < parts - 1) {
-      const int id = ++started;
-      std::thread([this, id, j = job.load()] { loop(id, j); }).detach();
+      ++started;
+      std::thread([this, j = job.load()] { loop(j); }).detach();
     }
     fn = f, ctx = c;
-    pending.store(parts - 1, std::memory_order_relaxed);
-    // publishes the job (seq_cst: see the sleeping check below)
-    job.store(((job.load(std::memory_order_relaxed) >> 16) + 1) << 16 | (uint64_t)parts);
+    done.store(0, std::memory_order_relaxed);
+    const uint64_t serial = (job.load(std::memory_order_relaxed) >> 16) + 1;
+    claim.store(serial << 16, std::memory_order_relaxed);
+    job.store(serial << 16 | (uint64_t)parts);  // publishes (seq_cst: see the sleeping check below)
     if (sleeping.load() > 0) {
       { std::lock_guard<std::mutex> lk(m); }
       cv.notify_all();
     }
-    try {
-      f(c, 0);
-    } catch (...) {
-      while (pending.load(std::memory_order_acquire) > 0) EMBER_PAUSE();
-      throw;
+    std::exception_ptr error;
+    const int mine = work(job.load(std::memory_order_relaxed), [&](int part) {
+      if (!error) {
+        try {
+          f(c, part);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+    });
+    // The rest were claimed by workers: wait, yielding the core after a while in case the one
+    // holding a part was descheduled.
+    for (int i = 0; done.load(std::memory_order_acquire) < parts - mine; ++i) {
+      if (i < 4096) EMBER_PAUSE();
+      else std::this_thread::yield();
     }
-    while (pending.load(std::memory_order_acquire) > 0) EMBER_PAUSE();
+    if (error) std::rethrow_exception(error);
   }
 };
 

@@ -14,10 +14,11 @@ namespace detail {
 void parallel_run(int n, void (*fn)(void*, int), void* ctx);
 }
 
-// Runs f(0) ... f(n - 1) at once, f(0) on the calling thread, and returns when all are done;
-// f(1) ... f(n - 1) must not throw.
-// n must not exceed get_num_threads(). When the workers are busy (another thread, or a nested
-// call, is inside a parallel region) the parts run one after another on the caller instead.
+// Runs f(0) ... f(n - 1), each once, on the calling thread and up to n - 1 workers, and returns
+// when all are done. An exception from a part run by the caller is rethrown after the others
+// finish; f must not throw on a worker. n must not exceed get_num_threads(). When the workers are
+// busy (another thread, or a nested call, is inside a parallel region) the parts run one after
+// another on the caller instead.
 template <class F>
 void parallel_run(int n, F&& f) {
   if (n <= 1) {
