@@ -1,6 +1,7 @@
 """Matrix-product throughput (GFLOP/s, float32) of ember, numpy and torch on the same operands,
 interleaved round by round, each pass after a pause that lets the previous flavour's spinning
-threads go idle (Note [Settle] in run.py); medians. The layouts are the three a linear layer uses: A @ B^T
+threads go idle (Note [Settle] in run.py) and 10 ms of untimed calls that wake this flavour's
+threads again (a thread pool asleep takes up to a few ms to be back on an idle core); medians. The layouts are the three a linear layer uses: A @ B^T
 (forward), A @ B (input gradient), A^T @ B (weight gradient).
 
     python benchmarks/gemm.py [--rounds 7]
@@ -16,6 +17,7 @@ import ember
 SHAPES = [(128, 256, 784), (128, 128, 256), (256, 784, 128), (256, 512, 1024), (512, 2048, 1024),
           (1024, 1024, 1024)]  # M x N x K
 SETTLE_S = 0.15
+WARM_S = 0.01
 LAYOUTS = {"A@B^T": (False, True), "A@B": (False, False), "A^T@B": (True, False)}
 
 
@@ -61,7 +63,9 @@ def main():
             for _ in range(args.rounds):
                 for f, fn in fs.items():
                     time.sleep(SETTLE_S)
-                    fn()
+                    t0 = time.perf_counter()
+                    while time.perf_counter() - t0 < WARM_S:  # threads (and idle vCPUs) back up
+                        fn()
                     t0 = time.perf_counter()
                     for _ in range(reps):
                         fn()

@@ -44,6 +44,13 @@ void bind_nn(py::module_& m) {
   // Returns None when the chain does not qualify (the caller then runs the modules one by one).
   // Read fresh on every call, so swapped parameters, added hooks or edited children always count.
   m.def("_sequential_mlp", [](const Tensor& x, const py::list& mods, const py::handle& linear_t, const py::handle& relu_t) -> py::object {
+    // Interned once and never released (no Python object may be destroyed after shutdown):
+    // PyDict_GetItemString made and hashed a new string per lookup, ~1 us per call of a 5-layer chain.
+    static PyObject* const k_hooks = PyUnicode_InternFromString("_forward_hooks");
+    static PyObject* const k_pre_hooks = PyUnicode_InternFromString("_forward_pre_hooks");
+    static PyObject* const k_params = PyUnicode_InternFromString("_parameters");
+    static PyObject* const k_weight = PyUnicode_InternFromString("weight");
+    static PyObject* const k_bias = PyUnicode_InternFromString("bias");
     std::vector<Tensor> ws, bs;
     std::vector<bool> relu;
     const size_t n = mods.size();
@@ -53,8 +60,8 @@ void bind_nn(py::module_& m) {
       PyObject* d = PyObject_GenericGetDict(m.ptr(), nullptr);
       if (!d) throw py::error_already_set();
       py::dict dict = py::reinterpret_steal<py::dict>(d);
-      for (const char* k : {"_forward_hooks", "_forward_pre_hooks"}) {
-        PyObject* h = PyDict_GetItemString(d, k);
+      for (PyObject* k : {k_hooks, k_pre_hooks}) {
+        PyObject* h = PyDict_GetItem(d, k);
         if (!h || PyObject_IsTrue(h)) return py::none();
       }
       if (t.is(relu_t) && !relu.empty() && !relu.back()) {
@@ -62,10 +69,10 @@ void bind_nn(py::module_& m) {
         continue;
       }
       if (!t.is(linear_t)) return py::none();
-      PyObject* params = PyDict_GetItemString(d, "_parameters");
+      PyObject* params = PyDict_GetItem(d, k_params);
       if (!params || !PyDict_Check(params)) return py::none();
-      PyObject* w = PyDict_GetItemString(params, "weight");
-      PyObject* b = PyDict_GetItemString(params, "bias");
+      PyObject* w = PyDict_GetItem(params, k_weight);
+      PyObject* b = PyDict_GetItem(params, k_bias);
       if (!w || !b || w == Py_None) return py::none();
       ws.push_back(py::cast<Tensor>(w));
       bs.push_back(b == Py_None ? Tensor() : py::cast<Tensor>(b));

@@ -367,14 +367,31 @@ void blas_parallel(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N,
                });
 }
 
-template <class T>
-void apply_epilogue(int64_t M, int64_t N, T* C, const Epilogue<T>& ep) {
-  if (!ep.bias && !ep.relu) return;
+template <class T, bool BIAS, bool RELU>
+EMBER_INLINE void epilogue_loop(int64_t M, int64_t N, T* C, const T* bias) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
-      T v = C[i * N + j] + (ep.bias ? ep.bias[j] : T(0));
-      C[i * N + j] = ep.relu && v < 0 ? T(0) : v;
+      T v = C[i * N + j];
+      if constexpr (BIAS) v += bias[j];
+      if constexpr (RELU) v = v < 0 ? T(0) : v;
+      C[i * N + j] = v;
     }
+}
+#define EMBER_EPILOGUE_CLONED(T)                                                       \
+  EMBER_CLONES void epilogue_pass(int64_t M, int64_t N, T* C, const T* bias, bool relu) { \
+    if (bias && relu) epilogue_loop<T, true, true>(M, N, C, bias);                      \
+    else if (bias) epilogue_loop<T, true, false>(M, N, C, bias);                        \
+    else epilogue_loop<T, false, true>(M, N, C, bias);                                  \
+  }
+EMBER_EPILOGUE_CLONED(float)
+EMBER_EPILOGUE_CLONED(double)
+EMBER_EPILOGUE_CLONED(int64_t)
+#undef EMBER_EPILOGUE_CLONED
+
+// The epilogue as a pass over C, for the paths that do not apply it as they write.
+template <class T>
+void apply_epilogue(int64_t M, int64_t N, T* C, const Epilogue<T>& ep) {
+  if (ep.bias || ep.relu) epilogue_pass(M, N, C, ep.bias, ep.relu);
 }
 }  // namespace
 
