@@ -52,13 +52,14 @@ def bench_workloads(ids, flavors, rounds, quick):
             pass_s[f] = time.perf_counter() - t0
         for _ in range(rounds):
             for f in flavors:
-                # Short workloads repeat their pass to fill ~0.1 s, after one untimed pass that
-                # brings clocks and caches back up from the settle pause.
+                # Short workloads repeat their pass to fill ~0.1 s. Every timed pass follows one
+                # untimed pass that brings clocks, caches and the flavour's sleeping threads back
+                # up from the settle pause (a pool's thread can take milliseconds to be running on
+                # an idle core of this VM again).
                 reps = 1 if quick else max(1, int(0.1 / max(pass_s[f], 1e-6)))
                 if not quick:
                     time.sleep(SETTLE_S)
-                    if reps > 1:
-                        runs[f].steps()
+                    runs[f].steps()
                 t0 = time.perf_counter()
                 n = sum(runs[f].steps() for _ in range(reps))
                 times[f].append((time.perf_counter() - t0) / n * 1e6)

@@ -22,8 +22,9 @@ namespace ember {
 namespace {
 
 // Workers spin this long after a job before sleeping: a training step's products are tens of
-// microseconds apart, and waking a sleeping thread costs about as much as a small product.
-constexpr auto kSpin = std::chrono::microseconds(2000);
+// microseconds apart, and a woken thread can take milliseconds to be running on an idle core of
+// a VM again (parts it has not claimed by then are run by the caller). OpenBLAS spins ~100 ms.
+constexpr auto kSpin = std::chrono::milliseconds(10);
 
 int default_threads() {
   if (const char* s = std::getenv("OMP_NUM_THREADS")) {
