@@ -257,9 +257,14 @@ def test_split_products_equal_single_thread_and_concurrent_callers():
     finally:
         ember.set_num_threads(old)
     for got, want in zip(res, ref):
-        for g_, w_ in zip(got, want):
-            # the same kernel on each block of C: a split changes no element
-            np.testing.assert_array_equal(g_, w_)
+        for (M, K, N, ta), g_, w_ in zip(_SPLIT_SHAPES, got, want):
+            if not (ta and M * K * 4 > 1 << 20):  # a transposed A over 1 MB goes to OpenBLAS
+                # ember's own kernel runs on each block of C as on the whole: a split changes no element
+                np.testing.assert_array_equal(g_, w_)
+            else:
+                # OpenBLAS picks its blocking by the product's shape, so on some CPUs (its Haswell/Zen
+                # kernels) a column block rounds differently from the whole
+                np.testing.assert_allclose(g_, w_, rtol=1e-5, atol=1e-5 * np.sqrt(K))
 
 
 def test_pool_jobs_with_fewer_parts_than_workers():
