@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <cblas.h>
@@ -115,62 +116,72 @@ template <class T>
 std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
 
 // Register-blocked kernel for mid-size products, where OpenBLAS's per-call setup still costs more
-// than the arithmetic (an MLP's 32x64x64 layers): MR rows of C by one 64-byte vector of columns
-// stay in registers while k runs. B is read as a K x ldb row-major panel, A through its strides.
-template <class T>
-struct Vec64;
-template <>
-struct Vec64<float> {
-  typedef float type __attribute__((vector_size(64)));
-  typedef int32_t index __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<double> {
-  typedef double type __attribute__((vector_size(64)));
-  typedef int64_t index __attribute__((vector_size(64)));
+// than the arithmetic (an MLP's 32x64x64 layers): MR rows of C by one 64-byte panel row of
+// columns stay in registers while k runs. B is read as a K x ldb row-major panel, A through its
+// strides. VB is the target's vector width in bytes (Note [GEMM vector width]): a panel row is
+// 64 / VB vectors.
+template <class T, int VB>
+struct Vec {
+  typedef T type __attribute__((vector_size(VB)));
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> lane;
+  typedef lane index __attribute__((vector_size(VB)));
 };
 constexpr int kMR = 6;
+// Rows per register block: MR x (64 / VB) accumulators plus the B row must fit in 16 registers
+// when the vectors are SSE's 16 bytes.
+template <int VB>
+constexpr int kBlockRows = VB == 16 ? 3 : kMR;
 
-template <class T, int R>
+template <class T, int R, int VB>
 EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
                                int64_t ldc, int64_t width, const Epilogue<T>& ep) {
-  using V = typename Vec64<T>::type;
-  constexpr int L = 64 / sizeof(T);
-  V acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = V{};
+  using V = typename Vec<T, VB>::type;
+  constexpr int L = 64 / sizeof(T), NV = 64 / VB, LT = VB / sizeof(T);
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   for (int64_t k = 0; k < K; ++k) {
-    V bv;
-    std::memcpy(&bv, b + k * ldb, 64);
-    for (int r = 0; r < R; ++r) acc[r] += a[r * ars + k * acs] * bv;
+    // one load per vector: a single 64-byte copy became narrower stores and wide reloads that
+    // missed store forwarding
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * LT, VB);
+    for (int r = 0; r < R; ++r) {
+      const T av = a[r * ars + k * acs];
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
   }
   if (ep.bias) {
-    V bias{};
-    std::memcpy(&bias, ep.bias, width * sizeof(T));
-    for (int r = 0; r < R; ++r) acc[r] += bias;
+    V bias[NV] = {};
+    std::memcpy(bias, ep.bias, width * sizeof(T));
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] += bias[v];
   }
   if (ep.relu)
-    for (int r = 0; r < R; ++r) acc[r] = acc[r] < 0 ? V{} : acc[r];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] < 0 ? V{} : acc[r][v];
   if (width == L)
-    for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], 64);
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * LT, &acc[r][v], VB);
   else
-    for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, &acc[r], width * sizeof(T));
+    for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, acc[r], width * sizeof(T));
 }
 
 // One L-wide column block of C (w <= L columns valid) over all M rows; the B panel is K x L with
 // row stride ldp.
-template <class T>
+template <class T, int VB>
 EMBER_INLINE void panel_rows(int64_t M, int64_t K, const T* a, int64_t ars, int64_t acs, const T* p, int64_t ldp, T* c,
                              int64_t ldc, int64_t w, const Epilogue<T>& ep) {
+  constexpr int MR = kBlockRows<VB>;
   int64_t i = 0;
-  for (; i + kMR <= M; i += kMR) block_kernel<T, kMR>(K, a + i * ars, ars, acs, p, ldp, c + i * ldc, ldc, w, ep);
+  for (; i + MR <= M; i += MR) block_kernel<T, MR, VB>(K, a + i * ars, ars, acs, p, ldp, c + i * ldc, ldc, w, ep);
   const T* ai = a + i * ars;
   T* ci = c + i * ldc;
   switch (M - i) {
-    case 5: block_kernel<T, 5>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
-    case 4: block_kernel<T, 4>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
-    case 3: block_kernel<T, 3>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
-    case 2: block_kernel<T, 2>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
-    case 1: block_kernel<T, 1>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 5: block_kernel<T, 5, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 4: block_kernel<T, 4, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 3: block_kernel<T, 3, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 2: block_kernel<T, 2, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 1: block_kernel<T, 1, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
     default: break;
   }
 }
@@ -187,50 +198,49 @@ EMBER_GEMM_CLONED(float, gemm_f32)
 EMBER_GEMM_CLONED(double, gemm_f64)
 EMBER_GEMM_CLONED(int64_t, gemm_i64)
 #undef EMBER_GEMM_CLONED
-// One stage of an in-register L x L transpose: rows r and r + H exchange their H-wide blocks
-// (four stages, H = L/2 ... 1, transpose the tile; each is one two-source permute per row).
-template <class T, int H, bool HI>
-EMBER_INLINE typename Vec64<T>::type interleave(typename Vec64<T>::type a, typename Vec64<T>::type b) {
-  constexpr int L = 64 / sizeof(T);
-  typename Vec64<T>::index m;
-  for (int i = 0; i < L; ++i) {
+// One stage of an in-register LT x LT transpose (LT = lanes per vector): rows r and r + H
+// exchange their H-wide blocks (log2(LT) stages, H = LT/2 ... 1, transpose the tile; each is one
+// two-source permute per row).
+template <class T, int VB, int H, bool HI>
+EMBER_INLINE typename Vec<T, VB>::type interleave(typename Vec<T, VB>::type a, typename Vec<T, VB>::type b) {
+  constexpr int LT = VB / sizeof(T);
+  typename Vec<T, VB>::index m;
+  for (int i = 0; i < LT; ++i) {
     const int t = i % (2 * H);
-    m[i] = i / (2 * H) * 2 * H + (HI ? H : 0) + t % H + (t >= H ? L : 0);
+    m[i] = i / (2 * H) * 2 * H + (HI ? H : 0) + t % H + (t >= H ? LT : 0);
   }
   return __builtin_shuffle(a, b, m);
 }
-template <class T, int H>
-EMBER_INLINE void transpose_stage(typename Vec64<T>::type* r) {
-  constexpr int L = 64 / sizeof(T);
-  for (int i = 0; i < L; ++i)
+template <class T, int VB, int H>
+EMBER_INLINE void transpose_stages(typename Vec<T, VB>::type* r) {
+  constexpr int LT = VB / sizeof(T);
+  for (int i = 0; i < LT; ++i)
     if ((i / H) % 2 == 0) {
-      auto lo = interleave<T, H, false>(r[i], r[i + H]), hi = interleave<T, H, true>(r[i], r[i + H]);
+      auto lo = interleave<T, VB, H, false>(r[i], r[i + H]), hi = interleave<T, VB, H, true>(r[i], r[i + H]);
       r[i] = lo, r[i + H] = hi;
     }
+  if constexpr (H > 1) transpose_stages<T, VB, H / 2>(r);
 }
 
-// dst (cols x ld, row-major) = src^T for src rows x cols with row stride lds: whole L x L tiles
+// dst (cols x ld, row-major) = src^T for src rows x cols with row stride lds: whole LT x LT tiles
 // in registers, the ragged edges element by element (strided scalar stores were 3x slower).
-template <class T>
+template <class T, int VB>
 EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld, int64_t rows, int64_t cols) {
-  using V = typename Vec64<T>::type;
-  constexpr int L = 64 / sizeof(T);
-  const int64_t R = rows / L * L, C = cols / L * L;
-  for (int64_t r0 = 0; r0 < R; r0 += L)
-    for (int64_t c0 = 0; c0 < C; c0 += L) {
-      V t[L];
-      for (int i = 0; i < L; ++i) std::memcpy(&t[i], src + (r0 + i) * lds + c0, 64);
-      transpose_stage<T, L / 2>(t);
-      transpose_stage<T, L / 4>(t);
-      transpose_stage<T, L / 8>(t);
-      if constexpr (L == 16) transpose_stage<T, 1>(t);
-      for (int i = 0; i < L; ++i) std::memcpy(dst + (c0 + i) * ld + r0, &t[i], 64);
+  using V = typename Vec<T, VB>::type;
+  constexpr int LT = VB / sizeof(T);
+  const int64_t R = rows / LT * LT, C = cols / LT * LT;
+  for (int64_t r0 = 0; r0 < R; r0 += LT)
+    for (int64_t c0 = 0; c0 < C; c0 += LT) {
+      V t[LT];
+      for (int i = 0; i < LT; ++i) std::memcpy(&t[i], src + (r0 + i) * lds + c0, VB);
+      transpose_stages<T, VB, LT / 2>(t);
+      for (int i = 0; i < LT; ++i) std::memcpy(dst + (c0 + i) * ld + r0, &t[i], VB);
     }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = (r < R ? C : 0); c < cols; ++c) dst[c * ld + r] = src[r * lds + c];
 }
 
-template <class T>
+template <class T, int VB>
 EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {
   constexpr int L = 64 / sizeof(T);
   const T* a = static_cast<const T*>(A.p);
@@ -249,7 +259,7 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
       if (K * L > cap) scratch.reset(new T[cap = K * L]);
       T* s = scratch.get();
       if (B.rs == 1) {  // B^T row-major (the x @ W^T of nn.Linear): a transpose in L x L tiles
-        transpose_tiles<T>(panel, B.cs, s, L, w, K);
+        transpose_tiles<T, VB>(panel, B.cs, s, L, w, K);
       } else {
         for (int64_t k = 0; k < K; ++k)
           for (int64_t jj = 0; jj < w; ++jj) s[k * L + jj] = panel[k * B.rs + jj * B.cs];
@@ -258,16 +268,33 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
         for (int64_t k = 0; k < K; ++k) std::fill(s + k * L + w, s + (k + 1) * L, T(0));
       panel = s, ldp = L;
     }
-    panel_rows<T>(M, K, a, A.rs, A.cs, panel, ldp, C + j, ldc, w, Epilogue<T>{ep.bias ? ep.bias + j : nullptr, ep.relu});
+    panel_rows<T, VB>(M, K, a, A.rs, A.cs, panel, ldp, C + j, ldc, w, Epilogue<T>{ep.bias ? ep.bias + j : nullptr, ep.relu});
   }
 }
-EMBER_CLONES void mid_f32(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, Epilogue<float> ep) {
-  mid_impl<float>(M, N, K, A, B, C, ldc, ep);
-}
-EMBER_CLONES void mid_f64(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, double* C, int64_t ldc,
-                          Epilogue<double> ep) {
-  mid_impl<double>(M, N, K, A, B, C, ldc, ep);
-}
+// Note [GEMM vector width]: the kernel is built once per target with that target's vector width
+// (AVX-512 64 bytes, AVX2 32, SSE 16); GCC's 64-byte generic vectors lowered to AVX2 kept the
+// accumulators in memory (7 GFLOP/s on Zen 3 against OpenBLAS's 110). GCC picks the version
+// for the running CPU once, at load time, as for target_clones.
+#if EMBER_HAS_CLONES
+#define EMBER_MID_VERSION(T, name, tgt, vb)                                                            \
+  __attribute__((target(tgt))) void name(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, \
+                                            Epilogue<T> ep) {                                              \
+    mid_impl<T, vb>(M, N, K, A, B, C, ldc, ep);                                                            \
+  }
+#define EMBER_MID(T, name)                           \
+  EMBER_MID_VERSION(T, name, "arch=x86-64-v4", 64) \
+  EMBER_MID_VERSION(T, name, "arch=x86-64-v3", 32) \
+  EMBER_MID_VERSION(T, name, "default", 16)
+#else
+#define EMBER_MID(T, name)                                                                                  \
+  void name(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {      \
+    mid_impl<T, 16>(M, N, K, A, B, C, ldc, ep);                                                            \
+  }
+#endif
+EMBER_MID(float, mid_f32)
+EMBER_MID(double, mid_f64)
+#undef EMBER_MID
+#undef EMBER_MID_VERSION
 
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
 constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per thread

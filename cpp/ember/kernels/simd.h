@@ -5,8 +5,10 @@
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EMBER_NO_CLONES)
+#define EMBER_HAS_CLONES 1
 #define EMBER_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
+#define EMBER_HAS_CLONES 0
 #define EMBER_CLONES
 #endif
 #define EMBER_INLINE __attribute__((always_inline)) inline
