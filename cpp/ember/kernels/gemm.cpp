@@ -66,12 +66,21 @@ EMBER_INLINE T madd(T c, T a, T b) {
 // Below this many multiply-adds a BLAS call costs more than it saves.
 constexpr int64_t kDirectMaxFlops = 8 * 1024;
 // The register-blocked kernel beats OpenBLAS (each split over the threads) up to here, beyond
-// while A stays in a core's L2 (A is re-read for every 16 columns of C), and up to 16 MB of A
-// when A's rows are unit-stride; a transposed A that large is 1.6x slower (page-strided reads).
-// K is capped to bound the per-thread panel scratch. Measured on Zen 4, benchmarks/README.md.
+// while A stays in a core's L2 (A is re-read for every 16 columns of C), and, with AVX-512, up
+// to 16 MB of A when A's rows are unit-stride (a transposed A that large is 1.6x slower:
+// page-strided reads). With AVX2 OpenBLAS is as fast or faster past 1 MB of A (Zen 3: 128 vs 112
+// GFLOP/s for W4's A @ B). K is capped to bound the per-thread panel scratch. Measured on Zen 4
+// and Zen 3, benchmarks/README.md.
 constexpr int64_t kMidMaxFlops = 512 * 1024;
 constexpr int64_t kMidMaxABytes = 1024 * 1024;
-constexpr int64_t kMidMaxRowMajorABytes = 16 * 1024 * 1024;
+int64_t mid_max_row_major_a_bytes() {
+#if EMBER_HAS_CLONES
+  static const int64_t v = __builtin_cpu_supports("x86-64-v4") ? 16 * 1024 * 1024 : kMidMaxABytes;
+  return v;
+#else
+  return kMidMaxABytes;
+#endif
+}
 constexpr int64_t kMidMaxK = 16384;
 // B panels whose K rows span more than this are packed even when they could be read in place.
 constexpr int64_t kPanelSpanBytes = 1024 * 1024;
@@ -433,7 +442,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T>
     const int64_t lim = (int64_t)1 << 31;
     const int64_t a_bytes = M * K * (int64_t)sizeof(T);
     if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && K <= kMidMaxK &&
-        (M * N * K <= kMidMaxFlops || a_bytes <= kMidMaxABytes || (A.cs == 1 && a_bytes <= kMidMaxRowMajorABytes)))
+        (M * N * K <= kMidMaxFlops || a_bytes <= kMidMaxABytes || (A.cs == 1 && a_bytes <= mid_max_row_major_a_bytes())))
       return gemm_mid<T>(M, N, K, A, B, C, ep);
     if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
       CBLAS_TRANSPOSE ta, tb;
