@@ -134,6 +134,11 @@ struct Vec {
   typedef T type __attribute__((vector_size(VB)));
   typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> lane;
   typedef lane index __attribute__((vector_size(VB)));
+  // Unaligned loads and stores as single vector moves: memcpy into a vector array went through
+  // the stack in halves, and the wide reload missed store forwarding.
+  typedef T unaligned __attribute__((vector_size(VB), aligned(1), may_alias));
+  static EMBER_INLINE type load(const T* p) { return *reinterpret_cast<const unaligned*>(p); }
+  static EMBER_INLINE void store(T* p, type v) { *reinterpret_cast<unaligned*>(p) = v; }
 };
 constexpr int kMR = 6;
 // Rows per register block: MR x (64 / VB) accumulators plus the B row must fit in 16 registers
@@ -150,10 +155,8 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   for (int64_t k = 0; k < K; ++k) {
-    // one load per vector: a single 64-byte copy became narrower stores and wide reloads that
-    // missed store forwarding
     V bv[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * LT, VB);
+    for (int v = 0; v < NV; ++v) bv[v] = Vec<T, VB>::load(b + k * ldb + v * LT);
     for (int r = 0; r < R; ++r) {
       const T av = a[r * ars + k * acs];
       for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
@@ -170,7 +173,7 @@ EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, 
       for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] < 0 ? V{} : acc[r][v];
   if (width == L)
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * LT, &acc[r][v], VB);
+      for (int v = 0; v < NV; ++v) Vec<T, VB>::store(c + r * ldc + v * LT, acc[r][v]);
   else
     for (int r = 0; r < R; ++r) std::memcpy(c + r * ldc, acc[r], width * sizeof(T));
 }
@@ -241,9 +244,9 @@ EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld,
   for (int64_t r0 = 0; r0 < R; r0 += LT)
     for (int64_t c0 = 0; c0 < C; c0 += LT) {
       V t[LT];
-      for (int i = 0; i < LT; ++i) std::memcpy(&t[i], src + (r0 + i) * lds + c0, VB);
+      for (int i = 0; i < LT; ++i) t[i] = Vec<T, VB>::load(src + (r0 + i) * lds + c0);
       transpose_stages<T, VB, LT / 2>(t);
-      for (int i = 0; i < LT; ++i) std::memcpy(dst + (c0 + i) * ld + r0, &t[i], VB);
+      for (int i = 0; i < LT; ++i) Vec<T, VB>::store(dst + (c0 + i) * ld + r0, t[i]);
     }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = (r < R ? C : 0); c < cols; ++c) dst[c * ld + r] = src[r * lds + c];
