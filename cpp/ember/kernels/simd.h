@@ -1,7 +1,8 @@
 // Run-time SIMD selection. Note [Run-time SIMD]: hot loops are written once as always-inline
 // templates and instantiated in non-template functions that GCC clones for AVX-512
 // (x86-64-v4), AVX2/FMA (x86-64-v3) and the baseline; the dynamic loader's resolver picks the
-// best clone for the CPU, so the wheel stays portable (no -march=native).
+// best clone for the CPU, so the wheel stays portable (no -march=native). Code whose shape
+// depends on the vector width (the GEMM kernel) is versioned by hand under EMBER_HAS_CLONES.
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EMBER_NO_CLONES)
