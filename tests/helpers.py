@@ -1,7 +1,13 @@
 """Shared test helpers: `check_op` compares an op in ember with torch (forward values and the
 gradients of a random projection, tinygrad's helper_test_op); `gradcheck` compares ember's
-analytical gradients with central finite differences in float64 (torch.autograd.gradcheck)."""
+analytical gradients with central finite differences in float64 (torch.autograd.gradcheck);
+`run_cpp_program` builds and runs a C++ test program."""
+import os
+import shutil
+import subprocess
+
 import numpy as np
+import pytest
 
 import ember
 
@@ -169,3 +175,25 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-5, seed=4321):
         assert analytic.shape == a.shape, f"input {i}: grad shape {analytic.shape} != {a.shape}"
         np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol,
                                    err_msg=f"gradcheck: input {i} analytical vs numerical")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cpp_program(tmp_path, sources, flags, env=None, skip_build_error=None):
+    """Build a C++ test program from ember's sources (paths relative to the repository) with g++
+    and run it; it must exit 0 and print exactly "ok". Skips without g++, or when the build fails
+    with an error containing skip_build_error (a missing sanitizer runtime, say)."""
+    cxx = shutil.which("g++")
+    if cxx is None:
+        pytest.skip("no g++")
+    exe = tmp_path / "prog"
+    build = subprocess.run([cxx, "-std=c++17", "-I", os.path.join(ROOT, "cpp"), *flags,
+                            *(os.path.join(ROOT, s) for s in sources), "-o", str(exe), "-ldl", "-lpthread"],
+                           capture_output=True, text=True, timeout=300)
+    if build.returncode != 0 and skip_build_error and skip_build_error in build.stderr.lower():
+        pytest.skip("build: " + build.stderr[-300:])
+    assert build.returncode == 0, build.stderr[-3000:]
+    run_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # (scripts/sanitize.sh preloads ASan)
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=dict(run_env, **(env or {})))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout + r.stderr)[-3000:]

@@ -20,6 +20,7 @@ import pytest
 
 import ember
 import ember.nn as nn
+from helpers import run_cpp_program
 
 
 @pytest.fixture
@@ -288,22 +289,8 @@ def test_pool_jobs_with_fewer_parts_than_workers():
 def test_pool_under_thread_sanitizer(tmp_path):
     """The pool's C++ alone under ThreadSanitizer: no data race, no wrong element (an earlier
     version let a worker left out of one job read the next job's description mid-write)."""
-    import shutil
-    cxx = shutil.which("g++")
-    if cxx is None:
-        pytest.skip("no g++")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    exe = tmp_path / "pool_stress"
-    build = subprocess.run([cxx, "-std=c++17", "-O1", "-g", "-fsanitize=thread", "-I", os.path.join(root, "cpp"),
-                            os.path.join(root, "tests", "cpp", "pool_stress.cpp"),
-                            os.path.join(root, "cpp", "ember", "kernels", "parallel.cpp"), "-o", str(exe), "-lpthread"],
-                           capture_output=True, text=True, timeout=300)
-    if build.returncode != 0 and "tsan" in build.stderr.lower():
-        pytest.skip("no ThreadSanitizer runtime: " + build.stderr[-300:])
-    assert build.returncode == 0, build.stderr
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # (scripts/sanitize.sh preloads ASan)
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=dict(env, TSAN_OPTIONS="halt_on_error=1"))
-    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout + r.stderr)[-3000:]
+    run_cpp_program(tmp_path, ["tests/cpp/pool_stress.cpp", "cpp/ember/kernels/parallel.cpp"],
+                    ["-O1", "-g", "-fsanitize=thread"], env={"TSAN_OPTIONS": "halt_on_error=1"}, skip_build_error="tsan")
 
 
 def test_pool_works_in_a_forked_child():
