@@ -868,12 +868,11 @@ NON_TENSOR = {
     "tensor_data": (lambda L, x, v: L.tensor(v), (TypeError, RuntimeError)),
     "sum_dim": (lambda L, x, v: x.sum(v), TypeError),
     "view_size": (lambda L, x, v: x.view(v), TypeError),
+    "cat_not_a_list": (lambda L, x, v: L.cat(x), TypeError),
 }
 NON_TENSOR_BUGS = {
     "zeros_like": (lambda L, x, v: L.zeros_like(v), TypeError,
                    "zeros_like('abc') raises AttributeError (torch: TypeError)"),
-    "cat_not_a_list": (lambda L, x, v: L.cat(x), TypeError,
-                       "cat(tensor) (a tensor instead of a sequence) concatenates the tensor's rows (torch: TypeError)"),
     "layer_norm_input": (lambda L, x, v: L.nn.LayerNorm(2)(v), TypeError,
                          "LayerNorm('abc') raises AttributeError (torch: TypeError)"),
     "embedding_list": (lambda L, x, v: L.nn.Embedding(3, 2)([0, 1]), TypeError,

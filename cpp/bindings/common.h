@@ -126,6 +126,7 @@ void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_op_table(py::module_& m);
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
 Tensor matmul_released(const Tensor& a, const Tensor& b);
 py::object tensor_to_numpy(const Tensor& t, bool force);

@@ -64,6 +64,8 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const ember::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ember::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
     } catch (const py::cast_error& e) {  // an argument of the wrong Python type, as torch reports it
       PyErr_SetString(PyExc_TypeError, e.what());
     }
@@ -90,4 +92,5 @@ PYBIND11_MODULE(_C, m) {
   bind_functions(m);
   bind_autograd(m);
   bind_nn(m);
+  bind_op_table(m);  // last: the table's bindings are the ones that stay
 }

@@ -13,60 +13,6 @@ py::object make_size(const Shape& s) {
   return size_type ? size_type(t) : py::object(t);
 }
 
-py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
-
-// Binary dunder: NotImplemented for foreign operands so Python can try the reflected op.
-template <class F>
-auto dunder(F f) {
-  return [f](const Tensor& self, py::handle other) -> py::object {
-    Tensor o = as_operand(other);
-    if (!o) return not_implemented();
-    bool big = std::max(self->numel(), o->numel()) >= kNoGilWork;  // Note [GIL]
-    return py::cast(release_gil_if(big, [&] { return f(self, o); }));
-  };
-}
-template <class F>
-auto rdunder(F f) {
-  return [f](const Tensor& self, py::handle other) -> py::object {
-    Tensor o = as_operand(other);
-    if (!o) return not_implemented();
-    bool big = std::max(self->numel(), o->numel()) >= kNoGilWork;
-    return py::cast(release_gil_if(big, [&] { return f(o, self); }));
-  };
-}
-template <class F>
-auto idunder(F f) {
-  return [f](Tensor self, py::handle other) -> py::object {
-    Tensor o = as_operand(other);
-    if (!o) return not_implemented();
-    release_gil_if(self->numel() >= kNoGilWork, [&] { f(self, o); });
-    return py::cast(self);
-  };
-}
-
-std::optional<Scalar> opt_scalar(py::handle h) {
-  if (h.is_none()) return std::nullopt;
-  py::detail::make_caster<Scalar> c;
-  if (!c.load(h, true)) throw TypeError("clamp(): min and max must be numbers, got " + std::string(py::repr(h)));
-  return py::detail::cast_op<Scalar>(c);
-}
-
-double correction_from(py::handle unbiased, py::handle correction) {
-  if (!correction.is_none()) return correction.cast<double>();
-  if (!unbiased.is_none()) return unbiased.cast<bool>() ? 1.0 : 0.0;
-  return 1.0;
-}
-
-py::object max_min(const Tensor& self, py::handle dim, bool keepdim, bool is_max) {
-  if (dim.is_none()) return py::cast(amax_all(self, is_max));
-  if (py::isinstance<TensorImpl>(dim)) return py::cast(is_max ? maximum(self, dim.cast<Tensor>()) : minimum(self, dim.cast<Tensor>()));
-  auto r = max_dim(self, dim.cast<int64_t>(), keepdim, is_max);
-  // Leaked on purpose (here and below): a static py::object would be destroyed after the
-  // interpreter shut down, a fatal error at exit.
-  static py::handle ret = py::object(py::module_::import("ember._tensor").attr("_return_types")).release();
-  return ret.attr(is_max ? "max" : "min")(r.first, r.second);
-}
-
 Tensor alias_for_init(const Tensor& src) {
   Tensor t = detach(src);
   t->is_view = false;
@@ -223,7 +169,6 @@ void bind_tensor(py::module_& m) {
         run_backward({t}, {opt(gradient)}, keep, true, {}, false);
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
          py::arg("inputs") = py::none())
-      .def("detach", [](const Tensor& t) { return detach(t); })
       .def("detach_", [](const Tensor& t) {
         t->grad_fn.reset();
         t->requires_grad = false;
@@ -249,83 +194,19 @@ void bind_tensor(py::module_& m) {
           default: return py::bool_(*t->data<bool>());
         }
       })
-      .def("clone", [](const Tensor& t) { return clone(t); })
-      .def("contiguous", [](const Tensor& t) { return contiguous(t); })
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
       .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
       .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
       .def("_to_dtype", [](const Tensor& t, DType d, bool copy) { return copy && t->dtype == d ? clone(t) : to_dtype(t, d); })
       // ---- views
-      .def("view", [](const Tensor& t, py::args a) {
-        if (a.size() == 1 && py::isinstance<DType>(a[0])) throw TypeError("view(dtype) is not supported by ember");
-        return view(t, shape_from_args(a, "view"));
-      })
-      .def("view_as", [](const Tensor& t, const Tensor& o) { return view(t, o->shape); })
-      .def("reshape", [](const Tensor& t, py::args a) { return reshape(t, shape_from_args(a, "reshape")); })
-      .def("reshape_as", [](const Tensor& t, const Tensor& o) { return reshape(t, o->shape); })
-      .def("expand", [](const Tensor& t, py::args a) { return expand(t, shape_from_args(a, "expand")); })
-      .def("expand_as", [](const Tensor& t, const Tensor& o) { return expand(t, o->shape); })
-      .def("permute", [](const Tensor& t, py::args a) {
-        Shape d = shape_from_args(a, "permute");
-        return permute(t, std::vector<int64_t>(d.begin(), d.end()));
-      })
-      .def("transpose", &transpose)
-      .def("t", &t)
       .def_property_readonly("T", [](const Tensor& x) {
         std::vector<int64_t> p;
         for (int64_t i = x->dim() - 1; i >= 0; --i) p.push_back(i);
         return permute(x, p);
       })
       .def_property_readonly("mT", [](const Tensor& x) { return transpose(x, -2, -1); })
-      .def("unsqueeze", &unsqueeze)
-      .def("squeeze", [](const Tensor& t, std::optional<int64_t> d) { return squeeze(t, d); }, py::arg("dim") = py::none())
-      .def("flatten", &flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
-      .def("select", &select)
-      .def("narrow", &narrow)
-      .def("split", [](const Tensor& t, py::handle s, int64_t dim) {
-        if (PyLong_Check(s.ptr())) return split(t, s.cast<int64_t>(), dim);
-        return split_sizes(t, s.cast<std::vector<int64_t>>(), dim);
-      }, py::arg("split_size"), py::arg("dim") = 0)
-      .def("chunk", &chunk, py::arg("chunks"), py::arg("dim") = 0)
-      // ---- elementwise
-      .def("neg", nogil1(&neg)).def("abs", nogil1(&abs)).def("exp", nogil1(&exp)).def("log", nogil1(&log))
-      .def("sqrt", nogil1(&sqrt)).def("sin", nogil1(&sin)).def("cos", nogil1(&cos)).def("tanh", nogil1(&tanh))
-      .def("sigmoid", nogil1(&sigmoid)).def("relu", nogil1(&relu)).def("sign", nogil1(&sign)).def("erf", nogil1(&erf))
-      .def("clamp", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
-           py::arg("min") = py::none(), py::arg("max") = py::none())
-      .def("clip", [](const Tensor& t, py::handle lo, py::handle hi) { return clamp(t, opt_scalar(lo), opt_scalar(hi)); },
-           py::arg("min") = py::none(), py::arg("max") = py::none())
-      .def("add", [](const Tensor& t, py::handle o, Scalar alpha) { return add(t, as_tensor_arg(o, "add"), alpha); },
-           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
-      .def("sub", [](const Tensor& t, py::handle o, Scalar alpha) { return sub(t, as_tensor_arg(o, "sub"), alpha); },
-           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
-      .def("mul", [](const Tensor& t, py::handle o) { return mul(t, as_tensor_arg(o, "mul")); })
-      .def("div", [](const Tensor& t, py::handle o) { return div(t, as_tensor_arg(o, "div")); })
-      .def("pow", [](const Tensor& t, py::handle o) { return pow(t, as_tensor_arg(o, "pow")); })
-      .def("maximum", &maximum).def("minimum", &minimum)
-      .def("eq", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "eq"), CmpOp::Eq); })
-      .def("ne", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "ne"), CmpOp::Ne); })
-      .def("lt", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "lt"), CmpOp::Lt); })
-      .def("le", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "le"), CmpOp::Le); })
-      .def("gt", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "gt"), CmpOp::Gt); })
-      .def("ge", [](const Tensor& t, py::handle o) { return compare(t, as_tensor_arg(o, "ge"), CmpOp::Ge); })
-      .def("logical_not", &logical_not)
-      .def("masked_fill", [](const Tensor& t, const Tensor& mask, py::handle v) {
-        Tensor val = as_tensor_arg(v, "masked_fill");
-        if (mask->dtype != DType::Bool) throw std::runtime_error(std::string("masked_fill only supports boolean masks, but got mask with dtype ") + dtype_name(mask->dtype));
-        return where(mask, to_dtype(val, t->dtype), t);
-      })
-      // ---- in place
-      .def("add_", [](Tensor t, py::handle o, Scalar alpha) { return add_(t, as_tensor_arg(o, "add_"), alpha); },
-           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
-      .def("sub_", [](Tensor t, py::handle o, Scalar alpha) { return sub_(t, as_tensor_arg(o, "sub_"), alpha); },
-           py::arg("other"), py::kw_only(), py::arg("alpha") = Scalar::from_int(1))
-      .def("mul_", [](Tensor t, py::handle o) { return mul_(t, as_tensor_arg(o, "mul_")); })
-      .def("div_", [](Tensor t, py::handle o) { return div_(t, as_tensor_arg(o, "div_")); })
-      .def("pow_", [](Tensor t, py::handle o) { return pow_(t, as_tensor_arg(o, "pow_")); })
-      .def("clamp_", [](Tensor t, py::handle lo, py::handle hi) { return clamp_(t, opt_scalar(lo), opt_scalar(hi)); },
-           py::arg("min") = py::none(), py::arg("max") = py::none())
+      // ---- in place (the rest come from the op table)
       .def("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); })
       .def("fill_", [](Tensor t, py::handle v) {
         Tensor val = as_tensor_arg(v, "fill_");
@@ -337,76 +218,6 @@ void bind_tensor(py::module_& m) {
       .def("zero_", [](Tensor t) { return zero_(t); })
       .def("uniform_", [](Tensor t, double a, double b) { return uniform_(t, a, b); }, py::arg("a") = 0.0, py::arg("b") = 1.0)
       .def("normal_", [](Tensor t, double m, double s) { return normal_(t, m, s); }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
-      // ---- reductions
-      .def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-        Tensor x = dtype ? to_dtype(t, *dtype) : t;
-        auto d = dims_from(dim);
-        return release_gil_if(x->numel() >= kNoGilWork, [&] { return sum(x, d, keepdim); });
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = py::none())
-      .def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-        Tensor x = dtype ? to_dtype(t, *dtype) : t;
-        return mean(x, dims_from(dim), keepdim);
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = py::none())
-      .def("prod", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return prod(t, dim, keepdim); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("var", [](const Tensor& t, py::handle dim, py::handle unbiased, bool keepdim, py::handle correction) {
-        return var(t, dims_from(dim), correction_from(unbiased, correction), keepdim);
-      }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("correction") = py::none())
-      .def("std", [](const Tensor& t, py::handle dim, py::handle unbiased, bool keepdim, py::handle correction) {
-        return std_(t, dims_from(dim), correction_from(unbiased, correction), keepdim);
-      }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("correction") = py::none())
-      .def("max", [](const Tensor& t, py::handle dim, bool keepdim) { return max_min(t, dim, keepdim, true); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("min", [](const Tensor& t, py::handle dim, bool keepdim) { return max_min(t, dim, keepdim, false); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("argmax", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return argmax(t, dim, keepdim, true); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("argmin", [](const Tensor& t, std::optional<int64_t> dim, bool keepdim) { return argmax(t, dim, keepdim, false); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("softmax", &softmax, py::arg("dim"))
-      .def("log_softmax", &log_softmax, py::arg("dim"))
-      .def("matmul", &matmul_released).def("mm", nogil_product(&mm)).def("bmm", nogil_product(&bmm))
-      .def("gather", &gather, py::arg("dim"), py::arg("index"))
-      .def("index_select", &index_select, py::arg("dim"), py::arg("index"))
-      .def("scatter_add", &scatter_add, py::arg("dim"), py::arg("index"), py::arg("src"))
-      .def("index_add", &index_add, py::arg("dim"), py::arg("index"), py::arg("source"))
-      .def("nonzero", &nonzero)
-      // ---- operators
-      .def("__add__", dunder([](const Tensor& a, const Tensor& b) { return add(a, b); }))
-      .def("__radd__", rdunder([](const Tensor& a, const Tensor& b) { return add(a, b); }))
-      .def("__sub__", dunder([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
-      .def("__rsub__", rdunder([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
-      .def("__mul__", dunder([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
-      .def("__rmul__", rdunder([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
-      .def("__truediv__", dunder([](const Tensor& a, const Tensor& b) { return div(a, b); }))
-      .def("__rtruediv__", rdunder([](const Tensor& a, const Tensor& b) { return div(a, b); }))
-      .def("__pow__", dunder([](const Tensor& a, const Tensor& b) { return pow(a, b); }))
-      .def("__rpow__", rdunder([](const Tensor& a, const Tensor& b) { return pow(a, b); }))
-      .def("__floordiv__", dunder([](const Tensor& a, const Tensor& b) { return floor_divide(a, b); }))
-      .def("__rfloordiv__", rdunder([](const Tensor& a, const Tensor& b) { return floor_divide(a, b); }))
-      .def("__mod__", dunder([](const Tensor& a, const Tensor& b) { return remainder(a, b); }))
-      .def("__rmod__", rdunder([](const Tensor& a, const Tensor& b) { return remainder(a, b); }))
-      .def("floor_divide", [](const Tensor& t, py::handle o) { return floor_divide(t, as_tensor_arg(o, "floor_divide")); })
-      .def("remainder", [](const Tensor& t, py::handle o) { return remainder(t, as_tensor_arg(o, "remainder")); })
-      .def("__matmul__", dunder([](const Tensor& a, const Tensor& b) { return matmul_released(a, b); }))
-      .def("__rmatmul__", rdunder([](const Tensor& a, const Tensor& b) { return matmul_released(a, b); }))
-      .def("__iadd__", idunder([](Tensor& a, const Tensor& b) { add_(a, b); }))
-      .def("__isub__", idunder([](Tensor& a, const Tensor& b) { sub_(a, b); }))
-      .def("__imul__", idunder([](Tensor& a, const Tensor& b) { mul_(a, b); }))
-      .def("__itruediv__", idunder([](Tensor& a, const Tensor& b) { div_(a, b); }))
-      .def("__ipow__", idunder([](Tensor& a, const Tensor& b) { pow_(a, b); }))
-      .def("__eq__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Eq); }))
-      .def("__ne__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Ne); }))
-      .def("__lt__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Lt); }))
-      .def("__le__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Le); }))
-      .def("__gt__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Gt); }))
-      .def("__ge__", dunder([](const Tensor& a, const Tensor& b) { return compare(a, b, CmpOp::Ge); }))
-      .def("__neg__", &neg)
-      .def("__abs__", &abs)
-      .def("__invert__", [](const Tensor& t) {
-        if (t->dtype != DType::Bool) throw TypeError("~ (bitwise not) is only supported for bool tensors in ember");
-        return logical_not(t);
-      })
       .def("__bool__", [](const Tensor& t) {
         if (t->numel() != 1) throw std::runtime_error("Boolean value of Tensor with more than one value is ambiguous");
         Tensor b = cast_nograd(t, DType::Bool);

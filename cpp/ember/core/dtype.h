@@ -76,6 +76,7 @@ template <> struct dtype_of<double> { static constexpr DType value = DType::Floa
 struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
 // RuntimeError is std::runtime_error itself.
 
 }  // namespace ember

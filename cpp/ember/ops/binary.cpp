@@ -2,6 +2,7 @@
 // backward node; gradients are reduced back to each input's shape (sum_to) and dtype.
 #include <cmath>
 
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/ops/elementwise.h"
 
@@ -115,6 +116,12 @@ static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_s
 }
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) { return add_impl(a, b, alpha, false); }
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) { return add_impl(a, b, alpha, true); }
+EMBER_OP("add(Tensor input, Tensor other, *, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __add__ __radd__ __iadd__", add(a.t(0), a.t(1), a.s(2)));
+EMBER_OP("sub(Tensor input, Tensor other, *, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __sub__ __rsub__ __isub__", sub(a.t(0), a.t(1), a.s(2)));
+EMBER_OP("subtract(Tensor input, Tensor other, *, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace numbers", sub(a.t(0), a.t(1), a.s(2)));
 
 // ---- mul
 struct MulBackward : Node {
@@ -141,6 +148,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+EMBER_OP("mul(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __mul__ __rmul__ __imul__", mul(a.t(0), a.t(1)));
+EMBER_OP("multiply(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers",
+         mul(a.t(0), a.t(1)));
 
 // ---- div (true division: integers divide as float32)
 struct DivBackward : Node {
@@ -172,6 +183,25 @@ Tensor div(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+// rounding_mode "trunc" / "floor": integers divide exactly (floor_divide's rules); floats round the quotient.
+Tensor div_mode(const Tensor& a, const Tensor& b, const std::string& mode) {
+  if (mode.empty()) return div(a, b);
+  if (mode == "floor") return floor_divide(a, b);
+  if (mode != "trunc")
+    throw std::runtime_error("div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '" + mode + "'");
+  if (is_floating(result_type(a, b))) return trunc(div(a, b));
+  // integer truncation: floor division corrected where the signs differ and there is a remainder
+  Tensor q = floor_divide(a, b), r = remainder(a, b);
+  Tensor fix = logical_and(compare(r, scalar_tensor(Scalar::from_int(0)), CmpOp::Ne),
+                           compare(mul(a, b), scalar_tensor(Scalar::from_int(0)), CmpOp::Lt));
+  return add(q, to_dtype(fix, q->dtype));
+}
+EMBER_OP("div(Tensor input, Tensor other, *, str? rounding_mode=None, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __truediv__ __rtruediv__ __itruediv__", div_mode(a.t(0), a.t(1), a.str(2)));
+EMBER_OP("divide(Tensor input, Tensor other, *, str? rounding_mode=None, Tensor? out=None) -> Tensor",
+         "function method inplace numbers", div_mode(a.t(0), a.t(1), a.str(2)));
+EMBER_OP("true_divide(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers",
+         div(a.t(0), a.t(1)));
 
 // ---- pow
 namespace {
@@ -232,6 +262,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+EMBER_OP("pow(Tensor input, Tensor exponent, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __pow__ __rpow__ __ipow__", pow(a.t(0), a.t(1)));
+EMBER_OP("pow.Scalar(Scalar self, Tensor exponent, *, Tensor? out=None) -> Tensor", "function",
+         pow(scalar_tensor(a.s(0)), a.t(1)));
 
 // ---- maximum / minimum: ties split the gradient in half, as torch
 struct MaxMinBackward : Node {
@@ -269,6 +303,8 @@ static Tensor maxmin(const Tensor& a, const Tensor& b, bool is_max) {
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return maxmin(a, b, true); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return maxmin(a, b, false); }
+EMBER_OP("maximum(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", maximum(a.t(0), a.t(1)));
+EMBER_OP("minimum(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", minimum(a.t(0), a.t(1)));
 
 // ---- floor_divide / remainder: Python's rounding (toward -inf); not differentiable here
 static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
@@ -289,6 +325,10 @@ static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
 }
 Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
 Tensor remainder(const Tensor& a, const Tensor& b) { return floor_rem(a, b, true); }
+EMBER_OP("floor_divide(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __floordiv__ __rfloordiv__ __ifloordiv__", floor_divide(a.t(0), a.t(1)));
+EMBER_OP("remainder(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __mod__ __rmod__ __imod__", remainder(a.t(0), a.t(1)));
 
 // ---- comparisons (no gradient)
 Tensor compare(const Tensor& a, const Tensor& b, CmpOp op) {
@@ -306,12 +346,30 @@ Tensor compare(const Tensor& a, const Tensor& b, CmpOp op) {
   }
   return out;
 }
+EMBER_OP("eq(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __eq__",
+         compare(a.t(0), a.t(1), CmpOp::Eq));
+EMBER_OP("ne(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __ne__",
+         compare(a.t(0), a.t(1), CmpOp::Ne));
+EMBER_OP("lt(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __lt__",
+         compare(a.t(0), a.t(1), CmpOp::Lt));
+EMBER_OP("le(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __le__",
+         compare(a.t(0), a.t(1), CmpOp::Le));
+EMBER_OP("gt(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __gt__",
+         compare(a.t(0), a.t(1), CmpOp::Gt));
+EMBER_OP("ge(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __ge__",
+         compare(a.t(0), a.t(1), CmpOp::Ge));
+EMBER_OP("greater(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Gt));
+EMBER_OP("greater_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Ge));
+EMBER_OP("less(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Lt));
+EMBER_OP("less_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Le));
+EMBER_OP("not_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Ne));
 
 Tensor logical_not(const Tensor& a) {
   Tensor out = empty(a->shape, DType::Bool);
   EMBER_DISPATCH_ALL(a->dtype, T, unary_kernel<bool, T>(out, a, [](T v) { return !v; }));
   return out;
 }
+EMBER_OP("logical_not(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", logical_not(a.t(0)));
 
 // ---- where
 struct WhereBackward : Node {
@@ -350,5 +408,84 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+EMBER_OP("where.self(Tensor condition, Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function numbers",
+         where(a.t(0), a.t(1), a.t(2)));
+EMBER_OP("where(Tensor condition) -> Tensor[]", "function", nonzero_tuple(a.t(0)));
+
+// ---- logical_* (any dtype -> bool) and bitwise_* (bool and integers; & | ^ ~), no gradient
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  NoGradGuard g;
+  return binary_op<bool, bool>(a, b, DType::Bool, [](bool x, bool y) { return x && y; });
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  NoGradGuard g;
+  return binary_op<bool, bool>(a, b, DType::Bool, [](bool x, bool y) { return x || y; });
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+  NoGradGuard g;
+  return binary_op<bool, bool>(a, b, DType::Bool, [](bool x, bool y) { return x != y; });
+}
+enum class BitOp { And, Or, Xor, Shl, Shr };
+static Tensor bitwise(const Tensor& a, const Tensor& b, BitOp op, const char* name) {
+  DType d = result_type(a, b);
+  if (is_floating(d))
+    throw std::runtime_error(std::string("\"") + name + "_cpu\" not implemented for '" + (d == DType::Float32 ? "Float" : "Double") + "'");
+  NoGradGuard g;
+  if (d == DType::Bool) {
+    if (op == BitOp::And) return binary_op<bool, bool>(a, b, d, [](bool x, bool y) { return x && y; });
+    if (op == BitOp::Or) return binary_op<bool, bool>(a, b, d, [](bool x, bool y) { return x || y; });
+    if (op == BitOp::Xor) return binary_op<bool, bool>(a, b, d, [](bool x, bool y) { return x != y; });
+    d = DType::Int64;
+  }
+  switch (op) {
+    case BitOp::And: return binary_op<int64_t, int64_t>(a, b, d, [](int64_t x, int64_t y) { return x & y; });
+    case BitOp::Or: return binary_op<int64_t, int64_t>(a, b, d, [](int64_t x, int64_t y) { return x | y; });
+    case BitOp::Xor: return binary_op<int64_t, int64_t>(a, b, d, [](int64_t x, int64_t y) { return x ^ y; });
+    case BitOp::Shl:
+      return binary_op<int64_t, int64_t>(a, b, d, [](int64_t x, int64_t y) { return y < 0 || y >= 64 ? (int64_t)0 : (int64_t)((uint64_t)x << y); });
+    case BitOp::Shr:
+      return binary_op<int64_t, int64_t>(a, b, d, [](int64_t x, int64_t y) { return y < 0 || y >= 64 ? (x < 0 ? (int64_t)-1 : (int64_t)0) : x >> y; });
+  }
+  return Tensor();
+}
+Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(a, b, BitOp::And, "bitwise_and"); }
+Tensor bitwise_or(const Tensor& a, const Tensor& b) { return bitwise(a, b, BitOp::Or, "bitwise_or"); }
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(a, b, BitOp::Xor, "bitwise_xor"); }
+Tensor bitwise_not(const Tensor& a) {
+  if (a->dtype == DType::Bool) return logical_not(a);
+  if (is_floating(a->dtype))
+    throw std::runtime_error(std::string("\"bitwise_not_cpu\" not implemented for '") + (a->dtype == DType::Float32 ? "Float" : "Double") + "'");
+  return bitwise(a, scalar_tensor(Scalar::from_int(-1)), BitOp::Xor, "bitwise_not");
+}
+EMBER_OP("logical_and(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace", logical_and(a.t(0), a.t(1)));
+EMBER_OP("logical_or(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace", logical_or(a.t(0), a.t(1)));
+EMBER_OP("logical_xor(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace", logical_xor(a.t(0), a.t(1)));
+EMBER_OP("bitwise_and(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __and__ __rand__ __iand__", bitwise_and(a.t(0), a.t(1)));
+EMBER_OP("bitwise_or(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __or__ __ror__ __ior__", bitwise_or(a.t(0), a.t(1)));
+EMBER_OP("bitwise_xor(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __xor__ __rxor__ __ixor__", bitwise_xor(a.t(0), a.t(1)));
+EMBER_OP("bitwise_left_shift(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __lshift__ __rlshift__ __ilshift__", bitwise(a.t(0), a.t(1), BitOp::Shl, "bitwise_left_shift"));
+EMBER_OP("bitwise_right_shift(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
+         "function method inplace numbers __rshift__ __rrshift__ __irshift__", bitwise(a.t(0), a.t(1), BitOp::Shr, "bitwise_right_shift"));
+EMBER_OP("bitwise_not(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace __invert__", bitwise_not(a.t(0)));
+
+// ---- masked_fill: where(mask, value, input), value a number or a 0-d tensor (differentiable in both)
+Tensor masked_fill(const Tensor& a, const Tensor& mask, const Tensor& value) {
+  if (mask->dtype != DType::Bool)
+    throw std::runtime_error(std::string("masked_fill_ only supports boolean masks, but got mask with dtype ") + dtype_name(mask->dtype));
+  if (value->dim() != 0)
+    throw std::runtime_error("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with " +
+                             std::to_string(value->dim()) + " dimension(s).");
+  Tensor r = where(mask, to_dtype(value, a->dtype), a);
+  if (r->shape != a->shape && broadcast_shapes(a->shape, mask->shape) != a->shape) return r;
+  return r;
+}
+EMBER_OP("masked_fill(Tensor input, Tensor mask, Scalar value) -> Tensor", "function method inplace",
+         masked_fill(a.t(0), a.t(1), scalar_tensor(a.s(2))));
+EMBER_OP("masked_fill.Tensor(Tensor input, Tensor mask, Tensor value) -> Tensor", "function method inplace",
+         masked_fill(a.t(0), a.t(1), a.t(2)));
 
 }  // namespace ember

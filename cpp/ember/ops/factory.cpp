@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <cstdio>
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
 #include "ember/ops/ops.h"
@@ -228,5 +229,9 @@ Tensor& normal_(Tensor& self, double mean, double std) {
   self->bump_version();
   return self;
 }
+
+EMBER_OP("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "function method", clone(a.t(0)));
+EMBER_OP("detach(Tensor input) -> Tensor", "function method", detach(a.t(0)));
+EMBER_OP("contiguous(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "method", contiguous(a.t(0)));
 
 }  // namespace ember

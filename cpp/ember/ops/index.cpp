@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
 #include "ember/kernels/parallel.h"
@@ -86,6 +87,8 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
   }
   return out;
 }
+EMBER_OP("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False, Tensor? out=None) -> Tensor", "function method",
+         gather(a.t(0), a.i(1), a.t(2)));
 
 struct ScatterAddBackward : Node {
   int64_t dim;
@@ -122,6 +125,8 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tens
   }
   return out;
 }
+EMBER_OP("scatter_add(Tensor input, int dim, Tensor index, Tensor src) -> Tensor", "function method inplace",
+         scatter_add(a.t(0), a.i(1), a.t(2), a.t(3)));
 
 // ---- index_select / index_add
 namespace {
@@ -175,6 +180,8 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   }
   return out;
 }
+EMBER_OP("index_select(Tensor input, int dim, Tensor index, *, Tensor? out=None) -> Tensor", "function method",
+         index_select(a.t(0), a.i(1), a.t(2)));
 
 struct IndexAddBackward : Node {
   int64_t dim;
@@ -208,6 +215,9 @@ Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor
   }
   return out;
 }
+EMBER_OP("index_add(Tensor input, int dim, Tensor index, Tensor source, *, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace",
+         index_add(a.t(0), a.i(1), a.t(2), a.s(4).kind == Scalar::Int && a.s(4).i == 1 ? a.t(3) : mul(a.t(3), scalar_tensor(a.s(4)))));
 
 // ---- cat / stack / split / chunk
 struct CatBackward : Node {
@@ -275,6 +285,9 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   }
   return out;
 }
+EMBER_OP("cat(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
+EMBER_OP("concat(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
+EMBER_OP("concatenate(Tensor[] tensors, int axis=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
 
 struct StackBackward : Node {
   int64_t dim;
@@ -316,6 +329,7 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
   }
   return out;
 }
+EMBER_OP("stack(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", stack(a.tensors(0), a.i(1)));
 
 std::vector<Tensor> split_sizes(const Tensor& a, const std::vector<int64_t>& sizes, int64_t dim) {
   dim = wrap_dim(dim, a->dim());
@@ -354,6 +368,10 @@ std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim) {
   int64_t size = std::max<int64_t>((n + chunks - 1) / chunks, 1);
   return split(a, size, dim);
 }
+EMBER_OP("split(Tensor tensor, int split_size_or_sections, int dim=0) -> Tensor[]", "function method", split(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("split.sizes(Tensor tensor, int[] split_size_or_sections, int dim=0) -> Tensor[]", "function method",
+         split_sizes(a.t(0), a.ints(1), a.i(2)));
+EMBER_OP("chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", "function method", chunk(a.t(0), a.i(1), a.i(2)));
 
 // ---- one_hot / nonzero
 Tensor one_hot(const Tensor& a, int64_t num_classes) {
@@ -398,6 +416,18 @@ Tensor nonzero(const Tensor& a) {
   }
   return out;
 }
+std::vector<Tensor> nonzero_tuple(const Tensor& a) {
+  Tensor nz = nonzero(a);
+  std::vector<Tensor> r;
+  if (a->dim() == 0) {
+    r.push_back(select(nz, 1, 0));  // torch: a 0-d input gives one index tensor
+    return r;
+  }
+  for (int64_t d = 0; d < a->dim(); ++d) r.push_back(contiguous(select(nz, 1, d)));
+  return r;
+}
+EMBER_OP("nonzero(Tensor input, *, bool as_tuple=False) -> Tensor", "function method",
+         a.b(1) ? Value(nonzero_tuple(a.t(0))) : Value(nonzero(a.t(0))));
 
 // ---- advanced indexing
 namespace {

@@ -5,6 +5,7 @@
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
 #include "ember/ops/ops.h"
+#include "ember/ops/registry.h"
 
 namespace ember {
 
@@ -23,8 +24,13 @@ struct FillBackward : Node {
 // Note [In-place autograd]: the tracked path computes op(clone(self)) so that nodes saving self
 // keep an unmodified copy, writes the result into self and moves self's history onto it.
 Tensor& inplace(Tensor& self, const Tensor* other, const char* name, const std::function<Tensor(const Tensor&)>& op) {
+  return inplace_apply(self, other && (*other)->requires_grad, name, op);
+}
+}  // namespace
+
+Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, const std::function<Tensor(const Tensor&)>& op) {
   check_inplace(self, name);
-  bool track = GradMode::is_enabled() && (self->requires_grad || (other && (*other)->requires_grad));
+  bool track = GradMode::is_enabled() && (self->requires_grad || others_need_grad);
   Tensor r;
   if (track) {
     if (self->is_view) throw std::runtime_error(std::string(name) +
@@ -49,7 +55,31 @@ Tensor& inplace(Tensor& self, const Tensor* other, const char* name, const std::
   }
   return self;
 }
-}  // namespace
+
+const char* scalar_type_name(DType d) {
+  switch (d) {
+    case DType::Bool: return "Bool";
+    case DType::Int64: return "Long";
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+  }
+  return "?";
+}
+
+void write_out(const Tensor& out, const Tensor& r, const char* name) {
+  if (!can_cast(r->dtype, out->dtype))
+    throw std::runtime_error(std::string("result type ") + scalar_type_name(r->dtype) +
+                             " can't be cast to the desired output type " + scalar_type_name(out->dtype));
+  if (out->shape != r->shape) {
+    Tensor fresh = empty(r->shape, out->dtype);
+    out->storage = fresh->storage;
+    out->offset = 0;
+    out->shape = fresh->shape;
+    out->strides = fresh->strides;
+  }
+  copy_into(out, r);
+  out->bump_version();
+}
 
 Tensor& add_(Tensor& self, const Tensor& o, Scalar alpha) {
   return inplace(self, &o, "add_", [&](const Tensor& s) { return add(s, o, alpha); });

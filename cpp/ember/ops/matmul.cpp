@@ -1,5 +1,6 @@
 // Matrix products: mm and bmm carry backward nodes; matmul composes them with views (1-d and
 // broadcast batch cases), so its gradients come from those primitives.
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
 #include "ember/ops/ops.h"
@@ -140,5 +141,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (db == 1) o = squeeze(o, -1);
   return o;
 }
+
+EMBER_OP("matmul(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method __matmul__ __rmatmul__",
+         matmul(a.t(0), a.t(1)));
+EMBER_OP("mm(Tensor input, Tensor mat2, *, Tensor? out=None) -> Tensor", "function method", mm(a.t(0), a.t(1)));
+EMBER_OP("bmm(Tensor input, Tensor mat2, *, Tensor? out=None) -> Tensor", "function method", bmm(a.t(0), a.t(1)));
 
 }  // namespace ember

@@ -2,6 +2,7 @@
 // each family's .cpp holds the forward and its XxxBackward node side by side.
 #pragma once
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@ Tensor to_dtype(const Tensor& a, DType d);   // differentiable cast; a itself wh
 Tensor cast_nograd(const Tensor& a, DType d);  // contiguous or strided copy in d, no graph
 Tensor detach(const Tensor& a);              // alias sharing storage, no history
 void copy_into(const Tensor& dst, const Tensor& src);  // raw strided copy with broadcast+cast, no checks on grad
+inline Tensor with_dtype(const Tensor& a, std::optional<DType> d) { return d ? to_dtype(a, *d) : a; }
 
 // ---- unary.cpp
 Tensor neg(const Tensor& a);
@@ -43,6 +45,31 @@ Tensor erf(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi);
 Tensor sign(const Tensor& a);
+Tensor clamp_tensor(const Tensor& a, const Tensor& lo, const Tensor& hi);  // null = no bound
+Tensor log2(const Tensor& a);
+Tensor log10(const Tensor& a);
+Tensor log1p(const Tensor& a);
+Tensor expm1(const Tensor& a);
+Tensor exp2(const Tensor& a);
+Tensor rsqrt(const Tensor& a);
+Tensor reciprocal(const Tensor& a);
+Tensor erfc(const Tensor& a);
+Tensor erfinv(const Tensor& a);
+Tensor tan(const Tensor& a);
+Tensor atan(const Tensor& a);
+Tensor asin(const Tensor& a);
+Tensor acos(const Tensor& a);
+Tensor sinh(const Tensor& a);
+Tensor cosh(const Tensor& a);
+Tensor asinh(const Tensor& a);
+Tensor acosh(const Tensor& a);
+Tensor atanh(const Tensor& a);
+Tensor floor(const Tensor& a);
+Tensor ceil(const Tensor& a);
+Tensor trunc(const Tensor& a);
+Tensor round(const Tensor& a, int64_t decimals = 0);
+Tensor frac(const Tensor& a);
+Tensor square(const Tensor& a);
 
 // ---- binary.cpp (tensor-tensor; Python scalars arrive as wrapped 0-d tensors)
 Shape broadcast_shapes(const Shape& a, const Shape& b);
@@ -51,6 +78,7 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = Scalar::from_int(1))
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = Scalar::from_int(1));
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
+Tensor div_mode(const Tensor& a, const Tensor& b, const std::string& rounding_mode);  // "", "trunc", "floor"
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
@@ -60,6 +88,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 enum class CmpOp { Eq, Ne, Lt, Le, Gt, Ge };
 Tensor compare(const Tensor& a, const Tensor& b, CmpOp op);
 Tensor logical_not(const Tensor& a);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+Tensor bitwise_not(const Tensor& a);
+Tensor masked_fill(const Tensor& a, const Tensor& mask, const Tensor& value);
 Tensor sum_to(const Tensor& g, const Shape& shape);  // reduce a broadcast gradient back to `shape`
 
 // ---- inplace.cpp: in-place forms; bump the version counter
@@ -101,6 +137,7 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
 Tensor t(const Tensor& a);
 Tensor unsqueeze(const Tensor& a, int64_t dim);
 Tensor squeeze(const Tensor& a, std::optional<int64_t> dim);
+Tensor squeeze_dims(const Tensor& a, const std::vector<int64_t>& dims);
 Tensor flatten(const Tensor& a, int64_t start, int64_t end);
 Tensor expand(const Tensor& a, Shape shape);
 Tensor select(const Tensor& a, int64_t dim, int64_t index);
@@ -108,6 +145,7 @@ Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start, std::op
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
 Tensor as_strided_nograd(const Tensor& a, const Shape& shape, const Shape& strides, int64_t offset);
 Shape infer_size(Shape shape, int64_t numel);
+inline Shape to_shape(const std::vector<int64_t>& v) { return Shape(v.begin(), v.end()); }
 
 // ---- index.cpp: copies along indices
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim);
@@ -121,6 +159,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor one_hot(const Tensor& a, int64_t num_classes);
 Tensor nonzero(const Tensor& a);
+std::vector<Tensor> nonzero_tuple(const Tensor& a);
 // Advanced indexing: `adv` are int64 index tensors for dims `dims` of `a` (already broadcast).
 Tensor index_tensors(const Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv);
 void index_put_(Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv, const Tensor& value,

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/ops/elementwise.h"
 
@@ -116,6 +117,8 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   if (any_requires_grad({&a})) set_history(out, make_node<SumBackward>({&a}, a->shape, m, keepdim, dims.empty()));
   return out;
 }
+EMBER_OP("sum(Tensor input, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
+         "function method", sum(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
 
 // ---- mean
 struct MeanBackward : Node {
@@ -149,6 +152,8 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   if (any_requires_grad({&a})) set_history(out, make_node<MeanBackward>({&a}, a->shape, m, keepdim, n == 0 ? NAN : 1.0 / (double)n, dims.empty()));
   return out;
 }
+EMBER_OP("mean(Tensor input, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
+         "function method", mean(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
 
 // ---- var / std: composites of differentiable primitives
 Tensor var(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim) {
@@ -164,6 +169,17 @@ Tensor var(const Tensor& a, const std::vector<int64_t>& dims, double correction,
 Tensor std_(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim) {
   return sqrt(var(a, dims, correction, keepdim));
 }
+// torch's overloads: var(dim, unbiased, keepdim), var(dim, *, correction, keepdim), var(unbiased)
+double correction_of(const Args& a, int unbiased, int correction) {
+  if (!a.none(correction)) return a.s(correction).f;
+  return a.none(unbiased) || a.b(unbiased) ? 1.0 : 0.0;
+}
+EMBER_OP("var(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None, Tensor? out=None) -> Tensor",
+         "function method", var(a.t(0), a.ints(1), correction_of(a, 2, 4), a.b(3)));
+EMBER_OP("var.unbiased(Tensor input, bool unbiased) -> Tensor", "function method", var(a.t(0), {}, a.b(1) ? 1.0 : 0.0, false));
+EMBER_OP("std(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None, Tensor? out=None) -> Tensor",
+         "function method", std_(a.t(0), a.ints(1), correction_of(a, 2, 4), a.b(3)));
+EMBER_OP("std.unbiased(Tensor input, bool unbiased) -> Tensor", "function method", std_(a.t(0), {}, a.b(1) ? 1.0 : 0.0, false));
 
 // ---- helpers for single-dim reductions: move `dim` last and make rows contiguous
 namespace {
@@ -248,6 +264,8 @@ Tensor prod(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   }
   return out;
 }
+EMBER_OP("prod(Tensor input, int? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor", "function method",
+         prod(with_dtype(a.t(0), a.dtype(3)), a.oi(1), a.b(2)));
 
 // ---- max()/min() over everything: the gradient is shared evenly among ties, as torch
 struct AmaxAllBackward : Node {
@@ -350,6 +368,16 @@ Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim, bool is
   }
   return max_dim(a, *dim, keepdim, is_max).second;
 }
+EMBER_OP("max(Tensor input) -> Tensor", "function method", amax_all(a.t(0), true));
+EMBER_OP("max.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
+         max_dim(a.t(0), a.i(1), a.b(2), true));
+EMBER_OP("max.other(Tensor input, Tensor other) -> Tensor", "function method", maximum(a.t(0), a.t(1)));
+EMBER_OP("min(Tensor input) -> Tensor", "function method", amax_all(a.t(0), false));
+EMBER_OP("min.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
+         max_dim(a.t(0), a.i(1), a.b(2), false));
+EMBER_OP("min.other(Tensor input, Tensor other) -> Tensor", "function method", minimum(a.t(0), a.t(1)));
+EMBER_OP("argmax(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method", argmax(a.t(0), a.oi(1), a.b(2), true));
+EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method", argmax(a.t(0), a.oi(1), a.b(2), false));
 
 // ---- softmax / log_softmax along one dim (max-subtracted, so finite for large logits)
 struct SoftmaxBackward : Node {
@@ -408,5 +436,9 @@ static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
 }
 Tensor softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, false); }
 Tensor log_softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, true); }
+EMBER_OP("softmax(Tensor input, int dim, ScalarType? dtype=None) -> Tensor", "function method",
+         softmax(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
+EMBER_OP("log_softmax(Tensor input, int dim, ScalarType? dtype=None) -> Tensor", "function method",
+         log_softmax(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
 
 }  // namespace ember

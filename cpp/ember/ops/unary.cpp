@@ -2,6 +2,7 @@
 // as torch's floating unary ops do; neg/abs/relu/clamp/sign keep the input dtype.
 #include <cmath>
 
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/ops/elementwise.h"
 
@@ -34,6 +35,8 @@ Tensor neg(const Tensor& a) {
   if (any_requires_grad({&a})) set_history(out, make_node<NegBackward>({&a}));
   return out;
 }
+EMBER_OP("neg(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace __neg__", neg(a.t(0)));
+EMBER_OP("negative(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", neg(a.t(0)));
 
 // ---- abs
 struct AbsBackward : UnaryBackward {
@@ -54,18 +57,24 @@ Tensor abs(const Tensor& a) {
   }
   return out;
 }
+EMBER_OP("abs(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace __abs__", abs(a.t(0)));
+EMBER_OP("absolute(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", abs(a.t(0)));
 
 // ---- sign (gradient is zero everywhere it exists)
-struct SignBackward : Node {
+struct ZeroGradBackward : Node {
+  const char* nm;
+  explicit ZeroGradBackward(const char* n) : nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {zeros(g[0]->shape, g[0]->dtype)}; }
-  std::string name() const override { return "SignBackward0"; }
+  std::string name() const override { return nm; }
 };
 Tensor sign(const Tensor& a) {
   if (a->dtype == DType::Bool) return clone(a);
   Tensor out = map_same(a, "sign", [](auto v) { return (decltype(v))((v > 0) - (v < 0)); });
-  if (any_requires_grad({&a})) set_history(out, make_node<SignBackward>({&a}));
+  if (any_requires_grad({&a})) set_history(out, make_node<ZeroGradBackward>({&a}, "SignBackward0"));
   return out;
 }
+EMBER_OP("sign(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", sign(a.t(0)));
+EMBER_OP("sgn(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", sign(a.t(0)));
 
 // One exp of a non-positive argument: no overflow for large |x|, and a select instead of a branch.
 template <class T>
@@ -73,6 +82,28 @@ inline T sigmoid_scalar(T x) {
   T e = std::exp(-std::abs(x));
   T r = T(1) / (T(1) + e);
   return x >= 0 ? r : e * r;
+}
+
+// Inverse error function: Giles' single-precision approximation refined by two Newton steps on erf.
+template <class T>
+inline T erfinv_scalar(T y) {
+  if (y <= -1) return y == -1 ? -INFINITY : NAN;
+  if (y >= 1) return y == 1 ? INFINITY : NAN;
+  double x = (double)y, w = -std::log((1.0 - x) * (1.0 + x)), p;
+  if (w < 5.0) {
+    w -= 2.5;
+    p = 2.81022636e-08; p = 3.43273939e-07 + p * w; p = -3.5233877e-06 + p * w; p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w; p = -0.00125372503 + p * w; p = -0.00417768164 + p * w; p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = std::sqrt(w) - 3.0;
+    p = -0.000200214257; p = 0.000100950558 + p * w; p = 0.00134934322 + p * w; p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w; p = -0.0076224613 + p * w; p = 0.00943887047 + p * w; p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  double r = p * x;
+  for (int k = 0; k < 2; ++k) r -= (std::erf(r) - x) / (1.1283791670955126 * std::exp(-r * r));
+  return (T)r;
 }
 
 // ---- float functions of one argument. SAVE_OUT: backward uses y; otherwise x.
@@ -93,7 +124,8 @@ inline T sigmoid_scalar(T x) {
       set_history(out, n);                                                                             \
     }                                                                                                  \
     return out;                                                                                        \
-  }
+  }                                                                                                    \
+  EMBER_OP(#op "(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", op(a.t(0)));
 
 EMBER_UNARY_FLOAT(exp, ExpBackward, true, std::exp(x), gv * v)
 EMBER_UNARY_FLOAT(log, LogBackward, false, std::log(x), gv / v)
@@ -104,6 +136,25 @@ EMBER_UNARY_FLOAT(tanh, TanhBackward, true, std::tanh(x), gv * (1 - v * v))
 // Stable for large |x|: exp of a non-positive argument only.
 EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true, sigmoid_scalar(x), gv * v * (1 - v))
 EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 * std::exp(-v * v))
+using std::log2;
+EMBER_UNARY_FLOAT(log2, Log2Backward, false, std::log2(x), gv / (v * (decltype(v))0.6931471805599453))
+EMBER_UNARY_FLOAT(log10, Log10Backward, false, std::log10(x), gv / (v * (decltype(v))2.302585092994046))
+EMBER_UNARY_FLOAT(log1p, Log1PBackward, false, std::log1p(x), gv / (1 + v))
+EMBER_UNARY_FLOAT(expm1, Expm1Backward, true, std::expm1(x), gv * (v + 1))
+EMBER_UNARY_FLOAT(exp2, Exp2Backward, true, std::exp2(x), gv * v * (decltype(v))0.6931471805599453)
+EMBER_UNARY_FLOAT(rsqrt, RsqrtBackward, true, 1 / std::sqrt(x), (decltype(v))-0.5 * gv * v * v * v)
+EMBER_UNARY_FLOAT(reciprocal, ReciprocalBackward, true, 1 / x, -gv * v * v)
+EMBER_UNARY_FLOAT(erfc, ErfcBackward, false, std::erfc(x), -gv * (decltype(v))1.1283791670955126 * std::exp(-v * v))
+EMBER_UNARY_FLOAT(erfinv, ErfinvBackward, true, erfinv_scalar(x), gv * (decltype(v))0.886226925452758 * std::exp(v * v))
+EMBER_UNARY_FLOAT(tan, TanBackward, true, std::tan(x), gv * (1 + v * v))
+EMBER_UNARY_FLOAT(atan, AtanBackward, false, std::atan(x), gv / (1 + v * v))
+EMBER_UNARY_FLOAT(asin, AsinBackward, false, std::asin(x), gv / std::sqrt(1 - v * v))
+EMBER_UNARY_FLOAT(acos, AcosBackward, false, std::acos(x), -gv / std::sqrt(1 - v * v))
+EMBER_UNARY_FLOAT(sinh, SinhBackward, false, std::sinh(x), gv * std::cosh(v))
+EMBER_UNARY_FLOAT(cosh, CoshBackward, false, std::cosh(x), gv * std::sinh(v))
+EMBER_UNARY_FLOAT(asinh, AsinhBackward, false, std::asinh(x), gv / std::sqrt(v * v + 1))
+EMBER_UNARY_FLOAT(acosh, AcoshBackward, false, std::acosh(x), gv / std::sqrt(v * v - 1))
+EMBER_UNARY_FLOAT(atanh, AtanhBackward, false, std::atanh(x), gv / (1 - v * v))
 #undef EMBER_UNARY_FLOAT
 
 // ---- relu
@@ -126,6 +177,7 @@ Tensor relu(const Tensor& a) {
   }
   return out;
 }
+EMBER_OP("relu(Tensor input) -> Tensor", "function method inplace", relu(a.t(0)));
 
 // ---- clamp: gradient passes where lo <= x <= hi
 struct ClampBackward : UnaryBackward {
@@ -163,5 +215,74 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi
   }
   return out;
 }
+Tensor clamp_tensor(const Tensor& a, const Tensor& lo, const Tensor& hi) {
+  if (!lo && !hi) throw std::runtime_error("torch.clamp: At least one of 'min' or 'max' must not be None");
+  Tensor r = a;
+  if (lo) r = maximum(r, lo);
+  if (hi) r = minimum(r, hi);
+  return r;
+}
+EMBER_OP("clamp(Tensor input, Scalar? min=None, Scalar? max=None, *, Tensor? out=None) -> Tensor", "function method inplace",
+         clamp(a.t(0), a.os(1), a.os(2)));
+EMBER_OP("clamp.Tensor(Tensor input, Tensor? min=None, Tensor? max=None, *, Tensor? out=None) -> Tensor",
+         "function method inplace", clamp_tensor(a.t(0), a.t(1), a.t(2)));
+EMBER_OP("clip(Tensor input, Scalar? min=None, Scalar? max=None, *, Tensor? out=None) -> Tensor", "function method inplace",
+         clamp(a.t(0), a.os(1), a.os(2)));
+EMBER_OP("clip.Tensor(Tensor input, Tensor? min=None, Tensor? max=None, *, Tensor? out=None) -> Tensor",
+         "function method inplace", clamp_tensor(a.t(0), a.t(1), a.t(2)));
+EMBER_OP("clamp_min(Tensor input, Scalar min) -> Tensor", "function method inplace", clamp(a.t(0), a.s(1), std::nullopt));
+EMBER_OP("clamp_min.Tensor(Tensor input, Tensor min) -> Tensor", "function method inplace", maximum(a.t(0), a.t(1)));
+EMBER_OP("clamp_max(Tensor input, Scalar max) -> Tensor", "function method inplace", clamp(a.t(0), std::nullopt, a.s(1)));
+EMBER_OP("clamp_max.Tensor(Tensor input, Tensor max) -> Tensor", "function method inplace", minimum(a.t(0), a.t(1)));
+
+// ---- rounding: integer inputs come back unchanged; the gradient is zero (frac: one)
+namespace {
+template <class Fn>
+Tensor rounding(const Tensor& a, const char* name, const char* node, Fn f) {
+  if (a->dtype == DType::Bool) throw std::runtime_error(std::string("\"") + name + "\" not implemented for 'Bool'");
+  if (!is_floating(a->dtype)) return clone(a);
+  Tensor out = map_same(a, name, f);
+  if (any_requires_grad({&a})) set_history(out, make_node<ZeroGradBackward>({&a}, node));
+  return out;
+}
+}  // namespace
+Tensor floor(const Tensor& a) { return rounding(a, "floor", "FloorBackward0", [](auto v) { return std::floor(v); }); }
+Tensor ceil(const Tensor& a) { return rounding(a, "ceil", "CeilBackward0", [](auto v) { return std::ceil(v); }); }
+Tensor trunc(const Tensor& a) { return rounding(a, "trunc", "TruncBackward0", [](auto v) { return std::trunc(v); }); }
+// Round half to even, as torch (and numpy); with decimals: round(x * 10^d) / 10^d, as torch.
+Tensor round(const Tensor& a, int64_t decimals) {
+  if (decimals == 0) return rounding(a, "round", "RoundBackward0", [](auto v) { return std::nearbyint(v); });
+  if (!is_floating(a->dtype)) return rounding(a, "round", "RoundBackward1", [](auto v) { return v; });
+  double ten = std::pow(10.0, (double)std::llabs(decimals));
+  Tensor out = map_same(a, "round", [&](auto v) {
+    using T = decltype(v);
+    return decimals > 0 ? (T)(std::nearbyint(v * (T)ten) / (T)ten) : (T)(std::nearbyint(v / (T)ten) * (T)ten);
+  });
+  if (any_requires_grad({&a})) set_history(out, make_node<ZeroGradBackward>({&a}, "RoundBackward1"));
+  return out;
+}
+Tensor frac(const Tensor& a) {
+  if (!is_floating(a->dtype)) throw std::runtime_error("\"frac_cpu\" not implemented for '" + std::string(a->dtype == DType::Bool ? "Bool" : "Long") + "'");
+  return sub(a, trunc(a));
+}
+Tensor square(const Tensor& a) {
+  if (a->dtype == DType::Bool) return pow(a, scalar_tensor(Scalar::from_int(2)));
+  return mul(a, a);
+}
+EMBER_OP("floor(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", floor(a.t(0)));
+EMBER_OP("ceil(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", ceil(a.t(0)));
+EMBER_OP("trunc(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", trunc(a.t(0)));
+EMBER_OP("fix(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", trunc(a.t(0)));
+EMBER_OP("round(Tensor input, *, int decimals=0, Tensor? out=None) -> Tensor", "function method inplace",
+         round(a.t(0), a.i(1)));
+EMBER_OP("frac(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", frac(a.t(0)));
+EMBER_OP("square(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", square(a.t(0)));
+EMBER_OP("positive(Tensor input) -> Tensor", "function method __pos__", a.t(0));
+EMBER_OP("arctan(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", atan(a.t(0)));
+EMBER_OP("arcsin(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", asin(a.t(0)));
+EMBER_OP("arccos(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", acos(a.t(0)));
+EMBER_OP("arcsinh(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", asinh(a.t(0)));
+EMBER_OP("arccosh(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", acosh(a.t(0)));
+EMBER_OP("arctanh(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", atanh(a.t(0)));
 
 }  // namespace ember

@@ -2,6 +2,7 @@
 // reshaping; sub-views (select/slice) replay themselves on a zero tensor and copy the grad in.
 #include <functional>
 
+#include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/loops.h"
 #include "ember/ops/ops.h"
@@ -116,6 +117,8 @@ Tensor view(const Tensor& a, Shape shape) {
   if (any_requires_grad({&a})) set_history(out, make_node<ReshapeBackward>({&a}, a->shape, "ViewBackward0"));
   return out;
 }
+EMBER_OP("view(Tensor input, int[] size) -> Tensor", "method", view(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("view_as(Tensor input, Tensor other) -> Tensor", "method", view(a.t(0), a.t(1)->shape));
 
 Tensor reshape(const Tensor& a, Shape shape) {
   shape = infer_size(std::move(shape), a->numel());
@@ -123,6 +126,8 @@ Tensor reshape(const Tensor& a, Shape shape) {
   if (view_strides(a->shape, a->strides, shape, st)) return view(a, shape);
   return view(clone(a), shape);
 }
+EMBER_OP("reshape(Tensor input, int[] shape) -> Tensor", "function method", reshape(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("reshape_as(Tensor input, Tensor other) -> Tensor", "method", reshape(a.t(0), a.t(1)->shape));
 
 Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
   int64_t nd = a->dim();
@@ -143,6 +148,7 @@ Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
   if (any_requires_grad({&a})) set_history(out, make_node<PermuteBackward>({&a}, inv, "PermuteBackward0"));
   return out;
 }
+EMBER_OP("permute(Tensor input, int[] dims) -> Tensor", "function method", permute(a.t(0), a.ints(1)));
 
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
   int64_t nd = a->dim();
@@ -160,6 +166,9 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
   if (any_requires_grad({&a})) set_history(out, make_node<PermuteBackward>({&a}, p, "TransposeBackward0"));
   return out;
 }
+EMBER_OP("transpose(Tensor input, int dim0, int dim1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("swapaxes(Tensor input, int axis0, int axis1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("swapdims(Tensor input, int dim0, int dim1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
 
 Tensor t(const Tensor& a) {
   if (a->dim() > 2)
@@ -171,6 +180,7 @@ Tensor t(const Tensor& a) {
     if (auto* n = dynamic_cast<PermuteBackward*>(out->grad_fn.get())) n->nm = "TBackward0";
   return out;
 }
+EMBER_OP("t(Tensor input) -> Tensor", "function method", t(a.t(0)));
 
 Tensor unsqueeze(const Tensor& a, int64_t dim) {
   dim = wrap_dim(dim, a->dim() + 1);
@@ -182,6 +192,7 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
   if (any_requires_grad({&a})) set_history(out, make_node<ReshapeBackward>({&a}, a->shape, "UnsqueezeBackward0"));
   return out;
 }
+EMBER_OP("unsqueeze(Tensor input, int dim) -> Tensor", "function method", unsqueeze(a.t(0), a.i(1)));
 
 Tensor squeeze(const Tensor& a, std::optional<int64_t> dim) {
   Shape sh, st;
@@ -194,6 +205,17 @@ Tensor squeeze(const Tensor& a, std::optional<int64_t> dim) {
   if (any_requires_grad({&a})) set_history(out, make_node<ReshapeBackward>({&a}, a->shape, dim ? "SqueezeBackward1" : "SqueezeBackward0"));
   return out;
 }
+Tensor squeeze_dims(const Tensor& a, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> ds;
+  for (auto d : dims) ds.push_back(wrap_dim(d, std::max<int64_t>(a->dim(), 1)));
+  std::sort(ds.rbegin(), ds.rend());
+  Tensor r = a;
+  for (auto d : ds)
+    if (r->dim() > 0 && r->shape[d] == 1) r = squeeze(r, d);
+  return r;
+}
+EMBER_OP("squeeze(Tensor input, int[1]? dim=None) -> Tensor", "function method",
+         a.none(1) ? squeeze(a.t(0), std::nullopt) : squeeze_dims(a.t(0), a.ints(1)));
 
 Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
   if (a->dim() == 0) return reshape(a, {1});
@@ -207,6 +229,7 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
   for (int64_t i = end + 1; i < a->dim(); ++i) sh.push_back(a->shape[i]);
   return reshape(a, sh);
 }
+EMBER_OP("flatten(Tensor input, int start_dim=0, int end_dim=-1) -> Tensor", "function method", flatten(a.t(0), a.i(1), a.i(2)));
 
 Tensor expand(const Tensor& a, Shape shape) {
   int64_t nd = (int64_t)shape.size();
@@ -242,6 +265,8 @@ Tensor expand(const Tensor& a, Shape shape) {
   if (any_requires_grad({&a})) set_history(out, make_node<ExpandBackward>({&a}, a->shape));
   return out;
 }
+EMBER_OP("expand(Tensor input, int[] size, *, bool implicit=False) -> Tensor", "method", expand(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("expand_as(Tensor input, Tensor other) -> Tensor", "method", expand(a.t(0), a.t(1)->shape));
 
 static Tensor select_nograd(const Tensor& a, int64_t dim, int64_t index) {
   Shape sh = a->shape, st = a->strides;
@@ -265,6 +290,7 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
                                                 "SelectBackward0"));
   return out;
 }
+EMBER_OP("select(Tensor input, int dim, int index) -> Tensor", "function method", select(a.t(0), a.i(1), a.i(2)));
 
 static Tensor slice_nograd(const Tensor& a, int64_t dim, int64_t start, int64_t len, int64_t step) {
   Shape sh = a->shape, st = a->strides;
@@ -303,5 +329,7 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
                      ") exceeds dimension size (" + std::to_string(n) + ").");
   return slice(a, dim, start, start + length, 1);
 }
+EMBER_OP("narrow(Tensor input, int dim, int start, int length) -> Tensor", "function method",
+         narrow(a.t(0), a.i(1), a.i(2), a.i(3)));
 
 }  // namespace ember

@@ -1,0 +1,108 @@
+// The op table: every public op is declared once, next to its forward and backward, with
+// EMBER_OP(schema, variants, impl). The bindings walk this table at import and derive from it
+// ember.X, Tensor.X, Tensor.X_, out=, the operator dunders and the keyword parser; tests, docs
+// and stubs read it through ember._C._op_table(). No Python here: impls see converted Args.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ember/core/tensor.h"
+
+namespace ember {
+
+constexpr int kMaxOpArgs = 16;
+
+// One argument of a call, converted by the bindings according to the schema's type.
+struct Arg {
+  enum Kind : uint8_t { None, Tensor_, Scalar_, Ints, DType_, Str, Tensors } kind = None;
+  Tensor t;
+  Scalar s;  // Scalar, int, float and bool parameters
+  std::vector<int64_t> ints;
+  DType dt = DType::Float32;
+  const char* str = nullptr;  // borrowed for the duration of the call
+  std::vector<Tensor> ts;
+};
+
+// The arguments of one call in schema order (a method's self is position 0).
+struct Args {
+  Arg a[kMaxOpArgs];
+  int n = 0;
+  bool none(int i) const { return a[i].kind == Arg::None; }
+  const Tensor& t(int i) const { return a[i].t; }  // null for an absent optional Tensor
+  const Scalar& s(int i) const { return a[i].s; }
+  std::optional<Scalar> os(int i) const { return none(i) ? std::nullopt : std::optional<Scalar>(a[i].s); }
+  int64_t i(int k) const { return a[k].s.i; }
+  std::optional<int64_t> oi(int k) const { return none(k) ? std::nullopt : std::optional<int64_t>(a[k].s.i); }
+  double f(int k) const { return a[k].s.f; }
+  std::optional<double> of(int k) const { return none(k) ? std::nullopt : std::optional<double>(a[k].s.f); }
+  bool b(int k) const { return a[k].s.i != 0; }
+  const std::vector<int64_t>& ints(int k) const { return a[k].ints; }  // empty for None
+  std::optional<DType> dtype(int k) const { return none(k) ? std::nullopt : std::optional<DType>(a[k].dt); }
+  std::string str(int k) const { return a[k].str ? a[k].str : ""; }
+  const std::vector<Tensor>& tensors(int k) const { return a[k].ts; }
+};
+
+// What an op returns: a Tensor, a tuple of Tensors (a namedtuple when the schema names the
+// fields), or a Python number / bool / None.
+struct Value {
+  enum Kind : uint8_t { Tensor_, Tensors, Number, None } kind = None;
+  Tensor t;
+  std::vector<Tensor> ts;
+  Scalar s;
+  Value() = default;
+  Value(Tensor x) : kind(Tensor_), t(std::move(x)) {}
+  Value(std::vector<Tensor> x) : kind(Tensors), ts(std::move(x)) {}
+  Value(std::pair<Tensor, Tensor> p) : kind(Tensors), ts{std::move(p.first), std::move(p.second)} {}
+  Value(bool b) : kind(Number), s(Scalar::from_bool(b)) {}
+  Value(Scalar x) : kind(Number), s(x) {}
+  static Value none() { return Value(); }
+};
+
+using OpFn = Value (*)(const Args&);
+
+// One declaration. `schema` is torch's Python signature with torch's parameter names, e.g.
+//   "add(Tensor input, Tensor other, *, Scalar alpha=1, Tensor? out=None) -> Tensor"
+// (an overload is written "max.dim(...)"; `Tensor?`, `int[]`, `int[1]?`, `ScalarType?`, `str`,
+// `Tensor[]`, `Generator?`, `Device?` are the types). `variants` lists what the bindings make of
+// it: "function", "method", "inplace" (Tensor.X_), and dunders such as "__add__ __radd__ __iadd__".
+struct OpDef {
+  const char* schema;
+  const char* variants;
+  OpFn fn;
+  const char* file;
+};
+
+std::vector<OpDef>& op_table();
+
+struct OpRegistrar {
+  OpRegistrar(const char* schema, const char* variants, OpFn fn, const char* file) {
+    op_table().push_back({schema, variants, fn, file});
+  }
+};
+
+#define EMBER_OP_CAT2(a, b) a##b
+#define EMBER_OP_CAT(a, b) EMBER_OP_CAT2(a, b)
+// EMBER_OP("add(Tensor input, Tensor other, *, Scalar alpha=1) -> Tensor", "function method",
+//          add(a.t(0), a.t(1), a.s(2)))  -- the impl is an expression over `a` (the Args).
+#define EMBER_OP(schema, variants, ...)                                                              \
+  static ::ember::OpRegistrar EMBER_OP_CAT(ember_op_, __LINE__)(                                     \
+      schema, variants, [](const ::ember::Args& a) -> ::ember::Value { return __VA_ARGS__; }, __FILE__)
+
+// Generic in-place form of an out-of-place op (Note [In-place autograd] in inplace.cpp): checks
+// self, computes op on self (or a clone of it when tracking history), casts the result back into
+// self, bumps its version and moves the history onto self. `others_need_grad`: any other
+// tensor argument requires grad.
+Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name,
+                      const std::function<Tensor(const Tensor&)>& op);
+
+// Writes an op's result into the out= tensor of a call: resized (to fresh storage) when its shape
+// differs, the result cast to out's dtype when torch allows it; bumps out's version.
+void write_out(const Tensor& out, const Tensor& result, const char* name);
+
+// torch's name of a dtype in messages ("Float", "Long").
+const char* scalar_type_name(DType d);
+
+}  // namespace ember
