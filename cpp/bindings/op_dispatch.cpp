@@ -22,6 +22,7 @@ struct Param {
   Ty ty = Ty::Any;
   int list_n = -1;             // int[N]: N (a single int is accepted when N >= 1); -1 not a list
   bool optional = false, kwonly = false, has_default = false;
+  bool varargs = false;        // "Tensor[] *tensors": torch's f(*tensors) form is accepted too
   Arg def;
   std::string def_str, def_text;  // str default storage; default as written (for messages)
   std::string type_text;
@@ -150,6 +151,7 @@ Signature parse_schema(const char* schema) {
     if (sp == std::string::npos) schema_error(s, "parameter without a type: " + ptxt);
     std::string ty = trim(decl.substr(0, sp));
     p.name = trim(decl.substr(sp + 1));
+    if (!p.name.empty() && p.name[0] == '*') { p.varargs = true; p.name = p.name.substr(1); }
     p.type_text = ty;
     if (!ty.empty() && ty.back() == '?') { p.optional = true; ty.pop_back(); }
     size_t lb = ty.find('[');
@@ -390,7 +392,19 @@ bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_
   // torch's varargs form: x.view(2, 3), x.permute(1, 0) -- a leading int list may be spread out.
   bool spread = nargs >= 1 && npos >= 1 && sig.params[first].ty == Ty::Ints && sig.params[first].list_n == 0 &&
                 (nargs > 1 || (!PyTuple_Check(args[0]) && !PyList_Check(args[0])));
-  if (spread) {
+  if (nargs >= 1 && npos >= 1 && sig.params[first].varargs && (nargs > 1 || is_tensor(args[0]))) {
+    Arg& a = A.a[first];
+    a.kind = Arg::Tensors;
+    a.ts.resize(nargs);
+    for (Py_ssize_t k = 0; k < nargs; ++k) {
+      if (!is_tensor(args[k])) {
+        if (err) *err = sig.name + "(): expected Tensor as element " + std::to_string(k) + " in argument 0, but got " + type_name(args[k]);
+        return false;
+      }
+      a.ts[k] = to_tensor(args[k]);
+    }
+    set |= 1u << first;
+  } else if (spread) {
     Arg& a = A.a[first];
     a.kind = Arg::Ints;
     a.ints.resize(nargs);

@@ -147,4 +147,107 @@ EMBER_OP("matmul(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "f
 EMBER_OP("mm(Tensor input, Tensor mat2, *, Tensor? out=None) -> Tensor", "function method", mm(a.t(0), a.t(1)));
 EMBER_OP("bmm(Tensor input, Tensor mat2, *, Tensor? out=None) -> Tensor", "function method", bmm(a.t(0), a.t(1)));
 
+// ---- products built on matmul: dot, vdot, inner, mv, outer, addmm, addmv, addr, baddbmm, addbmm,
+// kron, cross (torch's checks and messages)
+namespace {
+void same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  if (a->dtype != b->dtype)
+    throw std::runtime_error(std::string(op) + ": expected both vectors to have same dtype, but found " +
+                             scalar_type_name(a->dtype) + " and " + scalar_type_name(b->dtype));
+}
+Tensor beta_alpha(const Tensor& input, const Tensor& prod, const Scalar& beta, const Scalar& alpha) {
+  Tensor p = alpha.kind != Scalar::Float && alpha.i == 1 ? prod : mul(prod, scalar_tensor(alpha));
+  if (beta.kind != Scalar::Float && beta.i == 0) return add(zeros(broadcast_shapes(input->shape, p->shape), p->dtype), p);
+  if (beta.kind == Scalar::Float && beta.f == 0) return add(zeros(broadcast_shapes(input->shape, p->shape), p->dtype), p);
+  Tensor i = beta.kind != Scalar::Float && beta.i == 1 ? input : mul(input, scalar_tensor(beta));
+  return add(i, p);
+}
+}  // namespace
+Tensor dot(const Tensor& a, const Tensor& b) {
+  if (a->dim() != 1 || b->dim() != 1)
+    throw std::runtime_error("1D tensors expected, but got " + std::to_string(a->dim()) + "D and " + std::to_string(b->dim()) + "D tensors");
+  same_dtype(a, b, "dot");
+  if (a->shape[0] != b->shape[0])
+    throw std::runtime_error("inconsistent tensor size, expected tensor [" + std::to_string(a->shape[0]) + "] and src [" +
+                             std::to_string(b->shape[0]) + "] to have the same number of elements, but got " +
+                             std::to_string(a->shape[0]) + " and " + std::to_string(b->shape[0]) + " elements respectively");
+  return matmul(a, b);
+}
+EMBER_OP("dot(Tensor input, Tensor tensor, *, Tensor? out=None) -> Tensor", "function method", dot(a.t(0), a.t(1)));
+EMBER_OP("vdot(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", dot(a.t(0), a.t(1)));
+Tensor inner(const Tensor& a, const Tensor& b) {
+  if (a->dim() == 0 || b->dim() == 0) return mul(a, b);
+  if (a->shape.back() != b->shape.back())
+    throw std::runtime_error("inner() the last dimension must match on both input tensors but got shapes " + shape_str(a->shape) +
+                             " and " + shape_str(b->shape));
+  Tensor r = matmul(reshape(a, {a->numel() / std::max<int64_t>(a->shape.back(), 1), a->shape.back()}),
+                    t(reshape(b, {b->numel() / std::max<int64_t>(b->shape.back(), 1), b->shape.back()})));
+  Shape s(a->shape.begin(), a->shape.end() - 1);
+  s.insert(s.end(), b->shape.begin(), b->shape.end() - 1);
+  return reshape(r, s);
+}
+EMBER_OP("inner(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", inner(a.t(0), a.t(1)));
+Tensor mv(const Tensor& m, const Tensor& v) {
+  if (m->dim() != 2 || v->dim() != 1)
+    throw std::runtime_error("vector + matrix @ vector expected, got " + std::to_string(m->dim()) + ", " + std::to_string(m->dim()) + ", " + std::to_string(v->dim()));
+  if (m->shape[1] != v->shape[0])
+    throw std::runtime_error("size mismatch, got input (" + std::to_string(m->shape[0]) + "), mat (" + std::to_string(m->shape[0]) + "x" +
+                             std::to_string(m->shape[1]) + "), vec (" + std::to_string(v->shape[0]) + ")");
+  return matmul(m, v);
+}
+EMBER_OP("mv(Tensor input, Tensor vec, *, Tensor? out=None) -> Tensor", "function method", mv(a.t(0), a.t(1)));
+Tensor outer(const Tensor& a, const Tensor& b) {
+  if (a->dim() != 1 || b->dim() != 1) throw std::runtime_error("outer: Expected 1-D argument self, but got " + std::to_string(a->dim()) + "-D");
+  return mul(unsqueeze(a, 1), unsqueeze(b, 0));
+}
+EMBER_OP("outer(Tensor input, Tensor vec2, *, Tensor? out=None) -> Tensor", "function method", outer(a.t(0), a.t(1)));
+EMBER_OP("ger(Tensor input, Tensor vec2, *, Tensor? out=None) -> Tensor", "function method", outer(a.t(0), a.t(1)));
+EMBER_OP("addmm(Tensor input, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace", beta_alpha(a.t(0), mm(a.t(1), a.t(2)), a.s(3), a.s(4)));
+EMBER_OP("addmv(Tensor input, Tensor mat, Tensor vec, *, Scalar beta=1, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace", beta_alpha(a.t(0), mv(a.t(1), a.t(2)), a.s(3), a.s(4)));
+EMBER_OP("addr(Tensor input, Tensor vec1, Tensor vec2, *, Scalar beta=1, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace", beta_alpha(a.t(0), outer(a.t(1), a.t(2)), a.s(3), a.s(4)));
+EMBER_OP("baddbmm(Tensor input, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace", beta_alpha(a.t(0), bmm(a.t(1), a.t(2)), a.s(3), a.s(4)));
+EMBER_OP("addbmm(Tensor input, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1, Tensor? out=None) -> Tensor",
+         "function method inplace", beta_alpha(a.t(0), sum(bmm(a.t(1), a.t(2)), {0}, false), a.s(3), a.s(4)));
+Tensor kron(const Tensor& a, const Tensor& b) {
+  int64_t nd = std::max(a->dim(), b->dim());
+  Shape sa(nd - a->dim(), 1), sb(nd - b->dim(), 1);
+  sa.insert(sa.end(), a->shape.begin(), a->shape.end());
+  sb.insert(sb.end(), b->shape.begin(), b->shape.end());
+  Shape ia, ib, fin;
+  for (int64_t i = 0; i < nd; ++i) {
+    ia.push_back(sa[i]), ia.push_back(1);
+    ib.push_back(1), ib.push_back(sb[i]);
+    fin.push_back(sa[i] * sb[i]);
+  }
+  return reshape(mul(reshape(a, ia), reshape(b, ib)), fin);
+}
+EMBER_OP("kron(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", kron(a.t(0), a.t(1)));
+Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim0) {
+  Shape s = broadcast_shapes(a->shape, b->shape);
+  int64_t dim = -1;
+  if (dim0) dim = wrap_dim(*dim0, (int64_t)s.size());
+  else {
+    for (int64_t i = 0; i < (int64_t)s.size(); ++i)
+      if (s[i] == 3) { dim = i; break; }
+    if (dim < 0) throw std::runtime_error("no dimension of size 3 in input");
+  }
+  if (s[dim] != 3)
+    throw std::runtime_error("linalg.cross: inputs dimension " + std::to_string(dim) + " must have length 3. Got " +
+                             std::to_string(a->dim() > dim ? a->shape[dim] : 0) + " and " + std::to_string(b->dim() > dim ? b->shape[dim] : 0));
+  Tensor x = expand(a, s), y = expand(b, s);
+  auto c = [&](const Tensor& t, int64_t i) { return select(t, dim, i); };
+  Tensor r0 = sub(mul(c(x, 1), c(y, 2)), mul(c(x, 2), c(y, 1)));
+  Tensor r1 = sub(mul(c(x, 2), c(y, 0)), mul(c(x, 0), c(y, 2)));
+  Tensor r2 = sub(mul(c(x, 0), c(y, 1)), mul(c(x, 1), c(y, 0)));
+  return stack({r0, r1, r2}, dim);
+}
+EMBER_OP("cross(Tensor input, Tensor other, int? dim=None, *, Tensor? out=None) -> Tensor", "function method",
+         cross(a.t(0), a.t(1), a.oi(2)));
+EMBER_OP("linalg_cross(Tensor input, Tensor other, *, int dim=-1, Tensor? out=None) -> Tensor", "function",
+         cross(a.t(0), a.t(1), a.i(2)));
+
 }  // namespace ember

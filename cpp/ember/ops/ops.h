@@ -112,6 +112,16 @@ Tensor& uniform_(Tensor& self, double lo, double hi);
 Tensor& normal_(Tensor& self, double mean, double std);
 void check_inplace(const Tensor& self, const char* op);
 
+// ---- stats.cpp / scan.cpp / sort.cpp (more reductions)
+Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool is_max);
+Tensor all(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor any(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor sqrt_zero_grad(const Tensor& v, const char* node);  // sqrt whose gradient at 0 is 0
+Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims, bool keepdim);
+Tensor cumsum(const Tensor& a, int64_t dim);
+std::pair<Tensor, Tensor> sort(const Tensor& a, int64_t dim, bool descending);
+
 // ---- reduce.cpp
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);  // dims empty = all
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
@@ -143,6 +153,7 @@ Tensor expand(const Tensor& a, Shape shape);
 Tensor select(const Tensor& a, int64_t dim, int64_t index);
 Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step);
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
+Tensor diagonal(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2);
 Tensor as_strided_nograd(const Tensor& a, const Shape& shape, const Shape& strides, int64_t offset);
 Shape infer_size(Shape shape, int64_t numel);
 inline Shape to_shape(const std::vector<int64_t>& v) { return Shape(v.begin(), v.end()); }

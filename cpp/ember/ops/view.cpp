@@ -290,6 +290,31 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
                                                 "SelectBackward0"));
   return out;
 }
+
+// ---- diagonal: a strided view along (dim1, dim2), appended as the last dim
+static Tensor diagonal_nograd(const Tensor& a, int64_t off, int64_t d1, int64_t d2) {
+  Shape sh, st;
+  for (int64_t i = 0; i < a->dim(); ++i)
+    if (i != d1 && i != d2) sh.push_back(a->shape[i]), st.push_back(a->strides[i]);
+  int64_t len = off >= 0 ? std::min(a->shape[d1], a->shape[d2] - off) : std::min(a->shape[d1] + off, a->shape[d2]);
+  len = std::max<int64_t>(len, 0);
+  int64_t start = a->offset + (len > 0 ? (off >= 0 ? off * a->strides[d2] : -off * a->strides[d1]) : 0);
+  sh.push_back(len);
+  st.push_back(a->strides[d1] + a->strides[d2]);
+  return make_view(a, sh, st, start);
+}
+Tensor diagonal(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2) {
+  if (a->dim() < 2) throw std::runtime_error("diagonal(): input must have at least 2 dimensions, got " + std::to_string(a->dim()));
+  int64_t d1 = wrap_dim(dim1, a->dim()), d2 = wrap_dim(dim2, a->dim());
+  if (d1 == d2) throw std::runtime_error("diagonal dimensions cannot be identical " + std::to_string(dim1) + ", " + std::to_string(dim2));
+  Tensor out = finish_view(a, diagonal_nograd(a, offset, d1, d2));
+  if (any_requires_grad({&a}))
+    set_history(out, make_node<SubviewBackward>({&a}, a->shape, [offset, d1, d2](const Tensor& z) { return diagonal_nograd(z, offset, d1, d2); },
+                                                "DiagonalBackward0"));
+  return out;
+}
+EMBER_OP("diagonal(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor", "function method",
+         diagonal(a.t(0), a.i(1), a.i(2), a.i(3)));
 EMBER_OP("select(Tensor input, int dim, int index) -> Tensor", "function method", select(a.t(0), a.i(1), a.i(2)));
 
 static Tensor slice_nograd(const Tensor& a, int64_t dim, int64_t start, int64_t len, int64_t step) {
