@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "ember/autograd/node.h"
+#include "ember/core/generator.h"
 #include "ember/ops/ops.h"
 
 namespace py = pybind11;
@@ -127,6 +128,7 @@ void bind_functions(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_op_table(py::module_& m);
+void bind_random(py::module_& m);
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
 Tensor matmul_released(const Tensor& a, const Tensor& b);
 py::object tensor_to_numpy(const Tensor& t, bool force);

@@ -19,10 +19,14 @@ void bind_functions(py::module_& m) {
   m.def("_arange", &arange);
   m.def("_linspace", &linspace);
   m.def("_eye", &eye);
-  m.def("_rand", &rand);
-  m.def("_randn", &randn);
-  m.def("_randint", &randint);
-  m.def("_randperm", &randperm);
+  m.def("_rand", [](const Shape& s, DType d, Generator* g) { return rand(s, d, g); }, py::arg("size"), py::arg("dtype"),
+        py::arg("generator") = nullptr);
+  m.def("_randn", [](const Shape& s, DType d, Generator* g) { return randn(s, d, g); }, py::arg("size"), py::arg("dtype"),
+        py::arg("generator") = nullptr);
+  m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d, Generator* g) { return randint(lo, hi, s, d, g); },
+        py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
+  m.def("_randperm", [](int64_t n, DType d, Generator* g) { return randperm(n, d, g); }, py::arg("n"), py::arg("dtype"),
+        py::arg("generator") = nullptr);
   m.def("_scalar_tensor", [](Scalar s, std::optional<DType> d) {
     Tensor t = scalar_tensor(s, d ? *d : (s.kind == Scalar::Float ? DType::Float32 : s.dtype()));
     t->wrapped_number = false;

@@ -92,5 +92,6 @@ PYBIND11_MODULE(_C, m) {
   bind_functions(m);
   bind_autograd(m);
   bind_nn(m);
+  bind_random(m);
   bind_op_table(m);  // last: the table's bindings are the ones that stay
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common.h"
+#include "ember/core/generator.h"
 #include "ember/ops/registry.h"
 
 namespace ember {
@@ -362,8 +363,9 @@ bool convert(const Param& p, int index, PyObject* o, Arg& a, const Signature& si
       return true;
     }
     case Ty::Generator:
-      if (o != Py_None) return fail("None (ember's sampling functions do not take a generator yet)");
+      if (!py::isinstance<Generator>(o)) return fail("torch.Generator");
       a = Arg();
+      a.gen = py::handle(o).cast<Generator*>();
       return true;
     case Ty::Any:
       a = Arg();

@@ -216,8 +216,6 @@ void bind_tensor(py::module_& m) {
         return fill_(t, s);
       })
       .def("zero_", [](Tensor t) { return zero_(t); })
-      .def("uniform_", [](Tensor t, double a, double b) { return uniform_(t, a, b); }, py::arg("a") = 0.0, py::arg("b") = 1.0)
-      .def("normal_", [](Tensor t, double m, double s) { return normal_(t, m, s); }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
       .def("__bool__", [](const Tensor& t) {
         if (t->numel() != 1) throw std::runtime_error("Boolean value of Tensor with more than one value is ambiguous");
         Tensor b = cast_nograd(t, DType::Bool);

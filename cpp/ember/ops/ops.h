@@ -10,6 +10,8 @@
 
 namespace ember {
 
+struct Generator;  // core/generator.h
+
 // ---- factory.cpp: creation, copies, casts, random
 Tensor zeros(const Shape& s, DType d);
 Tensor ones(const Shape& s, DType d);
@@ -17,10 +19,11 @@ Tensor full(const Shape& s, Scalar v, DType d);
 Tensor arange(double start, double end, double step, DType d);
 Tensor linspace(double start, double end, int64_t steps, DType d);
 Tensor eye(int64_t n, int64_t m, DType d);
-Tensor rand(const Shape& s, DType d);
-Tensor randn(const Shape& s, DType d);
-Tensor randint(int64_t low, int64_t high, const Shape& s, DType d);
-Tensor randperm(int64_t n, DType d);
+// random.cpp: sampling (g = null: the default generator)
+Tensor rand(const Shape& s, DType d, Generator* g = nullptr);
+Tensor randn(const Shape& s, DType d, Generator* g = nullptr);
+Tensor randint(int64_t low, int64_t high, const Shape& s, DType d, Generator* g = nullptr);
+Tensor randperm(int64_t n, DType d, Generator* g = nullptr);
 void manual_seed(uint64_t seed);
 uint64_t initial_seed();
 Tensor clone(const Tensor& a);               // differentiable copy (contiguous)
@@ -108,8 +111,8 @@ Tensor& clamp_(Tensor& self, std::optional<Scalar> lo, std::optional<Scalar> hi)
 Tensor& copy_(Tensor& self, const Tensor& src);
 Tensor& fill_(Tensor& self, Scalar v);
 Tensor& zero_(Tensor& self);
-Tensor& uniform_(Tensor& self, double lo, double hi);
-Tensor& normal_(Tensor& self, double mean, double std);
+Tensor& uniform_(Tensor& self, double lo, double hi, Generator* g = nullptr);
+Tensor& normal_(Tensor& self, double mean, double std, Generator* g = nullptr);
 void check_inplace(const Tensor& self, const char* op);
 
 // ---- stats.cpp / scan.cpp / sort.cpp (more reductions)

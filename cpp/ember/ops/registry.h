@@ -24,6 +24,7 @@ struct Arg {
   DType dt = DType::Float32;
   const char* str = nullptr;  // borrowed for the duration of the call
   std::vector<Tensor> ts;
+  struct Generator* gen = nullptr;  // borrowed for the duration of the call; null = default
 };
 
 // The arguments of one call in schema order (a method's self is position 0).
@@ -43,6 +44,7 @@ struct Args {
   std::optional<DType> dtype(int k) const { return none(k) ? std::nullopt : std::optional<DType>(a[k].dt); }
   std::string str(int k) const { return a[k].str ? a[k].str : ""; }
   const std::vector<Tensor>& tensors(int k) const { return a[k].ts; }
+  struct Generator* gen(int k) const { return a[k].gen; }
 };
 
 // What an op returns: a Tensor, a tuple of Tensors (a namedtuple when the schema names the
