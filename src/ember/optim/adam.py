@@ -4,15 +4,21 @@ import math
 
 from .. import _C
 from ..autograd.grad_mode import no_grad
-from .optimizer import Optimizer, _count_steps, _params_with_grad
+from .optimizer import _ignored_kwargs_doc, Optimizer, _check_fused, _count_steps, _params_with_grad, _value
 
 
 class Adam(Optimizer):
-    _decoupled_default = False
+    __doc__ = """Implements Adam (torch.optim.Adam) with bias correction, amsgrad, maximize and
+    (decoupled_weight_decay=True, as AdamW) decoupled weight decay.
+""" + _ignored_kwargs_doc("foreach", "fused", "capturable", "differentiable")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, foreach=None,
-                 maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=None):
+                 maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=False):
         if isinstance(lr, _C.Tensor):
+            if foreach and not capturable:
+                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+            if lr.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
             lr = lr.item()
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -24,12 +30,11 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if decoupled_weight_decay is None:
-            decoupled_weight_decay = self._decoupled_default
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
+        _check_fused(fused, foreach, differentiable)
 
     def _init_state(self, p, amsgrad):
         st = self.state[p]
@@ -53,7 +58,7 @@ class Adam(Optimizer):
             b1, b2 = g["betas"]
             _C._adam_step(ps, gs, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                           [s["max_exp_avg_sq"] for s in states] if amsgrad else [None] * len(ps), steps,
-                          g["lr"], b1, b2, g["eps"], g["weight_decay"], amsgrad, g["maximize"],
+                          _value(g["lr"]), b1, b2, g["eps"], g["weight_decay"], amsgrad, g["maximize"],
                           g["decoupled_weight_decay"])
             _count_steps(states)
         return loss
@@ -87,7 +92,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    _decoupled_default = True
+    __doc__ = """Implements AdamW (torch.optim.AdamW): Adam with decoupled weight decay (default 1e-2).
+""" + _ignored_kwargs_doc("foreach", "fused", "capturable", "differentiable")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
                  maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):

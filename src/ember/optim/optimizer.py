@@ -45,23 +45,35 @@ class Optimizer:
                             "tensors in sets will change between runs. Please use a list instead.")
         else:
             param_group["params"] = list(params)
+        # named parameters, e.g. model.named_parameters(): torch keeps the names as 'param_names'
+        names = [p[0] for p in param_group["params"] if isinstance(p, tuple)]
+        param_group["params"] = [p[1] if isinstance(p, tuple) else p for p in param_group["params"]]
+        if names:
+            if len(names) != len(param_group["params"]):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            param_group["param_names"] = names
         for p in param_group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError("optimizer can only optimize Tensors, but one of the params is " + type(p).__name__)
-            if not p.is_leaf:
+            if not self.defaults.get("differentiable", None) and not (p.is_leaf or p.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
+        if len({id(p) for p in param_group["params"]}) != len(param_group["params"]):
+            import warnings
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will cause "
+                          "an error; see github.com/pytorch/pytorch/issues/40967 for more information", stacklevel=3)
         seen = set()
         for g in self.param_groups:
             seen.update(id(p) for p in g["params"])
+            if ("param_names" in param_group) != ("param_names" in g):
+                current_group_txt = "with names" if "param_names" in param_group else "without names"
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 f"cannot add param group {current_group_txt} to the optimizer")
         if any(id(p) in seen for p in param_group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
-        if len({id(p) for p in param_group["params"]}) != len(param_group["params"]):
-            import warnings
-            warnings.warn("optimizer contains a parameter group with duplicate parameters", stacklevel=3)
         self.param_groups.append(param_group)
 
     def zero_grad(self, set_to_none=True):
@@ -110,13 +122,14 @@ class Optimizer:
             if k not in id_map:
                 continue
             p = id_map[k]
-            self.state[p] = {n: (t._to_dtype(p.dtype, False).contiguous() if isinstance(t, Tensor) and n != "step"
-                                 and t.is_floating_point() else t) for n, t in v.items()}
+            self.state[p] = _cast_state(p, v)
         for g, sg in zip(groups, saved):
-            params = g["params"]
+            params, names = g["params"], g.get("param_names")
             g.clear()
             g.update({k: v for k, v in sg.items() if k != "params"})
             g["params"] = params
+            if names is not None and "param_names" not in g:
+                g["param_names"] = names
 
     def __repr__(self):
         s = type(self).__name__ + " ("
@@ -134,6 +147,20 @@ class Optimizer:
         self.__dict__.update(state)
 
 
+def _cast_state(param, value, key=None):
+    """torch's load_state_dict policy: floating-point state tensors take the parameter's dtype,
+    except 'step'; dicts and lists (LBFGS's history) are walked recursively."""
+    if isinstance(value, Tensor):
+        if key != "step" and param.is_floating_point() and value.is_floating_point():
+            return value._to_dtype(param.dtype, False).contiguous()
+        return value
+    if isinstance(value, dict):
+        return {k: _cast_state(param, v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_state(param, v) for v in value)
+    return value
+
+
 def _params_with_grad(group):
     ps, gs = [], []
     for p in group["params"]:
@@ -149,3 +176,70 @@ def _count_steps(states):
     with no_grad():
         for st in states:
             st["step"].add_(1)
+
+
+# ---- helpers shared by the optimizers written in Python over ember tensor ops
+
+def _scalar_dtype():
+    """The dtype of 0-d state scalars ('step', 'eta', 'mu_product'...): torch's _get_scalar_dtype()."""
+    from .. import get_default_dtype  # noqa: PLC0415 (ember is fully imported by the time a step runs)
+    return _C.dtype.float64 if get_default_dtype() == _C.dtype.float64 else _C.dtype.float32
+
+
+def _scalar(value, dtype=None):
+    return _C._scalar_tensor(float(value), dtype if dtype is not None else _scalar_dtype())
+
+
+def _zeros_like(p):
+    return _C._zeros(list(p.shape), p.dtype)
+
+
+def _check_lr(lr):
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_fused(fused, foreach, differentiable):
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+def _value(x):
+    """torch's _get_value / _to_scalar: a Python number from a number or a one-element tensor."""
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _lerp_(t, end, weight):
+    """t.lerp_(end, weight) for a scalar weight, with torch's two-sided formula."""
+    if abs(weight) < 0.5:
+        return t.add_((end - t) * weight)
+    return t.copy_(end - (end - t) * (1 - weight))
+
+
+def _addcmul_(t, a, b, value=1.0):
+    """t.addcmul_(a, b, value=value)."""
+    return t.add_(a * b, alpha=value)
+
+
+def _addcdiv_(t, a, b, value=1.0):
+    """t.addcdiv_(a, b, value=value)."""
+    return t.add_(a / b, alpha=value)
+
+
+def _grad_of(p, maximize):
+    return -p.grad if maximize else p.grad
+
+
+def _ignored_kwargs_doc(*names):
+    """The docstring paragraph on the torch keywords that ember accepts and ignores."""
+    listed = ", ".join(f"``{n}``" for n in names[:-1]) + f" and ``{names[-1]}``"
+    return f"""
+    Accepted and ignored: {listed}.
+    They are kept in the param groups, as torch keeps them, but ember's updates are already fused
+    C++ calls or plain loops over ember tensor ops on the CPU: no multi-tensor kernels, CUDA graphs
+    or autograd through the step."""

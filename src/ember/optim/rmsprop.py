@@ -1,13 +1,16 @@
 """RMSprop (centered, momentum, weight decay) with torch's update; one C++ call per group."""
 from .. import _C
-from .optimizer import Optimizer, _count_steps, _params_with_grad
+from .optimizer import _ignored_kwargs_doc, Optimizer, _check_lr, _count_steps, _params_with_grad, _value
 
 
 class RMSprop(Optimizer):
+    __doc__ = """Implements RMSprop (torch.optim.RMSprop), optionally centered, with momentum and
+    weight decay.
+""" + _ignored_kwargs_doc("foreach", "capturable", "differentiable")
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_lr(lr)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= momentum:
@@ -38,7 +41,7 @@ class RMSprop(Optimizer):
                         st["grad_avg"] = _C._zeros(list(p.shape), p.dtype)
                 states.append(st)
             _C._rmsprop_step(ps, gs, [s["square_avg"] for s in states], [s.get("momentum_buffer") for s in states],
-                             [s.get("grad_avg") for s in states], g["lr"], g["alpha"], g["eps"], g["weight_decay"],
-                             g["momentum"], g["centered"], g["maximize"])
+                             [s.get("grad_avg") for s in states], _value(g["lr"]), g["alpha"], g["eps"],
+                             g["weight_decay"], g["momentum"], g["centered"], g["maximize"])
             _count_steps(states)
         return loss

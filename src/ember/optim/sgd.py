@@ -2,13 +2,19 @@
 the first step's momentum buffer being the gradient itself. One C++ call per group."""
 from .. import _C
 from ..autograd.grad_mode import no_grad
-from .optimizer import Optimizer, _params_with_grad, required
+from .optimizer import _ignored_kwargs_doc, Optimizer, _check_fused, _params_with_grad, _value, required
 
 
 class SGD(Optimizer):
+    __doc__ = """Implements stochastic gradient descent (torch.optim.SGD), optionally with momentum,
+    dampening, Nesterov momentum, weight decay and maximize.
+""" + _ignored_kwargs_doc("foreach", "fused", "differentiable")
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
                  foreach=None, differentiable=False, fused=None):
         if isinstance(lr, _C.Tensor):
+            if lr.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
             lr = lr.item()
         if lr is not required and lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -21,6 +27,7 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                         maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        _check_fused(fused, foreach, differentiable)
 
     def step(self, closure=None):
         loss = None if closure is None else self._closure(closure)
@@ -29,8 +36,8 @@ class SGD(Optimizer):
             ps = g["params"]
             momentum = g["momentum"]
             bufs = [state[p].get("momentum_buffer") if p in state else None for p in ps] if momentum != 0 else None
-            created = _C._sgd_step(ps, bufs, g["lr"], momentum, g["dampening"], g["weight_decay"], g["nesterov"],
-                                   g["maximize"])
+            created = _C._sgd_step(ps, bufs, _value(g["lr"]), momentum, g["dampening"], _value(g["weight_decay"]),
+                                   g["nesterov"], g["maximize"])
             if created is not None:  # first step: the C++ side made the momentum buffers
                 for p, b in zip(ps, created):
                     if b is not None:
