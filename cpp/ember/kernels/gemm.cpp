@@ -43,9 +43,14 @@ void* open_blas() {
   return RTLD_DEFAULT;  // loaded some other way (e.g. `import scipy_openblas32`)
 }
 
+void* blas_handle() {
+  static void* h = open_blas();
+  return h;
+}
+
 const Blas& blas() {
   static const Blas b = [] {
-    void* h = open_blas();
+    void* h = blas_handle();
     Blas r{(decltype(&scipy_cblas_sgemm))dlsym(h, "scipy_cblas_sgemm"), (decltype(&scipy_cblas_dgemm))dlsym(h, "scipy_cblas_dgemm"),
            (decltype(&scipy_openblas_set_num_threads))dlsym(h, "scipy_openblas_set_num_threads")};
     if (!r.sgemm || !r.dgemm || !r.set_threads)
@@ -433,6 +438,11 @@ void apply_epilogue(int64_t M, int64_t N, T* C, const Epilogue<T>& ep) {
   if (ep.bias || ep.relu) epilogue_pass(M, N, C, ep.bias, ep.relu);
 }
 }  // namespace
+
+void* blas_symbol(const char* name) {
+  blas();  // loads the library and sets its thread count once
+  return dlsym(blas_handle(), name);
+}
 
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {

@@ -17,6 +17,9 @@ struct Epilogue {
   bool relu = false;
 };
 
+// A symbol of the scipy-openblas32 library (LAPACK for linalg.cpp); null when absent.
+void* blas_symbol(const char* name);
+
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep = {});
 

@@ -157,6 +157,11 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index);
 Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step);
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
 Tensor diagonal(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2);
+// shape.cpp / linalg.cpp
+Tensor tri(const Tensor& a, int64_t k, bool lower);  // tril (lower) / triu
+Tensor diag_embed(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2);
+Tensor linalg_inv(const Tensor& a);
+Tensor linalg_solve(const Tensor& A, const Tensor& B, bool left);
 Tensor as_strided_nograd(const Tensor& a, const Shape& shape, const Shape& strides, int64_t offset);
 Shape infer_size(Shape shape, int64_t numel);
 inline Shape to_shape(const std::vector<int64_t>& v) { return Shape(v.begin(), v.end()); }
