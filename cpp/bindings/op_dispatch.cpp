@@ -268,6 +268,10 @@ struct ConvertCtx {
 
 // Converts `o` for parameter `p` (number `pos` in a call, 0 when passed by keyword). False with
 // a message in *err when `o` does not fit.
+// Overload resolution runs twice: first `strict` (a tensor never stands for an int, float or
+// Scalar), then lenient, so x.max(t) picks max.other as torch does while x.view(n_tensor) works.
+thread_local bool g_strict = false;
+
 bool convert(const Param& p, int index, PyObject* o, Arg& a, const Signature& sig, int pos, std::string* err) {
   auto fail = [&](const char* want) {
     if (err) {
@@ -290,11 +294,13 @@ bool convert(const Param& p, int index, PyObject* o, Arg& a, const Signature& si
       }
       return fail("Tensor");
     case Ty::Scalar:
+      if (g_strict && is_tensor(o)) return fail("Number");
       if (!to_scalar(o, a.s)) return fail("Number");
       a.kind = Arg::Scalar_;
       return true;
     case Ty::Int: {
       int64_t v;
+      if (g_strict && is_tensor(o)) return fail("int");
       if (!to_int(o, v)) return fail("int");
       a.kind = Arg::Scalar_;
       a.s = Scalar::from_int(v);
@@ -490,6 +496,16 @@ std::string call_repr(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
 // Chooses the first signature the call fits; TypeError naming the argument otherwise.
 const Signature* resolve(const Group& g, PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, Args& A) {
   std::string err;
+  if (g.sigs.size() > 1) {
+    struct Strict {
+      Strict() { g_strict = true; }
+      ~Strict() { g_strict = false; }
+    } strict;
+    for (const Signature* s : g.sigs) {
+      if (bind(*s, self, args, nargs, kwnames, A, nullptr)) return s;
+      for (int q = 0; q < A.n; ++q) A.a[q] = Arg();
+    }
+  }
   for (const Signature* s : g.sigs) {
     if (bind(*s, self, args, nargs, kwnames, A, g.sigs.size() == 1 ? &err : nullptr)) return s;
     for (int q = 0; q < A.n; ++q) A.a[q] = Arg();

@@ -114,4 +114,29 @@ Tensor& fill_(Tensor& self, Scalar v) {
 
 Tensor& zero_(Tensor& self) { return fill_(self, Scalar::from_int(0)); }
 
+// ---- resize_: new shape; the first min(old, new) elements (in order) are kept, the rest uninitialised
+Tensor& resize_(Tensor& self, const Shape& shape) {
+  for (auto d : shape)
+    if (d < 0) throw std::runtime_error("Trying to create tensor with negative dimension " + std::to_string(d) + ": " + shape_str(shape));
+  if (self->requires_grad && GradMode::is_enabled()) throw std::runtime_error("cannot resize variables that require grad");
+  if (shape == self->shape) return self;
+  Tensor fresh = empty(shape, self->dtype);
+  int64_t keep = std::min(fresh->numel(), self->numel());
+  if (keep > 0) {
+    NoGradGuard g;
+    Tensor flat_old = reshape(contiguous(self), {self->numel()});
+    copy_into(make_view(fresh, {keep}, {1}, 0), narrow(flat_old, 0, 0, keep));
+  }
+  self->storage = fresh->storage;
+  self->offset = 0;
+  self->shape = fresh->shape;
+  self->strides = fresh->strides;
+  self->bump_version();
+  return self;
+}
+EMBER_OP("resize_(Tensor input, int[] size, *, MemoryFormat? memory_format=None) -> Tensor", "method",
+         resize_(const_cast<Tensor&>(a.t(0)), to_shape(a.ints(1))));
+EMBER_OP("resize_as_(Tensor input, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor", "method",
+         resize_(const_cast<Tensor&>(a.t(0)), a.t(1)->shape));
+
 }  // namespace ember

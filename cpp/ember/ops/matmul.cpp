@@ -248,6 +248,7 @@ Tensor cross(const Tensor& a, const Tensor& b, std::optional<int64_t> dim0) {
 EMBER_OP("cross(Tensor input, Tensor other, int? dim=None, *, Tensor? out=None) -> Tensor", "function method",
          cross(a.t(0), a.t(1), a.oi(2)));
 EMBER_OP("linalg_cross(Tensor input, Tensor other, *, int dim=-1, Tensor? out=None) -> Tensor", "function",
-         cross(a.t(0), a.t(1), a.i(2)));
+         a.t(0)->dim() != a.t(1)->dim() ? throw std::runtime_error("linalg.cross: inputs must have the same number of dimensions.")
+                                        : cross(a.t(0), a.t(1), a.i(2)));
 
 }  // namespace ember
