@@ -83,7 +83,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_from(name, d)
+            self._remove_from(name, d, keep="_parameters")  # a re-assigned parameter keeps its place
             params[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -93,7 +93,7 @@ class Module:
         elif isinstance(value, Module):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_from(name, d)
+            self._remove_from(name, d, keep="_modules")
             d["_modules"][name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
@@ -108,11 +108,13 @@ class Module:
             object.__setattr__(self, name, value)
 
     @staticmethod
-    def _remove_from(name, d):
+    def _remove_from(name, d, keep=None):
         d.pop(name, None)
         for k in ("_parameters", "_buffers", "_modules"):
-            if k in d:
+            if k in d and k != keep:
                 d[k].pop(name, None)
+        if "_non_persistent_buffers_set" in d:
+            d["_non_persistent_buffers_set"].discard(name)
 
     def __getattr__(self, name):
         d = self.__dict__

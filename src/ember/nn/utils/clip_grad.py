@@ -1,38 +1,79 @@
-"""Gradient clipping with torch's semantics (total norm over all grads, in place)."""
-import math
+"""Gradient clipping with torch's semantics: the total norm is the norm of the per-tensor norms (in
+the gradients' dtype), every gradient is multiplied by min(1, max_norm / (total + 1e-6)) in place.
+`foreach` is accepted for compatibility (ember's per-tensor loop is the only implementation)."""
+import types
+import warnings
 
 from ... import _C
 from ...autograd.grad_mode import no_grad
+from ..functional import _vector_norm
+
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grads_with_norm_", "clip_grad_value_", "get_total_norm"]
 
 
-def _grads(parameters):
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    if isinstance(tensors, _C.Tensor):
+        tensors = [tensors]
+    else:
+        tensors = list(tensors)
+    norm_type = float(norm_type)
+    if len(tensors) == 0:
+        return _C._scalar_tensor(0.0, None)
+    with no_grad():
+        norms = [_vector_norm(g, norm_type) for g in tensors]
+        dtype = norms[0].dtype
+        if any(n.dtype != dtype for n in norms):
+            dtype = _C.dtype.float64
+            norms = [n.to(dtype) for n in norms]
+        total_norm = _vector_norm(_C.stack(norms), norm_type)
+    if error_if_nonfinite:
+        t = total_norm.item()
+        if t != t or t in (float("inf"), float("-inf")):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                               "so it cannot be clipped. To disable this error and scale the gradients by the "
+                               "non-finite norm anyway, set `error_if_nonfinite=False`")
+    return total_norm
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     if isinstance(parameters, _C.Tensor):
         parameters = [parameters]
-    return [p.grad for p in parameters if p.grad is not None]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    max_norm = float(max_norm)
+    if len(grads) == 0:
+        return
+    with no_grad():
+        clip_coef = max_norm / (total_norm + 1e-6)
+        clip_coef_clamped = clip_coef.clamp(max=1.0)
+        for g in grads:
+            g.mul_(clip_coef_clamped.to(g.dtype))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    grads = _grads(parameters)
-    if not grads:
-        return _C._scalar_tensor(0.0, None)
-    norm_type = float(norm_type)
-    with no_grad():
-        if norm_type == math.inf:
-            total = max(g.abs().max().item() for g in grads)
-        else:
-            total = sum((g.abs() ** norm_type).sum().item() for g in grads) ** (1.0 / norm_type)
-        if error_if_nonfinite and not math.isfinite(total):
-            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
-                               "so it cannot be clipped.")
-        coef = float(max_norm) / (total + 1e-6)
-        if coef < 1:
-            for g in grads:
-                g.mul_(coef)
-    return _C._scalar_tensor(total, grads[0].dtype)
+    if isinstance(parameters, _C.Tensor):
+        parameters = [parameters]
+    else:
+        is_generator = isinstance(parameters, types.GeneratorType)
+        parameters = list(parameters)
+        if is_generator and len(parameters) == 0:
+            warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.", stacklevel=3)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total_norm = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(parameters, max_norm, total_norm, foreach)
+    return total_norm
+
+
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+                  FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
+    if isinstance(parameters, _C.Tensor):
+        parameters = [parameters]
     clip_value = float(clip_value)
     with no_grad():
-        for g in _grads(parameters):
-            g.clamp_(min=-clip_value, max=clip_value)
+        for p in parameters:
+            if p.grad is not None:
+                p.grad.clamp_(min=-clip_value, max=clip_value)
