@@ -869,18 +869,15 @@ NON_TENSOR = {
     "sum_dim": (lambda L, x, v: x.sum(v), TypeError),
     "view_size": (lambda L, x, v: x.view(v), TypeError),
     "cat_not_a_list": (lambda L, x, v: L.cat(x), TypeError),
+    "embedding_list": (lambda L, x, v: L.nn.Embedding(3, 2)([0, 1]), TypeError),
+    "dropout_train_input": (lambda L, x, v: L.nn.Dropout(0.5).train()(v), TypeError),
+    "dropout_eval_input": (lambda L, x, v: L.nn.Dropout(0.5).eval()(v), TypeError),
 }
 NON_TENSOR_BUGS = {
     "zeros_like": (lambda L, x, v: L.zeros_like(v), TypeError,
                    "zeros_like('abc') raises AttributeError (torch: TypeError)"),
     "layer_norm_input": (lambda L, x, v: L.nn.LayerNorm(2)(v), TypeError,
                          "LayerNorm('abc') raises AttributeError (torch: TypeError)"),
-    "embedding_list": (lambda L, x, v: L.nn.Embedding(3, 2)([0, 1]), TypeError,
-                       "Embedding(list) raises AttributeError (torch: TypeError)"),
-    "dropout_train_input": (lambda L, x, v: L.nn.Dropout(0.5).train()(v), TypeError,
-                            "Dropout()('abc') in train mode raises AttributeError (torch: TypeError)"),
-    "dropout_eval_input": (lambda L, x, v: L.nn.Dropout(0.5).eval()(v), TypeError,
-                           "Dropout()('abc') in eval mode returns 'abc' (torch: TypeError)"),
     "getitem_huge_int": (lambda L, x, v: x[2**70], (ValueError, IndexError),
                          "x[2**70] raises RuntimeError 'Unable to cast Python instance of type int' (torch: "
                          "ValueError 'Overflow when unpacking long long')"),

@@ -12,8 +12,17 @@ from ._factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, 
                          ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _fn_all
+from .functional import *  # noqa: F401,F403  (einsum, tensordot, cdist, ...: ops torch writes in Python)
+from . import linalg
 from . import autograd, nn, optim, utils
 from ._torch_compat import Generator, accelerator, backends, cuda, get_num_threads, install_as_torch, set_num_threads
+from ._torch_compat import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, are_deterministic_algorithms_enabled,
+                            get_float32_matmul_precision, is_deterministic_algorithms_warn_only_enabled,
+                            set_default_tensor_type, set_float32_matmul_precision, use_deterministic_algorithms,
+                            version, xpu)
+from ._factories import get_default_dtype, set_default_dtype
+from ._tensor_str import set_printoptions
+from . import testing
 from .serialization import load, save
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
@@ -22,12 +31,29 @@ float64 = double = _C.dtype.float64
 int64 = long = _C.dtype.int64
 bool = _C.dtype.bool
 
-__version__ = "0.1.0"
+from ._torch_compat import __version__  # torch API version, TorchVersion("2.13.0+cpu"); ember's own: version.ember
+
+
+default_generator = _C.default_generator
 
 
 def manual_seed(seed):
-    """Seed ember's own generator (xoshiro256**). Not torch's stream: same seed, different numbers."""
-    _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    """Seed ember's default generator (xoshiro256**). Not torch's stream: same seed, different numbers."""
+    return default_generator.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+def seed():
+    """Seed the default generator from a non-deterministic source; returns the seed."""
+    return default_generator.seed()
+
+
+def get_rng_state():
+    """The default generator's state (an int64 tensor; pass it back to set_rng_state)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state):
+    default_generator.set_state(new_state)
 
 
 initial_seed = _C.initial_seed
@@ -42,11 +68,9 @@ def is_floating_point(t):
 
 
 def numel(t):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"numel(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}")
     return t.numel()
-
-
-def get_default_dtype():
-    return float32
 
 
 def set_default_device(d):

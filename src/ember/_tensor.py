@@ -36,37 +36,143 @@ class _return_types:
     min = collections.namedtuple("min", ["values", "indices"])
 
 
-class device:
-    """ember runs on the CPU only; device('cpu') exists so torch code that names it runs."""
+# torch's device types, in c10::DeviceType order (the position is the type id torch hashes with)
+_DEVICE_TYPES = ("cpu", "cuda", "mkldnn", "opengl", "opencl", "ideep", "hip", "fpga", "maia", "xla", "vulkan",
+                 "metal", "xpu", "mps", "meta", "hpu", "ve", "lazy", "ipu", "mtia", "privateuseone")
+_DEVICE_TYPE_LIST = ("cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, "
+                     "meta, hpu, mtia, privateuseone")
+import builtins as _builtins  # noqa: E402 (device() has a parameter named type)
+import re as _re  # noqa: E402
 
-    def __init__(self, type="cpu", index=None):
+_DEVICE_STRING = _re.compile(r"([a-zA-Z_]+)(?::([1-9][0-9]*|0))?")
+_NO_ACCELERATOR = "Cannot access accelerator device when none is available."
+_MISSING = object()
+
+
+class device:
+    """torch.device: a (type, index) pair, constructed and compared as torch's is.
+
+    Every torch device type can be named (device('cuda:0'), device('mps')), as on a CPU-only torch;
+    ember computes on the CPU only, so moving a tensor to any other device raises what CPU-only
+    torch raises (see _check_device)."""
+
+    __slots__ = ("_type", "_index")
+
+    def __init__(self, type=_MISSING, index=None):
         if isinstance(type, device):
-            type = type.type
-        type = str(type)
-        if type.split(":")[0] != "cpu":
-            raise RuntimeError(f"ember supports only the 'cpu' device, got {type!r}")
-        self.type = "cpu"
-        self.index = None
+            if index is not None:
+                raise TypeError("device() received an invalid combination of arguments - got (device, int)")
+            self._type, self._index = type._type, type._index
+            return
+        if isinstance(type, int) and not isinstance(type, bool) and index is None:
+            # device(0): torch reads a bare index as the current accelerator's, and there is none
+            if type < 0:
+                raise RuntimeError("Device index must not be negative")
+            raise RuntimeError(_NO_ACCELERATOR)
+        if not isinstance(type, str):
+            if type is _MISSING:
+                raise TypeError("device() received an invalid combination of arguments - got (), but expected one "
+                                "of:\n * (torch.device device)\n * (str type, int index = -1)\n")
+            got = _builtins.type(type).__name__
+            raise TypeError(f"device() received an invalid combination of arguments - got ({got}), but expected one "
+                            f"of:\n * (torch.device device)\n      didn't match because some of the arguments have "
+                            f"invalid types: (!{got}!)\n * (str type, int index = -1)\n")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise TypeError("device(): argument 'index' (position 2) must be int, not "
+                            f"{_builtins.type(index).__name__}")
+        if not type:
+            raise RuntimeError("Device string must not be empty")
+        m = _DEVICE_STRING.fullmatch(type)  # c10's parser: ([a-zA-Z_]+)(?::([1-9]\d*|0))?
+        if m is None:
+            raise RuntimeError(f"Invalid device string: '{type}'")
+        name, idx = m.group(1), m.group(2)
+        if name not in _DEVICE_TYPES:
+            raise RuntimeError(f"Expected one of {_DEVICE_TYPE_LIST} device type at start of device string: {type}")
+        if idx is not None and index is not None:
+            raise RuntimeError(f"type (string) must not include an index because index was passed explicitly: {type}")
+        if idx is not None:
+            index = int(idx)
+        if index is not None and index < 0:
+            raise RuntimeError("Device index must not be negative")
+        self._type, self._index = name, index
+
+    @property
+    def type(self):
+        return self._type
+
+    @property
+    def index(self):
+        return self._index
 
     def __repr__(self):
-        return "device(type='cpu')"
+        if self._index is None:
+            return f"device(type='{self._type}')"
+        return f"device(type='{self._type}', index={self._index})"
 
     def __str__(self):
-        return "cpu"
+        return self._type if self._index is None else f"{self._type}:{self._index}"
 
     def __eq__(self, other):
-        return isinstance(other, (device, str)) and str(other).split(":")[0] == "cpu"
+        if not isinstance(other, device):
+            return NotImplemented
+        return self._type == other._type and self._index == other._index
 
     def __hash__(self):
-        return hash("cpu")
+        return (_DEVICE_TYPES.index(self._type) << 16) | ((-1 if self._index is None else self._index) & 0xFF)
+
+    def __reduce__(self):
+        return (device, (self._type,) if self._index is None else (self._type, self._index))
+
+    def __enter__(self):
+        _check_device(self, "factory")
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
+device.__module__ = "ember"
 _CPU = device("cpu")
 
+# What a CPU-only torch raises for a tensor moved to (kind "to": .to(), tensor(data, device=))
+# or allocated on (kind "factory": zeros(..., device=)) a device it was not built with.
+_BACKEND_NAMES = {"mps": "MPS", "vulkan": "Vulkan", "opengl": "OpenGL", "opencl": "OpenCL", "ipu": "IPU", "xla": "XLA",
+                  "hip": "HIP", "ve": "VE", "fpga": "FPGA", "maia": "MAIA", "lazy": "Lazy", "mkldnn": "MkldnnCPU",
+                  "ideep": "IDEEP", "metal": "Metal", "hpu": "HPU"}
 
-def _check_device(d):
-    if d is not None:
-        device(d)
+
+def _as_device(d):
+    if isinstance(d, device):
+        return d
+    if isinstance(d, int) and not isinstance(d, bool):
+        if d < 0:
+            raise RuntimeError("Device index must not be negative")
+        raise RuntimeError(_NO_ACCELERATOR)
+    return device(d)
+
+
+def _check_device(d, kind="to", op="aten::empty.memory_format"):
+    """Accept None and the CPU (any index); raise torch's CPU-build error for every other device."""
+    if d is None:
+        return
+    d = _as_device(d)
+    t = d.type
+    if t == "cpu":
+        return
+    if t == "cuda":
+        raise AssertionError("Torch not compiled with CUDA enabled")
+    if t == "xpu":
+        raise AssertionError("Torch not compiled with XPU enabled")
+    if t == "mtia":
+        raise AssertionError("Torch not compiled with MTIA enabled")
+    if t == "meta":
+        raise NotImplementedError("ember does not support the 'meta' device: its tensors always hold data on the CPU")
+    if kind == "factory":
+        raise NotImplementedError(
+            f"Could not run '{op}' with arguments from the '{_BACKEND_NAMES.get(t, t.upper())}' backend. This could "
+            "be because the operator doesn't exist for this backend, or was omitted during the selective/custom "
+            "build process (if using custom build).")
+    raise RuntimeError(f"PyTorch is not linked with support for {t} devices")
 
 
 def _tensor_repr(self, *, tensor_contents=None):
@@ -115,8 +221,32 @@ def _format(self, spec):
 
 
 def _array(self, dtype=None, copy=None):
-    a = self.detach().numpy()
-    return a if dtype is None else a.astype(dtype)
+    """np.asarray(t) / np.array(t): t.numpy() as torch does, so a tensor that requires grad raises
+    torch's RuntimeError ("Can't call numpy() on Tensor that requires grad...") instead of converting."""
+    a = self.numpy()
+    if dtype is not None and np.dtype(dtype) != a.dtype:
+        if copy is False:
+            raise ValueError("Unable to avoid copy while creating an array as requested "
+                             f"(dtype {a.dtype} -> {np.dtype(dtype)})")
+        return a.astype(dtype)
+    return a.copy() if copy else a
+
+
+def _array_wrap(self, array, context=None, return_scalar=False):
+    """numpy's result of a ufunc on a tensor (np.exp(t), and t * ndarray, which numpy computes when
+    ember's operator declines the ndarray) comes back as a tensor, as torch's __array_wrap__ does."""
+    from ._factories import from_numpy
+    array = np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
+    elif kind in "iu" and array.dtype != np.int64:
+        array = array.astype(np.int64)
+    elif kind not in "biuf":
+        return array
+    if not array.flags.writeable or any(s < 0 for s in array.strides):
+        array = array.copy()
+    return from_numpy(array)
 
 
 def _int_view(self):
@@ -154,6 +284,7 @@ for _name, _fn in {
     "__iter__": _iter,
     "__format__": _format,
     "__array__": _array,
+    "__array_wrap__": _array_wrap,
     "__contains__": _contains,
     "cpu": lambda self: self,
     "norm": _norm,

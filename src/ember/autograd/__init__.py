@@ -5,6 +5,7 @@ import functools
 from .. import _C
 from .function import Function, FunctionCtx
 from .grad_mode import enable_grad, no_grad, set_grad_enabled, inference_mode, is_grad_enabled
+from .variable import Variable
 
 
 def _as_list(x):
@@ -43,4 +44,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "inference_mode", "is_grad_enabled"]
+           "inference_mode", "is_grad_enabled", "Variable"]
