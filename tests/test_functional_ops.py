@@ -825,11 +825,11 @@ def test_linalg_norm_bad():
 
 
 @pytest.mark.parametrize("ord", [2, -2, "nuc"])
-def test_linalg_norm_needs_svd(ord):
-    with pytest.raises(NotImplementedError, match="SVD"):
-        ember.linalg.matrix_norm(ember.ones(3, 4), ord)
-    with pytest.raises(NotImplementedError, match="SVD"):
-        ember.linalg.norm(ember.ones(3, 4), ord)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_linalg_norm_from_singular_values(ord, keepdim):
+    check("linalg.matrix_norm", [arr(2, 3, 4)], ord, keepdim=keepdim)
+    check("linalg.matrix_norm", [arr(3, 4, 2)], ord, dim=(0, 1), keepdim=keepdim)
+    check("linalg.norm", [arr(3, 4)], ord)
 
 
 def test_linalg_cross():

@@ -1,7 +1,7 @@
 """torch.linalg, the part written from ember's existing ops: vector_norm, norm, matrix_norm
 ('fro', 1, -1, inf, -inf), cross, multi_dot, vecdot, matmul, diagonal. The decompositions and
 solvers (inv, solve, det, qr, cholesky, eigh, svd) come from C++; the norms that need singular
-values (ord=2, -2, 'nuc') raise NotImplementedError until svd exists."""
+values (ord=2, -2, 'nuc') use the C++ svdvals."""
 import math
 import numbers
 
@@ -87,7 +87,7 @@ def _drop_dims(r, dims):
          "ScalarType? dtype=None, Tensor? out=None) -> Tensor")
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
     """Matrix norms over the two dims `dim`: 'fro', 1 / -1 (max / min column sum of |A|),
-    inf / -inf (max / min row sum). 2, -2 and 'nuc' need singular values: NotImplementedError."""
+    inf / -inf (max / min row sum); 2 / -2 / 'nuc': largest / smallest / sum of singular values."""
     if not _is_tensor(A):
         raise TypeError(f"matrix_norm(): argument 'A' must be Tensor, not {type(A).__name__}")
     if A.dim() < 2:
@@ -99,12 +99,15 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
             raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     elif isinstance(ord, bool) or not isinstance(ord, numbers.Real) or ord not in (1, -1, 2, -2, math.inf, -math.inf):
         raise RuntimeError(f"linalg.matrix_norm: Order {_ord_name(ord)} not supported.")
-    if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs the singular values of A (SVD), which "
-                                  "ember does not implement yet")
     _check_dtype_arg("linalg.matrix_norm", A, dtype)
     if dtype is not None:
         A = A.to(dtype)
+    if ord in ("nuc", 2, -2):  # from the singular values (the matrix dims moved last)
+        S = _C.linalg_svdvals(_C.movedim(A, [d0, d1], [-2, -1]))
+        res = S.sum(-1) if ord == "nuc" else (S.amax(-1) if ord == 2 else S.amin(-1))
+        if keepdim:
+            res = res.unsqueeze(min(d0 % A.dim(), d1 % A.dim())).unsqueeze(max(d0 % A.dim(), d1 % A.dim()))
+        return res if out is None else out.resize_(res.shape).copy_(res)
     if ord == "fro":
         res = _C.linalg_vector_norm(A, 2, [d0, d1], keepdim)
     else:
@@ -200,3 +203,69 @@ def matmul(input, other, *, out=None):
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
     """Alias of ember.diagonal with the matrix dims last by default."""
     return _C.diagonal(A, offset, dim1, dim2)
+
+
+# ---- the LAPACK-backed ops of the C++ op table (cpp/ember/ops/linalg.cpp), under torch.linalg's names
+inv = _C.linalg_inv
+det = _C.linalg_det
+slogdet = _C.linalg_slogdet
+solve = _C.linalg_solve
+cholesky = _C.linalg_cholesky
+qr = _C.linalg_qr
+eigh = _C.linalg_eigh
+eigvalsh = _C.linalg_eigvalsh
+svd = _C.linalg_svd
+svdvals = _C.linalg_svdvals
+
+
+def inv_ex(A, *, check_errors=False, out=None):
+    """(inverse, info) as torch.linalg.inv_ex; a singular matrix raises (ember has no info path)."""
+    return inv(A), _C._zeros(list(A.shape[:-2]), _C.dtype.int64)
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
+    return cholesky(A, upper=upper), _C._zeros(list(A.shape[:-2]), _C.dtype.int64)
+
+
+def matrix_power(A, n):
+    """A^n by repeated squaring (negative n: of the inverse)."""
+    if n < 0:
+        A, n = inv(A), -n
+    result = None
+    base = A
+    while n:
+        if n & 1:
+            result = base if result is None else result @ base
+        n >>= 1
+        if n:
+            base = base @ base
+    if result is None:
+        eye = _C._eye(A.shape[-1], A.shape[-1], A.dtype)
+        return eye.expand(*A.shape) if A.dim() > 2 else eye
+    return result
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """Moore-Penrose pseudo-inverse from the SVD (singular values below the tolerance dropped)."""
+    U, S, Vh = svd(A, full_matrices=False)
+    if rtol is None:
+        rtol = max(A.shape[-2], A.shape[-1]) * (1.1920928955078125e-07 if A.dtype == _C.dtype.float32 else 2.220446049250313e-16)
+    cutoff = S.amax(-1, keepdim=True) * rtol
+    if atol is not None:
+        cutoff = _C.maximum(cutoff, _C.full_like(cutoff, atol) if hasattr(_C, "full_like") else cutoff * 0 + atol)
+    s_inv = _C.where(S > cutoff, 1.0 / S, 0.0)
+    return (Vh.mT * s_inv.unsqueeze(-2)) @ U.mT
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    S = svdvals(A)
+    if rtol is None:
+        rtol = max(A.shape[-2], A.shape[-1]) * (1.1920928955078125e-07 if A.dtype == _C.dtype.float32 else 2.220446049250313e-16)
+    tol = S.amax(-1, keepdim=True) * rtol
+    if atol is not None:
+        tol = _C.maximum(tol, tol * 0 + atol)
+    return (S > tol).sum(-1)
+
+
+__all__ += ["inv", "inv_ex", "det", "slogdet", "solve", "cholesky", "cholesky_ex", "qr", "eigh", "eigvalsh", "svd",
+            "svdvals", "matrix_power", "pinv", "matrix_rank"]
