@@ -638,3 +638,70 @@ def test_intermediate_tensors_freed_after_graph_dropped(L):
     gc.collect()
     assert all(r() is None for r in refs)
     assert x.grad is not None
+
+
+# ---- in-place writes through views rebase the root's history (torch's CopySlices)
+def _copyslices_cases():
+    def mul_column(L, w):
+        x = w * 2
+        x[:, 1].mul_(3)
+        return x
+
+    def setitem_through_view(L, w):
+        x = w * 2
+        x.view(12)[3:5] = L.tensor([10.0, 11.0], dtype=w.dtype)
+        return x
+
+    def chained_index_setitem(L, w):
+        x = w.clone()
+        x[0][1] = w[1, 1] * 5
+        return x
+
+    def narrow_copy_(L, w):
+        x = w * 1
+        x.narrow(1, 1, 2).copy_(w[:, :2] ** 2)
+        return x
+
+    def transposed_view_add_(L, w):
+        x = w + 0
+        x.t()[1].add_(w[:, 0])
+        return x
+
+    def two_writes(L, w):
+        x = w.tanh()
+        x = x * 1
+        x[0].zero_()
+        x[:, 2].add_(w[:, 3])
+        return x * w
+    return [mul_column, setitem_through_view, chained_index_setitem, narrow_copy_, transposed_view_add_, two_writes]
+
+
+@pytest.mark.parametrize("fn", _copyslices_cases(), ids=lambda f: f.__name__)
+def test_inplace_through_view_matches_torch(fn):
+    import torch
+    w0 = np.arange(12.0).reshape(3, 4) / 7 - 0.5
+    res = []
+    for L in (ember, torch):
+        w = L.tensor(w0, requires_grad=True)
+        y = fn(L, w)
+        (y * L.tensor(np.linspace(-1, 1, 12).reshape(3, 4))).sum().backward()
+        res.append((y.detach().numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-12)
+    np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-12)
+
+
+def test_inplace_through_view_gradcheck():
+    def f(w):
+        x = w * 1.5
+        x[1:, ::2].mul_(w[:2, :2] + 1)
+        return x.sin()
+    from helpers import gradcheck
+    gradcheck(f, [np.random.default_rng(0).standard_normal((3, 4))])
+
+
+def test_inplace_on_view_of_leaf_raises_as_torch():
+    import torch
+    for L in (ember, torch):
+        w = L.ones(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
+            w[0].mul_(2)

@@ -1,6 +1,7 @@
 // Tensor.__getitem__ / __setitem__: basic indices (int, slice, None, ...) become views; integer
 // and boolean tensor indices become one advanced-indexing copy (index_tensors / index_put_).
 #include "common.h"
+#include "ember/ops/registry.h"
 
 namespace ember {
 
@@ -110,33 +111,6 @@ Parsed parse(const Tensor& self, py::handle index) {
 }
 }  // namespace
 
-// Note [Differentiable setitem]: self (a contiguous non-view tensor) takes this node as its
-// history: the gradient flows to self's old history with the written region zeroed, and to the
-// value as the region's gradient reduced to the value's shape.
-struct SetItemBackward : Node {
-  Shape vshape, vstrides;
-  int64_t voff = 0;
-  std::vector<int64_t> dims;
-  std::vector<Tensor> adv;
-  Shape value_shape, stripped_shape;
-  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
-    Tensor gc = clone(g[0]);
-    Tensor region = make_view(gc, vshape, vstrides, gc->offset + voff);
-    std::vector<Tensor> r(2);
-    if (needs(1)) {
-      Tensor gv = adv.empty() ? clone(region) : index_tensors(region, dims, adv);
-      r[1] = reshape(sum_to(gv, stripped_shape), value_shape);
-    }
-    if (needs(0)) {
-      if (adv.empty()) copy_into(region, zeros({}, gc->dtype));
-      else index_put_(region, dims, adv, zeros({}, gc->dtype), false);
-      r[0] = gc;
-    }
-    return r;
-  }
-  std::string name() const override { return adv.empty() ? "CopySlices" : "IndexPutBackward0"; }
-};
-
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
   cls.def("__getitem__", [](const Tensor& self, py::handle index) {
     if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index.cast<int64_t>());
@@ -149,32 +123,20 @@ void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
     check_inplace(self, "__setitem__");
     if (v->storage == self->storage) v = clone(v);  // overlapping source and destination
     const bool track = GradMode::is_enabled() && (self->requires_grad || v->requires_grad);
-    if (track && (self->is_view || !self->is_contiguous()))
-      throw std::runtime_error("__setitem__ with autograd on a view of another tensor is not supported by ember; "
-                               "index the base tensor instead, or wrap the assignment in ember.no_grad()");
-    NoGradGuard g;
-    Parsed p = parse(self, index);
-    // Leading size-1 dims of the value beyond the target's rank are dropped, as torch does.
-    Tensor vs = v;
-    int64_t target_dim = p.view->dim();
-    if (!p.adv.empty()) target_dim += (int64_t)p.adv[0]->dim() - (int64_t)p.dims.size();
-    while (vs->dim() > target_dim && vs->shape[0] == 1) vs = squeeze(vs, 0);
-    Edge self_edge = track && self->requires_grad ? gradient_edge(self) : Edge{};
-    if (p.adv.empty()) copy_into(p.view, vs->dtype == self->dtype ? vs : cast_nograd(vs, self->dtype));
-    else index_put_(p.view, p.dims, p.adv, vs, false);
-    self->bump_version();
-    if (track) {
-      auto n = std::make_shared<SetItemBackward>();
-      n->next = {self_edge, v->requires_grad ? gradient_edge(v) : Edge{}};
-      n->vshape = p.view->shape;
-      n->vstrides = p.view->strides;
-      n->voff = p.view->offset - self->offset;
-      n->dims = p.dims;
-      n->adv = p.adv;
-      n->value_shape = v->shape;
-      n->stripped_shape = vs->shape;
-      set_history(self, n);
+    auto assign = [&](Tensor& target) {
+      Parsed p = parse(target, index);
+      setitem_(target, p.view, p.dims, p.adv, v);
+    };
+    if (track && (self->is_view || !self->is_contiguous())) {
+      // a write through a view: done on a copy, which then rebases the root (Note [CopySlices])
+      inplace_apply(self, v->requires_grad, "__setitem__", [&](const Tensor& c) {
+        Tensor t = c;
+        assign(t);
+        return t;
+      });
+      return;
     }
+    assign(self);
   });
 }
 

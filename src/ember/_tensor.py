@@ -296,3 +296,51 @@ Tensor.__hash__ = object.__hash__  # identity hash (tensors key optimizer state)
 Tensor.device = property(lambda self: _CPU)
 Tensor.is_cuda = property(lambda self: False)
 Tensor.__array_priority__ = 1000  # numpy defers to Tensor's reflected operators
+
+
+# ---- grad_fn objects typed by the real op's name, as torch's: type(y.grad_fn).__name__ == "AddmmBackward0"
+class _GradFn:
+    """Base of the per-op grad_fn classes (one subclass per backward node name, made on first use).
+    Wraps the C++ node: name(), next_functions, variable (AccumulateGrad), identity by node."""
+
+    __slots__ = ("_node",)
+
+    def name(self):
+        return self._node.name()
+
+    @property
+    def next_functions(self):
+        return tuple((_wrap_node(fn), nr) for fn, nr in self._node.next_functions)
+
+    @property
+    def variable(self):
+        return self._node.variable
+
+    def __eq__(self, other):
+        return isinstance(other, _GradFn) and other._node is self._node
+
+    def __hash__(self):
+        return id(self._node)
+
+    def __repr__(self):
+        return f"<{self._node.name()} object at {hex(id(self._node))}>"
+
+
+_GRAD_FN_TYPES = {}
+
+
+def _wrap_node(node):
+    if node is None:
+        return None
+    name = node.name()
+    cls = _GRAD_FN_TYPES.get(name)
+    if cls is None:
+        cls = _GRAD_FN_TYPES[name] = type(name, (_GradFn,), {"__slots__": (), "__module__": "ember.autograd.graph"})
+    obj = object.__new__(cls)
+    obj._node = node
+    return obj
+
+
+_raw_grad_fn = Tensor.grad_fn
+Tensor.grad_fn = property(lambda self: _wrap_node(_raw_grad_fn.__get__(self)),
+                          doc="The node that computed this tensor (None for leaves), typed by the op's name.")

@@ -24,7 +24,10 @@ struct TensorImpl {
   Shape strides;
   DType dtype = DType::Float32;
   bool wrapped_number = false;  // a Python scalar turned into a 0-d tensor (lower promotion priority)
-  bool is_view = false;  // produced by a view op: tracked in-place writes are refused (no CopySlices)
+  bool is_view = false;  // produced by a view op (see view_base)
+  // Note [View base]: a view keeps the tensor whose storage it shares (the root, never itself a
+  // view), so a tracked in-place write through the view can rebase the root's history (CopySlices).
+  Tensor view_base;
 
   // autograd
   bool requires_grad = false;

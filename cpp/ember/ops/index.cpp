@@ -564,4 +564,61 @@ void index_put_(Tensor& a, const std::vector<int64_t>& dims, const std::vector<T
   adv_copy(p, make_view(packed, flat, contiguous_strides(flat), 0), true, accumulate);
 }
 
+// Note [Differentiable setitem]: self (a contiguous tensor, or a fresh copy of a view: see CopySlices) takes this node as its
+// history: the gradient flows to self's old history with the written region zeroed, and to the
+// value as the region's gradient reduced to the value's shape.
+struct SetItemBackward : Node {
+  Shape vshape, vstrides;
+  int64_t voff = 0;
+  std::vector<int64_t> dims;
+  std::vector<Tensor> adv;
+  Shape value_shape, stripped_shape;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor gc = clone(g[0]);
+    Tensor region = make_view(gc, vshape, vstrides, gc->offset + voff);
+    std::vector<Tensor> r(2);
+    if (needs(1)) {
+      Tensor gv = adv.empty() ? clone(region) : index_tensors(region, dims, adv);
+      r[1] = reshape(sum_to(gv, stripped_shape), value_shape);
+    }
+    if (needs(0)) {
+      if (adv.empty()) copy_into(region, zeros({}, gc->dtype));
+      else index_put_(region, dims, adv, zeros({}, gc->dtype), false);
+      r[0] = gc;
+    }
+    return r;
+  }
+  std::string name() const override { return adv.empty() ? "CopySlices" : "IndexPutBackward0"; }
+};
+
+// x[index] = value, `region` being the basic-indexing view of self and (dims, adv) the advanced
+// indices within it (bindings/indexing.cpp parses Python's index). Differentiable in self and value.
+void setitem_(Tensor& self, const Tensor& region, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv,
+              const Tensor& v) {
+  const bool track = GradMode::is_enabled() && (self->requires_grad || v->requires_grad);
+  NoGradGuard g;
+  // Leading size-1 dims of the value beyond the target's rank are dropped, as torch does.
+  Tensor vs = v;
+  int64_t target_dim = region->dim();
+  if (!adv.empty()) target_dim += (int64_t)adv[0]->dim() - (int64_t)dims.size();
+  while (vs->dim() > target_dim && vs->shape[0] == 1) vs = squeeze(vs, 0);
+  Edge self_edge = track && self->requires_grad ? gradient_edge(self) : Edge{};
+  Tensor reg = region;
+  if (adv.empty()) copy_into(reg, vs->dtype == self->dtype ? vs : cast_nograd(vs, self->dtype));
+  else index_put_(reg, dims, adv, vs, false);
+  self->bump_version();
+  if (track) {
+    auto n = std::make_shared<SetItemBackward>();
+    n->next = {self_edge, v->requires_grad ? gradient_edge(v) : Edge{}};
+    n->vshape = region->shape;
+    n->vstrides = region->strides;
+    n->voff = region->offset - self->offset;
+    n->dims = dims;
+    n->adv = adv;
+    n->value_shape = v->shape;
+    n->stripped_shape = vs->shape;
+    set_history(self, n);
+  }
+}
+
 }  // namespace ember

@@ -28,13 +28,69 @@ Tensor& inplace(Tensor& self, const Tensor* other, const char* name, const std::
 }
 }  // namespace
 
+// Note [CopySlices]: a tracked in-place write into a view V of a root B (sharing B's storage)
+// gives B a CopySlices node: B's old history gets the gradient with V's region zeroed, the
+// written value gets the region's gradient. V then becomes a view of the new B (ViewOfBase).
+namespace {
+struct Region {
+  Shape shape, strides;
+  int64_t offset;  // relative to the root's offset
+};
+Tensor region_of(const Tensor& t, const Region& r) { return make_view(t, r.shape, r.strides, t->offset + r.offset); }
+struct CopySlices : Node {
+  Region region;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor gc = clone(g[0]);
+    Tensor reg = region_of(gc, region);
+    std::vector<Tensor> r(2);
+    if (needs(1)) r[1] = clone(reg);
+    copy_into(reg, zeros({}, gc->dtype));
+    r[0] = gc;
+    return r;
+  }
+  std::string name() const override { return "CopySlices"; }
+};
+struct ViewOfBase : Node {
+  Region region;
+  Shape base_shape;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor z = zeros(base_shape, g[0]->dtype);
+    copy_into(region_of(z, region), g[0]);
+    return {z};
+  }
+  std::string name() const override { return "AsStridedBackward0"; }
+};
+}  // namespace
+
+void rebase_view_history(const Tensor& view, const Tensor& value) {
+  Tensor base = view->view_base;
+  Region reg{view->shape, view->strides, view->offset - base->offset};
+  auto cs = std::make_shared<CopySlices>();
+  cs->region = reg;
+  cs->next = {gradient_edge(base), gradient_edge(value)};
+  set_history(base, cs);
+  auto vb = std::make_shared<ViewOfBase>();
+  vb->region = reg;
+  vb->base_shape = base->shape;
+  vb->next = {gradient_edge(base)};
+  set_history(view, vb);
+}
+
 Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, const std::function<Tensor(const Tensor&)>& op) {
   check_inplace(self, name);
   bool track = GradMode::is_enabled() && (self->requires_grad || others_need_grad);
+  bool rebase = false;
   Tensor r;
   if (track) {
-    if (self->is_view) throw std::runtime_error(std::string(name) +
-        ": in-place operations on a view of a tensor that requires grad are not supported by ember; use the out-of-place form");
+    if (self->is_view) {
+      const Tensor& base = self->view_base;
+      if (!base || !base->is_contiguous())
+        throw std::runtime_error(std::string(name) +
+            ": in-place operation on a view of a non-contiguous tensor that requires grad is not supported by ember; use the out-of-place form");
+      if (base->is_leaf() && base->requires_grad)
+        throw std::runtime_error("a view of a leaf Variable that requires grad is being used in an in-place operation.");
+      rebase = true;
+    }
     r = op(clone(self));
   } else {
     NoGradGuard g;
@@ -48,7 +104,9 @@ Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, con
                              " can't be cast to the desired output type " + dtype_name(self->dtype));
   copy_into(self, r);
   self->bump_version();
-  if (track && r->grad_fn) {
+  if (rebase) {
+    rebase_view_history(self, r);
+  } else if (track && r->grad_fn) {
     self->grad_fn = r->grad_fn;
     self->output_nr = r->output_nr;
     self->requires_grad = true;
@@ -106,6 +164,8 @@ Tensor& copy_(Tensor& self, const Tensor& src0) {
 Tensor& fill_(Tensor& self, Scalar v) {
   check_inplace(self, "fill_");
   Tensor val = scalar_tensor(v, self->dtype);
+  if (GradMode::is_enabled() && self->requires_grad && self->is_view)  // rebases the root (Note [CopySlices])
+    return inplace_apply(self, false, "fill_", [&](const Tensor& s) { return contiguous(expand(val, s->shape)); });
   copy_into(self, val);
   self->bump_version();
   if (GradMode::is_enabled() && self->requires_grad) set_history(self, std::make_shared<FillBackward>());

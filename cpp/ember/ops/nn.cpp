@@ -7,6 +7,7 @@
 #include "ember/kernels/simd.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn.h"
+#include "ember/ops/registry.h"
 
 namespace ember {
 
@@ -108,7 +109,8 @@ void check_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   if (x->dim() == 0) throw std::runtime_error("linear(): input must have at least 1 dimension");
   int64_t in = W->shape[1], outf = W->shape[0];
   if (x->shape.back() != in)
-    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(x->numel() / std::max<int64_t>(in, 1)) +
+    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" +
+                             std::to_string(x->shape.back() ? x->numel() / x->shape.back() : shape_numel(Shape(x->shape.begin(), x->shape.end() - 1))) +
                              "x" + std::to_string(x->shape.back()) + " and " + std::to_string(in) + "x" + std::to_string(outf) +
                              ") (input " + shape_str(x->shape) + ", weight " + shape_str(W->shape) + ")");
   if (x->dtype != W->dtype || (b && b->dtype != W->dtype))
@@ -339,7 +341,11 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
   check_float(x, op);
   if (x->dim() != 2) throw std::runtime_error(std::string(op) + ": expected 2-D input (N, C), got " + shape_str(x->shape));
   if (target0->dtype != DType::Int64)
-    throw std::runtime_error(std::string(op) + ": expected target of dtype int64 (class indices), got " + dtype_name(target0->dtype));
+    throw std::runtime_error(std::string("expected target dtype to be Long or Byte, but got ") + scalar_type_name(target0->dtype) +
+                             " (" + op + ": class indices, target " + shape_str(target0->shape) + ")");
+  if (target0->dim() > 1)
+    throw std::runtime_error(std::string("0D or 1D target tensor expected, multi-target not supported (") + op + ": input " +
+                             shape_str(x->shape) + ", target " + shape_str(target0->shape) + ")");
   int64_t N = x->shape[0], C = x->shape[1];
   if (target0->dim() != 1 || target0->shape[0] != N)
     throw ValueError(std::string(op) + ": Expected input batch_size (" + std::to_string(N) + ") to match target batch_size (" +

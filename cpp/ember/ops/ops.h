@@ -183,5 +183,8 @@ std::vector<Tensor> nonzero_tuple(const Tensor& a);
 Tensor index_tensors(const Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv);
 void index_put_(Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv, const Tensor& value,
                 bool accumulate);
+// x[index] = value (Note [Differentiable setitem] in index.cpp); region = self's basic-index view
+void setitem_(Tensor& self, const Tensor& region, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv,
+              const Tensor& value);
 
 }  // namespace ember

@@ -100,6 +100,9 @@ struct OpRegistrar {
 Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name,
                       const std::function<Tensor(const Tensor&)>& op);
 
+// Gives a view's root the history of a write of `value` through the view (Note [CopySlices]).
+void rebase_view_history(const Tensor& view, const Tensor& value);
+
 // Writes an op's result into the out= tensor of a call: resized (to fresh storage) when its shape
 // differs, the result cast to out's dtype when torch allows it; bumps out's version.
 void write_out(const Tensor& out, const Tensor& result, const char* name);

@@ -47,6 +47,7 @@ struct SubviewBackward : Node {
 
 Tensor finish_view(const Tensor& a, const Tensor& out) {
   out->is_view = true;
+  out->view_base = a->view_base ? a->view_base : a;
   return out;
 }
 }  // namespace

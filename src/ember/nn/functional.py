@@ -1144,8 +1144,12 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     if input.shape != target.shape:
-        raise RuntimeError(f"cross_entropy: class-probability target must have the input's shape "
-                           f"(input {list(input.shape)}, target {list(target.shape)})")
+        # torch reads a float target of another shape as class indices of the wrong dtype
+        names = {"float32": "Float", "float64": "Double"}
+        raise RuntimeError("expected target dtype to be Long or Byte, but got "
+                           f"{names.get(str(target.dtype).split('.')[-1], str(target.dtype))} (cross_entropy: a "
+                           f"class-probability target must have the input's shape: input {list(input.shape)}, "
+                           f"target {list(target.shape)})")
     class_dim = 0 if input.dim() == 1 else 1
     c = input.shape[class_dim]
     if label_smoothing > 0:
