@@ -26,7 +26,10 @@ def to_np(t):
     if hasattr(t, "detach"):
         t = t.detach()
     if hasattr(t, "numpy"):
-        return np.array(t.numpy(), copy=True)
+        try:
+            return np.array(t.numpy(), copy=True)
+        except RuntimeError:  # torch's ZeroTensor (the gradient of sgn, say) needs force=True
+            return np.array(t.numpy(force=True), copy=True)
     return np.array(t, copy=True)
 
 
