@@ -385,7 +385,7 @@ bool convert(const Param& p, int index, PyObject* o, Arg& a, const Signature& si
 bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, Args& A,
           std::string* err) {
   const int np = (int)sig.params.size();
-  A.n = np;
+  A.reset(np);
   uint32_t set = 0;
   int first = 0;
   if (self) {
@@ -476,7 +476,7 @@ bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_
 }
 
 void fill_defaults(const Signature& sig, Args& A) {
-  A.n = (int)sig.params.size();
+  A.reset((int)sig.params.size());
   for (int q = 0; q < A.n; ++q)
     if (sig.params[q].has_default) A.a[q] = sig.params[q].def;
 }

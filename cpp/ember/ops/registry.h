@@ -4,6 +4,7 @@
 // and stubs read it through ember._C._op_table(). No Python here: impls see converted Args.
 #pragma once
 #include <functional>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,10 +28,20 @@ struct Arg {
   struct Generator* gen = nullptr;  // borrowed for the duration of the call; null = default
 };
 
-// The arguments of one call in schema order (a method's self is position 0).
+// The arguments of one call in schema order (a method's self is position 0). Only the n slots a
+// call uses are constructed (zeroing all kMaxOpArgs slots showed in the per-call cost).
 struct Args {
-  Arg a[kMaxOpArgs];
+  Arg* a;
   int n = 0;
+  Args() : a(reinterpret_cast<Arg*>(storage_)) {}
+  ~Args() { reset(0); }
+  Args(const Args&) = delete;
+  Args& operator=(const Args&) = delete;
+  void reset(int m) {  // destroys the slots in use, constructs m empty ones
+    for (int k = 0; k < n; ++k) a[k].~Arg();
+    for (int k = 0; k < m; ++k) new (&a[k]) Arg();
+    n = m;
+  }
   bool none(int i) const { return a[i].kind == Arg::None; }
   const Tensor& t(int i) const { return a[i].t; }  // null for an absent optional Tensor
   const Scalar& s(int i) const { return a[i].s; }
@@ -45,6 +56,9 @@ struct Args {
   std::string str(int k) const { return a[k].str ? a[k].str : ""; }
   const std::vector<Tensor>& tensors(int k) const { return a[k].ts; }
   struct Generator* gen(int k) const { return a[k].gen; }
+
+ private:
+  alignas(Arg) unsigned char storage_[kMaxOpArgs * sizeof(Arg)];
 };
 
 // What an op returns: a Tensor, a tuple of Tensors (a namedtuple when the schema names the
