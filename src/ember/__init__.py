@@ -13,6 +13,7 @@ from ._factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, 
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _fn_all
 from .functional import *  # noqa: F401,F403  (einsum, tensordot, cdist, ...: ops torch writes in Python)
+from ._extras import *  # noqa
 from . import linalg
 from . import autograd, nn, optim, utils
 from ._torch_compat import Generator, accelerator, backends, cuda, get_num_threads, install_as_torch, set_num_threads

@@ -6,6 +6,8 @@ from .. import _C
 from .function import Function, FunctionCtx
 from .grad_mode import enable_grad, no_grad, set_grad_enabled, inference_mode, is_grad_enabled
 from .variable import Variable
+from ._checks import (GradcheckError, detect_anomaly, gradcheck, gradgradcheck, is_anomaly_check_nan_enabled,
+                      is_anomaly_enabled, set_detect_anomaly)
 
 
 def _as_list(x):
@@ -44,4 +46,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "inference_mode", "is_grad_enabled", "Variable"]
+           "inference_mode", "is_grad_enabled", "Variable", "GradcheckError", "gradcheck", "gradgradcheck",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

@@ -765,6 +765,22 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     return _dropout_impl(input, p, training, inplace, True, True)
 
 
+def _unbatched_feature_dropout(input, p, training, inplace):
+    """Channel-wise dropout of an input without its batch dimension: as a batch of one."""
+    if inplace:
+        return _inplace(input, lambda x: _dropout_impl(x.unsqueeze(0), p, training, False, True, False).squeeze(0))
+    return _dropout_impl(input.unsqueeze(0), p, training, False, True, False).squeeze(0)
+
+
+def _warn_feature_dropout_dim(n, d):
+    """torch's deprecation warning of dropout{n}d for a {d}-D input (reported at dropout{n}d's caller)."""
+    warnings.warn(f"dropout{n}d: Received a {d}-D input to dropout{n}d, which is deprecated and will result in an "
+                  "error in a future release. To retain the behavior and silence this warning, please use "
+                  f"dropout instead. Note that dropout{n}d exists to provide channel-wise dropout on inputs with {n} "
+                  f"spatial dimensions, a channel dimension, and an optional batch dimension (i.e. {n + 1}D or "
+                  f"{n + 2}D inputs).", stacklevel=3)
+
+
 def dropout1d(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     d = input.dim()
@@ -773,9 +789,7 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
                            "exists to provide channel-wise dropout on inputs with 1 spatial dimension, a channel "
                            "dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
     if d == 2:
-        if inplace:
-            return _inplace(input, lambda x: _dropout_impl(x.unsqueeze(0), p, training, False, True, False).squeeze(0))
-        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False).squeeze(0)
+        return _unbatched_feature_dropout(input, p, training, inplace)
     return _dropout_impl(input, p, training, inplace, True, False)
 
 
@@ -783,11 +797,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     d = input.dim()
     if d not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {d}-D input to dropout2d, which is deprecated and will result in an "
-                      "error in a future release. To retain the behavior and silence this warning, please use "
-                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
-                      "inputs).", stacklevel=2)
+        _warn_feature_dropout_dim(2, d)
     if d == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
                       "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
@@ -801,15 +811,9 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     d = input.dim()
     if d not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {d}-D input to dropout3d, which is deprecated and will result in an "
-                      "error in a future release. To retain the behavior and silence this warning, please use "
-                      "dropout instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 "
-                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
-                      "inputs).", stacklevel=2)
+        _warn_feature_dropout_dim(3, d)
     if d == 4:
-        if inplace:
-            return _inplace(input, lambda x: _dropout_impl(x.unsqueeze(0), p, training, False, True, False).squeeze(0))
-        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False).squeeze(0)
+        return _unbatched_feature_dropout(input, p, training, inplace)
     return _dropout_impl(input, p, training, inplace, True, False)
 
 
@@ -1216,6 +1220,26 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         y = y * weight
     if bias is not None:
         y = y + bias
+    return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x**2 over the last len(normalized_shape) dims) + eps) * weight; eps=None is
+    the machine epsilon of input's dtype (torch's default)."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    n = len(normalized_shape)
+    if tuple(input.shape[input.dim() - n:]) != normalized_shape or n > input.dim():
+        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
+                           f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size "
+                           f"{list(input.shape)}")
+    if eps is None:
+        eps = float(np.finfo(np.float64 if input.dtype == _C.dtype.float64 else np.float32).eps)
+    dims = tuple(range(input.dim() - n, input.dim()))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
     return y
 
 

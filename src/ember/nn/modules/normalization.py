@@ -1,4 +1,4 @@
-"""BatchNorm1d (running statistics as buffers) and LayerNorm."""
+"""BatchNorm1d (running statistics as buffers), LayerNorm and RMSNorm."""
 import numbers
 
 from ... import _C
@@ -78,3 +78,33 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.use_bias}")
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the last dims (torch.nn.RMSNorm): eps=None is the
+    machine epsilon of the input's dtype; elementwise_affine adds a weight (ones), no bias."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        dtype = dtype or _C.dtype.float32
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(_C._ones(list(self.normalized_shape), dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            from ...autograd.grad_mode import no_grad
+            with no_grad():
+                self.weight.fill_(1.0)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

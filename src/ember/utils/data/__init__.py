@@ -1,5 +1,6 @@
 """ember.utils.data: Dataset, TensorDataset, Subset, random_split, samplers, DataLoader."""
 from ._collate import default_collate, default_convert
+from ._extras import ChainDataset, StackDataset, WeightedRandomSampler, get_worker_info
 from .dataloader import DataLoader
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
@@ -8,4 +9,5 @@ IterableDataset = Dataset
 
 __all__ = ["DataLoader", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "Sampler",
            "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "default_collate",
-           "default_convert", "IterableDataset"]
+           "default_convert", "IterableDataset", "WeightedRandomSampler", "ChainDataset", "StackDataset",
+           "get_worker_info"]

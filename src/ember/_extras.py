@@ -1,0 +1,938 @@
+"""More of torch's top-level names, built from ember's differentiable ops (so autograd needs nothing
+of its own): stacking and splitting (hstack, tensor_split, ...), elementwise math (deg2rad, sinc,
+fmax, float_power, ...), statistics (quantile, nanquantile, nanmedian, mode), index and dtype
+utilities (tril_indices, promote_types, result_type, can_cast, ...), the constants pi / e / inf /
+nan / newaxis, a few Tensor properties (nbytes, itemsize, H, mH, ...) and torch's top-level aliases
+of torch.nn.functional functions (dropout, layer_norm, ...).
+
+Each op is declared once with `declare` (ember._op_registry) under torch 2.13's signature; semantics,
+result dtypes and error types follow torch. The code is ember's own."""
+import builtins
+import collections
+import math
+import numbers
+import warnings
+
+import numpy as _np
+
+from . import _C
+from ._factories import arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
+from ._op_registry import declare
+
+Tensor = _C.Tensor
+_F32, _F64, _I64, _BOOL = _C.dtype.float32, _C.dtype.float64, _C.dtype.int64, _C.dtype.bool
+
+pi = math.pi
+e = math.e
+inf = math.inf
+nan = math.nan
+newaxis = None
+
+__all__ = [
+    "pi", "e", "inf", "nan", "newaxis",
+    "hstack", "vstack", "dstack", "column_stack", "row_stack", "tensor_split", "hsplit", "vsplit", "dsplit",
+    "split_with_sizes", "trace", "diagflat", "deg2rad", "rad2deg", "sinc", "heaviside", "fmax", "fmin",
+    "float_power", "dist", "renorm", "logspace", "isin", "quantile", "nanquantile", "nanmedian", "mode",
+    "tril_indices", "triu_indices", "range", "scalar_tensor", "is_nonzero", "is_signed", "is_complex",
+    "promote_types", "result_type", "can_cast",
+    "dropout", "alpha_dropout", "celu", "selu", "threshold", "hardshrink", "prelu", "rrelu", "embedding",
+    "layer_norm", "batch_norm", "bilinear", "cosine_similarity", "pairwise_distance", "kl_div",
+    "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss", "hinge_embedding_loss",
+    "cosine_embedding_loss", "binary_cross_entropy_with_logits",
+]
+
+_TYPE_NAMES = {_F32: "Float", _F64: "Double", _I64: "Long", _BOOL: "Bool"}
+_CATEGORY = {_BOOL: 0, _I64: 1, _F32: 2, _F64: 2}
+_RANK = {_BOOL: 0, _I64: 1, _F32: 2, _F64: 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+def _check_tensor(x, fn, arg="input", pos=1):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}")
+
+
+def _check_tensors(tensors, fn):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
+                        f"{type(tensors).__name__}")
+    for t in tensors:
+        _check_tensor(t, fn, "tensors")
+    if not tensors:
+        raise RuntimeError(f"{fn} expects a non-empty TensorList")
+    return list(tensors)
+
+
+def _write_out(res, out):
+    """out=: resize out (a tensor, or a tuple of them for a tuple result), copy the result in and
+    return out, as torch's out= variants."""
+    if out is None:
+        return res
+    if isinstance(res, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(res):
+            raise TypeError(f"out must be a tuple of {len(res)} Tensors")
+        for o, r in zip(out, res):
+            _write_out(r, o)
+        return type(res)(*out) if hasattr(res, "_fields") else tuple(out)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
+    if out.dtype != res.dtype:
+        raise RuntimeError(f"Expected out tensor to have dtype {res.dtype}, but got {out.dtype} instead")
+    if tuple(out.shape) != tuple(res.shape):
+        out.resize_(tuple(res.shape))
+    from .autograd import no_grad
+    with no_grad():
+        out.copy_(res)
+    return out
+
+
+def _to_float(x):
+    """Integer and bool tensors as the default float dtype (torch's int -> float promotion)."""
+    return x if x.dtype in (_F32, _F64) else x.to(get_default_dtype())
+
+
+def _wrap_dim(d, ndim):
+    if not isinstance(d, numbers.Integral) or isinstance(d, builtins.bool):
+        raise TypeError(f"dim must be an int, not {type(d).__name__}")
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return int(d) % n
+
+
+def _inplace(name, fn):
+    """Tensor.<name>_: the out-of-place result copied into self (through autograd), self returned."""
+    def method(self, *args, **kwargs):
+        res = fn(self.clone(), *args, **kwargs)
+        if res.dtype != self.dtype:
+            raise RuntimeError(f"result type {_TYPE_NAMES[res.dtype]} can't be cast to the desired output type "
+                               f"{_TYPE_NAMES[self.dtype]}")
+        self.copy_(res)
+        return self
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place {name}."
+    setattr(Tensor, name + "_", method)
+
+
+# ---------------------------------------------------------------------------------------------
+# stacking and splitting
+
+@declare("hstack(Tensor[] tensors, *, Tensor? out=None) -> Tensor")
+def hstack(tensors, *, out=None):
+    """Concatenate along dim 1 (dim 0 for 1-D tensors), after atleast_1d."""
+    ts = [t.reshape(1) if t.dim() == 0 else t for t in _check_tensors(tensors, "hstack")]
+    return _write_out(_C.cat(ts, 0 if ts[0].dim() == 1 else 1), out)
+
+
+@declare("vstack(Tensor[] tensors, *, Tensor? out=None) -> Tensor")
+def vstack(tensors, *, out=None):
+    """Concatenate along dim 0, after atleast_2d."""
+    ts = [t.reshape(1, -1) if t.dim() < 2 else t for t in _check_tensors(tensors, "vstack")]
+    return _write_out(_C.cat(ts, 0), out)
+
+
+@declare("row_stack(Tensor[] tensors, *, Tensor? out=None) -> Tensor")
+def row_stack(tensors, *, out=None):
+    """Alias of vstack."""
+    ts = [t.reshape(1, -1) if t.dim() < 2 else t for t in _check_tensors(tensors, "row_stack")]
+    return _write_out(_C.cat(ts, 0), out)
+
+
+def _at3(t):
+    if t.dim() == 0:
+        return t.reshape(1, 1, 1)
+    if t.dim() == 1:
+        return t.reshape(1, -1, 1)
+    if t.dim() == 2:
+        return t.unsqueeze(-1)
+    return t
+
+
+@declare("dstack(Tensor[] tensors, *, Tensor? out=None) -> Tensor")
+def dstack(tensors, *, out=None):
+    """Concatenate along dim 2, after atleast_3d."""
+    return _write_out(_C.cat([_at3(t) for t in _check_tensors(tensors, "dstack")], 2), out)
+
+
+@declare("column_stack(Tensor[] tensors, *, Tensor? out=None) -> Tensor")
+def column_stack(tensors, *, out=None):
+    """Concatenate along dim 1, 0-D and 1-D tensors as columns."""
+    ts = [t.reshape(-1, 1) if t.dim() <= 1 else t for t in _check_tensors(tensors, "column_stack")]
+    return _write_out(_C.cat(ts, 1), out)
+
+
+def _split_at(input, indices, dim):
+    """input[start:end] along dim for consecutive (start, end) of [0, *indices, n], with Python's
+    slice rules (negative indices wrap, out-of-range ones clamp, end < start gives an empty piece)."""
+    n = input.shape[dim]
+
+    def norm(i):
+        i = int(i)
+        return max(0, min(n, i + n if i < 0 else i))
+    bounds = [0] + [norm(i) for i in indices] + [n]
+    return tuple(input.narrow(dim, a, max(b - a, 0)) if a < n else input.narrow(dim, n, 0)
+                 for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def _tensor_split(input, ios, dim, fn="tensor_split"):
+    _check_tensor(input, fn)
+    if input.dim() == 0:
+        raise RuntimeError(f"{fn} expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
+    dim = _wrap_dim(dim, input.dim())
+    if isinstance(ios, Tensor):
+        if ios.dtype != _I64:
+            raise RuntimeError("tensor_split expected tensor_indices_or_sections to have integer dtype, but got "
+                               + _TYPE_NAMES[ios.dtype])
+        if ios.dim() > 1:
+            raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                               f"one-dimensional tensor, but got a tensor with {ios.dim()} dims")
+        ios = int(ios.item()) if ios.dim() == 0 else [int(v) for v in ios.tolist()]
+    if isinstance(ios, numbers.Integral) and not isinstance(ios, builtins.bool):
+        sections = int(ios)
+        if sections <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {sections}")
+        n = input.shape[dim]
+        q, r = divmod(n, sections)
+        sizes = [q + 1] * r + [q] * (sections - r)
+        idx, acc = [], 0
+        for s in sizes[:-1]:
+            acc += s
+            idx.append(acc)
+        return _split_at(input, idx, dim)
+    if isinstance(ios, (list, tuple)) and all(isinstance(i, numbers.Integral) and not isinstance(i, builtins.bool)
+                                               for i in ios):
+        return _split_at(input, ios, dim)
+    raise TypeError(f"{fn}(): argument 'indices' must be tuple of ints, not {type(ios).__name__}")
+
+
+_MISSING = object()
+
+
+@declare("tensor_split.indices(Tensor input, int[] indices, int dim=0) -> Tensor[]", "function method")
+@declare("tensor_split.sections(Tensor input, int sections, int dim=0) -> Tensor[]", "function method")
+def tensor_split(input, indices_or_sections=_MISSING, dim=0, *, sections=_MISSING, indices=_MISSING,
+                 tensor_indices_or_sections=_MISSING):
+    """Split into `sections` near-equal parts (the first n % sections one longer) or at `indices`."""
+    given = [v for v in (indices_or_sections, sections, indices, tensor_indices_or_sections) if v is not _MISSING]
+    if len(given) != 1:
+        raise TypeError("tensor_split() missing required argument 'indices_or_sections'")
+    return _tensor_split(input, given[0], dim)
+
+
+def _dir_split(input, ios, dim, need, fn):
+    _check_tensor(input, fn)
+    if input.dim() < need:
+        raise RuntimeError(f"torch.{fn} requires a tensor with at least {need} dimension, but got a tensor with "
+                           f"{input.dim()} dimensions!")
+    if isinstance(ios, numbers.Integral) and not isinstance(ios, builtins.bool):
+        if ios == 0 or input.shape[dim] % ios:
+            raise RuntimeError(f"torch.{fn} attempted to split along dimension {dim}, but the size of the dimension "
+                               f"{input.shape[dim]} is not divisible by the split_size {ios}!")
+    return _tensor_split(input, ios, dim, fn)
+
+
+def _dir_args(fn, ios, args, sections, indices):
+    if args:  # x.hsplit(1, 2): indices as varargs (the method form)
+        ios = (ios,) + tuple(args)
+    given = [v for v in (ios, sections, indices) if v is not _MISSING]
+    if len(given) != 1:
+        raise TypeError(f"{fn}() missing required argument 'indices_or_sections'")
+    return given[0]
+
+
+@declare("hsplit.array(Tensor input, int[] indices) -> Tensor[]", "function method")
+@declare("hsplit.int(Tensor input, int sections) -> Tensor[]", "function method")
+def hsplit(input, indices_or_sections=_MISSING, *args, sections=_MISSING, indices=_MISSING):
+    """tensor_split along dim 1 (dim 0 for 1-D tensors); sections must divide the size."""
+    ios = _dir_args("hsplit", indices_or_sections, args, sections, indices)
+    _check_tensor(input, "hsplit")
+    return _dir_split(input, ios, 1 if input.dim() > 1 else 0, 1, "hsplit")
+
+
+@declare("vsplit.array(Tensor input, int[] indices) -> Tensor[]", "function method")
+@declare("vsplit.int(Tensor input, int sections) -> Tensor[]", "function method")
+def vsplit(input, indices_or_sections=_MISSING, *args, sections=_MISSING, indices=_MISSING):
+    """tensor_split along dim 0 of a tensor with at least 2 dims; sections must divide the size."""
+    return _dir_split(input, _dir_args("vsplit", indices_or_sections, args, sections, indices), 0, 2, "vsplit")
+
+
+@declare("dsplit.array(Tensor input, int[] indices) -> Tensor[]", "function method")
+@declare("dsplit.int(Tensor input, int sections) -> Tensor[]", "function method")
+def dsplit(input, indices_or_sections=_MISSING, *args, sections=_MISSING, indices=_MISSING):
+    """tensor_split along dim 2 of a tensor with at least 3 dims; sections must divide the size."""
+    return _dir_split(input, _dir_args("dsplit", indices_or_sections, args, sections, indices), 2, 3, "dsplit")
+
+
+@declare("split_with_sizes(Tensor input, int[] split_sizes, int dim=0) -> Tensor[]", "function method")
+def split_with_sizes(input, split_sizes, dim=0):
+    """Split into pieces of the given sizes (which must sum to the size of dim)."""
+    _check_tensor(input, "split_with_sizes")
+    dim = _wrap_dim(dim, input.dim())
+    sizes = [int(s) for s in split_sizes]
+    if any(s < 0 for s in sizes) or sum(sizes) != input.shape[dim]:
+        raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {input.shape[dim]} (input "
+                           f"tensor's size at dimension {dim}), but got split_sizes={sizes}")
+    return tuple(_C.split(input, sizes, dim))
+
+
+# ---------------------------------------------------------------------------------------------
+# math
+
+@declare("trace(Tensor input) -> Tensor", "function method")
+def trace(input):
+    """Sum of the main diagonal of a matrix (int64 for integer and bool inputs)."""
+    _check_tensor(input, "trace")
+    if input.dim() != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.dim()}")
+    d = input.diagonal()
+    return d.sum() if input.dtype != _BOOL else d.to(_I64).sum()
+
+
+@declare("diagflat(Tensor input, int offset=0) -> Tensor", "function method")
+def diagflat(input, offset=0):
+    """The flattened input on the `offset` diagonal of a square matrix."""
+    _check_tensor(input, "diagflat")
+    return _C.diag(input.reshape(-1), int(offset))
+
+
+@declare("deg2rad(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace")
+def deg2rad(input, *, out=None):
+    """Degrees to radians (integer inputs give the default float dtype)."""
+    _check_tensor(input, "deg2rad")
+    return _write_out(_to_float(input) * (math.pi / 180.0), out)
+
+
+@declare("rad2deg(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace")
+def rad2deg(input, *, out=None):
+    """Radians to degrees (integer inputs give the default float dtype)."""
+    _check_tensor(input, "rad2deg")
+    return _write_out(_to_float(input) * (180.0 / math.pi), out)
+
+
+@declare("sinc(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace")
+def sinc(input, *, out=None):
+    """sin(pi x) / (pi x), 1 at 0 (gradient 0 there)."""
+    _check_tensor(input, "sinc")
+    x = _to_float(input)
+    zero = x == 0
+    px = _C.where(zero, ones_like(x), x) * math.pi
+    return _write_out(_C.where(zero, ones_like(x), px.sin() / px), out)
+
+
+@declare("heaviside(Tensor input, Tensor values, *, Tensor? out=None) -> Tensor", "function method inplace")
+def heaviside(input, values, *, out=None):
+    """0 where input < 0, values where input == 0, 1 where input > 0 (input and values of one dtype)."""
+    _check_tensor(input, "heaviside")
+    _check_tensor(values, "heaviside", "values", 2)
+    if input.dtype != values.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
+    step = (input > 0).to(input.dtype)
+    return _write_out(_C.where(input == 0, values.detach(), step), out)
+
+
+def _nan_select(input, other, pick):
+    nan_a, nan_b = input.isnan(), other.isnan()
+    m = pick(input, other)
+    return _C.where(nan_a, other.to(m.dtype), _C.where(nan_b, input.to(m.dtype), m))
+
+
+@declare("fmax(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method")
+def fmax(input, other, *, out=None):
+    """maximum, but a NaN loses to a number (NaN only where both are NaN)."""
+    _check_tensor(input, "fmax")
+    _check_tensor(other, "fmax", "other", 2)
+    return _write_out(_nan_select(input, other, _C.maximum), out)
+
+
+@declare("fmin(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method")
+def fmin(input, other, *, out=None):
+    """minimum, but a NaN loses to a number (NaN only where both are NaN)."""
+    _check_tensor(input, "fmin")
+    _check_tensor(other, "fmin", "other", 2)
+    return _write_out(_nan_select(input, other, _C.minimum), out)
+
+
+@declare("float_power.Tensor_Tensor(Tensor input, Tensor exponent, *, Tensor? out=None) -> Tensor",
+         "function method")
+@declare("float_power.Tensor_Scalar(Tensor input, Scalar exponent, *, Tensor? out=None) -> Tensor",
+         "function method")
+def float_power(input, exponent, *, out=None):
+    """pow in float64, whatever the dtypes."""
+    _check_tensor(input, "float_power")
+    ex = exponent.to(_F64) if isinstance(exponent, Tensor) else float(exponent)
+    return _write_out(_C.pow(input.to(_F64), ex), out)
+
+
+def _float_power_(self, exponent):
+    if self.dtype != _F64:
+        raise RuntimeError(f"the base given to float_power_ has dtype {_TYPE_NAMES[self.dtype]} but the operation's "
+                           "result requires dtype Double")
+    return self.copy_(float_power(self.clone(), exponent))
+
+
+Tensor.float_power_ = _float_power_
+
+
+@declare("dist(Tensor input, Tensor other, Scalar p=2) -> Tensor", "function method")
+def dist(input, other, p=2):
+    """The p-norm of input - other (broadcast)."""
+    _check_tensor(input, "dist")
+    _check_tensor(other, "dist", "other", 2)
+    return _C.linalg_vector_norm(input - other, float(p))
+
+
+@declare("renorm(Tensor input, Scalar p, int dim, Scalar maxnorm, *, Tensor? out=None) -> Tensor",
+         "function method inplace")
+def renorm(input, p, dim, maxnorm, *, out=None):
+    """Each slice along dim whose p-norm exceeds maxnorm scaled to norm maxnorm (x maxnorm / (norm + 1e-7))."""
+    _check_tensor(input, "renorm")
+    if input.dtype not in (_F32, _F64):
+        raise RuntimeError(f"\"renorm_out\" not implemented for '{_TYPE_NAMES[input.dtype]}'")
+    if p <= 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if input.dim() <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.dim()} dimensions")
+    dim = _wrap_dim(dim, input.dim())
+    others = [d for d in builtins.range(input.dim()) if d != dim]
+    norm = _C.linalg_vector_norm(input, float(p), others, True)
+    scale = _C.where(norm > maxnorm, maxnorm / (norm + 1e-7), ones_like(norm))
+    return _write_out(input * scale, out)
+
+
+@declare("logspace(Scalar start, Scalar end, int steps, float base=10.0, *, Tensor? out=None, ScalarType? dtype=None, "
+         "Layout? layout=None, Device? device=None, bool? pin_memory=False, bool? requires_grad=False) -> Tensor")
+def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+             requires_grad=False):
+    """base ** linspace(start, end, steps), in the default float dtype unless told."""
+    if isinstance(start, Tensor):
+        start = start.item()
+    if isinstance(end, Tensor):
+        end = end.item()
+    if not isinstance(steps, numbers.Integral) or isinstance(steps, builtins.bool):
+        raise TypeError(f"logspace(): argument 'steps' (position 3) must be int, not {type(steps).__name__}")
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = dtype if dtype is not None else (out.dtype if out is not None else get_default_dtype())
+    vals = _np.power(float(base), _np.linspace(float(start), float(end), int(steps)))
+    if dt == _I64:
+        vals = _np.trunc(vals)
+    res = tensor(vals.astype(_np.float64)).to(dt)
+    if requires_grad:
+        res.requires_grad_(True)
+    return _write_out(res, out)
+
+
+@declare("isin.Tensor_Tensor(Tensor elements, Tensor test_elements, *, bool assume_unique=False, bool invert=False, "
+         "Tensor? out=None) -> Tensor")
+def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None):
+    """Whether each element is in test_elements (a bool tensor of elements' shape)."""
+    e_is, t_is = isinstance(elements, Tensor), isinstance(test_elements, Tensor)
+    if not e_is and not t_is:
+        raise TypeError("isin() received an invalid combination of arguments: expected at least one Tensor")
+    if not e_is:
+        elements = tensor(elements, dtype=test_elements.dtype if isinstance(elements, builtins.bool) ==
+                          (test_elements.dtype == _BOOL) else None)
+    if not t_is:
+        test_elements = tensor(test_elements)
+    a = elements.detach().reshape(-1, 1)
+    b = test_elements.detach().reshape(1, -1)
+    if b.shape[1] == 0:
+        hit = zeros(tuple(elements.shape), dtype=_BOOL)
+    else:
+        hit = (a == b).any(1).reshape(tuple(elements.shape))
+    if invert:
+        hit = hit.logical_not()
+    return _write_out(hit, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(input, q, dim, keepdim, interpolation, out, ignore_nan, fn):
+    _check_tensor(input, fn)
+    if input.dtype not in (_F32, _F64):
+        raise RuntimeError(f"{fn}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{fn}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                           f"Got {interpolation}")
+    if input.numel() == 0:
+        raise RuntimeError(f"{fn}() input tensor must be non-empty")
+    scalar_q = not isinstance(q, Tensor)
+    if scalar_q:
+        qv = [float(q)]
+    else:
+        if q.dim() > 1:
+            raise RuntimeError(f"{fn}() q must be a scalar or 1D tensor")
+        if q.dtype != input.dtype:
+            raise RuntimeError(f"{fn}() q tensor must be same dtype as the input tensor")
+        qv = [float(v) for v in q.detach().reshape(-1).tolist()]
+        scalar_q = q.dim() == 0
+    if any(not 0 <= v <= 1 for v in qv):
+        raise RuntimeError(f"{fn}() q values must be in the range [0, 1]")
+    if dim is None:
+        x = input.reshape(-1)
+        d = 0
+        out_shape = [1] * input.dim() if keepdim else []
+    else:
+        d = _wrap_dim(dim, input.dim())
+        x = input if input.dim() > 0 else input.reshape(1)
+        out_shape = list(input.shape)
+        if keepdim:
+            out_shape[d] = 1
+        else:
+            del out_shape[d]
+    x = x.movedim(d, -1)  # [..., n]
+    n = x.shape[-1]
+    srt = x.sort(-1).values  # NaN last
+    nan_mask = x.isnan()
+    dt = input.dtype
+    if ignore_nan:
+        count = (~nan_mask).sum(-1, keepdim=True).to(dt)  # [..., 1]
+    else:
+        count = full_like(srt.narrow(-1, 0, 1), float(n))
+    qt = tensor(qv, dtype=dt)  # [nq]
+    rank = qt * (count - 1).clamp(min=0)  # [..., nq]
+    lo = rank.floor()
+    hi = rank.ceil()
+    if interpolation == "nearest":
+        lo = hi = _np_round_half_even(rank)
+    lo_i, hi_i = lo.to(_I64), hi.to(_I64)
+    vlo = srt.gather(-1, lo_i)
+    vhi = srt.gather(-1, hi_i)
+    if interpolation == "linear":
+        val = vlo + (vhi - vlo) * (rank - lo)
+    elif interpolation == "lower":
+        val = vlo
+    elif interpolation == "higher":
+        val = vhi
+    elif interpolation == "midpoint":
+        val = (vlo + vhi) * 0.5
+    else:
+        val = vlo
+    bad = (count == 0) if ignore_nan else nan_mask.any(-1, keepdim=True)
+    val = _C.where(bad.expand(tuple(val.shape)), full_like(val, math.nan), val)
+    val = val.movedim(-1, 0)  # [nq, ...]
+    res = val.reshape([len(qv)] + out_shape)
+    if scalar_q:
+        res = res.reshape(out_shape)
+    return _write_out(res, out)
+
+
+def _np_round_half_even(t):
+    return t.round()
+
+
+@declare("quantile(Tensor input, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear', "
+         "Tensor? out=None) -> Tensor", "function method")
+@declare("quantile.scalar(Tensor input, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear', "
+         "Tensor? out=None) -> Tensor", "function method")
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """The q-quantiles along dim (of all elements when dim is None); NaN where a slice has a NaN."""
+    return _quantile(input, q, dim, keepdim, interpolation, out, False, "quantile")
+
+
+@declare("nanquantile(Tensor input, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear', "
+         "Tensor? out=None) -> Tensor", "function method")
+@declare("nanquantile.scalar(Tensor input, float q, int? dim=None, bool keepdim=False, *, "
+         "str interpolation='linear', Tensor? out=None) -> Tensor", "function method")
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """quantile ignoring NaNs (NaN only for an all-NaN slice)."""
+    return _quantile(input, q, dim, keepdim, interpolation, out, True, "nanquantile")
+
+
+_nanmedian_type = collections.namedtuple("nanmedian", ["values", "indices"])
+_mode_type = collections.namedtuple("mode", ["values", "indices"])
+
+
+@declare("nanmedian(Tensor input) -> Tensor", "function method")
+@declare("nanmedian.dim(Tensor input, int dim, bool keepdim=False, *, Tensor[]? out=None) -> (Tensor values, "
+         "Tensor indices)", "function method")
+def nanmedian(input, dim=None, keepdim=False, *, out=None):
+    """The lower median ignoring NaNs (NaN for an all-NaN slice); with dim, (values, indices)."""
+    _check_tensor(input, "nanmedian")
+    if dim is None:
+        if input.numel() == 0:
+            return full([], math.nan, dtype=input.dtype) if input.dtype in (_F32, _F64) else input.reshape(-1)[:0]
+        return nanmedian(input.reshape(-1), 0).values
+    d = _wrap_dim(dim, input.dim())
+    x = (input if input.dim() > 0 else input.reshape(1)).movedim(d, -1)
+    s = x.sort(-1, stable=True)
+    if input.dtype in (_F32, _F64):
+        count = (~x.isnan()).sum(-1, keepdim=True)
+    else:
+        count = full_like(s.indices.narrow(-1, 0, 1), x.shape[-1])
+    k = ((count - 1).clamp(min=0)) // 2
+    vals = s.values.gather(-1, k)
+    idx = s.indices.gather(-1, k)
+    if keepdim and input.dim() > 0:
+        vals, idx = vals.movedim(-1, d), idx.movedim(-1, d)
+    else:
+        vals, idx = vals.squeeze(-1), idx.squeeze(-1)
+    return _write_out(_nanmedian_type(vals, idx), out)
+
+
+@declare("mode(Tensor input, int dim=-1, bool keepdim=False, *, Tensor[]? out=None) -> (Tensor values, "
+         "Tensor indices)", "function method")
+def mode(input, dim=-1, keepdim=False, *, out=None):
+    """The most frequent value along dim (the smallest of equally frequent ones) and the index of
+    its last occurrence."""
+    _check_tensor(input, "mode")
+    d = _wrap_dim(dim, input.dim())
+    x = (input if input.dim() > 0 else input.reshape(1)).movedim(d, -1)
+    n = x.shape[-1]
+    if n == 0:
+        raise IndexError("mode(): Expected reduction dim 0 to have non-zero size.")
+    xd = x.detach()
+    eq = xd.unsqueeze(-1) == xd.unsqueeze(-2)  # [..., n, n]
+    counts = eq.sum(-1)  # [..., n]
+    best = counts.amax(-1, keepdim=True)
+    cand = counts == best
+    # smallest value among the most frequent
+    big = full_like(xd, math.inf) if xd.dtype in (_F32, _F64) else full_like(xd, 2 ** 62)
+    src = xd if xd.dtype != _BOOL else xd.to(_I64)
+    big = big if xd.dtype != _BOOL else full_like(src, 2)
+    vmin = _C.where(cand, src, big).amin(-1, keepdim=True)
+    hit = (src == vmin)
+    pos = arange(n).expand(tuple(hit.shape))
+    idx = _C.where(hit, pos, full_like(pos, -1)).amax(-1, keepdim=True)
+    vals = x.gather(-1, idx)
+    if keepdim and input.dim() > 0:
+        vals, idx = vals.movedim(-1, d), idx.movedim(-1, d)
+    else:
+        vals, idx = vals.squeeze(-1), idx.squeeze(-1)
+    return _write_out(_mode_type(vals, idx), out)
+
+
+# ---------------------------------------------------------------------------------------------
+# factories and dtype utilities
+
+def _tri_indices(row, col, offset, dtype, requires_grad, lower):
+    for name, v in (("row", row), ("col", col), ("offset", offset)):
+        if not isinstance(v, numbers.Integral) or isinstance(v, builtins.bool):
+            raise TypeError(f"argument '{name}' must be int, not {type(v).__name__}")
+    if row < 0 or col < 0:
+        raise RuntimeError(f"row must be non-negative, got{row}" if row < 0 else f"col must be non-negative, got{col}")
+    dtype = _I64 if dtype is None else dtype
+    if dtype not in (_I64,):
+        raise RuntimeError(f"\"{'tril' if lower else 'triu'}_indices\" not implemented for '{_TYPE_NAMES[dtype]}'")
+    r, c = (_np.tril_indices if lower else _np.triu_indices)(row, offset, col)
+    res = tensor(_np.stack([r, c]).astype(_np.int64).reshape(2, -1), dtype=dtype)
+    if requires_grad:
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+    return res
+
+
+@declare("tril_indices(int row, int col, int offset=0, *, ScalarType? dtype=None, Layout? layout=None, "
+         "Device? device=None, bool? pin_memory=False, bool? requires_grad=False) -> Tensor")
+def tril_indices(row, col, offset=0, *, dtype=None, layout=None, device=None, pin_memory=False,
+                 requires_grad=False):
+    """The (row, column) indices of the lower triangle of a row x col matrix, as a 2 x N tensor."""
+    return _tri_indices(row, col, offset, dtype, requires_grad, True)
+
+
+@declare("triu_indices(int row, int col, int offset=0, *, ScalarType? dtype=None, Layout? layout=None, "
+         "Device? device=None, bool? pin_memory=False, bool? requires_grad=False) -> Tensor")
+def triu_indices(row, col, offset=0, *, dtype=None, layout=None, device=None, pin_memory=False,
+                 requires_grad=False):
+    """The (row, column) indices of the upper triangle of a row x col matrix, as a 2 x N tensor."""
+    return _tri_indices(row, col, offset, dtype, requires_grad, False)
+
+
+@declare("range(Scalar start, Scalar end, Scalar step=1, *, Tensor? out=None, ScalarType? dtype=None, "
+         "Device? device=None, bool? requires_grad=False, bool? pin_memory=False) -> Tensor")
+def range(start, end, step=1, *, out=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """Deprecated (use arange): start, start + step, ... up to and including end, in the default
+    float dtype unless told."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
+                  "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values in "
+                  "[start, end).", UserWarning, stacklevel=2)
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (step > 0 and start > end) or (step < 0 and start < end):
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    n = int(math.floor((end - start) / step)) + 1
+    dt = dtype if dtype is not None else (out.dtype if out is not None else get_default_dtype())
+    vals = start + step * _np.arange(n, dtype=_np.float64)
+    res = tensor(vals).to(dt)
+    if requires_grad:
+        res.requires_grad_(True)
+    return _write_out(res, out)
+
+
+@declare("scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, "
+         "bool? pin_memory=False, bool? requires_grad=False) -> Tensor")
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+    """A 0-d tensor of s, in the default float dtype unless told."""
+    if isinstance(s, Tensor):
+        s = s.item()
+    if not isinstance(s, numbers.Number):
+        raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not {type(s).__name__}")
+    res = tensor(float(s) if not isinstance(s, builtins.bool) else s).to(dtype or get_default_dtype())
+    if requires_grad:
+        res.requires_grad_(True)
+    return res
+
+
+@declare("is_nonzero(Tensor input) -> bool", "function method")
+def is_nonzero(input):
+    """bool(input) of a one-element tensor."""
+    _check_tensor(input, "is_nonzero")
+    n = input.numel()
+    if n == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if n > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return builtins.bool(input.item() != 0)
+
+
+@declare("is_signed(Tensor input) -> bool", "function method")
+def is_signed(input):
+    """Whether the dtype is signed (every ember dtype but bool)."""
+    _check_tensor(input, "is_signed")
+    return input.dtype != _BOOL
+
+
+@declare("is_complex(Tensor input) -> bool", "function method")
+def is_complex(input):
+    """Whether the dtype is complex (never, in ember)."""
+    _check_tensor(input, "is_complex")
+    return False
+
+
+def _check_dtype(d, fn, arg, pos):
+    if not isinstance(d, _C.dtype):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be torch.dtype, not {type(d).__name__}")
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both convert to (bool < int64 < float32 < float64)."""
+    _check_dtype(type1, "promote_types", "type1", 1)
+    _check_dtype(type2, "promote_types", "type2", 2)
+    return type1 if _RANK[type1] >= _RANK[type2] else type2
+
+
+def _operand(x):
+    """(category, dtype, priority): priority 2 for a dimensioned tensor, 1 for a 0-d tensor, 0 for a number."""
+    if isinstance(x, Tensor):
+        return _CATEGORY[x.dtype], x.dtype, 2 if x.dim() > 0 else 1
+    if isinstance(x, builtins.bool):
+        return 0, _BOOL, 0
+    if isinstance(x, numbers.Integral):
+        return 1, _I64, 0
+    if isinstance(x, numbers.Real):
+        return 2, get_default_dtype(), 0
+    raise TypeError(f"result_type(): argument 'other' must be Tensor or Number, not {type(x).__name__}")
+
+
+def result_type(tensor, other):
+    """The dtype of an arithmetic op on tensor and other (torch's promotion: dimensioned tensors
+    over 0-d tensors over Python numbers, within a category bool < integer < float)."""
+    ops = [_operand(tensor), _operand(other)]
+    res = None
+    for prio in (2, 1, 0):
+        tier = [o for o in ops if o[2] == prio]
+        if not tier:
+            continue
+        best = builtins.max(tier, key=lambda o: _RANK[o[1]])
+        if res is None:
+            res = best[1]
+        elif best[0] > _CATEGORY[res]:  # a lower tier wins only by category
+            res = best[1] if prio else (_BOOL, _I64, get_default_dtype())[best[0]]
+    return res
+
+
+def can_cast(from_, to):
+    """Whether casting from_ to `to` is allowed by torch's casting rules (no float -> integer,
+    no non-bool -> bool)."""
+    _check_dtype(from_, "can_cast", "from_", 1)
+    _check_dtype(to, "can_cast", "to", 2)
+    return _CATEGORY[from_] <= _CATEGORY[to]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor properties and methods torch has
+
+def _nbytes(self):
+    return self.numel() * self.element_size()
+
+
+def _itemsize(self):
+    return self.element_size()
+
+
+def _is_same_size(self, other):
+    _check_tensor(other, "is_same_size", "other", 1)
+    return tuple(self.shape) == tuple(other.shape)
+
+
+def _sum_to_size(self, *size):
+    """Sum self down to `size` (which self must expand to)."""
+    if len(size) == 1 and isinstance(size[0], (list, tuple)):
+        size = size[0]
+    size = tuple(int(s) for s in size)
+    shape = tuple(self.shape)
+    if len(size) > len(shape) or any(s != 1 and s != shape[len(shape) - len(size) + i] for i, s in enumerate(size)):
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}.")
+    lead = len(shape) - len(size)
+    res = self
+    if lead:
+        res = res.sum(tuple(builtins.range(lead)))
+    dims = tuple(i for i, s in enumerate(size) if s == 1 and res.shape[i] != 1)
+    if dims:
+        res = res.sum(dims, keepdim=True)
+    return res
+
+
+def _adjoint(self):
+    if self.dim() < 2:
+        raise RuntimeError("tensor.adjoint() is only supported on matrices or batches of matrices. Got 1-D tensor."
+                           if self.dim() == 1 else "tensor.adjoint() is only supported on matrices or batches of "
+                           "matrices. Got 0-D tensor.")
+    return self.transpose(-2, -1)
+
+
+def _H(self):
+    if self.dim() == 2:
+        return self.transpose(0, 1)
+    if self.dim() == 0:
+        return self
+    raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.dim()}-D tensor.")
+
+
+def _mH(self):
+    if self.dim() < 2:
+        raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. Got {self.dim()}-D "
+                           "tensor.")
+    return self.transpose(-2, -1)
+
+
+Tensor.nbytes = property(_nbytes)
+Tensor.itemsize = property(_itemsize)
+Tensor.is_same_size = _is_same_size
+Tensor.sum_to_size = _sum_to_size
+Tensor.adjoint = _adjoint
+Tensor.H = property(_H)
+Tensor.mH = property(_mH)
+for _n, _f in (("deg2rad", deg2rad), ("rad2deg", rad2deg), ("sinc", sinc), ("heaviside", heaviside),
+               ("renorm", renorm)):
+    _inplace(_n, _f)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch's top-level aliases of torch.nn.functional functions
+
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _red(reduction):
+    """torch's top-level losses take the reduction as an int (0 none, 1 mean, 2 sum; their default is
+    0, the unreduced loss, unlike nn.functional's 'mean'); names work too."""
+    if isinstance(reduction, str):
+        return reduction
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return _REDUCTIONS[reduction]
+
+
+def _F():
+    from .nn import functional
+    return functional
+
+
+def dropout(input, p, train):
+    """torch.dropout(input, p, train): nn.functional.dropout(input, p, training=train)."""
+    return _F().dropout(input, p, train)
+
+
+def alpha_dropout(input, p, train):
+    """torch.alpha_dropout(input, p, train): nn.functional.alpha_dropout(input, p, training=train)."""
+    return _F().alpha_dropout(input, p, train)
+
+
+def celu(input, alpha=1.0):
+    return _F().celu(input, alpha)
+
+
+def selu(input):
+    return _F().selu(input)
+
+
+def threshold(input, threshold, value, *, out=None):
+    return _write_out(_F().threshold(input, threshold, value), out)
+
+
+def hardshrink(input, lambd=0.5, *, out=None):
+    return _write_out(_F().hardshrink(input, lambd), out)
+
+
+def prelu(input, weight):
+    return _F().prelu(input, weight)
+
+
+def rrelu(input, lower=0.125, upper=1.0 / 3.0, training=False, generator=None):
+    """nn.functional.rrelu (in training the slopes come from ember's default generator)."""
+    return _F().rrelu(input, lower, upper, training)
+
+
+def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """torch.embedding(weight, indices, ...): the rows of weight at indices (weight first, as torch's)."""
+    return _F().embedding(indices, weight, padding_idx=None if padding_idx < 0 else padding_idx,
+                          scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+    return _F().layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    return _F().batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    return _F().bilinear(input1, input2, weight, bias)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-08):
+    return _F().cosine_similarity(x1, x2, dim, eps)
+
+
+def pairwise_distance(x1, x2, p=2, eps=1e-06, keepdim=False):
+    return _F().pairwise_distance(x1, x2, p, eps, keepdim)
+
+
+def kl_div(input, target, reduction=0, *, log_target=False):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _F().kl_div(input, target, reduction=_red(reduction), log_target=log_target)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=0):
+    return _F().margin_ranking_loss(input1, input2, target, margin, reduction=_red(reduction))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, reduction=0):
+    return _F().triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_red(reduction))
+
+
+def poisson_nll_loss(input, target, log_input, full, eps, reduction):
+    return _F().poisson_nll_loss(input, target, log_input, full, eps=eps, reduction=_red(reduction))
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction=0):
+    return _F().hinge_embedding_loss(input, target, margin, reduction=_red(reduction))
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
+    return _F().cosine_embedding_loss(input1, input2, target, margin, reduction=_red(reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):
+    return _F().binary_cross_entropy_with_logits(input, target, weight, reduction=_red(reduction),
+                                                 pos_weight=pos_weight)
