@@ -28,26 +28,10 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for this one import: see scripts/_optable_tools.py
+from _optable_tools import ROOT, grouped_ops, split_top, variants_of  # noqa: E402
 
-
-def _load_gen_stubs():
-    """scripts/gen_stubs.py (the schema parser), loaded by path: putting scripts/ on sys.path would let this
-    directory's coverage.py shadow the coverage package in the importing process."""
-    import importlib.util
-    name = "_ember_scripts_gen_stubs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("gen_stubs.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-_gs = _load_gen_stubs()
-grouped_ops = _gs.grouped_ops
-split_top = _gs.split_top
-variants_of = _gs.variants_of
+del sys.path[0]
 OUT = ROOT / "docs" / "coverage.md"
 
 # (torch module, ember module). "torch.Tensor" is the class's attributes.

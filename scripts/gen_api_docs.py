@@ -25,27 +25,10 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for this one import: see scripts/_optable_tools.py
+from _optable_tools import ROOT, grouped_ops, is_cpp_source, split_top, up_to_date, variants_of  # noqa: E402
 
-
-def _load_gen_stubs():
-    """scripts/gen_stubs.py (the schema parser), loaded by path: putting scripts/ on sys.path would let this
-    directory's coverage.py shadow the coverage package in the importing process."""
-    import importlib.util
-    name = "_ember_scripts_gen_stubs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("gen_stubs.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-_gs = _load_gen_stubs()
-grouped_ops = _gs.grouped_ops
-is_cpp_source = _gs.is_cpp_source
-show_diff = _gs.show_diff
-variants_of = _gs.variants_of
+del sys.path[0]
 OUT = ROOT / "docs" / "api.md"
 
 # --------------------------------------------------------------------------------------------- groups
@@ -448,22 +431,8 @@ def known_limits():
     m = re.search(r"Known limits:(.*?)(?:\n\s*\n|$)", text, re.S)
     if not m:
         return []
-    para = " ".join(m.group(1).split())
-    clauses, cur, depth, tick = [], "", 0, False
-    for c in para:
-        if c == "`":
-            tick = not tick
-        elif not tick and c == "(":
-            depth += 1
-        elif not tick and c == ")":
-            depth -= 1
-        if c == ";" and depth == 0 and not tick:
-            clauses.append(cur.strip())
-            cur = ""
-        else:
-            cur += c
-    if cur.strip():
-        clauses.append(cur.strip().rstrip("."))
+    para = " ".join(m.group(1).split()).rstrip(".")
+    clauses = split_top(para, sep=";", quotes="`", opening="(", closing=")")
     return [c[0].upper() + c[1:] for c in clauses if c]
 
 
@@ -548,11 +517,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     text = generate()
     if args.check:
-        ok = OUT.exists() and OUT.read_text() == text
-        if not ok:
-            show_diff(OUT, text)
-            print("docs/api.md is out of date: run python scripts/gen_api_docs.py", file=sys.stderr)
-        return 0 if ok else 1
+        return 0 if up_to_date(OUT, text, "gen_api_docs.py") else 1
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(text)
     print(f"wrote {OUT.relative_to(ROOT)} ({len(text.splitlines())} lines)")

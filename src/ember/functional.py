@@ -64,11 +64,18 @@ def _prod(xs):
     return p
 
 
-def _broadcast_pair_msg(shapes):
-    """The broadcast of several shapes, with torch's message for tensors that do not broadcast."""
+def _check_list_element(t, i):
+    """torch's TypeError for element i of a Tensor[] argument that is not a tensor."""
+    if not _is_tensor(t):
+        raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+
+
+def _broadcast_shape(shapes, mismatch):
+    """The shape (a list) that `shapes` broadcast to. Where dimension i of shapes[k] (`s`) does not
+    match dimension j of the shape so far (`out`), raises mismatch(k, s, i, j, out)."""
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
-    for s in shapes:
+    for k, s in enumerate(shapes):
         for i, n in enumerate(s):
             j = ndim - len(s) + i
             if n == out[j] or n == 1:
@@ -76,9 +83,14 @@ def _broadcast_pair_msg(shapes):
             if out[j] == 1:
                 out[j] = n
             else:
-                raise RuntimeError(f"The size of tensor a ({out[j]}) must match the size of tensor b ({n}) "
-                                   f"at non-singleton dimension {j}")
+                raise mismatch(k, s, i, j, out)
     return out
+
+
+def _broadcast_pair_msg(shapes):
+    """The broadcast of several shapes, with torch's message for tensors that do not broadcast."""
+    return _broadcast_shape(shapes, lambda k, s, i, j, out: RuntimeError(
+        f"The size of tensor a ({out[j]}) must match the size of tensor b ({s[i]}) at non-singleton dimension {j}"))
 
 
 def _write_out(out, result, name):
@@ -560,8 +572,7 @@ def pdist(input, p=2):
 def broadcast_tensors(*tensors):
     """The tensors expanded to their common broadcast shape (views), as a tuple."""
     for i, t in enumerate(tensors):
-        if not _is_tensor(t):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        _check_list_element(t, i)
     shape = _broadcast_pair_msg([tuple(t.shape) for t in tensors])
     return tuple(t if list(t.shape) == shape else t.expand(shape) for t in tensors)
 
@@ -583,20 +594,9 @@ def broadcast_shapes(*shapes):
         if any(v < 0 for v in s):
             raise ValueError("Attempting to broadcast a dimension with negative length!")
         norm.append(s)
-    ndim = max((len(s) for s in norm), default=0)
-    out = [1] * ndim
-    for k, s in enumerate(norm):
-        for i, n in enumerate(s):
-            j = ndim - len(s) + i
-            if n == out[j] or n == 1:
-                continue
-            if out[j] == 1:
-                out[j] = n
-            else:
-                raise RuntimeError(f"Attempting to broadcast a dimension of length {n} at {i - len(s)}! Mismatching "
-                                   f"argument at index {k} had {s}; but expected shape should be broadcastable to "
-                                   f"{out}")
-    return Size(out)
+    return Size(_broadcast_shape(norm, lambda k, s, i, j, out: RuntimeError(
+        f"Attempting to broadcast a dimension of length {s[i]} at {i - len(s)}! Mismatching argument at index {k} had "
+        f"{s}; but expected shape should be broadcastable to {out}")))
 
 
 def _atleast(tensors, fn):
@@ -659,8 +659,7 @@ def block_diag(*tensors):
     """The block-diagonal matrix of the inputs (0-D -> 1x1, 1-D (n) -> 1xn); dtypes promote."""
     blocks = []
     for i, t in enumerate(tensors):
-        if not _is_tensor(t):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        _check_list_element(t, i)
         if t.dim() > 2:
             raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. "
                                f"Input {i} has {t.dim()} dimensions")
@@ -690,8 +689,7 @@ def cartesian_prod(*tensors):
     if not tensors:
         raise RuntimeError("meshgrid expects a non-empty TensorList")
     for i, t in enumerate(tensors):
-        if not _is_tensor(t):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        _check_list_element(t, i)
         if t.dim() != 1:
             raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
     if len(tensors) == 1:
@@ -735,8 +733,7 @@ def _check_chain(mats, first_last_1d):
     """torch's multi_dot checks; returns the matrices with 1-D ends made 2-D."""
     n = len(mats)
     for i, t in enumerate(mats):
-        if not _is_tensor(t):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        _check_list_element(t, i)
     out = list(mats)
     if first_last_1d:
         if out[0].dim() not in (1, 2):
@@ -771,8 +768,7 @@ def chain_matmul(*matrices, out=None):
     if not matrices:
         raise RuntimeError("chain_matmul(): Expected one or more matrices")
     for i, t in enumerate(matrices):
-        if not _is_tensor(t):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+        _check_list_element(t, i)
         if t.dim() != 2:
             raise RuntimeError(f"Tensor dimension is {t.dim()}, expected 2 instead.")
     if len(matrices) == 1:

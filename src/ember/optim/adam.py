@@ -4,7 +4,8 @@ import math
 
 from .. import _C
 from ..autograd.grad_mode import no_grad
-from .optimizer import _ignored_kwargs_doc, Optimizer, _check_fused, _count_steps, _params_with_grad, _value
+from .optimizer import (_ignored_kwargs_doc, Optimizer, _check_args, _check_fused, _count_steps, _params_with_grad,
+                        _value)
 
 
 class Adam(Optimizer):
@@ -20,16 +21,7 @@ class Adam(Optimizer):
             if lr.numel() != 1:
                 raise ValueError("Tensor lr must be 1-element")
             lr = lr.item()
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_args(lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=decoupled_weight_decay)

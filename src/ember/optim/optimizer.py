@@ -143,8 +143,14 @@ class Optimizer:
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    # (key, default) pairs that a param group unpickled from an older torch/ember may lack
+    _group_setstate_defaults = ()
+
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for g in self.param_groups:
+            for k, v in self._group_setstate_defaults:
+                g.setdefault(k, v)
 
 
 def _cast_state(param, value, key=None):
@@ -201,6 +207,24 @@ def _check_lr(lr):
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
+_UNCHECKED = object()
+
+
+def _check_args(lr=_UNCHECKED, *, eps=_UNCHECKED, betas=_UNCHECKED, weight_decay=_UNCHECKED):
+    """torch's constructor checks (and messages), in torch's order, for the arguments given."""
+    if lr is not _UNCHECKED:
+        _check_lr(lr)
+    if eps is not _UNCHECKED and not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if betas is not _UNCHECKED:
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if weight_decay is not _UNCHECKED and not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
 def _check_fused(fused, foreach, differentiable):
     if fused:
         if differentiable:
@@ -233,6 +257,49 @@ def _addcdiv_(t, a, b, value=1.0):
 
 def _grad_of(p, maximize):
     return -p.grad if maximize else p.grad
+
+
+def _weight_decay(p, grad, group, decoupled=False):
+    """The gradient with torch's L2 weight decay added, or (decoupled, AdamW-style) the parameter
+    shrunk in place by lr * weight_decay and the gradient as it was."""
+    wd = group["weight_decay"]
+    if wd == 0:
+        return grad
+    if decoupled:
+        p.mul_(1 - _value(group["lr"]) * wd)
+        return grad
+    return grad.add(p, alpha=wd)
+
+
+class _SingleTensorOptimizer(Optimizer):
+    """An optimizer written as torch's single-tensor update over ember tensor ops. step() walks the
+    groups' parameters that have a gradient, fills an empty state with `_init_state(state, p, group)`,
+    advances state['step'] and calls `_update(p, grad, state, group)` with the gradient already
+    negated under maximize (weight decay is left to `_update`, see `_weight_decay`)."""
+
+    _group_setstate_defaults = (("foreach", None), ("maximize", False), ("differentiable", False),
+                                ("capturable", False))
+
+    def _init_state(self, state, p, group):
+        raise NotImplementedError
+
+    def _update(self, p, grad, state, group):
+        raise NotImplementedError
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        with no_grad():
+            for g in self.param_groups:
+                for p in g["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    if len(st) == 0:
+                        self._init_state(st, p, g)
+                    grad = _grad_of(p, g["maximize"])
+                    st["step"].add_(1)
+                    self._update(p, grad, st, g)
+        return loss
 
 
 def _ignored_kwargs_doc(*names):

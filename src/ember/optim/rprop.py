@@ -1,10 +1,9 @@
 """Rprop (resilient backpropagation) with torch's single-tensor update, over ember tensor ops."""
 from .. import _C
-from ..autograd.grad_mode import no_grad
-from .optimizer import _ignored_kwargs_doc, Optimizer, _check_lr, _grad_of, _scalar, _value, _zeros_like
+from .optimizer import _ignored_kwargs_doc, _SingleTensorOptimizer, _check_lr, _scalar, _value, _zeros_like
 
 
-class Rprop(Optimizer):
+class Rprop(_SingleTensorOptimizer):
     __doc__ = """Implements the resilient backpropagation algorithm (torch.optim.Rprop): same
     defaults, validation, update and state ('step' 0-d float tensor, 'prev', 'step_size').
 """ + _ignored_kwargs_doc("foreach", "capturable", "differentiable")
@@ -18,36 +17,20 @@ class Rprop(Optimizer):
                         differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for g in self.param_groups:
-            for k, v in (("foreach", None), ("maximize", False), ("differentiable", False), ("capturable", False)):
-                g.setdefault(k, v)
+    def _init_state(self, st, p, g):
+        st["step"] = _scalar(0.0)
+        st["prev"] = _zeros_like(p)
+        st["step_size"] = _C._full(list(p.shape), float(_value(g["lr"])), p.dtype)
 
-    def step(self, closure=None):
-        loss = self._closure(closure)
-        with no_grad():
-            for g in self.param_groups:
-                etaminus, etaplus = g["etas"]
-                step_size_min, step_size_max = g["step_sizes"]
-                for p in g["params"]:
-                    if p.grad is None:
-                        continue
-                    st = self.state[p]
-                    if len(st) == 0:
-                        st["step"] = _scalar(0.0)
-                        st["prev"] = _zeros_like(p)
-                        st["step_size"] = _C._full(list(p.shape), float(_value(g["lr"])), p.dtype)
-                    grad = _grad_of(p, g["maximize"])
-                    prev, step_size = st["prev"], st["step_size"]
-                    st["step"].add_(1)
-                    sign = grad.mul(prev).sign()
-                    negative = sign.lt(0)
-                    # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1 (NaN stays)
-                    factor = _C.where(sign.gt(0), etaplus,
-                                      _C.where(negative, etaminus, _C.where(sign.eq(0), 1.0, sign)))
-                    step_size.mul_(factor).clamp_(step_size_min, step_size_max)
-                    grad = _C.where(negative, 0.0, grad)  # for dir < 0, dfdx = 0
-                    p.sub_(grad.sign() * step_size)
-                    prev.copy_(grad)
-        return loss
+    def _update(self, p, grad, st, g):
+        etaminus, etaplus = g["etas"]
+        step_size_min, step_size_max = g["step_sizes"]
+        prev, step_size = st["prev"], st["step_size"]
+        sign = grad.mul(prev).sign()
+        negative = sign.lt(0)
+        # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1 (NaN stays)
+        factor = _C.where(sign.gt(0), etaplus, _C.where(negative, etaminus, _C.where(sign.eq(0), 1.0, sign)))
+        step_size.mul_(factor).clamp_(step_size_min, step_size_max)
+        grad = _C.where(negative, 0.0, grad)  # for dir < 0, dfdx = 0
+        p.sub_(grad.sign() * step_size)
+        prev.copy_(grad)

@@ -1,4 +1,6 @@
-"""Padding modules over F.pad, with torch's argument expansion and reprs."""
+"""Padding modules over F.pad, with torch's argument expansion and reprs. Each mode is one base
+class; its 1d/2d/3d classes are generated from it with the dimensionality `_dim` as a class
+attribute (they pad the last `_dim` dimensions, taking 2 * `_dim` padding sizes)."""
 from .. import functional as F
 from .module import Module
 
@@ -13,72 +15,13 @@ def _ntuple(padding, n):
     return (padding,) * n
 
 
-class _CircularPadNd(Module):
-    _n = 2
+class _PadNd(Module):
+    _dim = 1
+    _mode = "constant"
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = _ntuple(padding, self._n)
-
-    def _check_input_dim(self, input):
-        k = self._n // 2
-        if input.dim() not in (k + 1, k + 2):
-            raise ValueError(f"expected {k + 1}D or {k + 2}D input (got {input.dim()}D input)")
-
-    def forward(self, input):
-        self._check_input_dim(input)
-        return F.pad(input, self.padding, "circular")
-
-    def extra_repr(self):
-        return f"{self.padding}"
-
-
-class CircularPad1d(_CircularPadNd):
-    _n = 2
-
-
-class CircularPad2d(_CircularPadNd):
-    _n = 4
-
-
-class CircularPad3d(_CircularPadNd):
-    _n = 6
-
-
-class _ConstantPadNd(Module):
-    _n = 2
-
-    def __init__(self, padding, value):
-        super().__init__()
-        self.value = value
-        self.padding = _ntuple(padding, self._n)
-
-    def forward(self, input):
-        return F.pad(input, self.padding, "constant", self.value)
-
-    def extra_repr(self):
-        return f"padding={self.padding}, value={self.value}"
-
-
-class ConstantPad1d(_ConstantPadNd):
-    _n = 2
-
-
-class ConstantPad2d(_ConstantPadNd):
-    _n = 4
-
-
-class ConstantPad3d(_ConstantPadNd):
-    _n = 6
-
-
-class _ReflectionPadNd(Module):
-    _n = 2
-    _mode = "reflect"
-
-    def __init__(self, padding):
-        super().__init__()
-        self.padding = _ntuple(padding, self._n)
+        self.padding = _ntuple(padding, 2 * self._dim)
 
     def forward(self, input):
         return F.pad(input, self.padding, self._mode)
@@ -87,35 +30,36 @@ class _ReflectionPadNd(Module):
         return f"{self.padding}"
 
 
-class ReflectionPad1d(_ReflectionPadNd):
-    _n = 2
+class _CircularPadNd(_PadNd):
+    _mode = "circular"
+
+    def forward(self, input):
+        if input.dim() not in (self._dim + 1, self._dim + 2):
+            raise ValueError(f"expected {self._dim + 1}D or {self._dim + 2}D input (got {input.dim()}D input)")
+        return super().forward(input)
 
 
-class ReflectionPad2d(_ReflectionPadNd):
-    _n = 4
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, input):
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
 
 
-class ReflectionPad3d(_ReflectionPadNd):
-    _n = 6
+class _ReflectionPadNd(_PadNd):
+    _mode = "reflect"
 
 
-class _ReplicationPadNd(_ReflectionPadNd):
+class _ReplicationPadNd(_PadNd):
     _mode = "replicate"
 
 
-class ReplicationPad1d(_ReplicationPadNd):
-    _n = 2
-
-
-class ReplicationPad2d(_ReplicationPadNd):
-    _n = 4
-
-
-class ReplicationPad3d(_ReplicationPadNd):
-    _n = 6
-
-
-class ZeroPad1d(ConstantPad1d):
+class _ZeroPadNd(_ConstantPadNd):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
@@ -123,17 +67,17 @@ class ZeroPad1d(ConstantPad1d):
         return f"{self.padding}"
 
 
-class ZeroPad2d(ConstantPad2d):
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
+def _by_dim(name, *bases):
+    """The classes `name`1d, `name`2d, `name`3d: `bases` (a base class, or a list of the three
+    per-dimension bases) with `_dim` set to 1, 2, 3."""
+    return [type(bases[0])(f"{name}{d}d", tuple(b[d - 1] if isinstance(b, list) else b for b in bases),
+                           {"_dim": d, "__module__": __name__, "__qualname__": f"{name}{d}d"})
+            for d in (1, 2, 3)]
 
-    def extra_repr(self):
-        return f"{self.padding}"
 
-
-class ZeroPad3d(ConstantPad3d):
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
-    def extra_repr(self):
-        return f"{self.padding}"
+CircularPad1d, CircularPad2d, CircularPad3d = _by_dim("CircularPad", _CircularPadNd)
+ConstantPad1d, ConstantPad2d, ConstantPad3d = _by_dim("ConstantPad", _ConstantPadNd)
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _by_dim("ReflectionPad", _ReflectionPadNd)
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = _by_dim("ReplicationPad", _ReplicationPadNd)
+# torch's ZeroPadNd are ConstantPadNd subclasses
+ZeroPad1d, ZeroPad2d, ZeroPad3d = _by_dim("ZeroPad", _ZeroPadNd, [ConstantPad1d, ConstantPad2d, ConstantPad3d])
