@@ -1,13 +1,17 @@
-"""The op tests, driven by the op table (ember._C._op_table(), declared in C++ with EMBER_OP).
+"""The op tests, driven by the op table: ember._C._op_table() (ops declared in C++ with EMBER_OP)
+plus the ops ember declares in Python (ember._op_registry.op_table()).
 
-Every op of the table has rows here: each row runs one call in ember and in torch on the same
-inputs and compares shapes, dtypes and values, and for differentiable ops the gradients of a random
-projection (DIFF_CASES), plus central finite differences in float64 (test_gradcheck). From the table
-itself (not by hand) come the generic tests: Tensor.X, Tensor.X_, out=, Python numbers for `numbers`
-ops, the operator dunders, keyword calls with the schema's names, float64, and a signature check
-against torch's own schemas. BAD lists bad calls and the exception type torch raises for them.
-The coverage tests make a table op without rows (or a row-less overload, or a differentiable op
-without a gradient check) fail the suite."""
+Every op of the table has rows here. A row runs one call in ember and in torch on the same inputs
+and compares shapes, dtypes and values, and for differentiable ops the gradients of a random
+projection (DIFF_CASES) and central finite differences in float64 (test_gradcheck); NONDIFF_CASES
+compare forward only, RANDOM_CASES compare distributions. From the table itself, not by hand, come
+the generic tests: Tensor.X, Tensor.X_ (x.clone().X_(...) on the first row's arguments), out=,
+Python numbers for `numbers` ops, every operator dunder, keyword calls with the schema's names,
+float64, and the signature check against torch's Python signatures. BAD lists bad calls and the
+exception type torch raises for them. The coverage tests fail for a table op (or overload, or
+in-place form) without rows, and for a differentiable op without a gradient check.
+
+Known disagreements with torch are strict xfails whose reason starts with "bug:"."""
 import ast
 import functools
 import inspect
@@ -16,9 +20,9 @@ import re
 
 import numpy as np
 import pytest
+from helpers import assert_close, check_op, dtype_name, gradcheck, rng, to_np
 
 import ember
-from helpers import assert_close, check_op, dtype_name, gradcheck, rng, to_np
 
 # Known-bug rows run as strict xfails; pytest formats each xfail's traceback, and for a module this
 # size that means re-walking its syntax tree per frame (a quarter second apiece). The frames of this
@@ -127,8 +131,10 @@ class Case:
     raises for these inputs ember must raise the same type (dtype sweeps: int64 / bool inputs of an
     op torch may refuse them for). `bug`: a known disagreement with torch, run as a strict xfail."""
 
-    def __init__(self, name, fn, *inputs, id=None, atol=1e-5, rtol=1e-4, mirror=False, bug=None, bug_in=None):
+    def __init__(self, name, fn, *inputs, id=None, atol=1e-5, rtol=1e-4, mirror=False, bug=None, bug_in=None,
+                 torch_grad=True):
         self.bug_in = bug_in  # the tests the bug shows in (None: every test of the row)
+        self.torch_grad = torch_grad  # False: torch's gradient is wrong here; finite differences only
         self.name = name
         self.fn = fn
         self.inputs = inputs
@@ -240,11 +246,17 @@ def compare(fe, ft, inputs, *, grad, mirror=False, atol=1e-5, rtol=1e-4):
 
 
 def _split_top(s):
-    parts, depth, cur = [], 0, ""
+    """Split on the commas outside brackets and quotes."""
+    parts, depth, cur, quote = [], 0, "", None
     for ch in s:
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if ch == "," and depth == 0:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        else:
+            depth += ch in "(["
+            depth -= ch in ")]"
+        if ch == "," and depth == 0 and not quote:
             parts.append(cur)
             cur = ""
         else:
@@ -1255,6 +1267,22 @@ MATMUL_CASES += [
     Case("linalg_norm", lambda L, x: L.linalg.norm(x, 3.0, dim=1), F(3, 4), id="vector_dim"),
     Case("linalg_norm", lambda L, x: L.linalg.norm(x, "fro", dim=(0, 1), keepdim=True), F(3, 4), id="fro_keepdim"),
     Case("linalg_norm", lambda L, x: L.linalg.norm(x.t(), float("inf")), F(3, 4, kind="away"), id="matrix_inf_nc"),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 3), Mat(3, 3), id="3"),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a.mT, -2), Mat(3, 3), id="neg_nc"),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 1), F(2, 2), id="1"),
+    Case("linalg_pinv", lambda L, a: L.linalg.pinv(a), F(4, 3), id="tall"),
+    Case("linalg_pinv", lambda L, a: L.linalg.pinv(a.mT), F(2, 4, 3), id="wide_batched_nc"),
+    Case("linalg_pinv", lambda L, a: L.linalg.pinv(_sym(L, a), hermitian=True), Mat(3, 3, kind="sym"), id="hermitian"),
+    # torch 2.13's gradient of a truncated pinv is wrong (finite differences agree with ember's)
+    Case("linalg_pinv", lambda L, a: L.linalg.pinv(a, atol=0.5), F(3, 3), id="atol_truncated", torch_grad=False),
+    Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a)[0], Mat(2, 3, 3), id="batched"),
+    Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a).inverse, Mat(3, 3), id="field",
+         bug="linalg.inv_ex returns a plain tuple: torch's named tuple has .inverse and .info"),
+    Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(_spd(L, a), upper=True)[0], F(2, 3, 3), id="upper"),
+    Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(_spd(L, a)).L, F(3, 3), id="field",
+         bug="linalg.cholesky_ex returns a plain tuple: torch's named tuple has .L and .info"),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 0), Mat(2, 2, 2), id="0_batched",
+         bug="linalg.matrix_power(a, 0) does not require grad; torch's result does (gradient 0)"),
 ]
 MATMUL_DTYPE_CASES += [
     Case("vdot", lambda L, x, y: L.vdot(x, y), Ints(4), Ints(4), id="int64"),
@@ -1276,6 +1304,17 @@ MATMUL_DTYPE_CASES += [
     Case("linalg_diagonal", lambda L, a: L.linalg.diagonal(a), Mask(3, 3), id="bool"),
     Case("linalg_matrix_norm", lambda L, a: L.linalg.matrix_norm(a), Ints(2, 2), id="int64", mirror=True),
     Case("linalg_norm", lambda L, x: L.linalg.norm(x), Ints(3), id="int64", mirror=True),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 2), Ints(2, 2), id="int64"),
+    Case("linalg_matrix_rank", lambda L, a: L.linalg.matrix_rank(a), F(3, 4), id="full"),
+    Case("linalg_matrix_rank", lambda L, a, b: L.linalg.matrix_rank(a @ b), F(2, 4, 1), F(1, 4), id="rank1_batched"),
+    Case("linalg_matrix_rank", lambda L, a: L.linalg.matrix_rank(a, atol=1.0, rtol=0.0), Mat(3, 3), id="atol"),
+    Case("linalg_matrix_rank", lambda L, a: L.linalg.matrix_rank(_sym(L, a), hermitian=True), Mat(3, 3, kind="sym"),
+         id="hermitian"),
+    Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a), Mat(3, 3), id="info",
+         bug="linalg.inv_ex(a).info is int64; torch's is int32 (ember has no int32 dtype)"),
+    Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(a)[1], Fixed([[1.0, 2.0], [2.0, 1.0]]),
+         id="info_not_pd", bug="linalg.cholesky_ex(a).info is int64; torch's is int32 (ember has no int32 dtype)",
+         bug_in={"nondiff"}),
 ]
 
 def _spd(L, b):
@@ -1743,6 +1782,223 @@ FUNCTIONAL_DTYPE_CASES = [
     Case("diff", lambda L, x: L.diff(x), Mask(4), id="bool"),
 ]
 
+# >>> ember._extras rows (src/ember/_extras.py: hstack ... can_cast, torch's top-level nn.functional aliases) >>>
+EXTRAS_CASES = [
+    Case("hstack", lambda L, x, y: L.hstack([x, y]), F(2, 3), F(2, 2), id="2d"),
+    Case("hstack", lambda L, x, y: L.hstack((x, y)), F(3), F(2), id="1d"),
+    Case("vstack", lambda L, x, y: L.vstack([x, y]), F(3), F(2, 3), id="mixed"),
+    Case("row_stack", lambda L, x, y: L.row_stack([x, y]), F(2, 3), F(1, 3), id="2d"),
+    Case("dstack", lambda L, x, y: L.dstack([x, y]), F(2, 3), F(2, 3), id="2d"),
+    Case("column_stack", lambda L, x, y: L.column_stack([x, y]), F(3), F(3, 2), id="mixed"),
+    Case("tensor_split", lambda L, x: L.tensor_split(x, 3, dim=1), F(2, 7), id="sections"),
+    Case("tensor_split", lambda L, x: L.tensor_split(x, [1, 3]), F(5, 2), id="indices"),
+    Case("hsplit", lambda L, x: L.hsplit(x, 2), F(3, 4), id="int"),
+    Case("hsplit", lambda L, x: L.hsplit(x, [1, 3]), F(2, 5), id="array"),
+    Case("vsplit", lambda L, x: L.vsplit(x, 2), F(4, 3), id="int"),
+    Case("vsplit", lambda L, x: L.vsplit(x, [1]), F(3, 2), id="array"),
+    Case("dsplit", lambda L, x: L.dsplit(x, 2), F(2, 2, 4), id="int"),
+    Case("dsplit", lambda L, x: L.dsplit(x, [1, 2]), F(2, 2, 3), id="array"),
+    Case("split_with_sizes", lambda L, x: L.split_with_sizes(x, [1, 3], 1), F(2, 4), id="dim1"),
+    Case("trace", lambda L, x: L.trace(x), F(3, 4), id="wide"),
+    Case("diagflat", lambda L, x: L.diagflat(x), F(3), id="1d"),
+    Case("diagflat", lambda L, x: L.diagflat(x, -1), F(2, 2), id="2d_offset"),
+    Case("deg2rad", lambda L, x: L.deg2rad(x), F(2, 3), id="plain"),
+    Case("rad2deg", lambda L, x: L.rad2deg(x), F(2, 3), id="plain"),
+    Case("sinc", lambda L, x: L.sinc(x), F(3, 4), id="plain"),
+    Case("sinc", lambda L, x: L.sinc(x), Fixed([0.0, 0.5, -1.5, 1.0]), id="zero"),
+    Case("fmax", lambda L, x, y: L.fmax(x, y), F(3, 4), F(4), id="bcast"),
+    Case("fmin", lambda L, x, y: L.fmin(x, y), F(3, 4), F(4), id="bcast"),
+    Case("float_power", lambda L, x, y: L.float_power(x, y), F(3, kind="pos"), F(3), id="tensor"),
+    Case("float_power", lambda L, x: L.float_power(x, 2.5), F(2, 3, kind="pos"), id="scalar"),
+    Case("dist", lambda L, x, y: L.dist(x, y), F(3, 4), F(4), id="p2"),
+    Case("dist", lambda L, x, y: L.dist(x, y, 1), F(5), F(5), id="p1"),
+    Case("renorm", lambda L, x: L.renorm(x, 2, 0, 1.0), F(3, 4), id="p2_dim0"),
+    Case("renorm", lambda L, x: L.renorm(x, 1, 1, 2.0), F(3, 4), id="p1_dim1"),
+    Case("quantile", lambda L, x: L.quantile(x, 0.3), F(3, 5), id="all"),
+    Case("quantile", lambda L, x: L.quantile(x, L.tensor([0.25, 0.9], dtype=x.dtype), dim=1, keepdim=True), F(3, 5),
+         id="tensor_q_dim"),
+    Case("quantile", lambda L, x: L.quantile(x, 0.4, 0, interpolation="midpoint"), F(4, 3), id="midpoint"),
+    Case("nanquantile", lambda L, x: L.nanquantile(x, 0.5, dim=-1, interpolation="lower"), F(2, 5), id="lower"),
+    Case("nanquantile", lambda L, x: L.nanquantile(x, L.tensor(0.7, dtype=x.dtype), interpolation="higher"),
+         F(6), id="tensor_q_higher"),
+    Case("nanmedian", lambda L, x: L.nanmedian(x), F(5), id="all"),
+    Case("nanmedian", lambda L, x: L.nanmedian(x, 1), F(3, 4), id="dim"),
+    Case("mode", lambda L, x: L.mode(x), F(2, 5), id="distinct"),  # ties: test_extras.py (no finite differences)
+    Case("celu", lambda L, x: L.celu(x, 0.5), F(3, 4)),
+    Case("selu", lambda L, x: L.selu(x), F(3, 4)),
+    Case("threshold", lambda L, x: L.threshold(x, 0.1, -1.0), F(3, 4)),
+    Case("hardshrink", lambda L, x: L.hardshrink(x, 0.3), F(3, 4)),
+    Case("prelu", lambda L, x, w: L.prelu(x, w), F(2, 3, 4), F(3)),
+    Case("embedding", lambda L, w, i: L.embedding(w, i), F(5, 3), Const([[0, 4], [2, 2]])),
+    Case("layer_norm", lambda L, x, w, b: L.layer_norm(x, [4], w, b), F(2, 3, 4), F(4), F(4)),
+    Case("batch_norm", lambda L, x, w, b: L.batch_norm(x, w, b, None, None, True, 0.1, 1e-5, False), F(4, 3), F(3),
+         F(3)),
+    Case("bilinear", lambda L, a, b, w, c: L.bilinear(a, b, w, c), F(2, 3), F(2, 4), F(5, 3, 4), F(5)),
+    Case("cosine_similarity", lambda L, x, y: L.cosine_similarity(x, y), F(3, 4), F(3, 4)),
+    Case("pairwise_distance", lambda L, x, y: L.pairwise_distance(x, y), F(3, 4), F(3, 4)),
+    Case("kl_div", lambda L, x, y: L.kl_div(x.log_softmax(1), y.softmax(1), 2), F(3, 4), F(3, 4)),
+    Case("margin_ranking_loss", lambda L, x, y, t: L.margin_ranking_loss(x, y, t, 0.1, 1), F(5), F(5),
+         Const([1.0, -1.0, 1.0, -1.0, 1.0], np.float32)),
+    Case("triplet_margin_loss", lambda L, a, p, n: L.triplet_margin_loss(a, p, n), F(3, 4), F(3, 4), F(3, 4)),
+    Case("poisson_nll_loss", lambda L, x, y: L.poisson_nll_loss(x, y, True, False, 1e-8, 1), F(3, 4),
+         F(3, 4, kind="pos")),
+    Case("hinge_embedding_loss", lambda L, x, t: L.hinge_embedding_loss(x, t), F(4),
+         Const([1.0, -1.0, -1.0, 1.0], np.float32)),
+    Case("cosine_embedding_loss", lambda L, x, y, t: L.cosine_embedding_loss(x, y, t, 0.2, 2), F(3, 4), F(3, 4),
+         Const([1.0, -1.0, 1.0], np.float32)),
+    Case("binary_cross_entropy_with_logits", lambda L, x, y: L.binary_cross_entropy_with_logits(x, y),
+         F(3, 4), F(3, 4, kind="prob")),
+    Case("dropout", lambda L, x: L.dropout(x, 0.5, False), F(3, 4), id="eval"),
+    Case("alpha_dropout", lambda L, x: L.alpha_dropout(x, 0.5, False), F(3, 4), id="eval"),
+    Case("rrelu", lambda L, x: L.rrelu(x), F(3, 4), id="eval"),
+]
+EXTRAS_DTYPE_CASES = [  # (NaN inputs of fmax/quantile/nanmedian: test_extras.py, torch differentiates them)
+    Case("deg2rad", lambda L, x: L.deg2rad(x), Ints(4), id="int64"),
+    Case("trace", lambda L, x: L.trace(x), Ints(3, 3), id="int64"),
+    Case("heaviside", lambda L, x, v: L.heaviside(x, v), F(3, 4, kind="coarse"), F(4), id="plain"),
+    Case("isin", lambda L, x, y: L.isin(x, y), Ints(3, 4), Const([0, 2, 7]), id="plain"),
+    Case("isin", lambda L, x, y: L.isin(x, y, invert=True), Ints(5), Const([1, -1]), id="invert"),
+    Case("logspace", lambda L: L.logspace(0, 2, 5), id="plain"),
+    Case("logspace", lambda L: L.logspace(-1.0, 1.0, 4, base=2.0, dtype=L.float64), id="base_dtype"),
+    Case("mode", lambda L, x: L.mode(x, 0, keepdim=True), Const([[1, 2], [1, 3], [2, 3]]), id="int64_dim0"),
+    Case("tril_indices", lambda L: L.tril_indices(3, 4), id="plain"),
+    Case("tril_indices", lambda L: L.tril_indices(4, 3, -1), id="offset"),
+    Case("triu_indices", lambda L: L.triu_indices(3, 3), id="plain"),
+    Case("triu_indices", lambda L: L.triu_indices(3, 5, 2), id="offset"),
+    Case("range", lambda L: L.range(0, 4), id="ints"),
+    Case("range", lambda L: L.range(1.0, 2.0, 0.25, dtype=L.float64), id="step"),
+    Case("scalar_tensor", lambda L: L.scalar_tensor(3), id="int"),
+    Case("scalar_tensor", lambda L: L.scalar_tensor(2.5, dtype=L.float64), id="dtype"),
+    Case("is_nonzero", lambda L, x: L.is_nonzero(x), Const([0]), id="zero"),
+    Case("is_nonzero", lambda L, x: L.is_nonzero(x), Fixed([1.5]), id="float"),
+    Case("is_signed", lambda L, x: L.is_signed(x), Mask(3), id="bool"),
+    Case("is_signed", lambda L, x: L.is_signed(x), F(3), id="float"),
+    Case("is_complex", lambda L, x: L.is_complex(x), F(3), id="float"),
+    Case("promote_types", lambda L: L.zeros(0, dtype=L.promote_types(L.int64, L.float32)), id="int_float"),
+    Case("promote_types", lambda L: L.zeros(0, dtype=L.promote_types(L.bool, L.int64)), id="bool_int"),
+    Case("result_type", lambda L, x, y: L.zeros(0, dtype=L.result_type(x, y)), Ints(3), F(), id="tensor_0d"),
+    Case("result_type", lambda L, x: L.zeros(0, dtype=L.result_type(x, 2.5)), Ints(3), id="scalar"),
+    Case("can_cast", lambda L: L.can_cast(L.float64, L.float32), id="down"),
+    Case("can_cast", lambda L: L.can_cast(L.float32, L.int64), id="float_int"),
+]
+FUNCTIONAL_CASES += EXTRAS_CASES
+FUNCTIONAL_DTYPE_CASES += EXTRAS_DTYPE_CASES
+# <<< ember._extras rows <<<
+
+# More rows for the same ops: other shapes, 0-d, non-contiguous views, int64 / bool, keywords.
+EXTRAS_MORE_CASES = [
+    Case("hstack", lambda L, x, y: L.hstack([x.t(), y]), F(3, 2), F(2, 1), id="nc_t"),
+    Case("hstack", lambda L, x, y: L.hstack([x, y]), F(), F(2), id="0d"),
+    Case("vstack", lambda L, x, y: L.vstack((x.t(), y)), F(3, 2), F(1, 3), id="nc_t"),
+    Case("vstack", lambda L, x, y: L.vstack([x, y]), F(), F(), id="0d"),
+    Case("row_stack", lambda L, x, y: L.row_stack((x, y[::2])), F(3), F(6), id="1d_nc"),
+    Case("dstack", lambda L, x, y: L.dstack([x, y]), F(3), F(3), id="1d"),
+    Case("dstack", lambda L, x, y: L.dstack([x.t(), y]), F(3, 2), F(2, 3, 2), id="nc_3d"),
+    Case("column_stack", lambda L, x, y: L.column_stack([x, y.t()]), F(3), F(2, 3), id="nc_t"),
+    Case("column_stack", lambda L, x, y: L.column_stack([x, y]), F(), F(1), id="0d"),
+    Case("tensor_split", lambda L, x: x.tensor_split(2), F(5), id="sections_method"),
+    Case("tensor_split", lambda L, x: L.tensor_split(x.t(), [1], dim=-1), F(4, 3), id="indices_nc"),
+    Case("tensor_split", lambda L, x: L.tensor_split(x, 4, 0), F(2, 3), id="more_sections_than_rows"),
+    Case("hsplit", lambda L, x: x.hsplit(3), F(6), id="1d_method"),
+    Case("vsplit", lambda L, x: x.t().vsplit([2]), F(2, 4), id="nc_method"),
+    Case("dsplit", lambda L, x: x.dsplit(1), F(1, 2, 2), id="one_method"),
+    Case("split_with_sizes", lambda L, x: x.split_with_sizes([2, 1]), F(3, 2), id="dim0_method"),
+    Case("split_with_sizes", lambda L, x: L.split_with_sizes(x.t(), [1, 1, 2], dim=-1), F(4, 2), id="nc"),
+    Case("trace", lambda L, x: x.trace(), F(4, 3), id="tall_method"),
+    Case("trace", lambda L, x: L.trace(x.t()), F(3, 3), id="nc"),
+    Case("diagflat", lambda L, x: x.diagflat(offset=2), F(2), id="offset_method"),
+    Case("diagflat", lambda L, x: L.diagflat(x), F(), id="0d"),
+    Case("diagflat", lambda L, x: L.diagflat(x.t()), F(2, 3), id="nc"),
+    Case("deg2rad", lambda L, x: x.deg2rad(), F(2, 3, 4), id="3d_method"),
+    Case("deg2rad", lambda L, x: L.deg2rad(x.t()), F(3, 4), id="nc_t"),
+    Case("deg2rad", lambda L, x: L.deg2rad(x), F(), id="0d"),
+    Case("rad2deg", lambda L, x: x.rad2deg(), F(5), id="method"),
+    Case("rad2deg", lambda L, x: L.rad2deg(x[::2]), F(6, 2), id="nc"),
+    Case("rad2deg", lambda L, x: L.rad2deg(x), F(), id="0d"),
+    Case("sinc", lambda L, x: x.sinc(), F(2, 3), id="method"),
+    Case("sinc", lambda L, x: L.sinc(x.t()), F(3, 2), id="nc_t"),
+    Case("sinc", lambda L, x: L.sinc(x), F(), id="0d"),
+    Case("fmax", lambda L, x, y: x.fmax(y), F(3, 4), F(3, 4), id="same_method"),
+    Case("fmax", lambda L, x, y: L.fmax(x.t(), y), F(4, 3), F(3, 1), id="nc_bcast"),
+    Case("fmax", lambda L, x, y: L.fmax(x, y), F(), F(2), id="0d"),
+    Case("fmin", lambda L, x, y: x.fmin(y), F(3, 4), F(3, 4), id="same_method"),
+    Case("fmin", lambda L, x, y: L.fmin(x.t(), y), F(4, 3), F(3, 1), id="nc_bcast"),
+    Case("fmin", lambda L, x, y: L.fmin(x, y), F(), F(2), id="0d"),
+    Case("fmin", lambda L, x, y: L.fmin(x, y), Ints(3), F(3), id="int_float"),
+    Case("float_power", lambda L, x, y: x.float_power(y), F(3, 4, kind="pos"), F(4), id="bcast_method"),
+    Case("float_power", lambda L, x: L.float_power(x.t(), 2), F(3, 2), id="nc_int_exponent"),
+    Case("float_power", lambda L, x, y: L.float_power(x, y), Ints(3, low=1, high=4), F(3), id="int_float"),
+    Case("dist", lambda L, x, y: x.dist(y, p=3), F(2, 3), F(2, 3), id="p3_method"),
+    Case("dist", lambda L, x, y: L.dist(x.t(), y, float("inf")), F(3, 2), F(2, 3), id="inf_nc"),
+    Case("dist", lambda L, x, y: L.dist(x, y), F(), F(3), id="0d_bcast"),
+    Case("renorm", lambda L, x: x.renorm(2, 1, 0.5), F(2, 3, 4), id="3d_method"),
+    Case("renorm", lambda L, x: L.renorm(x.t(), p=1, dim=0, maxnorm=1.0), F(3, 4), id="nc_kw"),
+    Case("quantile", lambda L, x: x.quantile(0.75, dim=0), F(5, 2), id="dim0_method"),
+    Case("quantile", lambda L, x: L.quantile(x.t(), 0.5, -1, True, interpolation="nearest"), F(4, 3),
+         id="nc_nearest"),
+    Case("quantile", lambda L, x: L.quantile(x, 0.2, interpolation="lower"), F(), id="0d"),
+    Case("nanquantile", lambda L, x: x.nanquantile(0.5), F(3, 4), id="all_method"),
+    Case("nanquantile", lambda L, x: L.nanquantile(x.t(), 0.3, 0), F(3, 5), id="nc_dim"),
+    Case("nanmedian", lambda L, x: x.nanmedian(0, keepdim=True), F(3, 4), id="dim_keepdim_method"),
+    Case("nanmedian", lambda L, x: L.nanmedian(x.t(), -1), F(3, 4), id="nc"),
+    Case("nanmedian", lambda L, x: L.nanmedian(x), F(), id="0d"),
+    Case("mode", lambda L, x: x.mode(0), F(3, 4), id="dim0_method"),
+    Case("mode", lambda L, x: L.mode(x.t(), keepdim=True), F(3, 4), id="nc_keepdim"),
+    Case("celu", lambda L, x: L.celu(x.t()), F(3, 4), id="nc_default"),
+    Case("celu", lambda L, x: L.celu(x, alpha=2.0), F(), id="0d_kw"),
+    Case("selu", lambda L, x: L.selu(x[::2]), F(4, 3), id="nc"),
+    Case("selu", lambda L, x: L.selu(x), F(2, 3, 4), id="3d"),
+    Case("threshold", lambda L, x: L.threshold(x.t(), 0.0, 2.0), F(3, 4, kind="away"), id="nc"),
+    Case("hardshrink", lambda L, x: L.hardshrink(x), F(2, 3, 4, kind="away"), id="default_3d"),
+    Case("prelu", lambda L, x, w: L.prelu(x.t(), w), F(3, 4), F(1), id="nc_single_weight"),
+    Case("embedding", lambda L, w, i: L.embedding(w.t(), i), F(3, 5), Const([4, 0, 4]), id="nc_1d_dup"),
+    Case("layer_norm", lambda L, x: L.layer_norm(x.t(), (3,)), F(3, 4), id="nc_no_affine"),
+    Case("cosine_similarity", lambda L, x, y: L.cosine_similarity(x, y, dim=0), F(4, 3), F(4, 1), id="dim0_bcast"),
+    Case("pairwise_distance", lambda L, x, y: L.pairwise_distance(x.t(), y, p=1.0), F(4, 3), F(4), id="nc_p1"),
+]
+EXTRAS_MORE_DTYPE_CASES = [
+    Case("hstack", lambda L, x, y: L.hstack([x, y]), Ints(2), Mask(3), id="int_bool"),
+    Case("vstack", lambda L, x, y: L.vstack([x, y]), Ints(2, 2), Ints(2), id="int64"),
+    Case("dstack", lambda L, x, y: L.dstack([x, y]), Mask(2), Mask(2), id="bool"),
+    Case("column_stack", lambda L, x, y: L.column_stack([x, y]), Ints(3), Ints(3), id="int64"),
+    Case("row_stack", lambda L, x, y: L.row_stack([x, y]), Ints(3), Ints(3), id="int64"),
+    Case("tensor_split", lambda L, x: L.tensor_split(x, 2), Ints(5), id="int64"),
+    Case("hsplit", lambda L, x: L.hsplit(x, 2), Mask(2, 4), id="bool"),
+    Case("vsplit", lambda L, x: L.vsplit(x, 2), Ints(4, 2), id="int64"),
+    Case("dsplit", lambda L, x: L.dsplit(x, [1]), Ints(1, 2, 3), id="int64"),
+    Case("split_with_sizes", lambda L, x: L.split_with_sizes(x, [1, 2]), Ints(3), id="int64"),
+    Case("trace", lambda L, x: L.trace(x), Mask(3, 3), id="bool", mirror=True,
+         bug="trace(bool matrix) returns; torch raises NotImplementedError"),
+    Case("diagflat", lambda L, x: L.diagflat(x), Ints(3), id="int64"),
+    Case("rad2deg", lambda L, x: L.rad2deg(x), Ints(3), id="int64"),
+    Case("rad2deg", lambda L, x: L.rad2deg(x), Mask(3), id="bool", mirror=True),
+    Case("deg2rad", lambda L, x: L.deg2rad(x), Mask(3), id="bool", mirror=True),
+    Case("sinc", lambda L, x: L.sinc(x), Ints(4), id="int64"),
+    Case("fmax", lambda L, x, y: L.fmax(x, y), Ints(3, 4), Ints(4), id="int64"),
+    Case("float_power", lambda L, x: L.float_power(x, 2), Ints(4), id="int64"),
+    Case("heaviside", lambda L, x, v: x.heaviside(v), Ints(3, 4), Ints(4), id="int64_method"),
+    Case("heaviside", lambda L, x, v: L.heaviside(x.t(), v), F(4, 3, kind="coarse"), F(), id="nc_0d_values"),
+    Case("heaviside", lambda L, x, v: L.heaviside(x, v), F(3, kind="coarse"), Ints(3), id="float_int", mirror=True),
+    Case("isin", lambda L, x, y: L.isin(x, y), F(3, 4, kind="coarse"), F(3, kind="coarse"), id="float"),
+    Case("isin", lambda L, x, y: L.isin(x.t(), y, assume_unique=True), Ints(3, 4), Const([0, 1]), id="nc_unique"),
+    Case("isin", lambda L, x, y: L.isin(x, y), Ints(), Ints(4), id="0d"),
+    Case("mode", lambda L, x: L.mode(x), Mask(2, 5), id="bool"),
+    Case("nanmedian", lambda L, x: L.nanmedian(x), Ints(5), id="int64"),
+    Case("quantile", lambda L, x: L.quantile(x, 0.5), Ints(5), id="int64", mirror=True),
+    Case("dist", lambda L, x, y: L.dist(x, y), Ints(3), Ints(3), id="int64", mirror=True),
+    Case("renorm", lambda L, x: L.renorm(x, 2, 0, 1.0), Ints(2, 2), id="int64", mirror=True),
+    Case("is_nonzero", lambda L, x: L.is_nonzero(x), Mask(), id="bool_0d"),
+    Case("is_signed", lambda L, x: x.is_signed(), Ints(2), id="int64_method"),
+    Case("is_complex", lambda L, x: x.is_complex(), Ints(2), id="int64_method"),
+    Case("scalar_tensor", lambda L: L.scalar_tensor(True), id="bool"),
+    Case("range", lambda L: L.range(3, -1, -1), id="negative_step"),
+    Case("logspace", lambda L: L.logspace(1, 1, 1), id="one_step"),
+    Case("tril_indices", lambda L: L.tril_indices(1, 1), id="1x1"),
+    Case("triu_indices", lambda L: L.triu_indices(4, 2, -1), id="neg_offset"),
+]
+FUNCTIONAL_CASES += EXTRAS_MORE_CASES
+FUNCTIONAL_DTYPE_CASES += EXTRAS_MORE_DTYPE_CASES
+
 
 # ---------------------------------------------------------------------------------------------
 # Random ops: ember's generator is not torch's, so a row compares what can be compared: shape,
@@ -1938,7 +2194,8 @@ mark_bug(DIFF_CASES, "scatter_add", ["1d_src_larger", "nc_t"], "scatter_add back
          "(torch uses src[:index.shape] only): RuntimeError \"shape '[5]' is invalid for input of size 3\"")
 mark_bug(DIFF_CASES, "scatter", ["src_nc_larger"], "scatter backward on a transposed self: RuntimeError "
          "\"Expected index [4, 1] to be smaller than self [3, 4]\" (uses the untransposed shape)")
-mark_bug(DIFF_CASES, "copysign", [c.id for c in DIFF_CASES if c.name == "copysign" and c.id not in ("int_float", "scalar")],
+mark_bug(DIFF_CASES, "copysign", [c.id for c in DIFF_CASES if c.name == "copysign"
+                                   and c.id not in ("int_float", "scalar")],
          "copysign(x, y): ember leaves y.grad None where torch gives zeros", tests={"vs_torch"})
 mark_bug(DIFF_CASES, "copysign", ["int_float"], _NO_GRAD.format("copysign(int, float): gradient 0 for y"))
 mark_bug(DIFF_CASES, "addmm", ["beta0"], "addmm(c, a, b, beta=0): ember leaves c.grad None where torch gives zeros",
@@ -1996,7 +2253,8 @@ def _has_float_input(case):
 @pytest.mark.parametrize("case", params(DIFF_CASES, "vs_torch"))
 def test_vs_torch(case):
     torch = pytest.importorskip("torch")
-    check_op(_run(case, ember), _run(case, torch), make_inputs(case, np.float32), atol=case.atol, rtol=case.rtol)
+    check_op(_run(case, ember), _run(case, torch), make_inputs(case, np.float32), atol=case.atol, rtol=case.rtol,
+             grad=case.torch_grad)
 
 
 @pytest.mark.parametrize("case", params(GRADCHECK_CASES, "gradcheck"))
@@ -2013,7 +2271,6 @@ def test_nondiff_vs_torch(case):
 def _torch_differentiates(outs):
     """Floating outputs torch differentiates: requires_grad, and a backward that is implemented
     (floor_divide's and unique's outputs require grad in torch, but backward raises)."""
-    import torch
     res = []
     for o in outs:
         if not (_is_tensor(o) and o.dtype.is_floating_point and o.requires_grad):
@@ -2031,7 +2288,7 @@ def _torch_leaves(torch, arrays, grad=True):
             for a in arrays]
 
 
-@pytest.mark.parametrize("case", params([c for c in NONDIFF_CASES if _has_float_input(c)], "classify"))
+@pytest.mark.parametrize("case", params([c for c in NONDIFF_CASES if _has_float_input(c) and not c.mirror], "classify"))
 def test_nondiff_row_is_not_differentiable(case):
     """A forward-only row must be one torch does not differentiate either (else: a DIFF row)."""
     torch = pytest.importorskip("torch")
@@ -2070,7 +2327,7 @@ def _torch_inputs(case, grad=False, dtype=np.float32):
     return _torch_leaves(torch, make_inputs(case, dtype), grad)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fn_calls(case):
     """The L.X(...) calls a row makes (run in torch): [(name, args, kwargs)]."""
     import torch
@@ -2184,6 +2441,8 @@ GENERIC_BUGS = {
 
 def _generic(names, test):
     return [pytest.param(n, id=n, marks=_marks(n, GENERIC_BUGS.get((test, n)))) for n in names]
+
+
 METHOD_NAMES = [n for n in _REPLAYED if "method" in VARIANTS[n]]
 INPLACE_NAMES = [n for n in _REPLAYED if "inplace" in VARIANTS[n]]
 OUT_NAMES = [n for n in _REPLAYED if any(s.has_out for s in SCHEMAS[n])]
@@ -2612,14 +2871,18 @@ NOT_OPS = {
 
 
 def _python_ops():
-    """Public callables of ember (and of ember._C) that the table does not declare: ops written
-    in Python (norm, dot, ...) unless listed in NOT_OPS."""
+    """Public callables of ember, ember._C and ember.linalg (as linalg_X) that the table does not
+    declare: ops written in Python (dot, linalg.pinv, ...) unless listed in NOT_OPS."""
     names = set()
-    for mod in (ember, ember._C):
-        for n in dir(mod):
-            if n.startswith("_") or n in VARIANTS or n in NOT_OPS:
+    for mod, prefix in ((ember, ""), (ember._C, ""), (getattr(ember, "linalg", None), "linalg_")):
+        for n in dir(mod) if mod is not None else ():
+            if n.startswith("_"):
                 continue
             obj = getattr(mod, n)
+            n = prefix + n
+            if n in VARIANTS or n in NOT_OPS or getattr(obj, "__module__", "") == \
+                    "ember._op_registry":
+                continue
             if inspect.ismodule(obj) or isinstance(obj, type) or type(obj).__name__ == "dtype" or not callable(obj):
                 continue
             names.add(n)
@@ -2677,7 +2940,7 @@ def test_public_op_has_row(name):
     assert not _torch_differentiates(outs), f"torch differentiates {name}: it needs DIFF_CASES rows (gradcheck)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torch_calls():
     """Every function / method call torch sees while running every row: (op, variant, schema
     text it binds to or None, row)."""
@@ -2833,11 +3096,16 @@ def _fmt_sig(params):
     return "(" + ", ".join(res) + ")"
 
 
+def _pyname(name):
+    """`from` is a Python keyword: torch's stubs spell it from_ (either side may)."""
+    return "from" if name == "from_" else name
+
+
 def _from_ast(fn, method=False):
     a = fn.args
     pos = a.posonlyargs + a.args
     defaults = [None] * (len(pos) - len(a.defaults)) + [ast.unparse(d) for d in a.defaults]
-    params = [(p.arg.rstrip("_") if p.arg in ("from_",) else p.arg, _literal(d), False) for p, d in zip(pos, defaults)]
+    params = [(_pyname(p.arg), _literal(d), False) for p, d in zip(pos, defaults)]
     if method:
         params = [("input", "<required>", False)] + params[1:]
     if a.vararg:
@@ -2847,10 +3115,11 @@ def _from_ast(fn, method=False):
     return params
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stubs():
     """torch's stubs: {("function" | "method", name): [params of each overload]}."""
     import os
+
     import torch
     res = {}
     d = os.path.join(os.path.dirname(torch.__file__), "_C")
@@ -2878,7 +3147,7 @@ def _from_doc(fn):
     return _from_ast(tree.body[0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _aten():
     import torch
     res = {}
@@ -2934,7 +3203,7 @@ def torch_signatures(schema):
 
 
 def ember_params(schema):
-    return [(p.name, _literal(p.default), p.kwonly) for p in schema.params]
+    return [(_pyname(p.name), _literal(p.default), p.kwonly) for p in schema.params]
 
 
 def signature_diff(schema):

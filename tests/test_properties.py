@@ -722,6 +722,10 @@ def test_reductions_match_torch(data, op, shape, keepdim):
     kind = "special" if op in SPECIAL_OK else "nonfinite"
     if op.startswith("prod") and dtype == "int64":
         kind = "small"
+    if op == "sum_dtype" and dtype == "int64":
+        # int64 extremes summed in float64 cancel catastrophically: the result depends on the
+        # summation order (torch's vectorised order vs ember's), not on either being wrong
+        kind = "small"
     x = data.draw(operands(shape, dtype, kind))
     dim = _dim_arg(data.draw, len(shape), op not in SINGLE_DIM)
     extra = data.draw(st.booleans()) if op in ("var", "std_correction") else \
