@@ -1402,7 +1402,9 @@ REGRESSIONS = {
 
 
 # Regressions fixed since they were pinned: they now run as ordinary tests.
-FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim"}
+FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim", "where_int_and_float_numbers",
+         "where_float_numbers", "norm_inf_over_dim_tuple", "norm_inf_over_one_dim_tuple", "norm_inf_keepdim_without_dim",
+         "norm_inf_dim_gradient_at_ties", "norm_p_minus_inf", "norm_p_zero"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(k, marks=() if k in FIXED else pytest.mark.xfail(strict=True, reason=f"bug: {k}"))

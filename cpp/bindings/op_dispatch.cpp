@@ -446,7 +446,7 @@ bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_
         const char* ks = PyUnicode_AsUTF8(key);
         std::string kk = ks ? ks : "";
         // numpy-style aliases torch accepts
-        std::string alias = kk == "keepdims" ? "keepdim" : kk == "axis" ? "dim" : kk == "self" ? "input" : "";
+        std::string alias = kk == "keepdims" ? "keepdim" : kk == "axis" ? "dim" : kk == "dim" ? "axis" : kk == "self" ? "input" : "";
         for (int q = 0; q < np; ++q)
           if (sig.params[q].name == kk || (!alias.empty() && sig.params[q].name == alias)) { idx = q; break; }
         if (idx < 0) {
@@ -466,8 +466,7 @@ bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_
     if (set & (1u << q)) continue;
     const Param& p = sig.params[q];
     if (p.has_default) A.a[q] = p.def;
-    else if (p.optional) A.a[q] = Arg();
-    else {
+    else {  // "int? to" without a default must be passed (None allowed), as in torch's schemas
       if (err) *err = sig.name + "() missing 1 required positional argument: \"" + p.name + "\"";
       return false;
     }

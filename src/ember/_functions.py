@@ -1,6 +1,6 @@
 """torch's free functions: every op the C++ op table declares with the "function" variant
-(ember._C._op_table(), see cpp/ember/ops/registry.h) re-exported under its name, plus the few
-functions that are plain Python."""
+(ember._C._op_table(), see cpp/ember/ops/registry.h) re-exported under its name; the Python-level
+ops are declared in functional.py and _extras.py."""
 from . import _C
 
 Tensor = _C.Tensor
@@ -19,14 +19,4 @@ _table = _table_functions()
 globals().update({n: getattr(_C, n) for n in _table})
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    return input.norm(p, dim, keepdim)
-
-
-def dot(a, b):
-    if a.dim() != 1 or b.dim() != 1:
-        raise RuntimeError(f"1D tensors expected, but got {a.dim()}D and {b.dim()}D tensors")
-    return matmul(a, b)  # noqa: F821 (from the op table)
-
-
-__all__ = _table + ["norm", "dot"]
+__all__ = _table

@@ -257,20 +257,6 @@ def _contains(self, item):
     return bool((self == item).sum().item() > 0)
 
 
-def _norm(self, p="fro", dim=None, keepdim=False, dtype=None):
-    """p-norm as a composite of differentiable ops (the gradient at an all-zero input is nan)."""
-    if not self.dtype.is_floating_point:
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {self.dtype}")
-    if p in ("fro", 2, 2.0):
-        return (self * self).sum(dim, keepdim).sqrt()
-    if p in (float("inf"), "inf"):
-        a = self.abs()
-        return a.max() if dim is None else a.max(dim, keepdim).values
-    if p == 1:
-        return self.abs().sum(dim, keepdim)
-    return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-
-
 def _numel(self):
     return _C.Tensor.numel(self)
 
@@ -287,7 +273,6 @@ for _name, _fn in {
     "__array_wrap__": _array_wrap,
     "__contains__": _contains,
     "cpu": lambda self: self,
-    "norm": _norm,
     "int": _int_view,
 }.items():
     setattr(Tensor, _name, _fn)

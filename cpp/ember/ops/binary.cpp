@@ -27,7 +27,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 DType result_type(const Tensor& a, const Tensor& b) {
   auto tier = [](const Tensor& t) { return t->wrapped_number ? 0 : (t->dim() == 0 ? 1 : 2); };
   int ta = tier(a), tb = tier(b);
-  if (ta == tb) return promote(a->dtype, b->dtype);
+  if (ta == tb) {
+    DType d = promote(a->dtype, b->dtype);
+    return ta == 0 && is_floating(d) ? DType::Float32 : d;  // two Python floats: the default dtype, as torch
+  }
   const Tensor& hi = ta > tb ? a : b;
   const Tensor& lo = ta > tb ? b : a;
   if (category(lo->dtype) > category(hi->dtype))
