@@ -2181,11 +2181,6 @@ RANDOM_NAMES = {c.name for c in RANDOM_CASES}  # no value comparison: no generic
 # bug is fixed, drop its line here).
 
 _NO_GRAD = "ember's result does not require grad where torch's does (torch differentiates {})"
-for _c in [c for c in DIFF_CASES if c.name == "remainder"]:
-    _c.bug = _NO_GRAD.format("remainder: d/dx = 1, d/dy = -floor(x / y)")
-mark_bug(DIFF_CASES, "div", ["floor_method", "floor_scalar"], _NO_GRAD.format("div(rounding_mode='floor'), "
-         "gradient 0, as for 'trunc' which ember does differentiate"))
-mark_bug(DIFF_CASES, "divide", ["floor"], _NO_GRAD.format("divide(rounding_mode='floor')"))
 mark_bug(DIFF_CASES, "scatter_add", ["1d_src_larger", "nc_t"], "scatter_add backward when src is larger than index "
          "(torch uses src[:index.shape] only): RuntimeError \"shape '[5]' is invalid for input of size 3\"")
 mark_bug(DIFF_CASES, "scatter", ["src_nc_larger"], "scatter backward on a transposed self: RuntimeError "

@@ -186,10 +186,23 @@ Tensor div(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+// div(rounding_mode="floor") of floats: gradient zero in both inputs (torch's DivBackward2)
+struct DivFloorBackward : Node {
+  Meta ma, mb;
+  DivFloorBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    return {zeros(ma.shape, g[0]->dtype), zeros(mb.shape, g[0]->dtype)};
+  }
+  std::string name() const override { return "DivBackward2"; }
+};
 // rounding_mode "trunc" / "floor": integers divide exactly (floor_divide's rules); floats round the quotient.
 Tensor div_mode(const Tensor& a, const Tensor& b, const std::string& mode) {
   if (mode.empty()) return div(a, b);
-  if (mode == "floor") return floor_divide(a, b);
+  if (mode == "floor") {
+    Tensor out = floor_divide(a, b);
+    if (is_floating(out->dtype) && any_requires_grad({&a, &b})) set_history(out, make_node<DivFloorBackward>({&a, &b}, a, b));
+    return out;
+  }
   if (mode != "trunc")
     throw std::runtime_error("div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '" + mode + "'");
   if (is_floating(result_type(a, b))) return trunc(div(a, b));
@@ -327,7 +340,30 @@ static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
                                                    : (T)floor_div_i64((int64_t)x, (int64_t)y));
 }
 Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
-Tensor remainder(const Tensor& a, const Tensor& b) { return floor_rem(a, b, true); }
+// remainder's gradient: d/da = 1, d/db = -floor(a / b) (torch's RemainderBackward)
+struct RemainderBackward : Node {
+  SavedTensor x, y;
+  Meta ma, mb;
+  bool scalar_other;
+  RemainderBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b), scalar_other(b->wrapped_number) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = fit(g[0], ma);
+    if (needs(1)) r[1] = fit(neg(mul(g[0], floor_divide(x.get(*this), y.get(*this)))), mb);
+    return r;
+  }
+  std::string name() const override { return scalar_other ? "RemainderBackward0" : "RemainderBackward1"; }
+  void release_saved() override { x.reset(), y.reset(); }
+};
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  Tensor out = floor_rem(a, b, true);
+  if (is_floating(out->dtype) && any_requires_grad({&a, &b})) {
+    auto n = make_node<RemainderBackward>({&a, &b}, a, b);
+    if (n->needs(1)) n->x.save(a), n->y.save(b);
+    set_history(out, n);
+  }
+  return out;
+}
 EMBER_OP("floor_divide(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
          "function method inplace numbers __floordiv__ __rfloordiv__ __ifloordiv__", floor_divide(a.t(0), a.t(1)));
 EMBER_OP("remainder(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor",
