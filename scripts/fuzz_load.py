@@ -55,7 +55,18 @@ import numpy as np
 MAGIC = b"EMBER-SAVE-1\n"
 SENTINEL_ATTR = "_ember_fuzz_load_pwned"
 ACCEPTED = (pickle.UnpicklingError, RuntimeError)
-DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_}
+DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_, "int32": np.int32,
+          "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "float16": np.float16,
+          "bfloat16": np.int16}  # bfloat16 records hold the int16 bits (numpy has no bfloat16)
+
+
+def _bytes_of(t):
+    """A tensor's element bytes (bfloat16 through its int16 bits)."""
+    import ember
+    t = t.detach()
+    if t.dtype == ember.bfloat16:
+        t = t.view(ember.int16)
+    return np.ascontiguousarray(t.numpy()).tobytes()
 EXT_CODES = {0x7A: ("os", "system"), 0x7ACE: ("builtins", "eval"), 0x7ACE0001: ("subprocess", "call")}
 
 # ----------------------------------------------------------------------------------- pickle bits
@@ -290,7 +301,7 @@ def hostile_corpus(sentinel):
     wrong = [
         (rt, ()), (rt, (f4,)), (rt, (f4, "float32", (1,), False, 5)), (rt, ("abcd", "float32", (1,), False)),
         (rt, (Call("builtins", "bytearray", (f4,)), "float32", (1,), False)),
-        (rt, (f4, "float16", (2,), False)), (rt, (f4, "torch.float32", (1,), False)), (rt, (f4, None, (1,), False)),
+        (rt, (f4, "float16", (3,), False)), (rt, (f4, "torch.float32", (1,), False)), (rt, (f4, None, (1,), False)),
         (rt, (f4, 5, (1,), False)), (rt, (f4, b"float32", (1,), False)), (rt, (f4, ["float32"], (1,), False)),
         (rt, (f4, "Float32", (1,), False)), (rt, (f4, "float32", [1], False)), (rt, (f4, "float32", 1, False)),
         (rt, (f4, "float32", (-1,), False)), (rt, (f4 * 4, "float32", (-2, -2), False)),
@@ -514,10 +525,10 @@ def _rebuild_expect(fn, args):
         return "reject", None
     if any(s >= 2 ** 31 for s in shape):
         return "any", None
-    if bool(rg) and dt not in ("float32", "float64"):
+    if bool(rg) and dt not in ("float32", "float64", "float16", "bfloat16"):
         return "reject", None
     arr = np.frombuffer(raw, dtype=DTYPES[dt]).reshape(shape)
-    return "ok", (arr, bool(rg))
+    return "ok", (arr, bool(rg), dt)
 
 
 def random_rebuild(r):
@@ -671,7 +682,7 @@ def same(a, b):
     if isinstance(a, ember.Tensor):
         if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape) or a.requires_grad != b.requires_grad:
             return False
-        return np.ascontiguousarray(a.detach().numpy()).tobytes() == np.ascontiguousarray(b.detach().numpy()).tobytes()
+        return _bytes_of(a) == _bytes_of(b)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
@@ -778,11 +789,11 @@ class Checker:
                     if not same(obj, case.original[1]):
                         v.append(("valid-mismatch", "loaded object differs from the saved one"))
                 else:
-                    _, fn, (arr, rg) = case.original
+                    _, fn, (arr, rg, dt) = case.original
                     if not (type(obj).__name__ == ("Parameter" if fn == "_rebuild_parameter" else "Tensor")
-                            and str(obj.dtype).split(".")[-1] == str(arr.dtype)
+                            and str(obj.dtype).split(".")[-1] == dt
                             and tuple(obj.shape) == arr.shape and obj.requires_grad == rg
-                            and obj.detach().numpy().tobytes() == arr.tobytes()):
+                            and _bytes_of(obj) == arr.tobytes()):
                         v.append(("valid-mismatch", "tensor record loaded with different dtype/shape/values"))
         # linear in the input is fine (the pure-Python unpickler runs ~1 us per opcode); more is a hang
         if cpu > self.slow + 4e-6 * len(case.data):
@@ -826,7 +837,8 @@ class Checker:
                 if n != math.prod(t.shape):
                     v.append(("tensor-invalid", f"numel {n} != prod{tuple(t.shape)}"))
                 if n <= 4096 and max(t.shape, default=0) <= 4096:  # tolist of (2**31, 0) is 2**31 lists
-                    a = t.detach().numpy()
+                    d = t.detach()
+                    a = (d.float() if d.dtype == self.ember.bfloat16 else d).numpy()
                     if a.dtype == np.bool_ and (a.view(np.uint8) > 1).any():
                         held = sorted(set(a.view(np.uint8).ravel().tolist()))[:8]
                         v.append(("bool-values", f"bool tensor holds bytes {held}"))

@@ -25,6 +25,8 @@ def to_np(t):
     """ember or torch tensor (or anything array-like) -> a numpy copy."""
     if hasattr(t, "detach"):
         t = t.detach()
+        if dtype_name(t.dtype) == "bfloat16":  # numpy has no bfloat16 (ember and torch refuse .numpy())
+            t = t.float()
     if hasattr(t, "numpy"):
         try:
             return np.array(t.numpy(), copy=True)
@@ -66,11 +68,12 @@ def _projections(outs, seed):
 
 
 def check_op(fn_ember, fn_torch, inputs, *, grad=True, atol=1e-5, rtol=1e-4, grad_atol=None,
-             grad_rtol=None, check_dtype=True, seed=1234):
+             grad_rtol=None, check_dtype=True, seed=1234, convert=None):
     """Run `fn_ember(*ember_inputs)` and `fn_torch(*torch_inputs)` on copies of the same numpy
     `inputs`; compare shapes, dtypes and values of every output, then the gradients with respect
     to every floating input of sum(out * R) for a fixed random R. Non-array inputs (Python
-    scalars) are passed through unchanged."""
+    scalars) are passed through unchanged. `convert(lib, k, tensor)`, when given, turns input k
+    into the tensor the call gets (another dtype, say), the same way for both libraries."""
     import torch
 
     grad_atol = atol if grad_atol is None else grad_atol
@@ -80,7 +83,9 @@ def check_op(fn_ember, fn_torch, inputs, *, grad=True, atol=1e-5, rtol=1e-4, gra
         if isinstance(a, np.ndarray):
             e = ember.tensor(a.copy())
             t = torch.tensor(a.copy())
-            if grad and _is_float_array(a):
+            if convert is not None:
+                e, t = convert(ember, len(e_in), e), convert(torch, len(t_in), t)
+            if grad and e.is_floating_point():
                 e.requires_grad_(True)
                 t.requires_grad_(True)
             e_in.append(e)

@@ -46,6 +46,9 @@ Parsed parse(const Tensor& self, py::handle index) {
     if (!py::isinstance<TensorImpl>(h) && PyIndex_Check(h.ptr())) { consumed++; continue; }
     if (py::isinstance<TensorImpl>(h) || PySequence_Check(h.ptr())) {
       tens[i] = index_tensor_from(h);
+      // torch: a uint8 index is a mask; the other integer dtypes index as int64 does
+      if (tens[i]->dtype == DType::UInt8) tens[i] = cast_nograd(tens[i], DType::Bool);
+      else if (category(tens[i]->dtype) == 1 && tens[i]->dtype != DType::Int64) tens[i] = cast_nograd(tens[i], DType::Int64);
       if (tens[i]->dtype == DType::Bool) consumed += std::max<int64_t>(tens[i]->dim(), 1);
       else if (tens[i]->dtype == DType::Int64) consumed++;
       else throw IndexError(std::string("tensors used as indices must be long, int, byte or bool tensors (got ") + dtype_name(tens[i]->dtype) + ")");

@@ -76,11 +76,20 @@ PYBIND11_MODULE(_C, m) {
       .value("int64", DType::Int64)
       .value("float32", DType::Float32)
       .value("float64", DType::Float64)
+      .value("uint8", DType::UInt8)
+      .value("int8", DType::Int8)
+      .value("int16", DType::Int16)
+      .value("int32", DType::Int32)
+      .value("float16", DType::Float16)
+      .value("bfloat16", DType::BFloat16)
       .def("__repr__", [](DType d) { return std::string("ember.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("ember.") + dtype_name(d); })
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
-      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
+      .def_property_readonly("is_signed", [](DType d) { return d != DType::Bool && d != DType::UInt8; })
+      .def_property_readonly("is_complex", [](DType) { return false; });
 
+  m.def("_promote_types", [](DType a, DType b) { return promote(a, b); });
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("_set_grad_enabled", &GradMode::set_enabled);
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); });

@@ -38,6 +38,7 @@ struct Signature {
   bool ret_tuple = false;
   py::object ret_type;                 // namedtuple type (or null)
   OpFn fn = nullptr;
+  DTypePolicy policy;
 };
 
 enum class Kind : uint8_t { Function, Method, Inplace, Dunder, RDunder, IDunder, UnaryDunder };
@@ -250,9 +251,11 @@ bool to_int(PyObject* o, int64_t& out) {
     return !overflow;
   }
   if (PyFloat_Check(o) || !PyIndex_Check(o)) return false;
+  static PyTypeObject* dtype_type = (PyTypeObject*)py::detail::get_type_info(typeid(DType))->type;
+  if (Py_TYPE(o) == dtype_type) return false;  // a dtype is not an int (x.view(ember.int16))
   if (is_tensor(o)) {
     Tensor t = to_tensor(o);
-    if (t->numel() != 1 || t->dtype != DType::Int64) return false;
+    if (t->numel() != 1 || category(t->dtype) != 1) return false;
   }
   PyObject* i = PyNumber_Index(o);
   if (!i) { PyErr_Clear(); return false; }
@@ -563,7 +566,7 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
     release_gil_if(big, [&] {
       inplace_apply(self, og, b.name.c_str(), [&](const Tensor& s) {
         A.a[0].t = s;
-        return sig.fn(A).t;
+        return call_op(sig.fn, sig.policy, A).t;
       });
     });
     Py_INCREF(self_obj);
@@ -580,12 +583,12 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
     }
     A.a[sig.out_index] = Arg();
     release_gil_if(big, [&] {
-      Value v = sig.fn(A);
+      Value v = call_op(sig.fn, sig.policy, A);
       write_out(out, v.t, sig.name.c_str());
     });
     return py::cast(out).release().ptr();
   }
-  Value v = release_gil_if(big, [&] { return sig.fn(A); });
+  Value v = release_gil_if(big, [&] { return call_op(sig.fn, sig.policy, A); });
   return to_python(v, sig);
 }
 
@@ -723,6 +726,13 @@ void bind_op_table(py::module_& m) {
     g_sigs.push_back(parse_schema(d.schema));
     Signature& s = g_sigs.back();
     s.fn = d.fn;
+    {
+      std::vector<ParamInfo> pi;
+      for (const Param& p : s.params)
+        pi.push_back({p.name, p.ty == Ty::Tensor ? ParamInfo::Tensor_ : p.ty == Ty::Tensors ? ParamInfo::Tensors
+                              : p.ty == Ty::DType ? ParamInfo::DType_ : ParamInfo::Other});
+      s.policy = make_dtype_policy(d.schema, d.variants, pi, s.ret_names);
+    }
     s.numbers = std::strstr(d.variants, "numbers") != nullptr;
     if (!s.ret_names.empty()) {
       py::list fields;
@@ -762,7 +772,7 @@ void bind_op_table(py::module_& m) {
       done.push_back(v);
       Kind kind;
       std::string pyname;
-      if (v == "numbers") continue;
+      if (v == "numbers" || v == "any_dtype" || v == "int64_result" || v == "no_half") continue;
       if (v == "function") { kind = Kind::Function; pyname = name; }
       else if (v == "method") { kind = Kind::Method; pyname = name; }
       else if (v == "inplace") { kind = Kind::Inplace; pyname = name + "_"; }

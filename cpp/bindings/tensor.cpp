@@ -23,7 +23,8 @@ Tensor alias_for_init(const Tensor& src) {
 py::object tensor_to_numpy(const Tensor& t, bool force) {
   if (t->requires_grad && !force)
     throw std::runtime_error("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
-  const char* fmt = t->dtype == DType::Float32 ? "float32" : t->dtype == DType::Float64 ? "float64" : t->dtype == DType::Int64 ? "int64" : "bool";
+  if (t->dtype == DType::BFloat16) throw TypeError("Got unsupported ScalarType BFloat16");
+  const char* fmt = dtype_name(t->dtype);  // numpy spells every other dtype as ember does
   std::vector<py::ssize_t> shape(t->shape.begin(), t->shape.end()), strides;
   for (auto s : t->strides) strides.push_back(s * (py::ssize_t)itemsize(t->dtype));
   // Note [numpy base]: the capsule owns a reference to the storage, so the array keeps it alive.
@@ -38,13 +39,18 @@ Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype) {
   DType d;
   if (kind == 'f' && isz == 4) d = DType::Float32;
   else if (kind == 'f' && isz == 8) d = DType::Float64;
+  else if (kind == 'f' && isz == 2) d = DType::Float16;
   else if (kind == 'i' && isz == 8) d = DType::Int64;
+  else if (kind == 'i' && isz == 4) d = DType::Int32;
+  else if (kind == 'i' && isz == 2) d = DType::Int16;
+  else if (kind == 'i' && isz == 1) d = DType::Int8;
+  else if (kind == 'u' && isz == 1) d = DType::UInt8;
   else if (kind == 'b') d = DType::Bool;
-  else if (copy && (kind == 'i' || kind == 'u')) d = DType::Int64;
+  else if (copy && kind == 'u') d = DType::Int64;  // uint16/32/64: values kept in int64
   else if (copy && kind == 'f') d = DType::Float32;
   else
     throw TypeError("can't convert np.ndarray of type numpy." + std::string(py::str(arr.dtype())) +
-                    ". The only supported types are: float64, float32, int64, and bool.");
+                    ". The only supported types are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool.");
   if (d == DType::Int64 && isz != 8) arr = py::array::ensure(arr.attr("astype")("int64"));
   if (d == DType::Float32 && isz != 4) arr = py::array::ensure(arr.attr("astype")("float32"));
   Shape shape, strides;
@@ -191,13 +197,22 @@ void bind_tensor(py::module_& m) {
           case DType::Float32: return py::float_(*t->data<float>());
           case DType::Float64: return py::float_(*t->data<double>());
           case DType::Int64: return py::int_(*t->data<int64_t>());
-          default: return py::bool_(*t->data<bool>());
+          case DType::Bool: return py::bool_(*t->data<bool>());
+          default:
+            if (is_floating(t->dtype)) return py::float_(*cast_nograd(t, DType::Float64)->data<double>());
+            return py::int_(*cast_nograd(t, DType::Int64)->data<int64_t>());
         }
       })
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
       .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
       .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
+      .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int32); })
+      .def("short", [](const Tensor& t) { return to_dtype(t, DType::Int16); })
+      .def("char", [](const Tensor& t) { return to_dtype(t, DType::Int8); })
+      .def("byte", [](const Tensor& t) { return to_dtype(t, DType::UInt8); })
+      .def("half", [](const Tensor& t) { return to_dtype(t, DType::Float16); })
+      .def("bfloat16", [](const Tensor& t) { return to_dtype(t, DType::BFloat16); })
       .def("_to_dtype", [](const Tensor& t, DType d, bool copy) { return copy && t->dtype == d ? clone(t) : to_dtype(t, d); })
       // ---- views
       .def_property_readonly("T", [](const Tensor& x) {
@@ -212,6 +227,7 @@ void bind_tensor(py::module_& m) {
         Tensor val = as_tensor_arg(v, "fill_");
         if (val->numel() != 1) throw std::runtime_error("fill_ only supports 0-dimension value tensor but got tensor with " + std::to_string(val->dim()) + " dimensions.");
         Scalar s;
+        if (is_storage_only(val->dtype)) val = cast_nograd(val, compute_type(val->dtype));
         EMBER_DISPATCH_ALL(val->dtype, T, s = std::is_floating_point_v<T> ? Scalar((double)*val->data<T>()) : Scalar::from_int((int64_t)*val->data<T>()));
         return fill_(t, s);
       })
@@ -230,8 +246,8 @@ void bind_tensor(py::module_& m) {
         return *cast_nograd(t, DType::Int64)->data<int64_t>();
       })
       .def("__index__", [](const Tensor& t) {
-        if (t->numel() != 1 || t->dtype != DType::Int64) throw TypeError("only integer tensors of a single element can be converted to an index");
-        return *t->data<int64_t>();
+        if (t->numel() != 1 || category(t->dtype) != 1) throw TypeError("only integer tensors of a single element can be converted to an index");
+        return *cast_nograd(t, DType::Int64)->data<int64_t>();
       });
   bind_indexing(cls);
 }

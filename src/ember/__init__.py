@@ -17,7 +17,8 @@ from ._extras import *  # noqa
 from . import linalg
 from . import autograd, nn, optim, utils
 from ._torch_compat import Generator, accelerator, backends, cuda, get_num_threads, install_as_torch, set_num_threads
-from ._torch_compat import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, are_deterministic_algorithms_enabled,
+from ._torch_compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+                            IntTensor, LongTensor, ShortTensor, are_deterministic_algorithms_enabled,
                             get_float32_matmul_precision, is_deterministic_algorithms_warn_only_enabled,
                             set_default_tensor_type, set_float32_matmul_precision, use_deterministic_algorithms,
                             version, xpu)
@@ -31,6 +32,13 @@ float32 = float = _C.dtype.float32
 float64 = double = _C.dtype.float64
 int64 = long = _C.dtype.int64
 bool = _C.dtype.bool
+# storage dtypes: held and converted natively, computed in int64 / float32 (docs/architecture.md)
+int32 = int = _C.dtype.int32  # (this module's functions use _builtins.int)
+int16 = short = _C.dtype.int16
+int8 = _C.dtype.int8
+uint8 = _C.dtype.uint8
+float16 = half = _C.dtype.float16
+bfloat16 = _C.dtype.bfloat16
 
 from ._torch_compat import __version__  # torch API version, TorchVersion("2.13.0+cpu"); ember's own: version.ember
 
@@ -40,7 +48,7 @@ default_generator = _C.default_generator
 
 def manual_seed(seed):
     """Seed ember's default generator (xoshiro256**). Not torch's stream: same seed, different numbers."""
-    return default_generator.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return default_generator.manual_seed(_builtins.int(seed) & 0xFFFFFFFFFFFFFFFF)
 
 
 def seed():
@@ -76,3 +84,4 @@ def numel(t):
 
 def set_default_device(d):
     device(d)
+

@@ -18,6 +18,7 @@ import numpy as _np
 from . import _C
 from ._factories import arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
 from ._op_registry import declare
+from .functional import _type_name
 
 Tensor = _C.Tensor
 _F32, _F64, _I64, _BOOL = _C.dtype.float32, _C.dtype.float64, _C.dtype.int64, _C.dtype.bool
@@ -41,9 +42,11 @@ __all__ = [
     "cosine_embedding_loss", "binary_cross_entropy_with_logits",
 ]
 
-_TYPE_NAMES = {_F32: "Float", _F64: "Double", _I64: "Long", _BOOL: "Bool"}
-_CATEGORY = {_BOOL: 0, _I64: 1, _F32: 2, _F64: 2}
-_RANK = {_BOOL: 0, _I64: 1, _F32: 2, _F64: 3}
+
+
+def _category(d):
+    """0 bool, 1 integer, 2 floating (torch's promotion categories)."""
+    return 0 if d == _BOOL else 2 if d.is_floating_point else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ def _write_out(res, out):
 
 def _to_float(x):
     """Integer and bool tensors as the default float dtype (torch's int -> float promotion)."""
-    return x if x.dtype in (_F32, _F64) else x.to(get_default_dtype())
+    return x if x.dtype.is_floating_point else x.to(get_default_dtype())
 
 
 def _wrap_dim(d, ndim):
@@ -107,8 +110,8 @@ def _inplace(name, fn):
     def method(self, *args, **kwargs):
         res = fn(self.clone(), *args, **kwargs)
         if res.dtype != self.dtype:
-            raise RuntimeError(f"result type {_TYPE_NAMES[res.dtype]} can't be cast to the desired output type "
-                               f"{_TYPE_NAMES[self.dtype]}")
+            raise RuntimeError(f"result type {_type_name(res.dtype)} can't be cast to the desired output type "
+                               f"{_type_name(self.dtype)}")
         self.copy_(res)
         return self
     method.__name__ = name + "_"
@@ -184,7 +187,7 @@ def _tensor_split(input, ios, dim, fn="tensor_split"):
     if isinstance(ios, Tensor):
         if ios.dtype != _I64:
             raise RuntimeError("tensor_split expected tensor_indices_or_sections to have integer dtype, but got "
-                               + _TYPE_NAMES[ios.dtype])
+                               + _type_name(ios.dtype))
         if ios.dim() > 1:
             raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
                                f"one-dimensional tensor, but got a tensor with {ios.dim()} dims")
@@ -367,7 +370,7 @@ def float_power(input, exponent, *, out=None):
 
 def _float_power_(self, exponent):
     if self.dtype != _F64:
-        raise RuntimeError(f"the base given to float_power_ has dtype {_TYPE_NAMES[self.dtype]} but the operation's "
+        raise RuntimeError(f"the base given to float_power_ has dtype {_type_name(self.dtype)} but the operation's "
                            "result requires dtype Double")
     return self.copy_(float_power(self.clone(), exponent))
 
@@ -388,8 +391,8 @@ def dist(input, other, p=2):
 def renorm(input, p, dim, maxnorm, *, out=None):
     """Each slice along dim whose p-norm exceeds maxnorm scaled to norm maxnorm (x maxnorm / (norm + 1e-7))."""
     _check_tensor(input, "renorm")
-    if input.dtype not in (_F32, _F64):
-        raise RuntimeError(f"\"renorm_out\" not implemented for '{_TYPE_NAMES[input.dtype]}'")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"\"renorm_out\" not implemented for '{_type_name(input.dtype)}'")
     if p <= 0:
         raise RuntimeError("renorm: non-positive-norm not supported")
     if maxnorm < 0:
@@ -457,7 +460,7 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 def _quantile(input, q, dim, keepdim, interpolation, out, ignore_nan, fn):
     _check_tensor(input, fn)
-    if input.dtype not in (_F32, _F64):
+    if input.dtype not in (_F32, _F64):  # torch has no half-precision quantile
         raise RuntimeError(f"{fn}() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"{fn}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
@@ -559,12 +562,12 @@ def nanmedian(input, dim=None, keepdim=False, *, out=None):
     _check_tensor(input, "nanmedian")
     if dim is None:
         if input.numel() == 0:
-            return full([], math.nan, dtype=input.dtype) if input.dtype in (_F32, _F64) else input.reshape(-1)[:0]
+            return full([], math.nan, dtype=input.dtype) if input.dtype.is_floating_point else input.reshape(-1)[:0]
         return nanmedian(input.reshape(-1), 0).values
     d = _wrap_dim(dim, input.dim())
     x = (input if input.dim() > 0 else input.reshape(1)).movedim(d, -1)
     s = x.sort(-1, stable=True)
-    if input.dtype in (_F32, _F64):
+    if input.dtype.is_floating_point:
         count = (~x.isnan()).sum(-1, keepdim=True)
     else:
         count = full_like(s.indices.narrow(-1, 0, 1), x.shape[-1])
@@ -595,7 +598,7 @@ def mode(input, dim=-1, keepdim=False, *, out=None):
     best = counts.amax(-1, keepdim=True)
     cand = counts == best
     # smallest value among the most frequent
-    big = full_like(xd, math.inf) if xd.dtype in (_F32, _F64) else full_like(xd, 2 ** 62)
+    big = full_like(xd, math.inf) if xd.dtype.is_floating_point else full_like(xd, 2 ** 62)
     src = xd if xd.dtype != _BOOL else xd.to(_I64)
     big = big if xd.dtype != _BOOL else full_like(src, 2)
     vmin = _C.where(cand, src, big).amin(-1, keepdim=True)
@@ -621,7 +624,7 @@ def _tri_indices(row, col, offset, dtype, requires_grad, lower):
         raise RuntimeError(f"row must be non-negative, got{row}" if row < 0 else f"col must be non-negative, got{col}")
     dtype = _I64 if dtype is None else dtype
     if dtype not in (_I64,):
-        raise RuntimeError(f"\"{'tril' if lower else 'triu'}_indices\" not implemented for '{_TYPE_NAMES[dtype]}'")
+        raise RuntimeError(f"\"{'tril' if lower else 'triu'}_indices\" not implemented for '{_type_name(dtype)}'")
     r, c = (_np.tril_indices if lower else _np.triu_indices)(row, offset, col)
     res = tensor(_np.stack([r, c]).astype(_np.int64).reshape(2, -1), dtype=dtype)
     if requires_grad:
@@ -694,9 +697,9 @@ def is_nonzero(input):
 
 @declare("is_signed(Tensor input) -> bool", "function method")
 def is_signed(input):
-    """Whether the dtype is signed (every ember dtype but bool)."""
+    """Whether the dtype is signed (every ember dtype but bool and uint8)."""
     _check_tensor(input, "is_signed")
-    return input.dtype != _BOOL
+    return input.dtype.is_signed
 
 
 @declare("is_complex(Tensor input) -> bool", "function method")
@@ -712,16 +715,16 @@ def _check_dtype(d, fn, arg, pos):
 
 
 def promote_types(type1, type2):
-    """The smallest dtype both convert to (bool < int64 < float32 < float64)."""
+    """The smallest dtype both convert to (torch's lattice: bool < integers < floating)."""
     _check_dtype(type1, "promote_types", "type1", 1)
     _check_dtype(type2, "promote_types", "type2", 2)
-    return type1 if _RANK[type1] >= _RANK[type2] else type2
+    return _C._promote_types(type1, type2)
 
 
 def _operand(x):
     """(category, dtype, priority): priority 2 for a dimensioned tensor, 1 for a 0-d tensor, 0 for a number."""
     if isinstance(x, Tensor):
-        return _CATEGORY[x.dtype], x.dtype, 2 if x.dim() > 0 else 1
+        return _category(x.dtype), x.dtype, 2 if x.dim() > 0 else 1
     if isinstance(x, builtins.bool):
         return 0, _BOOL, 0
     if isinstance(x, numbers.Integral):
@@ -740,10 +743,12 @@ def result_type(tensor, other):
         tier = [o for o in ops if o[2] == prio]
         if not tier:
             continue
-        best = builtins.max(tier, key=lambda o: _RANK[o[1]])
+        best = tier[0]
+        for o in tier[1:]:
+            best = (builtins.max(best[0], o[0]), _C._promote_types(best[1], o[1]), prio)
         if res is None:
             res = best[1]
-        elif best[0] > _CATEGORY[res]:  # a lower tier wins only by category
+        elif best[0] > _category(res):  # a lower tier wins only by category
             res = best[1] if prio else (_BOOL, _I64, get_default_dtype())[best[0]]
     return res
 
@@ -753,7 +758,7 @@ def can_cast(from_, to):
     no non-bool -> bool)."""
     _check_dtype(from_, "can_cast", "from_", 1)
     _check_dtype(to, "can_cast", "to", 2)
-    return _CATEGORY[from_] <= _CATEGORY[to]
+    return _category(from_) <= _category(to)
 
 
 # ---------------------------------------------------------------------------------------------

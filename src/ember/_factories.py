@@ -17,8 +17,9 @@ float64 = _C.dtype.float64
 int64 = _C.dtype.int64
 bool_ = _C.dtype.bool
 
-_NP_TO_DTYPE = {np.dtype(np.float32): float32, np.dtype(np.float64): float64,
-                np.dtype(np.int64): int64, np.dtype(np.bool_): bool_}
+_NP_TO_DTYPE = {np.dtype(np.float32): float32, np.dtype(np.float64): float64, np.dtype(np.float16): _C.dtype.float16,
+                np.dtype(np.int64): int64, np.dtype(np.int32): _C.dtype.int32, np.dtype(np.int16): _C.dtype.int16,
+                np.dtype(np.int8): _C.dtype.int8, np.dtype(np.uint8): _C.dtype.uint8, np.dtype(np.bool_): bool_}
 
 
 _default_dtype = float32
@@ -30,7 +31,7 @@ def get_default_dtype():
 
 
 def set_default_dtype(d):
-    """torch.set_default_dtype: float32 or float64 (ember has no half types)."""
+    """torch.set_default_dtype: a floating dtype (float32, float64, float16 or bfloat16)."""
     global _default_dtype
     if not isinstance(d, _C.dtype):
         raise TypeError("invalid dtype object: only floating-point types are supported as the default type")

@@ -180,7 +180,8 @@ def _tensor_repr(self, *, tensor_contents=None):
 
 
 def _tolist(self):
-    return self.detach().numpy().tolist()
+    t = self.detach()
+    return (t.float() if t.dtype == _C.dtype.bfloat16 else t).numpy().tolist()
 
 
 def _to(self, *args, **kwargs):
@@ -238,19 +239,15 @@ def _array_wrap(self, array, context=None, return_scalar=False):
     from ._factories import from_numpy
     array = np.asarray(array)
     kind = array.dtype.kind
-    if kind == "f" and array.dtype not in (np.float32, np.float64):
-        array = array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
-    elif kind in "iu" and array.dtype != np.int64:
+    if kind == "f" and array.dtype not in (np.float16, np.float32, np.float64):
+        array = array.astype(np.float64)
+    elif kind in "iu" and array.dtype not in (np.int64, np.int32, np.int16, np.int8, np.uint8):
         array = array.astype(np.int64)
     elif kind not in "biuf":
         return array
     if not array.flags.writeable or any(s < 0 for s in array.strides):
         array = array.copy()
     return from_numpy(array)
-
-
-def _int_view(self):
-    raise TypeError("ember has no int32 dtype; use .long()")
 
 
 def _contains(self, item):
@@ -273,7 +270,6 @@ for _name, _fn in {
     "__array_wrap__": _array_wrap,
     "__contains__": _contains,
     "cpu": lambda self: self,
-    "int": _int_view,
 }.items():
     setattr(Tensor, _name, _fn)
 

@@ -218,7 +218,8 @@ def tensor_repr(t, prefix=None):
     if prefix is None:
         prefix = "tensor(" if _is_plain(t) else f"{type(t).__name__}("
     indent = len(prefix)
-    arr = t.detach().numpy()
+    arr = t.detach()
+    arr = (arr.float() if arr.dtype == _C.dtype.bfloat16 else arr).numpy()  # numpy has no bfloat16
     dtype = t.dtype
     default = get_default_dtype()
     has_default_dtype = dtype in (default, _C.dtype.int64, _C.dtype.bool)

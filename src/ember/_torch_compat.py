@@ -377,7 +377,14 @@ FloatTensor = _legacy_class("FloatTensor", _C.dtype.float32)
 DoubleTensor = _legacy_class("DoubleTensor", _C.dtype.float64)
 LongTensor = _legacy_class("LongTensor", _C.dtype.int64)
 BoolTensor = _legacy_class("BoolTensor", _C.dtype.bool)
-for _cls in (FloatTensor, DoubleTensor, LongTensor, BoolTensor):
+IntTensor = _legacy_class("IntTensor", _C.dtype.int32)
+ShortTensor = _legacy_class("ShortTensor", _C.dtype.int16)
+CharTensor = _legacy_class("CharTensor", _C.dtype.int8)
+ByteTensor = _legacy_class("ByteTensor", _C.dtype.uint8)
+HalfTensor = _legacy_class("HalfTensor", _C.dtype.float16)
+BFloat16Tensor = _legacy_class("BFloat16Tensor", _C.dtype.bfloat16)
+for _cls in (FloatTensor, DoubleTensor, LongTensor, BoolTensor, IntTensor, ShortTensor, CharTensor, ByteTensor,
+             HalfTensor, BFloat16Tensor):
     setattr(cuda, _cls.__name__, _legacy_class(_cls.__name__, _cls.dtype, is_cuda=True))
 
 _CUDA_LIBRARY = (

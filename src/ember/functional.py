@@ -24,7 +24,8 @@ __all__ = [
     "gradient", "pdist", "tensordot", "trapezoid", "trapz", "unravel_index", "vander",
 ]
 
-_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "float16": "Half", "bfloat16": "BFloat16"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def _is_bool(t):
 
 
 def _is_float(t):
-    return t.dtype in (_C.dtype.float32, _C.dtype.float64)
+    return t.dtype.is_floating_point
 
 
 def _wrap_dim(d, ndim):
@@ -528,6 +529,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.size(-1)} X2: {x2.size(-1)}")
     if x1.dtype != x2.dtype:
         raise RuntimeError(f"expected scalar type {_type_name(x1.dtype)} but found {_type_name(x2.dtype)}")
+    if x1.dtype.itemsize < 4:
+        raise RuntimeError(f"\"cdist\" not implemented for '{_type_name(x1.dtype)}'")
     p = float(p)
     if p < 0 or math.isnan(p):
         raise RuntimeError("cdist only supports non-negative p values")
@@ -553,7 +556,7 @@ def pdist(input, p=2):
         raise TypeError(f"pdist(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.dim() != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
-    if not _is_float(input):
+    if not _is_float(input) or input.dtype.itemsize < 4:  # (torch has no half-precision pdist)
         raise RuntimeError("pdist only supports floating-point dtypes")
     p = float(p)
     if p < 0 or math.isnan(p):
@@ -987,7 +990,7 @@ def _check_weights(name, w, num_obs, integral):
     if w.dim() > 1:
         raise RuntimeError(f"cov(): expected {name} to have one or fewer dimensions but got {name} with "
                            f"{w.dim()} dimensions")
-    if integral and w.dtype != _C.dtype.int64:
+    if integral and (w.dtype.is_floating_point or w.dtype == _C.dtype.bool):
         raise RuntimeError(f"cov(): expected {name} to have integral dtype but got {name} with "
                            f"{_type_name(w.dtype)} dtype")
     if not integral and not _is_float(w):

@@ -22,18 +22,13 @@ Tensor = _C.Tensor
 
 __all__ = ["cross", "diagonal", "matmul", "matrix_norm", "multi_dot", "norm", "vecdot", "vector_norm"]
 
-_FLOAT_RANK = {"float32": 0, "float64": 1}
-
-
 def _check_dtype_arg(name, A, dtype):
     """torch: the dtype= of a norm must not narrow the input's (float64 -> float32 is refused)."""
     if dtype is None:
         return
-    to = str(dtype).split(".")[-1]
-    frm = str(A.dtype).split(".")[-1]
-    if to not in _FLOAT_RANK:
+    if not dtype.is_floating_point:
         raise RuntimeError(f"{name}: dtype should be floating point or complex. Got {_type_name(dtype)}")
-    if frm in _FLOAT_RANK and _FLOAT_RANK[frm] > _FLOAT_RANK[to]:
+    if A.dtype.is_floating_point and A.dtype.itemsize > dtype.itemsize:
         raise RuntimeError(f"{name}: the dtype of the input ({_type_name(A.dtype)}) should be convertible "
                            f"without narrowing to the specified dtype ({_type_name(dtype)})")
 
@@ -220,11 +215,11 @@ svdvals = _C.linalg_svdvals
 
 def inv_ex(A, *, check_errors=False, out=None):
     """(inverse, info) as torch.linalg.inv_ex; a singular matrix raises (ember has no info path)."""
-    return inv(A), _C._zeros(list(A.shape[:-2]), _C.dtype.int64)
+    return inv(A), _C._zeros(list(A.shape[:-2]), _C.dtype.int32)
 
 
 def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
-    return cholesky(A, upper=upper), _C._zeros(list(A.shape[:-2]), _C.dtype.int64)
+    return cholesky(A, upper=upper), _C._zeros(list(A.shape[:-2]), _C.dtype.int32)
 
 
 def matrix_power(A, n):

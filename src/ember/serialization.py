@@ -12,8 +12,11 @@ import numpy as np
 from . import _C
 
 _MAGIC = b"EMBER-SAVE-1\n"
-_DTYPES = {"float32": _C.dtype.float32, "float64": _C.dtype.float64, "int64": _C.dtype.int64, "bool": _C.dtype.bool}
-_NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_}
+_DTYPES = {name: getattr(_C.dtype, name) for name in ("float32", "float64", "int64", "bool", "int32", "int16", "int8",
+                                                        "uint8", "float16", "bfloat16")}
+# numpy's type of each dtype's bytes (bfloat16, which numpy lacks, travels as its int16 bits)
+_NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_, "int32": np.int32,
+       "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "float16": np.float16, "bfloat16": np.int16}
 
 
 def _rebuild_tensor(raw, dtype, shape, requires_grad):
@@ -31,6 +34,8 @@ def _rebuild_tensor(raw, dtype, shape, requires_grad):
     if arr.size != n:
         raise pickle.UnpicklingError(f"tensor data holds {arr.size} elements, shape {list(shape)} needs {n}")
     t = _C._from_numpy_copy(arr.reshape(shape), None)
+    if dtype == "bfloat16":
+        t = t.view(_C.dtype.bfloat16)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -42,7 +47,8 @@ def _rebuild_parameter(raw, dtype, shape, requires_grad):
 
 
 def _tensor_args(t):
-    arr = np.ascontiguousarray(t.detach().numpy())
+    d = t.detach()
+    arr = np.ascontiguousarray((d.view(_C.dtype.int16) if d.dtype == _C.dtype.bfloat16 else d).numpy())
     return (arr.tobytes(), str(t.dtype).split(".")[-1], tuple(t.shape), bool(t.requires_grad))
 
 

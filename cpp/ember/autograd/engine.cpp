@@ -71,6 +71,11 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
     var->grad = (g.use_count() == 1 && g->is_contiguous() && !g->wrapped_number) ? g : clone(g);
     var->grad->requires_grad = false;
     var->grad->grad_fn.reset();
+  } else if (is_storage_only(var->grad->dtype)) {  // Note [Storage dtypes]: summed in the compute dtype
+    Tensor acc = var->grad;
+    Tensor c = compute_type(acc->dtype) == acc->dtype ? acc : cast_nograd(acc, compute_type(acc->dtype));
+    copy_into(acc, add(c, cast_nograd(g, c->dtype)));
+    acc->bump_version();
   } else {
     Tensor acc = var->grad;
     add_(acc, g);
@@ -122,7 +127,13 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
   static std::recursive_mutex engine_mutex;
   std::lock_guard<std::recursive_mutex> lock(engine_mutex);
   NoGradGuard no_grad;
-  auto add_to = [](Tensor& slot, const Tensor& g) { slot = slot ? add(slot, g) : g; };
+  // Note [Storage dtypes]: gradients flow between nodes in compute dtypes (a float16 gradient is
+  // carried as float32), so every backward formula sees the dtypes its kernels have; they are
+  // cast to the tensor's own dtype where they leave the engine (.grad, autograd.grad's results).
+  auto add_to = [](Tensor& slot, const Tensor& g0) {
+    Tensor g = is_storage_only(g0->dtype) ? cast_nograd(g0, compute_type(g0->dtype)) : g0;
+    slot = slot ? add(slot, g) : g;
+  };
 
   // Root gradients.
   std::vector<std::pair<Edge, Tensor>> root_edges;
@@ -210,8 +221,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     for (auto& [nr, w] : node->retained)
       if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
         Tensor g = in[nr];
-        if (t->grad) t->grad = add(t->grad, g);
-        else t->grad = clone(g);
+        Tensor prev = t->grad;
+        if (prev && is_storage_only(prev->dtype)) prev = cast_nograd(prev, compute_type(prev->dtype));
+        t->grad = prev ? add(prev, g) : clone(g);
+        if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
       }
 
     bool any = false;
@@ -235,6 +248,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     }
   }
 
+  for (size_t i = 0; i < captured.size(); ++i)
+    if (captured[i] && captured[i]->dtype != inputs[i]->dtype) captured[i] = cast_nograd(captured[i], inputs[i]->dtype);
   if (!accumulate)
     for (size_t i = 0; i < captured.size(); ++i)
       if (!captured[i] && !allow_unused)

@@ -86,9 +86,14 @@ int64_t wrap_dim(int64_t dim, int64_t ndim) {
 
 Tensor scalar_tensor(Scalar s, DType dtype) {
   Tensor t = empty({}, dtype);
-  EMBER_DISPATCH_ALL(dtype, T, *t->data<T>() = s.to<T>());
+  EMBER_DISPATCH_STORAGE(dtype, T, *t->data<T>() = s.to<T>());
   t->wrapped_number = true;
   return t;
+}
+
+void storage_dtype_reached_kernel(DType d) {
+  throw std::logic_error(std::string("ember internal error: a ") + dtype_name(d) +
+                         " tensor reached a kernel without converting to its compute dtype (please report)");
 }
 
 Tensor scalar_tensor(Scalar s) { return scalar_tensor(s, s.dtype()); }

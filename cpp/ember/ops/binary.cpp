@@ -449,7 +449,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 EMBER_OP("where.self(Tensor condition, Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function numbers",
          where(a.t(0), a.t(1), a.t(2)));
-EMBER_OP("where(Tensor condition) -> Tensor[]", "function", nonzero_tuple(a.t(0)));
+EMBER_OP("where(Tensor condition) -> Tensor[]", "function int64_result", nonzero_tuple(a.t(0)));
 
 // ---- logical_* (any dtype -> bool) and bitwise_* (bool and integers; & | ^ ~), no gradient
 Tensor logical_and(const Tensor& a, const Tensor& b) {

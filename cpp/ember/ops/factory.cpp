@@ -27,7 +27,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     std::memmove(dst->raw(), src->raw(), (size_t)dst->numel() * itemsize(dst->dtype));
     return;
   }
-  EMBER_DISPATCH_ALL(dst->dtype, D, EMBER_DISPATCH_ALL(src->dtype, S, unary_kernel<D, S>(dst, s, [](S v) { return static_cast<D>(v); })));
+  EMBER_DISPATCH_STORAGE(dst->dtype, D, EMBER_DISPATCH_STORAGE(src->dtype, S, unary_kernel<D, S>(dst, s, [](S v) { return convert<D>(v); })));
 }
 
 Tensor cast_nograd(const Tensor& a, DType d) {
@@ -75,7 +75,7 @@ Tensor to_dtype(const Tensor& a, DType d) {
 Tensor full(const Shape& s, Scalar v, DType d) {
   Tensor t = empty(s, d);
   int64_t n = t->numel();
-  EMBER_DISPATCH_ALL(d, T, {
+  EMBER_DISPATCH_STORAGE(d, T, {
     T x = v.to<T>();
     T* p = t->data<T>();
     for (int64_t i = 0; i < n; ++i) p[i] = x;
@@ -90,6 +90,7 @@ Tensor zeros(const Shape& s, DType d) {
 Tensor ones(const Shape& s, DType d) { return full(s, Scalar::from_int(1), d); }
 
 Tensor arange(double start, double end, double step, DType d) {
+  if (is_storage_only(d)) return cast_nograd(arange(start, end, step, compute_type(d)), d);
   if (step == 0) throw std::runtime_error("arange: step must be nonzero");
   if ((step > 0 && start > end) || (step < 0 && start < end))
     throw std::runtime_error("arange: upper bound and larger bound inconsistent with step sign");
@@ -103,6 +104,7 @@ Tensor arange(double start, double end, double step, DType d) {
 }
 
 Tensor linspace(double start, double end, int64_t steps, DType d) {
+  if (is_storage_only(d)) return cast_nograd(linspace(start, end, steps, compute_type(d)), d);
   if (steps < 0) throw std::runtime_error("linspace: number of steps must be non-negative");
   Tensor t = empty({steps}, d);
   double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
@@ -117,6 +119,7 @@ Tensor linspace(double start, double end, int64_t steps, DType d) {
 }
 
 Tensor eye(int64_t n, int64_t m, DType d) {
+  if (is_storage_only(d)) return cast_nograd(eye(n, m, compute_type(d)), d);
   if (m < 0) m = n;
   if (n < 0) throw std::runtime_error("eye: n must be greater or equal to 0, got " + std::to_string(n));
   Tensor t = zeros({n, m}, d);
@@ -127,8 +130,8 @@ Tensor eye(int64_t n, int64_t m, DType d) {
   return t;
 }
 
-EMBER_OP("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "function method", clone(a.t(0)));
-EMBER_OP("detach(Tensor input) -> Tensor", "function method", detach(a.t(0)));
-EMBER_OP("contiguous(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "method", contiguous(a.t(0)));
+EMBER_OP("clone(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "function method any_dtype", clone(a.t(0)));
+EMBER_OP("detach(Tensor input) -> Tensor", "function method any_dtype", detach(a.t(0)));
+EMBER_OP("contiguous(Tensor input, *, MemoryFormat? memory_format=None) -> Tensor", "method any_dtype", contiguous(a.t(0)));
 
 }  // namespace ember

@@ -35,7 +35,7 @@ void gather_scatter(const Tensor& out, const Tensor& a, int64_t dim, const Tenso
   // Note: broadcast_strides treats size-1 dims of `a` as broadcast; gather needs a's real strides.
   for (int64_t i = 0; i < a->dim(); ++i)
     if (i != dim) ast[i] = a->strides[i];
-  EMBER_DISPATCH_ALL(a->dtype, T, {
+  EMBER_DISPATCH_STORAGE(a->dtype, T, {  // a data move (or a sum, through each type's own +)
     for_each_nd<3>(out->shape, {out->strides.data(), idx->strides.data(), ast.data()}, {out->raw(), idx->raw(), a->raw()},
                    {(int64_t)sizeof(T), 8, (int64_t)sizeof(T)}, [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
                      for (int64_t j = 0; j < n; ++j) {
@@ -368,10 +368,10 @@ std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim) {
   int64_t size = std::max<int64_t>((n + chunks - 1) / chunks, 1);
   return split(a, size, dim);
 }
-EMBER_OP("split(Tensor tensor, int split_size_or_sections, int dim=0) -> Tensor[]", "function method", split(a.t(0), a.i(1), a.i(2)));
-EMBER_OP("split.sizes(Tensor tensor, int[] split_size_or_sections, int dim=0) -> Tensor[]", "function method",
+EMBER_OP("split(Tensor tensor, int split_size_or_sections, int dim=0) -> Tensor[]", "function method any_dtype", split(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("split.sizes(Tensor tensor, int[] split_size_or_sections, int dim=0) -> Tensor[]", "function method any_dtype",
          split_sizes(a.t(0), a.ints(1), a.i(2)));
-EMBER_OP("chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", "function method", chunk(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("chunk(Tensor input, int chunks, int dim=0) -> Tensor[]", "function method any_dtype", chunk(a.t(0), a.i(1), a.i(2)));
 
 // ---- one_hot / nonzero
 Tensor one_hot(const Tensor& a, int64_t num_classes) {
@@ -426,7 +426,7 @@ std::vector<Tensor> nonzero_tuple(const Tensor& a) {
   for (int64_t d = 0; d < a->dim(); ++d) r.push_back(contiguous(select(nz, 1, d)));
   return r;
 }
-EMBER_OP("nonzero(Tensor input, *, bool as_tuple=False) -> Tensor", "function method",
+EMBER_OP("nonzero(Tensor input, *, bool as_tuple=False) -> Tensor", "function method int64_result",
          a.b(1) ? Value(nonzero_tuple(a.t(0))) : Value(nonzero(a.t(0))));
 
 // ---- advanced indexing
@@ -490,7 +490,7 @@ void adv_copy(const AdvPlan& p, const Tensor& buf, bool write, bool accumulate) 
   Shape ost(shape.size(), 0);
   ost[0] = 1;
   DType d = p.ap->dtype;
-  EMBER_DISPATCH_ALL(d, T, {
+  EMBER_DISPATCH_STORAGE(d, T, {  // a data move (or a sum, through each type's own +)
     for_each_nd<3>(shape, {buf->strides.data(), ast.data(), ost.data()}, {buf->raw(), p.ap->raw(), p.offsets->raw()},
                    {(int64_t)sizeof(T), (int64_t)sizeof(T), 8}, [&](std::array<char*, 3> q, std::array<int64_t, 3> s, int64_t n) {
                      for (int64_t j = 0; j < n; ++j) {

@@ -120,6 +120,12 @@ const char* scalar_type_name(DType d) {
     case DType::Int64: return "Long";
     case DType::Float32: return "Float";
     case DType::Float64: return "Double";
+    case DType::UInt8: return "Byte";
+    case DType::Int8: return "Char";
+    case DType::Int16: return "Short";
+    case DType::Int32: return "Int";
+    case DType::Float16: return "Half";
+    case DType::BFloat16: return "BFloat16";
   }
   return "?";
 }
@@ -194,9 +200,9 @@ Tensor& resize_(Tensor& self, const Shape& shape) {
   self->bump_version();
   return self;
 }
-EMBER_OP("resize_(Tensor input, int[] size, *, MemoryFormat? memory_format=None) -> Tensor", "method",
+EMBER_OP("resize_(Tensor input, int[] size, *, MemoryFormat? memory_format=None) -> Tensor", "method any_dtype",
          resize_(const_cast<Tensor&>(a.t(0)), to_shape(a.ints(1))));
-EMBER_OP("resize_as_(Tensor input, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor", "method",
+EMBER_OP("resize_as_(Tensor input, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor", "method any_dtype",
          resize_(const_cast<Tensor&>(a.t(0)), a.t(1)->shape));
 
 }  // namespace ember

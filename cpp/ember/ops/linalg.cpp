@@ -109,8 +109,8 @@ Tensor linalg_inv(const Tensor& a) {
   }
   return out;
 }
-EMBER_OP("linalg_inv(Tensor A, *, Tensor? out=None) -> Tensor", "function", linalg_inv(a.t(0)));
-EMBER_OP("inverse(Tensor input, *, Tensor? out=None) -> Tensor", "function method", linalg_inv(a.t(0)));
+EMBER_OP("linalg_inv(Tensor A, *, Tensor? out=None) -> Tensor", "function no_half", linalg_inv(a.t(0)));
+EMBER_OP("inverse(Tensor input, *, Tensor? out=None) -> Tensor", "function method no_half", linalg_inv(a.t(0)));
 
 // ---- slogdet / det via LU: backward g * d * A^-T (det), g_logabs * A^-T (slogdet)
 namespace {
@@ -159,8 +159,8 @@ Tensor linalg_det(const Tensor& a) {
   }
   return out;
 }
-EMBER_OP("linalg_det(Tensor A, *, Tensor? out=None) -> Tensor", "function", linalg_det(a.t(0)));
-EMBER_OP("det(Tensor input) -> Tensor", "function method", linalg_det(a.t(0)));
+EMBER_OP("linalg_det(Tensor A, *, Tensor? out=None) -> Tensor", "function no_half", linalg_det(a.t(0)));
+EMBER_OP("det(Tensor input) -> Tensor", "function method no_half", linalg_det(a.t(0)));
 struct SlogdetBackward : Node {
   SavedTensor input;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -187,9 +187,9 @@ std::pair<Tensor, Tensor> linalg_slogdet(const Tensor& a) {
   }
   return {s, l};
 }
-EMBER_OP("linalg_slogdet(Tensor A, *, Tensor? out=None) -> (Tensor sign, Tensor logabsdet)", "function", linalg_slogdet(a.t(0)));
-EMBER_OP("slogdet(Tensor input) -> (Tensor sign, Tensor logabsdet)", "function method", linalg_slogdet(a.t(0)));
-EMBER_OP("logdet(Tensor input) -> Tensor", "function method",
+EMBER_OP("linalg_slogdet(Tensor A, *, Tensor? out=None) -> (Tensor sign, Tensor logabsdet)", "function no_half", linalg_slogdet(a.t(0)));
+EMBER_OP("slogdet(Tensor input) -> (Tensor sign, Tensor logabsdet)", "function method no_half", linalg_slogdet(a.t(0)));
+EMBER_OP("logdet(Tensor input) -> Tensor", "function method no_half",
          [&] {
            auto r = linalg_slogdet(a.t(0));
            // log of a negative determinant is nan, of zero -inf (torch)
@@ -210,7 +210,7 @@ Tensor linalg_solve(const Tensor& A, const Tensor& B, bool left) {
   Tensor X = matmul(linalg_inv(A), b2);  // small matrices: inv then product keeps the graph simple and exact enough
   return vec ? squeeze(X, -1) : X;
 }
-EMBER_OP("linalg_solve(Tensor A, Tensor B, *, bool left=True, Tensor? out=None) -> Tensor", "function",
+EMBER_OP("linalg_solve(Tensor A, Tensor B, *, bool left=True, Tensor? out=None) -> Tensor", "function no_half",
          linalg_solve(a.t(0), a.t(1), a.b(2)));
 
 // ---- cholesky: A = L L^T; backward (Murray 2016) S = L^-T Phi(L^T gL) L^-1, gA = (S + S^T) / 2
@@ -253,8 +253,8 @@ Tensor linalg_cholesky(const Tensor& a, bool upper) {
   }
   return out;
 }
-EMBER_OP("linalg_cholesky(Tensor A, *, bool upper=False, Tensor? out=None) -> Tensor", "function", linalg_cholesky(a.t(0), a.b(1)));
-EMBER_OP("cholesky(Tensor input, bool upper=False, *, Tensor? out=None) -> Tensor", "function method", linalg_cholesky(a.t(0), a.b(1)));
+EMBER_OP("linalg_cholesky(Tensor A, *, bool upper=False, Tensor? out=None) -> Tensor", "function no_half", linalg_cholesky(a.t(0), a.b(1)));
+EMBER_OP("cholesky(Tensor input, bool upper=False, *, Tensor? out=None) -> Tensor", "function method no_half", linalg_cholesky(a.t(0), a.b(1)));
 
 // ---- qr (reduced / complete / r): Householder via geqrf + orgqr
 struct QrBackward : Node {
@@ -309,8 +309,8 @@ std::pair<Tensor, Tensor> linalg_qr(const Tensor& a, const std::string& mode) {
   }
   return {Qt, R};
 }
-EMBER_OP("linalg_qr(Tensor A, str mode=\"reduced\", *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function", linalg_qr(a.t(0), a.str(1)));
-EMBER_OP("qr(Tensor input, bool some=True, *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function method",
+EMBER_OP("linalg_qr(Tensor A, str mode=\"reduced\", *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function no_half", linalg_qr(a.t(0), a.str(1)));
+EMBER_OP("qr(Tensor input, bool some=True, *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function method no_half",
          linalg_qr(a.t(0), a.b(1) ? "reduced" : "complete"));
 
 // ---- eigh: ascending eigenvalues and orthonormal eigenvectors of a symmetric matrix (one triangle read)
@@ -365,9 +365,9 @@ std::pair<Tensor, Tensor> linalg_eigh(const Tensor& a, const std::string& uplo, 
   }
   return {L, V};
 }
-EMBER_OP("linalg_eigh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function",
+EMBER_OP("linalg_eigh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function no_half",
          linalg_eigh(a.t(0), a.str(1), true));
-EMBER_OP("linalg_eigvalsh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> Tensor", "function",
+EMBER_OP("linalg_eigvalsh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> Tensor", "function no_half",
          a.t(0)->requires_grad ? linalg_eigh(a.t(0), a.str(1), true).first : linalg_eigh(a.t(0), a.str(1), false).first);
 
 // ---- svd: A = U diag(S) Vh (divide and conquer); backward for the reduced form (Townsend 2016)
@@ -448,10 +448,10 @@ std::vector<Tensor> linalg_svd(const Tensor& a, bool full_matrices, bool vectors
   return {U, S, Vh};
 }
 EMBER_OP("linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None, Tensor? out=None) -> (Tensor U, Tensor S, Tensor Vh)",
-         "function", linalg_svd(a.t(0), a.b(1), true));
-EMBER_OP("linalg_svdvals(Tensor A, *, str? driver=None, Tensor? out=None) -> Tensor", "function", linalg_svd(a.t(0), false, false)[0]);
+         "function no_half", linalg_svd(a.t(0), a.b(1), true));
+EMBER_OP("linalg_svdvals(Tensor A, *, str? driver=None, Tensor? out=None) -> Tensor", "function no_half", linalg_svd(a.t(0), false, false)[0]);
 EMBER_OP("svd(Tensor input, bool some=True, bool compute_uv=True, *, Tensor? out=None) -> (Tensor U, Tensor S, Tensor V)",
-         "function method",
+         "function method no_half",
          [&] {
            auto r = linalg_svd(a.t(0), !a.b(1), true);
            return std::vector<Tensor>{r[0], r[1], mT(r[2])};

@@ -132,6 +132,8 @@ void linear_into(const Tensor& x2, const Tensor& W, const Tensor& b, bool relu, 
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
+  if (any_storage({&x, &W, &b}))  // Note [Storage dtypes]
+    return from_compute(linear(to_compute(x), to_compute(W), to_compute(b), relu), {&x, &W, &b});
   check_linear(x, W, b);
   const int64_t in = W->shape[1], outf = W->shape[0];
   Tensor x2 = x;  // a 2-D input is used as it is (no view object on the hot path)
@@ -195,6 +197,13 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
   if (L == 0 || bs.size() != L || relu.size() != L)
     throw ValueError("mlp(): expected one bias slot and one relu flag per weight, got " + std::to_string(L) + " weights, " +
                      std::to_string(bs.size()) + " biases, " + std::to_string(relu.size()) + " flags");
+  bool storage = any_storage({&x});
+  for (size_t i = 0; i < L && !storage; ++i) storage = any_storage({&ws[i], &bs[i]});
+  if (storage) {  // Note [Storage dtypes]: layer by layer, each through linear's conversion
+    Tensor h = x;
+    for (size_t i = 0; i < L; ++i) h = linear(h, ws[i], bs[i], relu[i]);
+    return h;
+  }
   if (x->dim() != 2) {  // as linear does: the layers act on the last dim
     check_linear(x, ws[0], bs[0]);
     Tensor x2 = reshape(x, {leading_rows(x), x->shape.back()});
@@ -254,6 +263,8 @@ struct MseLossBackward : Node {
   void release_saved() override { diff.reset(); }
 };
 Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
+  if (any_storage({&input, &target}))
+    return from_compute(mse_loss(to_compute(input), to_compute(target), reduction), {&input, &target});
   Tensor d, l;
   {
     NoGradGuard ng;
@@ -431,11 +442,17 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
 }
 Tensor cross_entropy(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index, double smoothing,
                      int reduction) {
+  if (any_storage({&x, &target, &weight}))
+    return from_compute(cross_entropy(to_compute(x), to_compute(target), to_compute(weight), ignore_index, smoothing,
+                                      reduction), {&x, &weight});
   if (smoothing < 0 || smoothing > 1)
     throw std::runtime_error("label_smoothing must be between 0.0 and 1.0. Got: " + std::to_string(smoothing));
   return ce_impl(x, target, weight, ignore_index, smoothing, reduction, false);
 }
 Tensor nll_loss(const Tensor& logp, const Tensor& target, const Tensor& weight, int64_t ignore_index, int reduction) {
+  if (any_storage({&logp, &target, &weight}))
+    return from_compute(nll_loss(to_compute(logp), to_compute(target), to_compute(weight), ignore_index, reduction),
+                        {&logp, &weight});
   return ce_impl(logp, target, weight, ignore_index, 0.0, reduction, true);
 }
 
@@ -476,6 +493,9 @@ struct BCEWithLogitsBackward : Node {
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
                                         int reduction) {
+  if (any_storage({&x, &t, &weight, &pos_weight}))
+    return from_compute(binary_cross_entropy_with_logits(to_compute(x), to_compute(t), to_compute(weight),
+                                                         to_compute(pos_weight), reduction), {&x, &t});
   check_float(x, "binary_cross_entropy_with_logits");
   if (x->shape != t->shape)
     throw ValueError("Target size (" + shape_str(t->shape) + ") must be the same as input size (" + shape_str(x->shape) + ")");
@@ -532,6 +552,8 @@ struct BCEBackward : Node {
   void release_saved() override { p.reset(), t.reset(), w.reset(); }
 };
 Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction) {
+  if (any_storage({&p, &t, &weight}))
+    return from_compute(binary_cross_entropy(to_compute(p), to_compute(t), to_compute(weight), reduction), {&p, &t});
   check_float(p, "binary_cross_entropy");
   if (p->shape != t->shape)
     throw ValueError("Using a target size (" + shape_str(t->shape) + ") that is different to the input size (" +

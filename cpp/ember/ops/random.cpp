@@ -65,11 +65,13 @@ static void fill_uniform(const Tensor& t, Generator& g, double lo, double hi) {
 }
 
 Tensor rand(const Shape& s, DType d, Generator* g) {
+  if (is_storage_only(d) && is_floating(d)) return cast_nograd(rand(s, compute_type(d), g), d);
   Tensor t = empty(s, d);
   fill_uniform(t, gen_or_default(g), 0.0, 1.0);
   return t;
 }
 Tensor randn(const Shape& s, DType d, Generator* g) {
+  if (is_storage_only(d) && is_floating(d)) return cast_nograd(randn(s, compute_type(d), g), d);
   Tensor t = empty(s, d);
   check_float(t, "normal_");
   fill_with(t, gen_or_default(g), "normal_", [](Generator& r) { return r.normal(); });

@@ -43,7 +43,7 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   return out;
 }
 EMBER_OP("sum(Tensor input, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
-         "function method", sum(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
+         "function method int64_result", sum(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
 
 // ---- mean
 struct MeanBackward : Node {
@@ -164,7 +164,7 @@ Tensor prod(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   }
   return out;
 }
-EMBER_OP("prod(Tensor input, int? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor", "function method",
+EMBER_OP("prod(Tensor input, int? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor", "function method int64_result",
          prod(with_dtype(a.t(0), a.dtype(3)), a.oi(1), a.b(2)));
 
 // ---- max()/min() over everything: the gradient is shared evenly among ties, as torch
@@ -276,8 +276,8 @@ EMBER_OP("min(Tensor input) -> Tensor", "function method", amax_all(a.t(0), fals
 EMBER_OP("min.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
          max_dim(a.t(0), a.i(1), a.b(2), false));
 EMBER_OP("min.other(Tensor input, Tensor other) -> Tensor", "function method", minimum(a.t(0), a.t(1)));
-EMBER_OP("argmax(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method", argmax(a.t(0), a.oi(1), a.b(2), true));
-EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method", argmax(a.t(0), a.oi(1), a.b(2), false));
+EMBER_OP("argmax(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), true));
+EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), false));
 
 // ---- softmax / log_softmax along one dim (max-subtracted, so finite for large logits)
 struct SoftmaxBackward : Node {

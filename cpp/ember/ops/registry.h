@@ -107,6 +107,56 @@ struct OpRegistrar {
   static ::ember::OpRegistrar EMBER_OP_CAT(ember_op_, __LINE__)(                                     \
       schema, variants, [](const ::ember::Args& a) -> ::ember::Value { return __VA_ARGS__; }, __FILE__)
 
+// Note [Storage dtypes] at the op level: how an op treats uint8/int8/int16/int32/float16/bfloat16
+// tensors. Derived once per declaration from its schema (make_dtype_policy) and applied around
+// every call (call_op): storage-dtype tensors are cast (differentiably) to their compute dtype,
+// the op runs, and its results in that compute dtype are cast back to the dtype torch gives.
+struct DTypePolicy {
+  uint32_t promoting = 0;     // bit q: tensor parameter q takes part in the result dtype
+  int dtype_param = -1;       // the `ScalarType? dtype` parameter, which decides when given
+  uint32_t index_results = 0; // bit k: result k holds indices (int64 whatever the input)
+  uint32_t index_params = 0;  // bit q: parameter q is an index tensor (int64 or int32, as torch)
+  bool int64_result = false;  // variant "int64_result": integer results are int64 (sum, argmax, ...)
+  bool native = false;        // variant "any_dtype": the op handles every dtype itself (views, copies)
+  bool writes_self = false;   // an in-place op by name ("uniform_"): the result is written back into self
+  bool no_half = false;       // variant "no_half": float16/bfloat16 refused, as torch has no such kernel (LAPACK)
+  std::string name;
+};
+struct ParamInfo {
+  std::string name;
+  enum Kind : uint8_t { Tensor_, Tensors, DType_, Other } kind;
+};
+DTypePolicy make_dtype_policy(const char* schema, const char* variants, const std::vector<ParamInfo>& params,
+                              const std::vector<std::string>& result_names);
+Value apply_dtype_policy(OpFn fn, const DTypePolicy& p, Args& A);
+
+inline bool has_storage_dtype(const DTypePolicy& p, const Args& A) {
+  for (int q = 0; q < A.n; ++q) {
+    const Arg& x = A.a[q];
+    if (x.kind == Arg::Tensor_) {
+      if (x.t && is_storage_only(x.t->dtype)) return true;
+    } else if (x.kind == Arg::Tensors) {
+      for (auto& t : x.ts)
+        if (is_storage_only(t->dtype)) return true;
+    } else if (x.kind == Arg::DType_ && q == p.dtype_param && is_storage_only(x.dt)) {
+      return true;
+    }
+  }
+  return false;
+}
+// The same for the fused ops bound outside the table (nn.cpp): `if (any_storage({&x, &w}))
+// return from_compute(op(to_compute(x), to_compute(w)), {&x, &w});` -- operands with a storage
+// dtype are cast to their compute dtype, the result back to the operands' promoted dtype.
+bool any_storage(std::initializer_list<const Tensor*> ts);
+Tensor to_compute(const Tensor& t);  // null stays null
+Tensor from_compute(const Tensor& r, std::initializer_list<const Tensor*> values);
+
+// Every call of a table op goes through here.
+inline Value call_op(OpFn fn, const DTypePolicy& p, Args& A) {
+  if (p.native || !has_storage_dtype(p, A)) return fn(A);
+  return apply_dtype_policy(fn, p, A);
+}
+
 // Generic in-place form of an out-of-place op (Note [In-place autograd] in inplace.cpp): checks
 // self, computes op on self (or a clone of it when tracking history), casts the result back into
 // self, bumps its version and moves the history onto self. `others_need_grad`: any other

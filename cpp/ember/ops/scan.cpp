@@ -58,7 +58,7 @@ Tensor cumsum(const Tensor& a, int64_t dim) {
   if (any_requires_grad({&a})) set_history(out, make_node<CumsumBackward>({&a}, dim));
   return out;
 }
-EMBER_OP("cumsum(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor", "function method inplace",
+EMBER_OP("cumsum(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor", "function method inplace int64_result",
          cumsum(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
 
 // ---- cumprod: exact gradient with zeros (grad_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k)
@@ -115,7 +115,7 @@ Tensor cumprod(const Tensor& a, int64_t dim) {
   }
   return out;
 }
-EMBER_OP("cumprod(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor", "function method inplace",
+EMBER_OP("cumprod(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor", "function method inplace int64_result",
          cumprod(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
 
 // ---- cummax / cummin: running extreme and its (last) index; NaN propagates

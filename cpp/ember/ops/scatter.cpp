@@ -379,6 +379,6 @@ Tensor take_along_dim(const Tensor& a, const Tensor& indices, std::optional<int6
 EMBER_OP("take(Tensor input, Tensor index) -> Tensor", "function method", take(a.t(0), a.t(1)));
 EMBER_OP("take_along_dim(Tensor input, Tensor indices, int? dim=None, *, Tensor? out=None) -> Tensor", "function method",
          take_along_dim(a.t(0), a.t(1), a.oi(2)));
-EMBER_OP("argwhere(Tensor input) -> Tensor", "function method", nonzero(a.t(0)));
+EMBER_OP("argwhere(Tensor input) -> Tensor", "function method int64_result", nonzero(a.t(0)));
 
 }  // namespace ember

@@ -200,8 +200,8 @@ Tensor movedim(const Tensor& a, const std::vector<int64_t>& src, const std::vect
   }
   return nd == 0 ? a : permute(a, perm);
 }
-EMBER_OP("movedim(Tensor input, int[1] source, int[1] destination) -> Tensor", "function method", movedim(a.t(0), a.ints(1), a.ints(2)));
-EMBER_OP("moveaxis(Tensor input, int[1] source, int[1] destination) -> Tensor", "function method", movedim(a.t(0), a.ints(1), a.ints(2)));
+EMBER_OP("movedim(Tensor input, int[1] source, int[1] destination) -> Tensor", "function method any_dtype", movedim(a.t(0), a.ints(1), a.ints(2)));
+EMBER_OP("moveaxis(Tensor input, int[1] source, int[1] destination) -> Tensor", "function method any_dtype", movedim(a.t(0), a.ints(1), a.ints(2)));
 Tensor unflatten(const Tensor& a, int64_t dim, const std::vector<int64_t>& sizes) {
   if (a->dim() == 0) throw IndexError("unflatten: input must have at least 1 dimension");
   dim = wrap_dim(dim, a->dim());
@@ -214,8 +214,8 @@ Tensor unflatten(const Tensor& a, int64_t dim, const std::vector<int64_t>& sizes
   }
   return view(a, s);
 }
-EMBER_OP("unflatten(Tensor input, int dim, int[] sizes) -> Tensor", "function method", unflatten(a.t(0), a.i(1), a.ints(2)));
-EMBER_OP("ravel(Tensor input) -> Tensor", "function method", reshape(a.t(0), {a.t(0)->numel()}));
+EMBER_OP("unflatten(Tensor input, int dim, int[] sizes) -> Tensor", "function method any_dtype", unflatten(a.t(0), a.i(1), a.ints(2)));
+EMBER_OP("ravel(Tensor input) -> Tensor", "function method any_dtype", reshape(a.t(0), {a.t(0)->numel()}));
 std::vector<Tensor> unbind(const Tensor& a, int64_t dim) {
   if (a->dim() == 0) throw IndexError("Dimension specified as 0 but tensor has no dimensions");
   dim = wrap_dim(dim, a->dim());
@@ -223,10 +223,10 @@ std::vector<Tensor> unbind(const Tensor& a, int64_t dim) {
   for (int64_t i = 0; i < a->shape[dim]; ++i) r.push_back(select(a, dim, i));
   return r;
 }
-EMBER_OP("unbind(Tensor input, int dim=0) -> Tensor[]", "function method", unbind(a.t(0), a.i(1)));
+EMBER_OP("unbind(Tensor input, int dim=0) -> Tensor[]", "function method any_dtype", unbind(a.t(0), a.i(1)));
 EMBER_OP("narrow_copy(Tensor input, int dim, int start, int length, *, Tensor? out=None) -> Tensor", "function method",
          clone(narrow(a.t(0), a.i(1), a.i(2), a.i(3))));
-EMBER_OP("broadcast_to(Tensor input, int[] size) -> Tensor", "function method", expand(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("broadcast_to(Tensor input, int[] size) -> Tensor", "function method any_dtype", expand(a.t(0), to_shape(a.ints(1))));
 
 // ---- meshgrid: one view per input, expanded to the grid ('ij'; 'xy' swaps the first two dims)
 std::vector<Tensor> meshgrid(const std::vector<Tensor>& ts, const std::string& indexing) {

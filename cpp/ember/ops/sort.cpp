@@ -57,7 +57,7 @@ std::pair<Tensor, Tensor> sort(const Tensor& a, int64_t dim, bool descending) {
 }
 EMBER_OP("sort(Tensor input, int dim=-1, bool descending=False, *, bool? stable=False) -> (Tensor values, Tensor indices)",
          "function method", sort(a.t(0), a.i(1), a.b(2)));
-EMBER_OP("argsort(Tensor input, int dim=-1, bool descending=False, *, bool stable=False) -> Tensor", "function method",
+EMBER_OP("argsort(Tensor input, int dim=-1, bool descending=False, *, bool stable=False) -> Tensor", "function method int64_result",
          order_indices(a.t(0), sort_dim(a.t(0), a.i(1)), a.b(2)));
 EMBER_OP("msort(Tensor input, *, Tensor? out=None) -> Tensor", "function method", sort(a.t(0), 0, false).first);
 
@@ -194,7 +194,6 @@ EMBER_OP("unique(Tensor input, bool sorted=True, bool return_inverse=False, bool
 // ---- searchsorted / bucketize: binary search in sorted rows
 Tensor searchsorted(const Tensor& seq, const Tensor& v, bool right, bool out_int32) {
   NoGradGuard g;
-  if (out_int32) throw NotImplementedError("searchsorted(out_int32=True): ember has no int32 dtype yet");
   if (seq->dim() == 0) throw std::runtime_error("torch.searchsorted(): boundaries tensor should have positive dimension, but got 0 dimension");
   if (seq->dim() > 1) {
     bool ok = v->dim() == seq->dim();
@@ -223,7 +222,7 @@ Tensor searchsorted(const Tensor& seq, const Tensor& v, bool right, bool out_int
       o[i] = pos - row;
     }
   });
-  return out;
+  return out_int32 ? cast_nograd(out, DType::Int32) : out;
 }
 static bool side_right(const Args& a, int right, int side) {
   if (a.none(side)) return a.b(right);
@@ -235,9 +234,9 @@ static bool side_right(const Args& a, int right, int side) {
   return s == "right";
 }
 EMBER_OP("searchsorted(Tensor sorted_sequence, Tensor input, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor",
-         "function numbers",
+         "function numbers int64_result",
          searchsorted(a.none(5) ? a.t(0) : gather(a.t(0), -1, a.t(5)), a.t(1), side_right(a, 3, 4), a.b(2)));
-EMBER_OP("bucketize(Tensor input, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor", "function",
+EMBER_OP("bucketize(Tensor input, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor", "function int64_result",
          [&] {
            if (a.t(1)->dim() != 1)
              throw std::runtime_error("boundaries tensor must be 1 dimension, but got dim(" + std::to_string(a.t(1)->dim()) + ")");
@@ -302,7 +301,7 @@ Tensor bincount(const Tensor& a, const Tensor& weights, int64_t minlength) {
   EMBER_DISPATCH_FLOAT(d, "bincount", T, for (int64_t b = 0; b < len; ++b) out->data<T>()[b] = (T)acc[b]);
   return out;
 }
-EMBER_OP("bincount(Tensor input, Tensor? weights=None, int minlength=0) -> Tensor", "function method",
+EMBER_OP("bincount(Tensor input, Tensor? weights=None, int minlength=0) -> Tensor", "function method int64_result",
          bincount(a.t(0), a.t(1), a.i(2)));
 
 }  // namespace ember

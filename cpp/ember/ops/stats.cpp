@@ -111,10 +111,10 @@ Tensor nanmean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) 
   return div(nansum(a, dims, keepdim), cnt);
 }
 EMBER_OP("nansum(Tensor input, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
-         "function method", nansum(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
+         "function method int64_result", nansum(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
 EMBER_OP("nanmean(Tensor input, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
          "function method", nanmean(with_dtype(a.t(0), a.dtype(3)), a.ints(1), a.b(2)));
-EMBER_OP("count_nonzero(Tensor input, int[1]? dim=None) -> Tensor", "function method",
+EMBER_OP("count_nonzero(Tensor input, int[1]? dim=None) -> Tensor", "function method int64_result",
          sum(compare(a.t(0), scalar_tensor(Scalar::from_int(0)), CmpOp::Ne), a.ints(1), false));
 
 // ---- sqrt whose gradient at 0 is 0 (std and the 2-norm: torch masks result == 0)

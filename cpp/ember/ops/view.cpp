@@ -118,8 +118,49 @@ Tensor view(const Tensor& a, Shape shape) {
   if (any_requires_grad({&a})) set_history(out, make_node<ReshapeBackward>({&a}, a->shape, "ViewBackward0"));
   return out;
 }
-EMBER_OP("view(Tensor input, int[] size) -> Tensor", "method", view(a.t(0), to_shape(a.ints(1))));
-EMBER_OP("view_as(Tensor input, Tensor other) -> Tensor", "method", view(a.t(0), a.t(1)->shape));
+EMBER_OP("view(Tensor input, int[] size) -> Tensor", "method any_dtype", view(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("view_as(Tensor input, Tensor other) -> Tensor", "method any_dtype", view(a.t(0), a.t(1)->shape));
+
+// x.view(dtype): the same bytes read as another dtype. Between sizes, as torch: the last dim must
+// be contiguous and is split or merged; the other strides and the offset must fit the new size.
+// Not differentiable (as torch unless the dtypes are equal).
+Tensor view_dtype(const Tensor& a, DType d) {
+  if (d == a->dtype) return view(a, a->shape);
+  if (a->requires_grad && GradMode::is_enabled())
+    throw std::runtime_error("Cannot change data type of a Tensor that requires gradients; use .detach() first");
+  const int64_t from = (int64_t)itemsize(a->dtype), to = (int64_t)itemsize(d);
+  Shape shape = a->shape, strides = a->strides;
+  int64_t offset = a->offset;
+  if (from != to) {
+    const std::string what = std::string("view(dtype): viewing a ") + dtype_name(a->dtype) + " tensor as " + dtype_name(d);
+    if (a->dim() == 0) throw std::runtime_error(what + " needs at least one dimension (the element sizes differ)");
+    if (strides.back() != 1 && shape.back() != 1) throw std::runtime_error(what + " needs a contiguous last dimension (stride 1)");
+    const int64_t n = a->dim();
+    if (to < from) {
+      const int64_t k = from / to;
+      for (int64_t i = 0; i + 1 < n; ++i) strides[i] *= k;
+      shape[n - 1] *= k;
+      strides[n - 1] = 1;
+      offset *= k;
+    } else {
+      const int64_t k = to / from;
+      if (shape[n - 1] % k)
+        throw std::runtime_error(what + " needs the last dimension's size (" + std::to_string(shape[n - 1]) +
+                                 ") to be a multiple of " + std::to_string(k));
+      for (int64_t i = 0; i + 1 < n; ++i)
+        if (strides[i] % k) throw std::runtime_error(what + " needs every other stride to be a multiple of " + std::to_string(k));
+      if (offset % k) throw std::runtime_error(what + " needs the storage offset to be a multiple of " + std::to_string(k));
+      for (int64_t i = 0; i + 1 < n; ++i) strides[i] /= k;
+      shape[n - 1] /= k;
+      strides[n - 1] = 1;
+      offset /= k;
+    }
+  }
+  Tensor out = make_view(a, shape, strides, offset);
+  out->dtype = d;
+  return finish_view(a, out);
+}
+EMBER_OP("view.dtype(Tensor input, ScalarType dtype) -> Tensor", "method any_dtype", view_dtype(a.t(0), *a.dtype(1)));
 
 Tensor reshape(const Tensor& a, Shape shape) {
   shape = infer_size(std::move(shape), a->numel());
@@ -127,8 +168,8 @@ Tensor reshape(const Tensor& a, Shape shape) {
   if (view_strides(a->shape, a->strides, shape, st)) return view(a, shape);
   return view(clone(a), shape);
 }
-EMBER_OP("reshape(Tensor input, int[] shape) -> Tensor", "function method", reshape(a.t(0), to_shape(a.ints(1))));
-EMBER_OP("reshape_as(Tensor input, Tensor other) -> Tensor", "method", reshape(a.t(0), a.t(1)->shape));
+EMBER_OP("reshape(Tensor input, int[] shape) -> Tensor", "function method any_dtype", reshape(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("reshape_as(Tensor input, Tensor other) -> Tensor", "method any_dtype", reshape(a.t(0), a.t(1)->shape));
 
 Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
   int64_t nd = a->dim();
@@ -149,7 +190,7 @@ Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
   if (any_requires_grad({&a})) set_history(out, make_node<PermuteBackward>({&a}, inv, "PermuteBackward0"));
   return out;
 }
-EMBER_OP("permute(Tensor input, int[] dims) -> Tensor", "function method", permute(a.t(0), a.ints(1)));
+EMBER_OP("permute(Tensor input, int[] dims) -> Tensor", "function method any_dtype", permute(a.t(0), a.ints(1)));
 
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
   int64_t nd = a->dim();
@@ -167,9 +208,9 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
   if (any_requires_grad({&a})) set_history(out, make_node<PermuteBackward>({&a}, p, "TransposeBackward0"));
   return out;
 }
-EMBER_OP("transpose(Tensor input, int dim0, int dim1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
-EMBER_OP("swapaxes(Tensor input, int axis0, int axis1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
-EMBER_OP("swapdims(Tensor input, int dim0, int dim1) -> Tensor", "function method", transpose(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("transpose(Tensor input, int dim0, int dim1) -> Tensor", "function method any_dtype", transpose(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("swapaxes(Tensor input, int axis0, int axis1) -> Tensor", "function method any_dtype", transpose(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("swapdims(Tensor input, int dim0, int dim1) -> Tensor", "function method any_dtype", transpose(a.t(0), a.i(1), a.i(2)));
 
 Tensor t(const Tensor& a) {
   if (a->dim() > 2)
@@ -181,7 +222,7 @@ Tensor t(const Tensor& a) {
     if (auto* n = dynamic_cast<PermuteBackward*>(out->grad_fn.get())) n->nm = "TBackward0";
   return out;
 }
-EMBER_OP("t(Tensor input) -> Tensor", "function method", t(a.t(0)));
+EMBER_OP("t(Tensor input) -> Tensor", "function method any_dtype", t(a.t(0)));
 
 Tensor unsqueeze(const Tensor& a, int64_t dim) {
   dim = wrap_dim(dim, a->dim() + 1);
@@ -193,7 +234,7 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
   if (any_requires_grad({&a})) set_history(out, make_node<ReshapeBackward>({&a}, a->shape, "UnsqueezeBackward0"));
   return out;
 }
-EMBER_OP("unsqueeze(Tensor input, int dim) -> Tensor", "function method", unsqueeze(a.t(0), a.i(1)));
+EMBER_OP("unsqueeze(Tensor input, int dim) -> Tensor", "function method any_dtype", unsqueeze(a.t(0), a.i(1)));
 
 Tensor squeeze(const Tensor& a, std::optional<int64_t> dim) {
   Shape sh, st;
@@ -215,7 +256,7 @@ Tensor squeeze_dims(const Tensor& a, const std::vector<int64_t>& dims) {
     if (r->dim() > 0 && r->shape[d] == 1) r = squeeze(r, d);
   return r;
 }
-EMBER_OP("squeeze(Tensor input, int[1]? dim=None) -> Tensor", "function method",
+EMBER_OP("squeeze(Tensor input, int[1]? dim=None) -> Tensor", "function method any_dtype",
          a.none(1) ? squeeze(a.t(0), std::nullopt) : squeeze_dims(a.t(0), a.ints(1)));
 
 Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
@@ -230,7 +271,7 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
   for (int64_t i = end + 1; i < a->dim(); ++i) sh.push_back(a->shape[i]);
   return reshape(a, sh);
 }
-EMBER_OP("flatten(Tensor input, int start_dim=0, int end_dim=-1) -> Tensor", "function method", flatten(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("flatten(Tensor input, int start_dim=0, int end_dim=-1) -> Tensor", "function method any_dtype", flatten(a.t(0), a.i(1), a.i(2)));
 
 Tensor expand(const Tensor& a, Shape shape) {
   int64_t nd = (int64_t)shape.size();
@@ -266,8 +307,8 @@ Tensor expand(const Tensor& a, Shape shape) {
   if (any_requires_grad({&a})) set_history(out, make_node<ExpandBackward>({&a}, a->shape));
   return out;
 }
-EMBER_OP("expand(Tensor input, int[] size, *, bool implicit=False) -> Tensor", "method", expand(a.t(0), to_shape(a.ints(1))));
-EMBER_OP("expand_as(Tensor input, Tensor other) -> Tensor", "method", expand(a.t(0), a.t(1)->shape));
+EMBER_OP("expand(Tensor input, int[] size, *, bool implicit=False) -> Tensor", "method any_dtype", expand(a.t(0), to_shape(a.ints(1))));
+EMBER_OP("expand_as(Tensor input, Tensor other) -> Tensor", "method any_dtype", expand(a.t(0), a.t(1)->shape));
 
 static Tensor select_nograd(const Tensor& a, int64_t dim, int64_t index) {
   Shape sh = a->shape, st = a->strides;
@@ -314,9 +355,9 @@ Tensor diagonal(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2) {
                                                 "DiagonalBackward0"));
   return out;
 }
-EMBER_OP("diagonal(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor", "function method",
+EMBER_OP("diagonal(Tensor input, int offset=0, int dim1=0, int dim2=1) -> Tensor", "function method any_dtype",
          diagonal(a.t(0), a.i(1), a.i(2), a.i(3)));
-EMBER_OP("select(Tensor input, int dim, int index) -> Tensor", "function method", select(a.t(0), a.i(1), a.i(2)));
+EMBER_OP("select(Tensor input, int dim, int index) -> Tensor", "function method any_dtype", select(a.t(0), a.i(1), a.i(2)));
 
 static Tensor slice_nograd(const Tensor& a, int64_t dim, int64_t start, int64_t len, int64_t step) {
   Shape sh = a->shape, st = a->strides;
@@ -355,7 +396,7 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
                      ") exceeds dimension size (" + std::to_string(n) + ").");
   return slice(a, dim, start, start + length, 1);
 }
-EMBER_OP("narrow(Tensor input, int dim, int start, int length) -> Tensor", "function method",
+EMBER_OP("narrow(Tensor input, int dim, int start, int length) -> Tensor", "function method any_dtype",
          narrow(a.t(0), a.i(1), a.i(2), a.i(3)));
 
 }  // namespace ember

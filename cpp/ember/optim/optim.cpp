@@ -37,7 +37,8 @@ Tensor dense(const Tensor& g, DType d) {
   return c->is_contiguous() ? c : contiguous(c);
 }
 // A tensor updated in place through a contiguous buffer: itself when contiguous, else a copy
-// that is written back (a transposed or sliced parameter is updated as torch does).
+// that is written back (a transposed or sliced parameter is updated as torch does). A float16 /
+// bfloat16 tensor (Note [Storage dtypes]) is updated in a float32 copy, rounded once on write-back.
 // Large tensors' updates are split over the threads (elementwise, so the result is the same).
 constexpr int64_t kSplitMinElems = 64 * 1024;  // per thread
 template <class F>
@@ -51,7 +52,9 @@ T* at(T* p, int64_t k) {
 
 struct InPlace {
   Tensor orig, work;
-  explicit InPlace(const Tensor& t) : orig(t), work(t && !t->is_contiguous() ? contiguous(t) : t) {}
+  explicit InPlace(const Tensor& t)
+      : orig(t),
+        work(!t ? t : is_storage_only(t->dtype) ? cast_nograd(t, compute_type(t->dtype)) : t->is_contiguous() ? t : contiguous(t)) {}
   template <class T>
   T* data() const { return work ? work->data<T>() : nullptr; }
   void* raw() const { return work ? work->raw() : nullptr; }
@@ -113,7 +116,7 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
     Tensor g = dense(grads[i], p.work->dtype);
     const int64_t n = p.work->numel();
     const bool first = mom && !bufs[i];
-    if (first) bufs[i] = zeros(p.work->shape, p.work->dtype);
+    if (first) bufs[i] = zeros(p.work->shape, params[i]->dtype);
     InPlace b(mom ? bufs[i] : Tensor());
     const double m = first ? 0.0 : momentum, c = first ? 1.0 : 1.0 - dampening;
     over_elems(n, [&](int64_t lo, int64_t hi) {

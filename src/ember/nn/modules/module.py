@@ -364,6 +364,14 @@ class Module:
     def double(self):
         return self._apply_dtype(_C.dtype.float64)
 
+    def half(self):
+        """Casts every floating parameter and buffer to float16."""
+        return self._apply_dtype(_C.dtype.float16)
+
+    def bfloat16(self):
+        """Casts every floating parameter and buffer to bfloat16."""
+        return self._apply_dtype(_C.dtype.bfloat16)
+
     def cpu(self):
         return self
 
