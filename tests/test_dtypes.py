@@ -323,3 +323,32 @@ def test_save_load_round_trip(dtype, tmp_path):
     assert back["m"]["0.weight"].dtype == ember.float16
     y = pickle.loads(pickle.dumps(x))
     assert y.dtype == x.dtype and y.tolist() == x.tolist()
+
+
+# ---- finfo / iinfo ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [None, "float32", "float64", "float16", "bfloat16"])
+def test_finfo_as_torch(dtype):
+    e = ember.finfo() if dtype is None else ember.finfo(E(dtype))
+    t = torch.finfo() if dtype is None else torch.finfo(T(dtype))
+    for k in ["bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"]:
+        assert getattr(e, k) == getattr(t, k), k
+    assert repr(e) == repr(t)
+    assert ember.finfo(ember.float32) == ember.finfo(ember.float32)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo_as_torch(dtype):
+    e, t = ember.iinfo(E(dtype)), torch.iinfo(T(dtype))
+    assert (e.bits, e.min, e.max, e.dtype) == (t.bits, t.min, t.max, t.dtype)
+    assert repr(e) == repr(t)
+
+
+def test_finfo_iinfo_refuse_the_other_kind():
+    for lib in (ember, torch):
+        with pytest.raises(TypeError, match="finfo"):
+            lib.finfo(lib.int32)
+        with pytest.raises(TypeError, match="iinfo"):
+            lib.iinfo(lib.float32)
+        with pytest.raises(TypeError):
+            lib.iinfo(lib.bool)

@@ -17,7 +17,7 @@ from ._extras import *  # noqa
 from . import linalg
 from . import autograd, nn, optim, utils
 from ._torch_compat import Generator, accelerator, backends, cuda, get_num_threads, install_as_torch, set_num_threads
-from ._torch_compat import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+from ._torch_compat import (finfo, iinfo, BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
                             IntTensor, LongTensor, ShortTensor, are_deterministic_algorithms_enabled,
                             get_float32_matmul_precision, is_deterministic_algorithms_warn_only_enabled,
                             set_default_tensor_type, set_float32_matmul_precision, use_deterministic_algorithms,

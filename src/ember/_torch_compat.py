@@ -614,3 +614,67 @@ def _TORCH_MODULE_NAMES():
             (LongTensor, "torch"), (BoolTensor, "torch"), (Variable, "torch.autograd.variable"),
             (VariableMeta, "torch.autograd.variable")] + [
         (getattr(cuda, c.__name__), "torch.cuda") for c in (FloatTensor, DoubleTensor, LongTensor, BoolTensor)]
+
+
+# ---- finfo / iinfo: machine limits of a dtype ---------------------------------------------------
+
+def _g6(v):
+    return f"{v:.6g}"
+
+
+class finfo:  # noqa: N801 (torch's name)
+    """Machine limits of a floating dtype (the default dtype when none is given), as torch.finfo."""
+
+    _BF16 = dict(bits=16, eps=0.0078125, max=3.3895313892515355e38, tiny=1.1754943508222875e-38, resolution=0.01)
+
+    def __init__(self, type=None):  # noqa: A002 (torch's parameter name)
+        from ._factories import get_default_dtype
+        d = get_default_dtype() if type is None else type
+        if not isinstance(d, _C.dtype) or not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        name = str(d).split(".")[-1]
+        if name == "bfloat16":
+            v = self._BF16
+            self.bits, self.eps, self.max, self.tiny, self.resolution = (v["bits"], v["eps"], v["max"], v["tiny"],
+                                                                          v["resolution"])
+        else:
+            f = np.finfo(name)
+            self.bits, self.eps, self.max, self.tiny = int(f.bits), float(f.eps), float(f.max), float(f.tiny)
+            self.resolution = 10.0 ** -int(f.precision)
+        self.min = -self.max
+        self.smallest_normal = self.tiny
+        self.dtype = name
+
+    def __eq__(self, other):
+        return isinstance(other, finfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self):
+        return (f"finfo(resolution={_g6(self.resolution)}, min={_g6(self.min)}, max={_g6(self.max)}, "
+                f"eps={_g6(self.eps)}, smallest_normal={_g6(self.smallest_normal)}, tiny={_g6(self.tiny)}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 (torch's name)
+    """Machine limits of an integer dtype, as torch.iinfo."""
+
+    def __init__(self, type):  # noqa: A002 (torch's parameter name)
+        if not isinstance(type, _C.dtype) or type.is_floating_point:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
+        name = str(type).split(".")[-1]
+        if name == "bool":
+            raise TypeError(f"{type} is not supported by torch.iinfo")
+        i = np.iinfo(name)
+        self.bits, self.min, self.max, self.dtype = int(i.bits), int(i.min), int(i.max), name
+
+    def __eq__(self, other):
+        return isinstance(other, iinfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self):
+        return f"iinfo(min={_g6(self.min)}, max={_g6(self.max)}, dtype={self.dtype})"
