@@ -454,7 +454,8 @@ UNARY = {
     "sinh": "normal", "cosh": "normal", "tanh": "normal",
     "asinh": "normal", "arcsinh": "normal", "acosh": "gt1", "arccosh": "gt1", "atanh": "open_unit",
     "arctanh": "open_unit",
-    "sigmoid": "normal", "erf": "normal", "erfc": "normal", "erfinv": "open_unit",
+    "sigmoid": "normal", "erf": "normal", "erfc": "normal", "erfinv": "open_unit", "lgamma": "nonint",
+    "digamma": "nonint",
     "floor": "nonint", "ceil": "nonint", "trunc": "nonint", "fix": "nonint", "round": "nonint", "frac": "nonint",
 }
 INT_KIND = {"normal": dict(low=-3, high=4), "pos": dict(low=1, high=5), "away": dict(low=-3, high=4, nonzero=True),
@@ -1138,6 +1139,13 @@ for _name, (_xk, _yk) in MATH_BINARY.items():
         Case(_name, _fn, Mask(3, 4), Mask(4), id="bool", mirror=True),
     ]
 MATH_CASES += [
+    Case("polygamma", lambda L, x: L.polygamma(1, x), F(3, 4, kind="nonint"), id="trigamma"),
+    Case("polygamma", lambda L, x: L.polygamma(2, x), F(5, kind="pos"), id="n2"),
+    Case("polygamma", lambda L, x: L.polygamma(3, x.t()), F(4, 3, kind="nonint"), id="n3_nc"),
+    Case("polygamma", lambda L, x: L.polygamma(0, x), F(5, kind="pos"), id="n0_is_digamma"),
+    Case("polygamma", lambda L, x: x.polygamma(1), F(2, 3, kind="gt1"), id="method"),
+    Case("mvlgamma", lambda L, x: L.mvlgamma(x, 3), F(2, 3, kind="gt1"), id="p3"),
+    Case("mvlgamma", lambda L, x: x.mvlgamma(p=1), F(4, kind="pos"), id="p1_method_kw"),
     Case("fmod", lambda L, x: L.fmod(x, 1.5), F(3, 4), id="scalar"),
     Case("fmod", lambda L, x: x.fmod(-0.7), F(2, 3), id="scalar_neg_method"),
     Case("copysign", lambda L, x: L.copysign(x, -1), F(3, 4, kind="away"), id="scalar"),

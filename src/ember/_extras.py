@@ -33,7 +33,7 @@ __all__ = [
     "pi", "e", "inf", "nan", "newaxis",
     "hstack", "vstack", "dstack", "column_stack", "row_stack", "tensor_split", "hsplit", "vsplit", "dsplit",
     "split_with_sizes", "trace", "diagflat", "deg2rad", "rad2deg", "sinc", "heaviside", "fmax", "fmin",
-    "float_power", "dist", "renorm", "logspace", "isin", "quantile", "nanquantile", "nanmedian", "mode",
+    "float_power", "dist", "renorm", "mvlgamma", "logspace", "isin", "quantile", "nanquantile", "nanmedian", "mode",
     "tril_indices", "triu_indices", "range", "scalar_tensor", "is_nonzero", "is_signed", "is_complex",
     "promote_types", "result_type", "can_cast",
     "dropout", "alpha_dropout", "celu", "selu", "threshold", "hardshrink", "prelu", "rrelu", "embedding",
@@ -41,7 +41,6 @@ __all__ = [
     "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss", "hinge_embedding_loss",
     "cosine_embedding_loss", "binary_cross_entropy_with_logits",
 ]
-
 
 
 def _category(d):
@@ -384,6 +383,27 @@ def dist(input, other, p=2):
     _check_tensor(input, "dist")
     _check_tensor(other, "dist", "other", 2)
     return _C.linalg_vector_norm(input - other, float(p))
+
+
+@declare("mvlgamma(Tensor input, int p, *, Tensor? out=None) -> Tensor", "function method inplace")
+def mvlgamma(input, p, *, out=None):
+    """The log of the multivariate gamma function of dimension p:
+    sum_{j<p} lgamma(x - j/2) + p(p-1)/4 log(pi)."""
+    _check_tensor(input, "mvlgamma")
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    x = _to_float(input)
+    shifts = arange(p, dtype=x.dtype) / 2
+    res = (x.unsqueeze(-1) - shifts).lgamma().sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+    return _write_out(res, out)
+
+
+def _polygamma_method(self, n):
+    """x.polygamma(n): torch's method form of polygamma(n, x)."""
+    return _C.polygamma(n, self)
+
+
+_C.Tensor.polygamma = _polygamma_method
 
 
 @declare("renorm(Tensor input, Scalar p, int dim, Scalar maxnorm, *, Tensor? out=None) -> Tensor",
@@ -826,7 +846,7 @@ Tensor.adjoint = _adjoint
 Tensor.H = property(_H)
 Tensor.mH = property(_mH)
 for _n, _f in (("deg2rad", deg2rad), ("rad2deg", rad2deg), ("sinc", sinc), ("heaviside", heaviside),
-               ("renorm", renorm)):
+               ("renorm", renorm), ("mvlgamma", mvlgamma)):
     _inplace(_n, _f)
 
 

@@ -106,6 +106,49 @@ inline T erfinv_scalar(T y) {
   return (T)r;
 }
 
+// ---- the gamma family, in double: lgamma (re-entrant, so threads do not race on signgam),
+// digamma and polygamma by recurrence up to x >= 10 (+ n) and the asymptotic series in the
+// Bernoulli numbers; negative non-integers go through the recurrence as well (digamma: reflection).
+inline double lgamma_d(double x) {
+  int sign;
+  return lgamma_r(x, &sign);
+}
+inline double digamma_d(double x) {
+  if (std::isnan(x) || x == -INFINITY) return NAN;
+  if (x == 0) return std::signbit(x) ? INFINITY : -INFINITY;
+  if (x < 0) {
+    if (x == std::floor(x)) return NAN;
+    return digamma_d(1 - x) - M_PI / std::tan(M_PI * x);  // reflection
+  }
+  double r = 0;
+  while (x < 10) r -= 1 / x, x += 1;
+  const double f = 1 / (x * x);
+  const double t = f * (-1 / 12.0 + f * (1 / 120.0 + f * (-1 / 252.0 + f * (1 / 240.0 + f * (-1 / 132.0 + f * (691 / 32760.0 + f * (-1 / 12.0)))))));
+  return r + std::log(x) - 0.5 / x + t;
+}
+// d^n/dx^n digamma for n >= 1: (-1)^(n+1) n! sum_k 1/(x+k)^(n+1)
+inline double polygamma_d(int64_t n, double x) {
+  if (n == 0) return digamma_d(x);
+  if (std::isnan(x)) return NAN;
+  const double sgn = (n % 2) ? 1.0 : -1.0;
+  if (x <= 0 && x == std::floor(x)) return sgn * INFINITY;
+  if (x == INFINITY) return 0.0;
+  double fact = 1;  // n!
+  for (int64_t k = 2; k <= n; ++k) fact *= (double)k;
+  double r = 0;
+  const double lim = 10.0 + (double)n;
+  while (x < lim) r += 1 / std::pow(x, (double)(n + 1)), x += 1;
+  // asymptotic: (n-1)!/x^n + n!/(2 x^(n+1)) + sum_k B_2k (2k+n-1)!/((2k)! x^(2k+n))
+  static const double B[] = {1 / 6.0, -1 / 30.0, 1 / 42.0, -1 / 30.0, 5 / 66.0, -691 / 2730.0, 7 / 6.0};
+  double tail = fact / (double)n / std::pow(x, (double)n) + fact / (2 * std::pow(x, (double)(n + 1)));
+  double coef = fact / (double)n;  // (2k+n-1)! / (2k)! built up term by term, starting from (n-1)!
+  for (int k = 1; k <= 7; ++k) {
+    coef *= (double)(2 * k + n - 2) * (double)(2 * k + n - 1) / ((double)(2 * k - 1) * (double)(2 * k));
+    tail += B[k - 1] * coef / std::pow(x, (double)(2 * k + n));
+  }
+  return sgn * (fact * r + tail);
+}
+
 // ---- float functions of one argument. SAVE_OUT: backward uses y; otherwise x.
 #define EMBER_UNARY_FLOAT(op, Name, SAVE_OUT, fwd, bwd)                                                  \
   struct Name : UnaryBackward {                                                                        \
@@ -155,7 +198,35 @@ EMBER_UNARY_FLOAT(cosh, CoshBackward, false, std::cosh(x), gv * std::sinh(v))
 EMBER_UNARY_FLOAT(asinh, AsinhBackward, false, std::asinh(x), gv / std::sqrt(v * v + 1))
 EMBER_UNARY_FLOAT(acosh, AcoshBackward, false, std::acosh(x), gv / std::sqrt(v * v - 1))
 EMBER_UNARY_FLOAT(atanh, AtanhBackward, false, std::atanh(x), gv / (1 - v * v))
+EMBER_UNARY_FLOAT(lgamma, LgammaBackward, false, (decltype(x))lgamma_d((double)x), gv * (decltype(v))digamma_d((double)v))
+EMBER_UNARY_FLOAT(digamma, DigammaBackward, false, (decltype(x))digamma_d((double)x),
+                  gv * (decltype(v))polygamma_d(1, (double)v))
 #undef EMBER_UNARY_FLOAT
+
+// ---- polygamma(n, x)
+struct PolygammaBackward : UnaryBackward {
+  int64_t n;
+  explicit PolygammaBackward(int64_t k) : n(k) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor s = saved.get(*this);
+    const int64_t m = n + 1;
+    return {map2(g[0], s, g[0]->dtype, "polygamma_backward",
+                 [m](auto gv, auto v) { return gv * (decltype(v))polygamma_d(m, (double)v); })};
+  }
+  std::string name() const override { return "PolygammaBackward0"; }
+  void release_saved() override { saved.reset(); }
+};
+Tensor polygamma(int64_t n, const Tensor& a) {
+  if (n < 0) throw std::runtime_error("polygamma(n, x) does not support negative n.");
+  Tensor out = map1(a, to_floating(a->dtype), "polygamma", [n](auto x) { return (decltype(x))polygamma_d(n, (double)x); });
+  if (any_requires_grad({&a})) {
+    auto node = make_node<PolygammaBackward>({&a}, n);
+    node->saved.save(a);
+    set_history(out, node);
+  }
+  return out;
+}
+EMBER_OP("polygamma(int n, Tensor input, *, Tensor? out=None) -> Tensor", "function", polygamma(a.i(0), a.t(1)));
 
 // ---- relu
 struct ReluBackward : UnaryBackward {
