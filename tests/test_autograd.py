@@ -705,3 +705,67 @@ def test_inplace_on_view_of_leaf_raises_as_torch():
         w = L.ones(3, requires_grad=True)
         with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
             w[0].mul_(2)
+
+
+# ---- Tensor.register_hook ---------------------------------------------------------------------
+
+def _hook_run(lib):
+    """Leaf and non-leaf hooks, a replacement, an observer, retain_grad, removal; returns what was seen."""
+    x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    seen = []
+    hx = x.register_hook(lambda g: seen.append(("x", g.tolist())))
+    x.register_hook(lambda g: g * 2)
+    y = x * x
+    y.register_hook(lambda g: g + 1)
+    y.retain_grad()
+    z = y.sum() * 3
+    z.backward()
+    first = (x.grad.tolist(), y.grad.tolist())
+    hx.remove()
+    hx.remove()  # twice is harmless
+    x.grad = None
+    (x * 2).sum().backward()
+    (gx,) = lib.autograd.grad((x * x).sum(), [x])
+    return seen, first, x.grad.tolist(), gx.tolist()
+
+
+def test_register_hook_matches_torch():
+    torch = pytest.importorskip("torch")
+    assert _hook_run(ember) == _hook_run(torch)
+
+
+def test_register_hook_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (ember, torch):
+        with pytest.raises(RuntimeError, match="doesn't require gradient"):
+            lib.ones(2).register_hook(lambda g: g)
+        x = lib.ones(2, requires_grad=True)
+        x.register_hook(lambda g: lib.ones(3))
+        with pytest.raises(RuntimeError):
+            (x * 2).sum().backward()
+        y = lib.ones(2, requires_grad=True)
+        y.register_hook(lambda g: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            (y * 2).sum().backward()
+        assert y.grad is None  # nothing accumulated
+
+
+def test_hook_handle_context_manager_and_gc():
+    import gc
+    import weakref
+    x = ember.ones(2, requires_grad=True)
+    calls = []
+
+    class Hook:
+        def __call__(self, g):
+            calls.append(1)
+
+    h = Hook()
+    ref = weakref.ref(h)
+    with x.register_hook(h):
+        (x * 2).sum().backward()
+    (x * 2).sum().backward()
+    assert calls == [1]
+    del h
+    gc.collect()
+    assert ref() is None  # the removed hook is not kept alive

@@ -158,6 +158,22 @@ void bind_tensor(py::module_& m) {
       })
       .def_property_readonly("is_leaf", [](const Tensor& t) { return t->is_leaf(); })
       .def_property_readonly("retains_grad", [](const Tensor& t) { return t->retains_grad; })
+      .def("_register_hook", [](const Tensor& t, py::function fn) {
+        // The hook may be destroyed with its node on a thread without the GIL: the holder takes it.
+        std::shared_ptr<PyObject> holder(fn.release().ptr(), [](PyObject* o) {
+          py::gil_scoped_acquire gil;
+          Py_DECREF(o);
+        });
+        return register_hook(t, [holder](const Tensor& g) -> Tensor {
+          py::gil_scoped_acquire gil;
+          py::object r = py::reinterpret_borrow<py::object>(holder.get())(g);
+          if (r.is_none()) return Tensor();
+          if (!py::isinstance<TensorImpl>(r))
+            throw TypeError(std::string("hook should return None or a Tensor, got ") + Py_TYPE(r.ptr())->tp_name);
+          return r.cast<Tensor>();
+        });
+      })
+      .def("_remove_hook", [](const Tensor& t, int64_t id) { remove_hook(t, id); })
       .def("retain_grad", [](const Tensor& t) {
         if (!t->requires_grad) throw std::runtime_error("can't retain_grad on Tensor that has requires_grad=False");
         if (t->is_leaf() || t->retains_grad) return;

@@ -250,6 +250,32 @@ def _array_wrap(self, array, context=None, return_scalar=False):
     return from_numpy(array)
 
 
+class RemovableHandle:
+    """What register_hook returns: remove() unregisters the hook (once; later calls do nothing)."""
+
+    def __init__(self, tensor, hook_id):
+        self._tensor, self.id = tensor, hook_id
+
+    def remove(self):
+        if self._tensor is not None:
+            _C.Tensor._remove_hook(self._tensor, self.id)
+            self._tensor = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _register_hook(self, hook):
+    """Registers hook(grad) -> Tensor or None, called with the gradient of this tensor each time it
+    is computed; a returned tensor replaces the gradient (for later hooks, .grad and the graph)."""
+    if not callable(hook):
+        raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+    return RemovableHandle(self, _C.Tensor._register_hook(self, hook))
+
+
 def _contains(self, item):
     return bool((self == item).sum().item() > 0)
 
@@ -269,6 +295,7 @@ for _name, _fn in {
     "__array__": _array,
     "__array_wrap__": _array_wrap,
     "__contains__": _contains,
+    "register_hook": _register_hook,
     "cpu": lambda self: self,
 }.items():
     setattr(Tensor, _name, _fn)

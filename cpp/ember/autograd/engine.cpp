@@ -60,9 +60,49 @@ Node::~Node() {
   draining = false;
 }
 
+namespace {
+std::atomic<int64_t> g_next_hook_id{1};
+}
+int64_t register_hook(const Tensor& t, GradHook hook) {
+  if (!t->requires_grad) throw std::runtime_error("cannot register a hook on a tensor that doesn't require gradient");
+  const int64_t id = g_next_hook_id++;
+  if (t->grad_fn) {
+    t->grad_fn->hooks.push_back({t->output_nr, {id, std::move(hook)}});
+  } else {
+    if (!t->leaf_hooks) t->leaf_hooks = std::make_shared<GradHooks>();
+    t->leaf_hooks->list.push_back({id, std::move(hook)});
+  }
+  return id;
+}
+void remove_hook(const Tensor& t, int64_t id) {
+  if (t->leaf_hooks)
+    for (auto it = t->leaf_hooks->list.begin(); it != t->leaf_hooks->list.end(); ++it)
+      if (it->first == id) { t->leaf_hooks->list.erase(it); return; }
+  if (t->grad_fn)
+    for (auto it = t->grad_fn->hooks.begin(); it != t->grad_fn->hooks.end(); ++it)
+      if (it->second.first == id) { t->grad_fn->hooks.erase(it); return; }
+}
+Tensor run_hooks(const std::vector<std::pair<int64_t, GradHook>>& hooks, Tensor g) {
+  for (size_t k = 0; k < hooks.size(); ++k) {  // by index: a hook may register another
+    GradHook h = hooks[k].second;
+    Tensor r = h(g);
+    if (r) {
+      if (r->shape != g->shape)
+        throw std::runtime_error("hook has changed the size of value (got " + shape_str(r->shape) + ", expected " +
+                                 shape_str(g->shape) + ")");
+      g = r;
+    }
+  }
+  return g;
+}
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
   Tensor& g = grads[0];
   if (!g) return {};
+  if (variable->leaf_hooks && !variable->leaf_hooks->list.empty()) {
+    auto hooks = variable->leaf_hooks->list;  // a copy: hooks may remove themselves
+    g = run_hooks(hooks, g);
+  }
   Tensor& var = variable;
   if (g->dtype != var->dtype) g = cast_nograd(g, var->dtype);
   if (g->shape != var->shape) g = sum_to(g, var->shape);
@@ -215,9 +255,20 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     node->bw_buffer.clear();
     if (in.empty()) in.resize(node->num_outputs);
 
+    if (!node->hooks.empty()) {
+      auto hooks = node->hooks;  // a copy: hooks may remove themselves
+      for (auto& [nr, h] : hooks)
+        if (nr < in.size() && in[nr]) in[nr] = run_hooks({h}, in[nr]);
+    }
     for (size_t i = 0; i < input_edges.size(); ++i)
-      if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr])
-        captured[i] = in[input_edges[i].input_nr];
+      if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr]) {
+        Tensor g = in[input_edges[i].input_nr];
+        if (!accumulate && inputs[i]->leaf_hooks && !inputs[i]->leaf_hooks->list.empty()) {
+          auto hooks = inputs[i]->leaf_hooks->list;
+          g = run_hooks(hooks, g);
+        }
+        captured[i] = g;
+      }
     for (auto& [nr, w] : node->retained)
       if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
         Tensor g = in[nr];

@@ -44,6 +44,7 @@ struct Node {
   uint32_t num_outputs = 1;        // number of incoming gradients
   bool released = false;           // saved tensors freed after a backward without retain_graph
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;  // outputs with retain_grad()
+  std::vector<std::pair<uint32_t, std::pair<int64_t, GradHook>>> hooks;  // register_hook of output nr: (nr, (id, hook))
   // Engine scratch, valid only during one run_backward (the engine's mutex serialises runs): pending
   // dependency count (-1 = not visited) and the gradients gathered so far.
   int32_t bw_deps = -1;
@@ -64,6 +65,12 @@ struct AccumulateGrad : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
 };
+
+// Tensor.register_hook: the hook runs on t's gradient when it is computed (a leaf's before it is
+// accumulated into .grad; a non-leaf's before retain_grad stores it). Returns an id for remove_hook.
+int64_t register_hook(const Tensor& t, GradHook hook);
+void remove_hook(const Tensor& t, int64_t id);
+Tensor run_hooks(const std::vector<std::pair<int64_t, GradHook>>& hooks, Tensor g);
 
 // The edge a gradient for `t` flows into: its grad_fn, or its leaf accumulator, or none.
 Edge gradient_edge(const Tensor& t);

@@ -2,6 +2,7 @@
 // the autograd fields. `Tensor` is a shared_ptr to it: the one holder type used everywhere.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,11 @@ using Shape = SmallVec<int64_t, 6>;
 struct Node;
 struct TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
+// A gradient hook (Tensor.register_hook): sees the gradient, returns a replacement or null to keep it.
+using GradHook = std::function<Tensor(const Tensor&)>;
+struct GradHooks {
+  std::vector<std::pair<int64_t, GradHook>> list;  // (id, hook), run in registration order
+};
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -36,6 +42,7 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;       // null for leaves
   uint32_t output_nr = 0;
   std::weak_ptr<Node> grad_accumulator;  // cached AccumulateGrad of a leaf
+  std::shared_ptr<GradHooks> leaf_hooks;  // a leaf's register_hook hooks (a non-leaf's live on its grad_fn)
 
   int64_t dim() const { return (int64_t)shape.size(); }
   int64_t numel() const {
