@@ -9,6 +9,8 @@ prints 'torch.float32'; _norm() maps ember's names onto torch's before comparing
 """
 import copy
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -626,3 +628,17 @@ def test_assert_close_is_torch_testing_assert_close():
         ember.testing.assert_close(E.tensor([1., 2., 3.]), E.tensor([1., 2.5, 3.]))
     with pytest.warns(FutureWarning):
         ember.testing.assert_allclose(E.tensor([1., 2.]), [1., 2.00001])
+
+
+def test_typename_default_device_and_interop_threads():
+    for e, t in [(ember.ones(2), torch.ones(2)), (ember.ones(2, dtype=ember.int8), torch.ones(2, dtype=torch.int8)),
+                 (3, 3), ("a", "a")]:
+        assert ember.typename(e).split(".")[-1] == torch.typename(t).split(".")[-1]
+    assert ember.typename(ember.nn.Linear(1, 1)) == "ember.nn.modules.linear.Linear"
+    assert str(ember.get_default_device()) == str(torch.get_default_device()) == "cpu"
+    code = ("import ember; ember.set_num_interop_threads(3); assert ember.get_num_interop_threads() == 3\n"
+            "try:\n    ember.set_num_interop_threads(2)\nexcept RuntimeError:\n    print('refused')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "refused", r.stderr
+    with pytest.raises(RuntimeError):
+        ember.set_num_interop_threads(0)

@@ -1446,3 +1446,23 @@ def test_bad_inputs_raise_torchs_exception(name):
                                                                 f"torch {te.type.__name__}: {te.value}"
     if name in SAME_MESSAGE:
         assert str(ee.value) == str(te.value).replace("torch.", "ember.")
+
+
+def test_buffer_assignment_registers_as_torch():
+    out = []
+    for lib in (ember, torch):
+        nn = lib.nn
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Buffer(lib.zeros(3))
+                self.b = nn.Buffer(lib.ones(1), persistent=False)
+                self.w = nn.Parameter(lib.ones(2))
+
+        m = M()
+        m.a = lib.arange(3.0)  # a registered buffer takes a plain tensor
+        out.append((sorted(m.state_dict()), sorted(n for n, _ in m.named_buffers()), isinstance(m.a, nn.Buffer),
+                    isinstance(lib.ones(1), nn.Buffer), m.a.tolist(), m.b.requires_grad,
+                    nn.Buffer(lib.ones(1, requires_grad=True)).requires_grad))
+    assert out[0] == out[1]

@@ -455,7 +455,7 @@ UNARY = {
     "asinh": "normal", "arcsinh": "normal", "acosh": "gt1", "arccosh": "gt1", "atanh": "open_unit",
     "arctanh": "open_unit",
     "sigmoid": "normal", "erf": "normal", "erfc": "normal", "erfinv": "open_unit", "lgamma": "nonint",
-    "digamma": "nonint",
+    "digamma": "nonint", "i0": "normal",
     "floor": "nonint", "ceil": "nonint", "trunc": "nonint", "fix": "nonint", "round": "nonint", "frac": "nonint",
 }
 INT_KIND = {"normal": dict(low=-3, high=4), "pos": dict(low=1, high=5), "away": dict(low=-3, high=4, nonzero=True),
@@ -971,6 +971,15 @@ INDEX_CASES = [
 ]
 
 VIEW_CASES = [
+    # in-place view ops on a non-leaf: the result is self, with the view's history
+    Case("t_", lambda L, x: (x * 1).t_(), F(3, 4), id="nonleaf"),
+    Case("transpose_", lambda L, x: (x * 1).transpose_(0, 2), F(2, 3, 4), id="nonleaf"),
+    Case("swapaxes_", lambda L, x: (x * 1).swapaxes_(1, 0), F(2, 3), id="nonleaf"),
+    Case("swapdims_", lambda L, x: (x + 0)[1:].swapdims_(0, 1), F(4, 3), id="nonleaf_of_view"),
+    Case("squeeze_", lambda L, x: (x * 1).squeeze_(), F(1, 3, 1), id="all"),
+    Case("squeeze_", lambda L, x: (x * 1).squeeze_(dim=2), F(1, 3, 1), id="dim_kw"),
+    Case("unsqueeze_", lambda L, x: (x * 1).unsqueeze_(-1), F(2, 3), id="last"),
+    Case("unsqueeze_", lambda L, x: (x * 2).unsqueeze_(0).mul(x), F(3), id="then_used"),
     Case("view", lambda L, x: x.view(12), F(3, 4), id="flat"),
     Case("view", lambda L, x: x.view(-1, 2), F(3, 4), id="infer"),
     Case("view", lambda L, x: x.view(2, 2, 3), F(3, 4), id="3d"),
@@ -1286,13 +1295,10 @@ MATMUL_CASES += [
     # torch 2.13's gradient of a truncated pinv is wrong (finite differences agree with ember's)
     Case("linalg_pinv", lambda L, a: L.linalg.pinv(a, atol=0.5), F(3, 3), id="atol_truncated", torch_grad=False),
     Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a)[0], Mat(2, 3, 3), id="batched"),
-    Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a).inverse, Mat(3, 3), id="field",
-         bug="linalg.inv_ex returns a plain tuple: torch's named tuple has .inverse and .info"),
+    Case("linalg_inv_ex", lambda L, a: L.linalg.inv_ex(a).inverse, Mat(3, 3), id="field"),
     Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(_spd(L, a), upper=True)[0], F(2, 3, 3), id="upper"),
-    Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(_spd(L, a)).L, F(3, 3), id="field",
-         bug="linalg.cholesky_ex returns a plain tuple: torch's named tuple has .L and .info"),
-    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 0), Mat(2, 2, 2), id="0_batched",
-         bug="linalg.matrix_power(a, 0) does not require grad; torch's result does (gradient 0)"),
+    Case("linalg_cholesky_ex", lambda L, a: L.linalg.cholesky_ex(_spd(L, a)).L, F(3, 3), id="field"),
+    Case("linalg_matrix_power", lambda L, a: L.linalg.matrix_power(a, 0), Mat(2, 2, 2), id="0_batched"),
 ]
 MATMUL_DTYPE_CASES += [
     Case("vdot", lambda L, x, y: L.vdot(x, y), Ints(4), Ints(4), id="int64"),
@@ -1793,6 +1799,11 @@ FUNCTIONAL_DTYPE_CASES = [
 
 # >>> ember._extras rows (src/ember/_extras.py: hstack ... can_cast, torch's top-level nn.functional aliases) >>>
 EXTRAS_CASES = [
+    Case("matrix_power", lambda L, a: L.matrix_power(a, 3), F(3, 3, kind="unit"), id="cube"),
+    Case("matrix_power", lambda L, a: a.matrix_power(2), F(2, 3, 3, kind="unit"), id="batched_method"),
+    Case("pinverse", lambda L, a: L.pinverse(a), F(4, 3), id="tall"),
+    Case("pinverse", lambda L, a: a.pinverse(rcond=1e-6), F(3, 5), id="wide_method"),
+    Case("where", lambda L, x, c, y: x.where(c, y), F(3, 4), Mask(3, 4), F(4), id="method"),
     Case("hstack", lambda L, x, y: L.hstack([x, y]), F(2, 3), F(2, 2), id="2d"),
     Case("hstack", lambda L, x, y: L.hstack((x, y)), F(3), F(2), id="1d"),
     Case("vstack", lambda L, x, y: L.vstack([x, y]), F(3), F(2, 3), id="mixed"),
@@ -1966,6 +1977,33 @@ EXTRAS_MORE_CASES = [
     Case("pairwise_distance", lambda L, x, y: L.pairwise_distance(x.t(), y, p=1.0), F(4, 3), F(4), id="nc_p1"),
 ]
 EXTRAS_MORE_DTYPE_CASES = [
+    Case("hann_window", lambda L: L.hann_window(5), id="periodic"),
+    Case("hann_window", lambda L: L.hann_window(6, periodic=False, dtype=L.float64), id="symmetric_f64"),
+    Case("hann_window", lambda L: L.hann_window(1), id="one"),
+    Case("hann_window", lambda L: L.hann_window(0), id="empty"),
+    Case("hamming_window", lambda L: L.hamming_window(7), id="default"),
+    Case("hamming_window", lambda L: L.hamming_window(4, False, 0.5, 0.5, dtype=L.float64), id="alpha_beta"),
+    Case("hamming_window", lambda L: L.hamming_window(5, False), id="symmetric"),
+    Case("hamming_window", lambda L: L.hamming_window(5, True, 0.6), id="alpha"),
+    Case("blackman_window", lambda L: L.blackman_window(8, dtype=L.float64), id="default"),
+    Case("blackman_window", lambda L: L.blackman_window(5, periodic=False), id="symmetric"),
+    Case("bartlett_window", lambda L: L.bartlett_window(5), id="default"),
+    Case("bartlett_window", lambda L: L.bartlett_window(6, False), id="symmetric"),
+    Case("kaiser_window", lambda L: L.kaiser_window(6), id="default"),
+    Case("kaiser_window", lambda L: L.kaiser_window(6, False), id="symmetric"),
+    Case("kaiser_window", lambda L: L.kaiser_window(5, False, beta=5.0, dtype=L.float64), id="beta"),
+    Case("hann_window", lambda L: L.hann_window(3, dtype=L.int64), id="int_dtype", mirror=True),
+    Case("gcd", lambda L, x, y: L.gcd(x, y), Ints(3, 4, low=-20, high=20), Ints(4, low=-9, high=9), id="bcast"),
+    Case("gcd", lambda L, x, y: x.gcd(y), Const([0, 6, -4]), Const([0, 4, 6]), id="zeros_method"),
+    Case("gcd", lambda L, x, y: L.gcd(x, y), F(3), F(3), id="float", mirror=True),
+    Case("lcm", lambda L, x, y: L.lcm(x, y), Ints(3, 4, low=-20, high=20), Ints(4, low=-9, high=9), id="bcast"),
+    Case("lcm", lambda L, x, y: x.lcm(y), Const([0, 6, -4]), Const([0, 4, 6]), id="zeros_method"),
+    Case("unique_consecutive", lambda L, x: L.unique_consecutive(x), Const([1, 1, 2, 2, 3, 1, 1, 2]), id="plain"),
+    Case("unique_consecutive", lambda L, x: L.unique_consecutive(x, return_inverse=True, return_counts=True),
+         Const([[1, 1], [2, 2], [2, 2]]), id="inverse_counts_2d"),
+    Case("unique_consecutive", lambda L, x: L.unique_consecutive(x, return_counts=True, dim=0),
+         Const([[1, 2], [1, 2], [3, 4], [1, 2]]), id="dim0_counts"),
+    Case("unique_consecutive", lambda L, x: L.unique_consecutive(x), Const([], np.int64), id="empty"),
     Case("hstack", lambda L, x, y: L.hstack([x, y]), Ints(2), Mask(3), id="int_bool"),
     Case("vstack", lambda L, x, y: L.vstack([x, y]), Ints(2, 2), Ints(2), id="int64"),
     Case("dstack", lambda L, x, y: L.dstack([x, y]), Mask(2), Mask(2), id="bool"),
@@ -2027,6 +2065,9 @@ class RCase(Case):
 
 
 RANDOM_CASES = [
+    RCase("randint_like", lambda L: L.randint_like(L.zeros(N_RANDOM), 5), id="high", discrete=True),
+    RCase("randint_like", lambda L: L.randint_like(L.zeros(N_RANDOM, dtype=L.int64), -2, 3, dtype=L.int32),
+          id="low_high_dtype", discrete=True),
     RCase("uniform_", lambda L: L.empty(N_RANDOM).uniform_(), id="default"),
     RCase("uniform_", lambda L: L.empty(N_RANDOM, dtype=L.float64).uniform_(-2, 3), id="range_float64"),
     RCase("uniform_", lambda L: L.zeros(100, 200).t().uniform_(to=0.5), id="nc_kw"),
@@ -2413,10 +2454,6 @@ _REPLAYED = [n for n in TABLE_NAMES if n not in RANDOM_NAMES]
 GENERIC_BUGS = {
     ("method", "slogdet"): _SIGN,
     ("keyword", "slogdet"): _SIGN,
-    ("keyword", "linalg_vector_norm"): "ember.linalg.vector_norm(x, ...) is a Python wrapper whose first parameter "
-                                       "is `x`: vector_norm(input=t) raises TypeError (torch accepts input=)",
-    ("keyword", "linalg_matrix_norm"): "schema names the matrix `A`; torch.linalg.matrix_norm's parameter is `input`",
-    ("keyword", "linalg_norm"): "schema names the tensor `A`; torch.linalg.norm's parameter is `input`",
     ("out", "qr"): "qr(a, out=(q, r)): TypeError 'argument out must be Tensor, not tuple' (schema: Tensor? out)",
     ("out", "svd"): "svd(a, out=(u, s, v)): TypeError 'argument out must be Tensor, not tuple' (schema: Tensor? out)",
     ("out", "linalg_qr"): "linalg.qr(a, out=(q, r)): TypeError 'argument out must be Tensor, not tuple'",
@@ -2424,9 +2461,6 @@ GENERIC_BUGS = {
     ("out", "linalg_eigh"): "linalg.eigh(a, out=(w, v)): TypeError 'argument out must be Tensor, not tuple'",
     ("out", "linalg_slogdet"): "linalg.slogdet(a, out=(s, l)): TypeError 'argument out must be Tensor, not tuple'",
     ("keyword", "linalg_slogdet"): _SIGN.replace("slogdet", "linalg.slogdet"),
-    ("keyword", "linalg_cholesky"): "schema names the matrix `A`; torch.linalg.cholesky's parameter is `input`",
-    ("keyword", "linalg_eigh"): "schema names the matrix `A`; torch.linalg.eigh's parameter is `input`",
-    ("keyword", "linalg_eigvalsh"): "schema names the matrix `A`; torch.linalg.eigvalsh's parameter is `input`",
 }
 
 
@@ -2918,6 +2952,7 @@ NOT_OPS = {
     "Generator", "Size", "Tensor", "Node", "dtype", "device", "accelerator", "autograd", "backends", "cuda", "xpu",
     "nn", "optim", "utils", "serialization", "testing", "version", "load", "save", "install_as_torch",
     "manual_seed", "initial_seed", "get_num_threads", "set_num_threads", "is_grad_enabled", "set_grad_enabled",
+    "get_num_interop_threads", "set_num_interop_threads", "get_default_device", "typename",
     "enable_grad", "no_grad", "inference_mode", "is_tensor", "is_floating_point", "numel", "get_default_dtype",
     "set_default_dtype", "set_default_device", "set_default_tensor_type", "set_printoptions",
     "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
@@ -3094,6 +3129,7 @@ def test_dtype_name_helper():
 # whether out= exists must agree, but for the deliberate differences below.
 
 SIGNATURE_ALLOWLIST = {
+    "unique_consecutive": "torch's is a Python (*args, **kwargs) function; this is its documented signature",
     "divide": "one schema for torch's divide(input, other, *, out) and divide(input, other, *, rounding_mode, out)",
     "contiguous": "torch's default memory_format=torch.contiguous_format; ember has one memory format",
     "nan_to_num": "nan=0.0 is what torch's nan=None means (None accepted too)",
@@ -3289,11 +3325,6 @@ SIGNATURE_GAPS = {n: "torch takes out=; ember does not yet" for n in [
     "clamp_max", "clamp_max.Tensor"]}
 
 SIGNATURE_BUGS = {
-    "linalg_cholesky": "schema names the matrix `A`; torch.linalg.cholesky's parameter is `input` (A= is refused)",
-    "linalg_eigh": "schema names the matrix `A`; torch.linalg.eigh's parameter is `input`",
-    "linalg_eigvalsh": "schema names the matrix `A`; torch.linalg.eigvalsh's parameter is `input`",
-    "linalg_matrix_norm": "schema names the matrix `A`; torch.linalg.matrix_norm's parameter is `input`",
-    "linalg_norm": "schema names the tensor `A`; torch.linalg.norm's parameter is `input`",
     "concatenate": "schema says `int axis=0`; torch's parameter is `dim` (axis is only its numpy alias), so "
                    "ember.concatenate(ts, dim=1) raises TypeError",
 }
@@ -3465,3 +3496,20 @@ def test_int64_overflow_wraps_and_min_div_minus_one_as_torch():
     ]
     for f in cases:
         np.testing.assert_array_equal(to_np(f(ember)), to_np(f(torch)))
+
+
+@pytest.mark.parametrize("name,args", [("t_", ()), ("transpose_", (0, 1)), ("swapaxes_", (1, 0)),
+                                       ("swapdims_", (0, 1)), ("squeeze_", ()), ("unsqueeze_", (1,))])
+def test_inplace_view_ops_are_self_and_refuse_grad_leaves(name, args):
+    torch = pytest.importorskip("torch")
+    for lib in (ember, torch):
+        x = lib.arange(6.0).reshape(2, 3)
+        y = getattr(x, name)(*args)
+        assert y is x
+        assert tuple(x.shape) == tuple(getattr(lib.arange(6.0).reshape(2, 3), name[:-1])(*args).shape)
+        leaf = lib.ones(2, 3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable"):
+            getattr(leaf, name)(*args)
+        with lib.no_grad():
+            getattr(leaf, name)(*args)  # allowed without grad mode; stays a leaf that requires grad
+        assert leaf.requires_grad and leaf.is_leaf

@@ -173,6 +173,7 @@ void bind_tensor(py::module_& m) {
           return r.cast<Tensor>();
         });
       })
+      .def("_become_view", [](Tensor t, const Tensor& v) { become_view_(t, v); })
       .def("_remove_hook", [](const Tensor& t, int64_t id) { remove_hook(t, id); })
       .def("retain_grad", [](const Tensor& t) {
         if (!t->requires_grad) throw std::runtime_error("can't retain_grad on Tensor that has requires_grad=False");

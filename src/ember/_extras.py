@@ -33,7 +33,9 @@ __all__ = [
     "pi", "e", "inf", "nan", "newaxis",
     "hstack", "vstack", "dstack", "column_stack", "row_stack", "tensor_split", "hsplit", "vsplit", "dsplit",
     "split_with_sizes", "trace", "diagflat", "deg2rad", "rad2deg", "sinc", "heaviside", "fmax", "fmin",
-    "float_power", "dist", "renorm", "mvlgamma", "logspace", "isin", "quantile", "nanquantile", "nanmedian", "mode",
+    "float_power", "dist", "renorm", "mvlgamma", "logspace", "hann_window", "hamming_window", "blackman_window",
+    "bartlett_window", "kaiser_window", "gcd", "lcm", "matrix_power", "pinverse", "randint_like", "unique_consecutive",
+    "isin", "quantile", "nanquantile", "nanmedian", "mode",
     "tril_indices", "triu_indices", "range", "scalar_tensor", "is_nonzero", "is_signed", "is_complex",
     "promote_types", "result_type", "can_cast",
     "dropout", "alpha_dropout", "celu", "selu", "threshold", "hardshrink", "prelu", "rrelu", "embedding",
@@ -691,7 +693,8 @@ def range(start, end, step=1, *, out=None, dtype=None, device=None, requires_gra
 
 @declare("scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, "
          "bool? pin_memory=False, bool? requires_grad=False) -> Tensor")
-def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False, requires_grad=False):
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False,
+                requires_grad=False):
     """A 0-d tensor of s, in the default float dtype unless told."""
     if isinstance(s, Tensor):
         s = s.item()
@@ -961,3 +964,238 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):
     return _F().binary_cross_entropy_with_logits(input, target, weight, reduction=_red(reduction),
                                                  pos_weight=pos_weight)
+
+
+# ---- windows, integer gcd/lcm, and torch-namespace aliases of linalg ------------------------------
+
+def _window(name, window_length, periodic, dtype, requires_grad, values):
+    """The shared frame of torch's window functions: length checks, the dtype (the default float
+    dtype; floating only), and `values(n, N)` evaluated at n = 0..L-1 with N = L (periodic) or L-1."""
+    if window_length < 0:
+        raise RuntimeError(f"{name} requires non-negative window length, got window length={window_length}")
+    dt = get_default_dtype() if dtype is None else dtype
+    if not dt.is_floating_point:
+        raise RuntimeError(f"{name} expects floating point dtypes, got: {dt}")
+    if window_length == 0:
+        res = zeros(0, dtype=dt)
+    elif window_length == 1:
+        res = full((1,), 1.0, dtype=dt)
+    else:
+        n = arange(window_length, dtype=dt)
+        res = values(n, float(window_length if periodic else window_length - 1))
+    return res.requires_grad_(True) if requires_grad else res
+
+
+@declare("hann_window(int window_length, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("hann_window.periodic(int window_length, bool periodic, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
+                requires_grad=False):
+    """0.5 - 0.5 cos(2 pi n / N)."""
+    return _window("hann_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, N: 0.5 - 0.5 * (n * (2 * math.pi / N)).cos())
+
+
+@declare("hamming_window(int window_length, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("hamming_window.periodic(int window_length, bool periodic, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("hamming_window.periodic_alpha(int window_length, bool periodic, float alpha, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("hamming_window.periodic_alpha_beta(int window_length, bool periodic, float alpha, float beta, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None, layout=None, device=None,
+                   pin_memory=False, requires_grad=False):
+    """alpha - beta cos(2 pi n / N)."""
+    return _window("hamming_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, N: alpha - beta * (n * (2 * math.pi / N)).cos())
+
+
+@declare("blackman_window(int window_length, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("blackman_window.periodic(int window_length, bool periodic, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
+                requires_grad=False):
+    """0.42 - 0.5 cos(2 pi n / N) + 0.08 cos(4 pi n / N)."""
+    return _window("blackman_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, N: 0.42 - 0.5 * (n * (2 * math.pi / N)).cos() + 0.08 * (n * (4 * math.pi / N)).cos())
+
+
+@declare("bartlett_window(int window_length, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("bartlett_window.periodic(int window_length, bool periodic, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
+                requires_grad=False):
+    """1 - |2n / N - 1|."""
+    return _window("bartlett_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, N: 1 - (n * (2 / N) - 1).abs())
+
+
+@declare("kaiser_window(int window_length, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("kaiser_window.periodic(int window_length, bool periodic, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+@declare("kaiser_window.beta(int window_length, bool periodic, float beta, "
+         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None, device=None,
+                  pin_memory=False, requires_grad=False):
+    """i0(beta sqrt(1 - ((n - N/2) / (N/2))^2)) / i0(beta)."""
+    def values(n, N):
+        half = N / 2
+        r = 1 - ((n - half) / half) ** 2
+        return (beta * r.clamp(min=0).sqrt()).i0() / float(_C.i0(tensor(beta, dtype=_F64)))
+    return _window("kaiser_window", window_length, periodic, dtype, requires_grad, values)
+
+
+def _int_binary(name, input, other, f, out):
+    _check_tensor(input, name)
+    o = other if isinstance(other, Tensor) else tensor(other)
+    if input.dtype.is_floating_point or o.dtype.is_floating_point or input.dtype == _BOOL or o.dtype == _BOOL:
+        bad = input.dtype if (input.dtype.is_floating_point or input.dtype == _BOOL) else o.dtype
+        raise RuntimeError(f"\"{name}_cpu\" not implemented for '{_type_name(bad)}'")
+    d = _C._promote_types(input.dtype, o.dtype)
+    a, b = _np.broadcast_arrays(input.detach().numpy(), o.detach().numpy())
+    return _write_out(tensor(f(a.astype(_np.int64), b.astype(_np.int64))).to(d), out)
+
+
+@declare("gcd(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace")
+def gcd(input, other, *, out=None):
+    """The greatest common divisor of integer tensors (elementwise, broadcasting)."""
+    return _int_binary("gcd", input, other, _np.gcd, out)
+
+
+@declare("lcm(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace")
+def lcm(input, other, *, out=None):
+    """The least common multiple of integer tensors (elementwise, broadcasting)."""
+    return _int_binary("lcm", input, other, _np.lcm, out)
+
+
+for _n, _f in (("gcd", gcd), ("lcm", lcm)):
+    _inplace(_n, _f)
+
+
+@declare("matrix_power(Tensor input, int n, *, Tensor? out=None) -> Tensor", "function method")
+def matrix_power(input, n, *, out=None):
+    """torch.matrix_power: linalg.matrix_power under its older name."""
+    from .linalg import matrix_power as _mp
+    return _write_out(_mp(input, n), out)
+
+
+@declare("pinverse(Tensor input, float rcond=1e-15) -> Tensor", "function method")
+def pinverse(input, rcond=1e-15):
+    """torch.pinverse: the pseudo-inverse, singular values below rcond * the largest dropped."""
+    from .linalg import pinv
+    return pinv(input, rtol=rcond)
+
+
+@declare("randint_like(Tensor input, int high, *, MemoryFormat? memory_format=None, ScalarType? dtype=None, "
+         "Layout? layout=None, Device? device=None, bool? pin_memory=False, bool requires_grad=False) -> Tensor")
+@declare("randint_like.low(Tensor input, int low, int high, *, MemoryFormat? memory_format=None, "
+         "ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+         "bool requires_grad=False) -> Tensor")
+def randint_like(input, low=0, high=None, *, memory_format=None, dtype=None, layout=None, device=None,
+                 pin_memory=False, requires_grad=False, generator=None):
+    """randint with input's shape (and dtype unless given); randint_like(x, high) takes one bound as high."""
+    from ._factories import randint
+    _check_tensor(input, "randint_like")
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), generator=generator,
+                   dtype=input.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+@declare("unique_consecutive(Tensor input, bool return_inverse=False, bool return_counts=False, int? dim=None) "
+         "-> Tensor")
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Collapses runs of equal consecutive values (or slices along dim); inverse and counts as torch."""
+    _check_tensor(input, "unique_consecutive")
+    x = input.detach()
+    if dim is None:
+        x = x.reshape(-1)
+        d = 0
+    else:
+        d = dim % builtins.max(x.dim(), 1)
+    n = x.shape[d] if x.dim() else 1
+    if n == 0:
+        vals, inv, cnt = x, zeros(0, dtype=_I64), zeros(0, dtype=_I64)
+    else:
+        xm = x.movedim(d, 0).reshape(n, -1)
+        change = (xm[1:] != xm[:-1]).any(1) if n > 1 else zeros(0, dtype=_BOOL)
+        starts = _C.cat([tensor([True]), change])
+        inv = starts.long().cumsum(0) - 1
+        idx = starts.nonzero().reshape(-1)
+        vals = x.index_select(d, idx)
+        ends = _C.cat([idx[1:], tensor([n])])
+        cnt = ends - idx
+    if dim is None:
+        inv = inv.reshape(tuple(input.shape))
+    if not return_inverse and not return_counts:
+        return vals
+    res = (vals,) + ((inv,) if return_inverse else ()) + ((cnt,) if return_counts else ())
+    return res
+
+
+def _where_method(self, condition, y):
+    """x.where(condition, y): torch.where(condition, x, y)."""
+    return _C.where(condition, self, y)
+
+
+Tensor.where = _where_method
+
+
+# ---- in-place view ops: the out-of-place view, then self takes its geometry (and history) --------
+
+def _inplace_view(name, view):
+    def method(self, *args, **kwargs):
+        _C.Tensor._become_view(self, view(self, *args, **kwargs))
+        return self
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}: self becomes its {name[:-1]} view (same storage)."
+    return method
+
+
+@declare("t_(Tensor input) -> Tensor", "method")
+def t_(input):
+    return _inplace_view("t_", Tensor.t)(input)
+
+
+@declare("transpose_(Tensor input, int dim0, int dim1) -> Tensor", "method")
+def transpose_(input, dim0, dim1):
+    return _inplace_view("transpose_", Tensor.transpose)(input, dim0, dim1)
+
+
+@declare("swapaxes_(Tensor input, int axis0, int axis1) -> Tensor", "method")
+def swapaxes_(input, axis0, axis1):
+    return _inplace_view("swapaxes_", Tensor.transpose)(input, axis0, axis1)
+
+
+@declare("swapdims_(Tensor input, int dim0, int dim1) -> Tensor", "method")
+def swapdims_(input, dim0, dim1):
+    return _inplace_view("swapdims_", Tensor.transpose)(input, dim0, dim1)
+
+
+@declare("squeeze_(Tensor input) -> Tensor", "method")
+@declare("squeeze_.dim(Tensor input, int[1] dim) -> Tensor", "method")
+def squeeze_(input, dim=None):
+    return _inplace_view("squeeze_", Tensor.squeeze)(input, *(() if dim is None else (dim,)))
+
+
+@declare("unsqueeze_(Tensor input, int dim) -> Tensor", "method")
+def unsqueeze_(input, dim):
+    return _inplace_view("unsqueeze_", Tensor.unsqueeze)(input, dim)

@@ -323,6 +323,45 @@ def get_num_threads():
     return _C.get_num_threads()
 
 
+_interop_threads = []
+
+
+def set_num_interop_threads(n):
+    """Recorded only (ember has no inter-op pool); as torch, it may be set once, before it is read."""
+    n = int(n)
+    if n <= 0:
+        raise RuntimeError("Expected positive number of threads")
+    if _interop_threads:
+        raise RuntimeError("Error: cannot set number of interop threads after parallel work has started or "
+                           "set_num_interop_threads called")
+    _interop_threads.append(n)
+
+
+def get_num_interop_threads():
+    """The value set by set_num_interop_threads, else ember's thread count."""
+    if not _interop_threads:
+        _interop_threads.append(_C.get_num_threads())
+    return _interop_threads[0]
+
+
+def get_default_device():
+    """Always the CPU: ember runs on the CPU only."""
+    from ._tensor import device
+    return device("cpu")
+
+
+def typename(obj):
+    """torch.typename: 'torch.FloatTensor' for a tensor (ember.* before install_as_torch), else the
+    object's qualified type name."""
+    if isinstance(obj, _C.Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    qual = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    if not hasattr(obj, "__qualname__"):
+        module = type(obj).__module__
+    return qual if module in ("", "builtins") else f"{module}.{qual}"
+
+
 class Generator(_C.Generator):
     """torch.Generator: ember's xoshiro256** stream (not torch's numbers for the same seed), accepted
     as generator= by every sampling op, the samplers and random_split; manual_seed / seed /

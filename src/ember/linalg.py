@@ -41,9 +41,10 @@ def _check_float(name, A):
                            f"Got {_type_name(A.dtype)}")
 
 
-def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+def vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     """The ord-norm of x over dim (all elements by default); ember._C.linalg_vector_norm, whose
     gradient is 0 at zero (the 2-norm is zero-safe)."""
+    x = input
     if _is_tensor(x):
         _check_dtype_arg("linalg.vector_norm", x, dtype)
     if out is not None:
@@ -78,13 +79,14 @@ def _drop_dims(r, dims):
     return r.reshape(shape)
 
 
-@declare("linalg_matrix_norm(Tensor A, Scalar ord=\"fro\", int[] dim=[-2,-1], bool keepdim=False, *, "
+@declare("linalg_matrix_norm(Tensor input, Scalar ord=\"fro\", int[] dim=[-2,-1], bool keepdim=False, *, "
          "ScalarType? dtype=None, Tensor? out=None) -> Tensor")
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+def matrix_norm(input, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
     """Matrix norms over the two dims `dim`: 'fro', 1 / -1 (max / min column sum of |A|),
     inf / -inf (max / min row sum); 2 / -2 / 'nuc': largest / smallest / sum of singular values."""
+    A = input
     if not _is_tensor(A):
-        raise TypeError(f"matrix_norm(): argument 'A' must be Tensor, not {type(A).__name__}")
+        raise TypeError(f"matrix_norm(): argument 'input' must be Tensor, not {type(A).__name__}")
     if A.dim() < 2:
         raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
     _check_float("matrix_norm", A)
@@ -118,13 +120,14 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     return res if out is None else _write_out(out, res, "linalg_matrix_norm")
 
 
-@declare("linalg_norm(Tensor A, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, Tensor? out=None, "
-         "ScalarType? dtype=None) -> Tensor")
-def norm(A, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
+@declare("linalg_norm(Tensor input, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, "
+         "Tensor? out=None) -> Tensor")
+def norm(input, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     """A vector norm (dim an int or 1-tuple, or a 1-D input) or a matrix norm (dim a 2-tuple, or a
     2-D input with ord given, or a str ord); with neither ord nor dim, the 2-norm of all elements."""
+    A = input
     if not _is_tensor(A):
-        raise TypeError(f"norm(): argument 'A' must be Tensor, not {type(A).__name__}")
+        raise TypeError(f"norm(): argument 'input' must be Tensor, not {type(A).__name__}")
     if dim is not None:
         dim = [dim] if isinstance(dim, numbers.Integral) else list(dim)
         if len(dim) not in (1, 2):
@@ -213,13 +216,27 @@ svd = _C.linalg_svd
 svdvals = _C.linalg_svdvals
 
 
+def _return_type(name, fields):
+    """A named tuple type as torch.return_types.<name>, registered with the C++ ops' ones."""
+    import collections
+    t = collections.namedtuple(name, fields)
+    t.__module__ = "ember.return_types"
+    setattr(_C.return_types, name, t)
+    return t
+
+
+_InvEx = _return_type("linalg_inv_ex", ["inverse", "info"])
+_CholeskyEx = _return_type("linalg_cholesky_ex", ["L", "info"])
+
+
 def inv_ex(A, *, check_errors=False, out=None):
     """(inverse, info) as torch.linalg.inv_ex; a singular matrix raises (ember has no info path)."""
-    return inv(A), _C._zeros(list(A.shape[:-2]), _C.dtype.int32)
+    return _InvEx(inv(A), _C._zeros(list(A.shape[:-2]), _C.dtype.int32))
 
 
 def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
-    return cholesky(A, upper=upper), _C._zeros(list(A.shape[:-2]), _C.dtype.int32)
+    """(L, info) as torch.linalg.cholesky_ex; a matrix that is not positive-definite raises."""
+    return _CholeskyEx(cholesky(A, upper=upper), _C._zeros(list(A.shape[:-2]), _C.dtype.int32))
 
 
 def matrix_power(A, n):
@@ -236,7 +253,10 @@ def matrix_power(A, n):
             base = base @ base
     if result is None:
         eye = _C._eye(A.shape[-1], A.shape[-1], A.dtype)
-        return eye.expand(*A.shape) if A.dim() > 2 else eye
+        eye = eye.expand(*A.shape) if A.dim() > 2 else eye
+        if A.requires_grad:  # torch's A^0 is differentiable, with gradient 0 (where() passes none to A)
+            return _C.where(_C._ones(list(A.shape), _C.dtype.bool), eye, A)
+        return eye
     return result
 
 

@@ -180,6 +180,24 @@ Tensor& fill_(Tensor& self, Scalar v) {
 
 Tensor& zero_(Tensor& self) { return fill_(self, Scalar::from_int(0)); }
 
+// ---- in-place view ops (t_, transpose_, squeeze_, unsqueeze_, ...): self takes the geometry of
+// `view` (a view of self computed out of place) and, when the view has a history, that history
+// (so gradients flow through the view op to self's old history, as torch's TBackward1 does).
+Tensor& become_view_(Tensor& self, const Tensor& view) {
+  if (view->storage != self->storage) throw std::logic_error("become_view_: not a view of self");
+  if (self->requires_grad && self->is_leaf() && GradMode::is_enabled())
+    throw std::runtime_error("a leaf Variable that requires grad is being used in an in-place operation.");
+  self->offset = view->offset;
+  self->shape = view->shape;
+  self->strides = view->strides;
+  if (view->grad_fn) {
+    self->grad_fn = view->grad_fn;
+    self->output_nr = view->output_nr;
+    self->requires_grad = true;
+  }
+  return self;
+}
+
 // ---- resize_: new shape; the first min(old, new) elements (in order) are kept, the rest uninitialised
 Tensor& resize_(Tensor& self, const Shape& shape) {
   for (auto d : shape)

@@ -253,7 +253,7 @@ Tensor linalg_cholesky(const Tensor& a, bool upper) {
   }
   return out;
 }
-EMBER_OP("linalg_cholesky(Tensor A, *, bool upper=False, Tensor? out=None) -> Tensor", "function no_half", linalg_cholesky(a.t(0), a.b(1)));
+EMBER_OP("linalg_cholesky(Tensor input, *, bool upper=False, Tensor? out=None) -> Tensor", "function no_half", linalg_cholesky(a.t(0), a.b(1)));
 EMBER_OP("cholesky(Tensor input, bool upper=False, *, Tensor? out=None) -> Tensor", "function method no_half", linalg_cholesky(a.t(0), a.b(1)));
 
 // ---- qr (reduced / complete / r): Householder via geqrf + orgqr
@@ -365,9 +365,9 @@ std::pair<Tensor, Tensor> linalg_eigh(const Tensor& a, const std::string& uplo, 
   }
   return {L, V};
 }
-EMBER_OP("linalg_eigh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function no_half",
+EMBER_OP("linalg_eigh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function no_half",
          linalg_eigh(a.t(0), a.str(1), true));
-EMBER_OP("linalg_eigvalsh(Tensor A, str UPLO=\"L\", *, Tensor? out=None) -> Tensor", "function no_half",
+EMBER_OP("linalg_eigvalsh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> Tensor", "function no_half",
          a.t(0)->requires_grad ? linalg_eigh(a.t(0), a.str(1), true).first : linalg_eigh(a.t(0), a.str(1), false).first);
 
 // ---- svd: A = U diag(S) Vh (divide and conquer); backward for the reduced form (Townsend 2016)

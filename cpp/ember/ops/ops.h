@@ -144,6 +144,7 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---- view.cpp: ops returning views that share storage
 Tensor view(const Tensor& a, Shape shape);
+Tensor& become_view_(Tensor& self, const Tensor& view);  // in-place view ops: self takes view's geometry and history
 Tensor reshape(const Tensor& a, Shape shape);
 Tensor permute(const Tensor& a, std::vector<int64_t> dims);
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);

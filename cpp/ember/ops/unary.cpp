@@ -149,6 +149,31 @@ inline double polygamma_d(int64_t n, double x) {
   return sgn * (fact * r + tail);
 }
 
+// Modified Bessel functions of the first kind, orders 0 and 1 (i0 and its derivative i1): the
+// power series up to |x| = 30, the asymptotic expansion e^x / sqrt(2 pi x) sum a_k / x^k beyond.
+inline double bessel_i_d(int nu, double x) {
+  const double ax = std::fabs(x);
+  double r;
+  if (ax <= 30) {
+    const double q = ax * ax / 4;
+    double term = nu == 0 ? 1.0 : ax / 2, sum = term;
+    for (int k = 1; k < 200 && term > sum * 1e-17; ++k) {
+      term *= q / ((double)k * (double)(k + nu));
+      sum += term;
+    }
+    r = sum;
+  } else {
+    const double mu = 4.0 * nu * nu;
+    double term = 1, sum = 1;
+    for (int k = 1; k < 30; ++k) {
+      term *= -(mu - (2.0 * k - 1) * (2.0 * k - 1)) / ((double)k * 8 * ax);
+      sum += term;
+    }
+    r = std::exp(ax) / std::sqrt(2 * M_PI * ax) * sum;
+  }
+  return nu == 1 && x < 0 ? -r : r;
+}
+
 // ---- float functions of one argument. SAVE_OUT: backward uses y; otherwise x.
 #define EMBER_UNARY_FLOAT(op, Name, SAVE_OUT, fwd, bwd)                                                  \
   struct Name : UnaryBackward {                                                                        \
@@ -201,6 +226,7 @@ EMBER_UNARY_FLOAT(atanh, AtanhBackward, false, std::atanh(x), gv / (1 - v * v))
 EMBER_UNARY_FLOAT(lgamma, LgammaBackward, false, (decltype(x))lgamma_d((double)x), gv * (decltype(v))digamma_d((double)v))
 EMBER_UNARY_FLOAT(digamma, DigammaBackward, false, (decltype(x))digamma_d((double)x),
                   gv * (decltype(v))polygamma_d(1, (double)v))
+EMBER_UNARY_FLOAT(i0, I0Backward, false, (decltype(x))bessel_i_d(0, (double)x), gv * (decltype(v))bessel_i_d(1, (double)v))
 #undef EMBER_UNARY_FLOAT
 
 // ---- polygamma(n, x)

@@ -23,3 +23,23 @@ class Parameter(_C.Tensor):
         r = Parameter(self.detach().clone(), self.requires_grad)
         memo[id(self)] = r
         return r
+
+
+class _BufferMeta(type):
+    """isinstance(t, Buffer) is true for tensors made by Buffer(...), as in torch."""
+
+    def __instancecheck__(cls, inst):
+        return isinstance(inst, _C.Tensor) and getattr(inst, "_is_buffer", False)
+
+
+class Buffer(metaclass=_BufferMeta):
+    """nn.Buffer(data, *, persistent=True): marks a tensor to be registered as a buffer when assigned
+    to a Module attribute (persistent=False keeps it out of state_dict). Returns a plain tensor (a
+    detached alias of data), as torch's does."""
+
+    def __new__(cls, data=None, *, persistent=True):
+        t = _C._empty([0], _C.dtype.float32) if data is None else data.detach()
+        t.requires_grad_(data is not None and data.requires_grad)
+        t._is_buffer = True
+        t.persistent = persistent
+        return t
