@@ -769,3 +769,30 @@ def test_hook_handle_context_manager_and_gc():
     del h
     gc.collect()
     assert ref() is None  # the removed hook is not kept alive
+
+
+def _graph(fn, lib):
+    """The names of a grad_fn graph, depth first, with AccumulateGrad's variable marked by name."""
+    if fn is None:
+        return None
+    return (type(fn).__name__, tuple(_graph(f, lib) for f, _ in fn.next_functions))
+
+
+@pytest.mark.parametrize("shape,bias,grad_x,relu", [((4, 3), True, False, False), ((5, 4, 3), True, False, False),
+                                                    ((4, 3), False, False, False), ((5, 4, 3), False, True, False),
+                                                    ((4, 3), True, True, False), ((3,), True, False, False),
+                                                    ((4, 3), True, False, True)])
+def test_linear_grad_fn_graph_is_torchs(shape, bias, grad_x, relu):
+    """nn.Linear's fused node shows torch's graph: AddmmBackward0 -> (AccumulateGrad, None, TBackward0), ..."""
+    torch = pytest.importorskip("torch")
+    graphs = []
+    for lib in (ember, torch):
+        lin = lib.nn.Linear(3, 2, bias=bias)
+        x = lib.ones(*shape, requires_grad=grad_x) * 1 if grad_x else lib.ones(*shape)
+        y = lin(x)
+        y = lib.relu(y) if relu else y
+        graphs.append(_graph(y.grad_fn, lib))
+        t = [f for f, _ in y.grad_fn.next_functions if f is not None and type(f).__name__ == "TBackward0"]
+        if t:
+            assert t[0].next_functions[0][0].variable is lin.weight
+    assert graphs[0] == graphs[1]

@@ -58,6 +58,7 @@ struct PyFunctionNode : Node {
 void bind_autograd(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")
       .def("name", &Node::name)
+      .def("_torch_layout", &Node::torch_layout)
       .def("__repr__", [](py::handle self) -> std::string {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%p", (void*)self.ptr());

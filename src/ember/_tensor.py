@@ -318,6 +318,9 @@ class _GradFn:
 
     @property
     def next_functions(self):
+        layout = self._node._torch_layout() if hasattr(self._node, "_torch_layout") else ""
+        if layout:
+            return _torch_linear_next(self._node, layout)
         return tuple((_wrap_node(fn), nr) for fn, nr in self._node.next_functions)
 
     @property
@@ -335,6 +338,34 @@ class _GradFn:
 
 
 _GRAD_FN_TYPES = {}
+
+
+class _TorchViewNode:
+    """A node of torch's graph that an ember fused node stands for (nn.Linear's transpose of the
+    weight, say): it has torch's name and edges, and is not itself run by ember's engine."""
+
+    __slots__ = ("_name", "next_functions")
+
+    def __init__(self, name, next_functions):
+        self._name, self.next_functions = name, next_functions
+
+    def name(self):
+        return self._name
+
+
+def _torch_linear_next(node, layout):
+    """next_functions of ember's fused linear node as torch builds them for nn.Linear:
+    [View|UnsafeView](Addmm(b, x, T(W)) | Mm(x, T(W))), under a Relu when ReLU is fused."""
+    (x, xn), (w, wn), (b, bn) = node.next_functions
+    _, dims, bias, *relu = layout.split(":")
+    x_edge = (x, xn) if x is None or dims == "2d" else (_TorchViewNode("ViewBackward0", ((x, xn),)), 0)
+    t_w = (None if w is None else _TorchViewNode("TBackward0", ((w, wn),)), 0)
+    core = (_TorchViewNode("AddmmBackward0", ((b, bn), x_edge, t_w)) if bias == "bias"
+            else _TorchViewNode("MmBackward0", (x_edge, t_w)))
+    top = core if dims == "2d" else _TorchViewNode("ViewBackward0" if bias == "bias" else "UnsafeViewBackward0",
+                                                   ((core, 0),))
+    edges = ((top, 0),) if relu else top.next_functions  # the ember node is `top`, or the Relu above it
+    return tuple((_wrap_node(fn), nr) for fn, nr in edges)
 
 
 def _wrap_node(node):

@@ -55,6 +55,9 @@ struct Node {
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
   virtual std::string name() const = 0;
   virtual void release_saved() {}
+  // A fused node that stands for several of torch's (nn.Linear's): how torch would build that part
+  // of the graph, for grad_fn.next_functions. Empty for the others.
+  virtual std::string torch_layout() const { return ""; }
   bool needs(size_t i) const { return i < next.size() && next[i].valid(); }
 };
 

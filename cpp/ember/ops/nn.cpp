@@ -99,7 +99,13 @@ struct LinearBackward : Node {
   }
   std::string name() const override {
     if (relu) return "ReluBackward0";
-    return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0") : "ViewBackward0";
+    return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0")
+                               : (has_bias ? "ViewBackward0" : "UnsafeViewBackward0");
+  }
+  // edges are (x, W, b); torch builds [View|UnsafeView](Addmm(b, x, T(W)) | Mm(x, T(W))), under a Relu when fused
+  std::string torch_layout() const override {
+    return std::string("linear:") + (x_shape.size() == 2 ? "2d" : "nd") + (has_bias ? ":bias" : ":nobias") +
+           (relu ? ":relu" : "");
   }
   void release_saved() override { x2.reset(), w.reset(), y.reset(); }
 };
