@@ -352,3 +352,20 @@ def test_finfo_iinfo_refuse_the_other_kind():
             lib.iinfo(lib.float32)
         with pytest.raises(TypeError):
             lib.iinfo(lib.bool)
+
+
+def test_asarray_shares_or_copies_as_torch():
+    for lib in (ember, torch):
+        a = np.arange(4, dtype=np.int32)
+        t = lib.asarray(a)
+        a[0] = 7
+        assert t[0].item() == 7 and str(t.dtype).endswith("int32")
+        a[0] = 0
+        c = lib.asarray(a, copy=True)
+        a[1] = 9
+        assert c[1].item() == 1
+        x = lib.ones(3)
+        assert lib.asarray(x) is x
+        assert lib.asarray([1.5, 2]).dtype == lib.float32
+        assert lib.asarray(x, dtype=lib.float64).dtype == lib.float64
+        assert lib.asarray([1.0], requires_grad=True).requires_grad

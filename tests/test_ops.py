@@ -1799,6 +1799,24 @@ FUNCTIONAL_DTYPE_CASES = [
 
 # >>> ember._extras rows (src/ember/_extras.py: hstack ... can_cast, torch's top-level nn.functional aliases) >>>
 EXTRAS_CASES = [
+    Case("diagonal_scatter", lambda L, x, s: L.diagonal_scatter(x, s), F(3, 3), F(3), id="main"),
+    Case("diagonal_scatter", lambda L, x, s: x.diagonal_scatter(s, 1, 1, 2), F(2, 3, 4), F(2, 3), id="offset_dims_method"),
+    Case("select_scatter", lambda L, x, s: L.select_scatter(x, s, 0, 1), F(3, 4), F(4), id="row"),
+    Case("select_scatter", lambda L, x, s: x.t().select_scatter(s, 1, -1), F(3, 4), F(4), id="nc_method"),
+    Case("slice_scatter", lambda L, x, s: L.slice_scatter(x, s, 1, 1, 3), F(3, 4), F(3, 2), id="cols"),
+    Case("slice_scatter", lambda L, x, s: x.slice_scatter(s, step=2), F(4, 3), F(2, 3), id="step_method"),
+    Case("ldexp", lambda L, x, e: x.ldexp(e), F(4), F(4, kind="coarse"), id="float_exp_method"),
+    # (integer exponents >= 0: torch 2.13's gradient is 0 where one is negative, 2 ** e computed in integers)
+    Case("ldexp", lambda L, x, e: L.ldexp(x, e), F(3, 4), Ints(4, low=0, high=4), id="int_exp"),
+    Case("linalg_vander", lambda L, x: L.linalg.vander(x), F(4), id="square"),
+    Case("linalg_vander", lambda L, x: L.linalg.vander(x, N=3), F(2, 4, kind="unit"), id="batched_N"),
+    Case("adjoint", lambda L, x: L.adjoint(x), F(2, 3, 4), id="batched"),
+    Case("frexp", lambda L, x: L.frexp(x), F(3, 4), id="plain"),
+    Case("frexp", lambda L, x: x.frexp(), Fixed([0.3, 0.75, -3.5, 1e-3, -6.1e5]), id="fixed_method"),
+    Case("fill_diagonal_", lambda L, x: x.clone().fill_diagonal_(5.0), F(3, 4), id="wide"),
+    Case("fill_diagonal_", lambda L, x: x.clone().fill_diagonal_(-1, wrap=True), F(7, 3), id="tall_wrap"),
+    Case("fill_diagonal_", lambda L, x: x.clone().fill_diagonal_(2, False), F(7, 3), id="tall"),
+    Case("fill_diagonal_", lambda L, x: x.clone().fill_diagonal_(1), F(2, 2, 2), id="3d"),
     Case("matrix_power", lambda L, a: L.matrix_power(a, 3), F(3, 3, kind="unit"), id="cube"),
     Case("matrix_power", lambda L, a: a.matrix_power(2), F(2, 3, 3, kind="unit"), id="batched_method"),
     Case("pinverse", lambda L, a: L.pinverse(a), F(4, 3), id="tall"),
@@ -1977,6 +1995,8 @@ EXTRAS_MORE_CASES = [
     Case("pairwise_distance", lambda L, x, y: L.pairwise_distance(x.t(), y, p=1.0), F(4, 3), F(4), id="nc_p1"),
 ]
 EXTRAS_MORE_DTYPE_CASES = [
+    Case("frexp", lambda L, x: L.frexp(x), Ints(3), id="int", mirror=True),
+    Case("linalg_vander", lambda L, x: L.linalg.vander(x, N=2), Ints(3), id="int"),
     Case("hann_window", lambda L: L.hann_window(5), id="periodic"),
     Case("hann_window", lambda L: L.hann_window(6, periodic=False, dtype=L.float64), id="symmetric_f64"),
     Case("hann_window", lambda L: L.hann_window(1), id="one"),
@@ -2960,7 +2980,7 @@ NOT_OPS = {
     "float", "double", "long", "bool", "float32", "float64", "int64", "BoolTensor", "DoubleTensor", "FloatTensor",
     "LongTensor", "return_types", "seed", "get_rng_state", "set_rng_state",
     # factories (test_tensor.py)
-    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
+    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "randperm", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
     "randn_like",
 }

@@ -35,6 +35,7 @@ __all__ = [
     "split_with_sizes", "trace", "diagflat", "deg2rad", "rad2deg", "sinc", "heaviside", "fmax", "fmin",
     "float_power", "dist", "renorm", "mvlgamma", "logspace", "hann_window", "hamming_window", "blackman_window",
     "bartlett_window", "kaiser_window", "gcd", "lcm", "matrix_power", "pinverse", "randint_like", "unique_consecutive",
+    "diagonal_scatter", "select_scatter", "slice_scatter", "ldexp", "frexp", "adjoint", "asarray",
     "isin", "quantile", "nanquantile", "nanmedian", "mode",
     "tril_indices", "triu_indices", "range", "scalar_tensor", "is_nonzero", "is_signed", "is_complex",
     "promote_types", "result_type", "can_cast",
@@ -1199,3 +1200,130 @@ def squeeze_(input, dim=None):
 @declare("unsqueeze_(Tensor input, int dim) -> Tensor", "method")
 def unsqueeze_(input, dim):
     return _inplace_view("unsqueeze_", Tensor.unsqueeze)(input, dim)
+
+
+# ---- scatter-into-a-copy ops, ldexp/frexp, fill_diagonal_, small aliases --------------------------
+
+@declare("diagonal_scatter(Tensor input, Tensor src, int offset=0, int dim1=0, int dim2=1) -> Tensor",
+         "function method")
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    """A copy of input with the diagonal (offset, dim1, dim2) replaced by src (differentiable in both)."""
+    _check_tensor(input, "diagonal_scatter")
+    out = input.clone()
+    out.diagonal(offset, dim1, dim2).copy_(src)
+    return out
+
+
+@declare("select_scatter(Tensor input, Tensor src, int dim, int index) -> Tensor", "function method")
+def select_scatter(input, src, dim, index):
+    """A copy of input with input.select(dim, index) replaced by src."""
+    _check_tensor(input, "select_scatter")
+    out = input.clone()
+    out.select(dim, index).copy_(src)
+    return out
+
+
+@declare("slice_scatter(Tensor input, Tensor src, int dim=0, int? start=None, int? end=None, int step=1, *, "
+         "Tensor? out=None) -> Tensor", "function method")
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1, *, out=None):
+    """A copy of input with the slice start:end:step of dim replaced by src."""
+    _check_tensor(input, "slice_scatter")
+    index = [slice(None)] * builtins.max(input.dim(), 1)
+    index[dim] = slice(start, end, step)
+    res = input.clone()
+    res[tuple(index)] = src
+    return _write_out(res, out)
+
+
+@declare("ldexp(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace")
+def ldexp(input, other, *, out=None):
+    """input * 2 ** other (a float result, as torch)."""
+    _check_tensor(input, "ldexp")
+    o = other if isinstance(other, Tensor) else tensor(other)
+    x = _to_float(input)
+    return _write_out(x * o.to(x.dtype).exp2(), out)
+
+
+_Frexp = None
+
+
+@declare("frexp(Tensor input, *, Tensor? out=None) -> (Tensor mantissa, Tensor exponent)", "function method")
+def frexp(input, *, out=None):
+    """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1); exponent int32."""
+    global _Frexp
+    _check_tensor(input, "frexp")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
+    if _Frexp is None:
+        _Frexp = collections.namedtuple("frexp", ["mantissa", "exponent"])
+        _Frexp.__module__ = "ember.return_types"
+        setattr(_C.return_types, "frexp", _Frexp)
+    _, e = _np.frexp(input.detach().float().numpy() if input.dtype == _C.dtype.bfloat16 else input.detach().numpy())
+    # the mantissa as input * 2^-e: exact, and differentiable as torch's (d mantissa / d input = 2^-e)
+    res = _Frexp(input * tensor(_np.exp2(-e.astype(_np.float64))).to(input.dtype), tensor(e.astype(_np.int32)))
+    if out is not None:
+        out[0].resize_(res[0].shape).copy_(res[0])
+        out[1].resize_(res[1].shape).copy_(res[1])
+        return _Frexp(*out)
+    return res
+
+
+@declare("fill_diagonal_(Tensor input, Scalar fill_value, bool wrap=False) -> Tensor", "method")
+def fill_diagonal_(input, fill_value, wrap=False):
+    """Fills the main diagonal in place (all dims equal beyond 2-D); wrap: a tall matrix's diagonal
+    restarts every ncols + 1 rows, as numpy's fill_diagonal."""
+    _check_tensor(input, "fill_diagonal_")
+    if input.dim() < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if input.dim() > 2 and builtins.len(set(input.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    if input.dim() == 2:
+        n, m = input.shape
+        limit = n * m if wrap and n > m + 1 else builtins.min(n, m) * m
+        pos = arange(0, limit, m + 1)
+        idx = (pos // m, pos % m)
+    else:
+        i = arange(input.shape[0])
+        idx = (i,) * input.dim()
+    input[idx] = fill_value
+    return input
+
+
+@declare("adjoint(Tensor input) -> Tensor")
+def adjoint(input):
+    """The conjugate transpose of the last two dims (the transpose, for ember's real dtypes); a view."""
+    _check_tensor(input, "adjoint")
+    return input.adjoint()
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    """torch.asarray: a tensor sharing obj's memory when it can (a tensor, or a numpy array of an
+    ember dtype) unless copy=True; copy=False raises when a copy is needed."""
+    from ._factories import as_tensor
+    if copy:
+        res = tensor(obj, dtype=dtype, device=device)
+    else:
+        res = as_tensor(obj, dtype=dtype, device=device)
+        if copy is False and isinstance(obj, (Tensor, _np.ndarray)):
+            same = res is obj if isinstance(obj, Tensor) else _np.shares_memory(res.numpy(), obj)
+            if not same:
+                raise ValueError("can't alias the input: a copy is needed for the requested dtype or device")
+    if requires_grad:
+        res = res.detach().requires_grad_(True) if isinstance(obj, Tensor) else res.requires_grad_(True)
+    return res
+
+
+def _is_neg(self):
+    """False: ember has no lazy negation bit (torch's is for complex conjugate views)."""
+    return False
+
+
+def _resolve_neg(self):
+    return self
+
+
+Tensor.is_neg = _is_neg
+Tensor.resolve_neg = _resolve_neg
+Tensor.resolve_conj = _resolve_neg
+for _n, _f in (("ldexp", ldexp),):
+    _inplace(_n, _f)

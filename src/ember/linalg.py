@@ -20,7 +20,7 @@ from .functional import (
 
 Tensor = _C.Tensor
 
-__all__ = ["cross", "diagonal", "matmul", "matrix_norm", "multi_dot", "norm", "vecdot", "vector_norm"]
+__all__ = ["cross", "diagonal", "matmul", "matrix_norm", "multi_dot", "norm", "vander", "vecdot", "vector_norm"]
 
 def _check_dtype_arg(name, A, dtype):
     """torch: the dtype= of a norm must not narrow the input's (float64 -> float32 is refused)."""
@@ -284,3 +284,22 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
 
 __all__ += ["inv", "inv_ex", "det", "slogdet", "solve", "cholesky", "cholesky_ex", "qr", "eigh", "eigvalsh", "svd",
             "svdvals", "matrix_power", "pinv", "matrix_rank"]
+
+
+@declare("linalg_vander(Tensor x, *, int? N=None) -> Tensor")
+def vander(x, *, N=None):
+    """The Vandermonde matrix [x^0, x^1, ..., x^(N-1)] along a new last dim (N = x.shape[-1] by default)."""
+    if not _is_tensor(x):
+        raise TypeError(f"linalg.vander(): argument 'x' must be Tensor, not {type(x).__name__}")
+    if x.dim() < 1:
+        raise RuntimeError("linalg.vander: x must have at least one dimension")
+    if x.dtype.is_floating_point and x.dtype.itemsize < 4:
+        raise RuntimeError(f"linalg.vander supports floating point, complex, and integer tensors, but got "
+                           f"{_type_name(x.dtype)}")
+    n = x.shape[-1] if N is None else N
+    if n < 0:
+        raise RuntimeError(f"linalg.vander: N must be non-negative, got {n}")
+    if n == 0:
+        return _C._zeros(list(x.shape) + [0], x.dtype)
+    powers = x.unsqueeze(-1).expand(*x.shape, n - 1).cumprod(-1) if n > 1 else x.unsqueeze(-1)[..., :0]
+    return _C.cat([_C._ones(list(x.shape) + [1], x.dtype), powers], -1)
