@@ -1800,7 +1800,8 @@ FUNCTIONAL_DTYPE_CASES = [
 # >>> ember._extras rows (src/ember/_extras.py: hstack ... can_cast, torch's top-level nn.functional aliases) >>>
 EXTRAS_CASES = [
     Case("diagonal_scatter", lambda L, x, s: L.diagonal_scatter(x, s), F(3, 3), F(3), id="main"),
-    Case("diagonal_scatter", lambda L, x, s: x.diagonal_scatter(s, 1, 1, 2), F(2, 3, 4), F(2, 3), id="offset_dims_method"),
+    Case("diagonal_scatter", lambda L, x, s: x.diagonal_scatter(s, 1, 1, 2), F(2, 3, 4), F(2, 3),
+         id="offset_dims_method"),
     Case("select_scatter", lambda L, x, s: L.select_scatter(x, s, 0, 1), F(3, 4), F(4), id="row"),
     Case("select_scatter", lambda L, x, s: x.t().select_scatter(s, 1, -1), F(3, 4), F(4), id="nc_method"),
     Case("slice_scatter", lambda L, x, s: L.slice_scatter(x, s, 1, 1, 3), F(3, 4), F(3, 2), id="cols"),
@@ -2980,7 +2981,8 @@ NOT_OPS = {
     "float", "double", "long", "bool", "float32", "float64", "int64", "BoolTensor", "DoubleTensor", "FloatTensor",
     "LongTensor", "return_types", "seed", "get_rng_state", "set_rng_state",
     # factories (test_tensor.py)
-    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
+    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
+    "rand",
     "randn", "randint", "randperm", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
     "randn_like",
 }

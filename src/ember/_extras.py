@@ -987,12 +987,20 @@ def _window(name, window_length, periodic, dtype, requires_grad, values):
     return res.requires_grad_(True) if requires_grad else res
 
 
-@declare("hann_window(int window_length, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("hann_window.periodic(int window_length, bool periodic, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
+_WINDOW_TAIL = ("*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
+                "bool requires_grad=False) -> Tensor")
+
+
+def _declare_window(name, *overloads):
+    """Declares a window function under each of torch's overloads ((overload name, leading params))."""
+    def deco(fn):
+        for ov, params in overloads:
+            declare(f"{name}{'.' + ov if ov else ''}({params}, {_WINDOW_TAIL}")(fn)
+        return fn
+    return deco
+
+
+@_declare_window("hann_window", ("", "int window_length"), ("periodic", "int window_length, bool periodic"))
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
                 requires_grad=False):
     """0.5 - 0.5 cos(2 pi n / N)."""
@@ -1000,18 +1008,9 @@ def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device
                    lambda n, N: 0.5 - 0.5 * (n * (2 * math.pi / N)).cos())
 
 
-@declare("hamming_window(int window_length, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("hamming_window.periodic(int window_length, bool periodic, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("hamming_window.periodic_alpha(int window_length, bool periodic, float alpha, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("hamming_window.periodic_alpha_beta(int window_length, bool periodic, float alpha, float beta, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
+@_declare_window("hamming_window", ("", "int window_length"), ("periodic", "int window_length, bool periodic"),
+                 ("periodic_alpha", "int window_length, bool periodic, float alpha"),
+                 ("periodic_alpha_beta", "int window_length, bool periodic, float alpha, float beta"))
 def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None, layout=None, device=None,
                    pin_memory=False, requires_grad=False):
     """alpha - beta cos(2 pi n / N)."""
@@ -1019,12 +1018,7 @@ def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype
                    lambda n, N: alpha - beta * (n * (2 * math.pi / N)).cos())
 
 
-@declare("blackman_window(int window_length, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("blackman_window.periodic(int window_length, bool periodic, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
+@_declare_window("blackman_window", ("", "int window_length"), ("periodic", "int window_length, bool periodic"))
 def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
                 requires_grad=False):
     """0.42 - 0.5 cos(2 pi n / N) + 0.08 cos(4 pi n / N)."""
@@ -1032,12 +1026,7 @@ def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, de
                    lambda n, N: 0.42 - 0.5 * (n * (2 * math.pi / N)).cos() + 0.08 * (n * (4 * math.pi / N)).cos())
 
 
-@declare("bartlett_window(int window_length, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("bartlett_window.periodic(int window_length, bool periodic, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
+@_declare_window("bartlett_window", ("", "int window_length"), ("periodic", "int window_length, bool periodic"))
 def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, pin_memory=False,
                 requires_grad=False):
     """1 - |2n / N - 1|."""
@@ -1045,15 +1034,8 @@ def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, de
                    lambda n, N: 1 - (n * (2 / N) - 1).abs())
 
 
-@declare("kaiser_window(int window_length, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("kaiser_window.periodic(int window_length, bool periodic, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
-@declare("kaiser_window.beta(int window_length, bool periodic, float beta, "
-         "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False, "
-         "bool requires_grad=False) -> Tensor")
+@_declare_window("kaiser_window", ("", "int window_length"), ("periodic", "int window_length, bool periodic"),
+                 ("beta", "int window_length, bool periodic, float beta"))
 def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None, device=None,
                   pin_memory=False, requires_grad=False):
     """i0(beta sqrt(1 - ((n - N/2) / (N/2))^2)) / i0(beta)."""
@@ -1257,7 +1239,7 @@ def frexp(input, *, out=None):
     if _Frexp is None:
         _Frexp = collections.namedtuple("frexp", ["mantissa", "exponent"])
         _Frexp.__module__ = "ember.return_types"
-        setattr(_C.return_types, "frexp", _Frexp)
+        _C.return_types.frexp = _Frexp
     _, e = _np.frexp(input.detach().float().numpy() if input.dtype == _C.dtype.bfloat16 else input.detach().numpy())
     # the mantissa as input * 2^-e: exact, and differentiable as torch's (d mantissa / d input = 2^-e)
     res = _Frexp(input * tensor(_np.exp2(-e.astype(_np.float64))).to(input.dtype), tensor(e.astype(_np.int32)))
