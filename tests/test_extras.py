@@ -379,3 +379,18 @@ def test_anomaly_mode_flag():
     def f():
         return ag.is_anomaly_enabled()
     assert f() and not ag.is_anomaly_enabled()
+
+
+def test_apply_map_map2_as_torch():
+    out = []
+    for lib in (ember, torch):
+        x = lib.arange(6.0).reshape(2, 3).t()  # non-contiguous: written back in place
+        x.apply_(lambda v: v * 3 - 1)
+        y = lib.tensor([1.0, 2.0, 3.0])
+        y.map_(lib.tensor([10.0]), lambda a, b: a + b)  # the other tensor broadcasts
+        z = lib.tensor([1, 2, 3])
+        z.map2_(lib.tensor([1, 1, 1]), lib.tensor([2, 2, 2]), lambda a, b, c: a * b + c + 0.7)  # int: truncates
+        with pytest.raises(RuntimeError, match="requires grad"):
+            lib.ones(2, requires_grad=True).apply_(lambda v: v)
+        out.append((x.tolist(), y.tolist(), z.tolist()))
+    assert out[0] == out[1]

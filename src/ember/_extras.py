@@ -1309,3 +1309,37 @@ Tensor.resolve_neg = _resolve_neg
 Tensor.resolve_conj = _resolve_neg
 for _n, _f in (("ldexp", ldexp),):
     _inplace(_n, _f)
+
+
+# ---- apply_ / map_ / map2_: a Python callable per element (CPU tensors only, as torch) ------------
+
+def _elementwise_py(self, name, others, fn):
+    if self.requires_grad:
+        raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() instead.")
+    arrs = [self.numpy()] + [_np.broadcast_to(o.detach().numpy(), tuple(self.shape)) for o in others]
+    flat = [a.reshape(-1) if a.flags.c_contiguous else _np.ravel(a) for a in arrs]
+    res = _np.empty(self.numel(), dtype=arrs[0].dtype)
+    for k in builtins.range(self.numel()):
+        res[k] = fn(*(f[k].item() for f in flat))
+    self.copy_(tensor(res.reshape(tuple(self.shape))))
+    return self
+
+
+def _apply_(self, callable):  # noqa: A002 (torch's parameter name)
+    """Replaces each element by callable(element), in place (slow: one Python call per element)."""
+    return _elementwise_py(self, "apply_", (), callable)
+
+
+def _map_(self, tensor, callable):  # noqa: A002
+    """self[i] = callable(self[i], tensor[i]) in place (tensor broadcast to self's shape)."""
+    return _elementwise_py(self, "map_", (tensor,), callable)
+
+
+def _map2_(self, x, y, callable):  # noqa: A002
+    """self[i] = callable(self[i], x[i], y[i]) in place."""
+    return _elementwise_py(self, "map2_", (x, y), callable)
+
+
+Tensor.apply_ = _apply_
+Tensor.map_ = _map_
+Tensor.map2_ = _map2_

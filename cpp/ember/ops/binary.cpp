@@ -397,11 +397,11 @@ EMBER_OP("gt(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "funct
          compare(a.t(0), a.t(1), CmpOp::Gt));
 EMBER_OP("ge(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers __ge__",
          compare(a.t(0), a.t(1), CmpOp::Ge));
-EMBER_OP("greater(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Gt));
-EMBER_OP("greater_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Ge));
-EMBER_OP("less(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Lt));
-EMBER_OP("less_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Le));
-EMBER_OP("not_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method numbers", compare(a.t(0), a.t(1), CmpOp::Ne));
+EMBER_OP("greater(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", compare(a.t(0), a.t(1), CmpOp::Gt));
+EMBER_OP("greater_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", compare(a.t(0), a.t(1), CmpOp::Ge));
+EMBER_OP("less(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", compare(a.t(0), a.t(1), CmpOp::Lt));
+EMBER_OP("less_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", compare(a.t(0), a.t(1), CmpOp::Le));
+EMBER_OP("not_equal(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", compare(a.t(0), a.t(1), CmpOp::Ne));
 
 Tensor logical_not(const Tensor& a) {
   Tensor out = empty(a->shape, DType::Bool);
