@@ -31,9 +31,13 @@ struct Edge {
 // at this node), but an output is saved as a grad_fn-less alias: holding the output itself would
 // make a cycle output -> grad_fn -> output (pytorch#25340). The version recorded at save time is
 // checked at unpack, so an in-place change after saving raises instead of giving wrong gradients.
+// A SavedTensor member declared `SavedTensor a{this};` registers with its node, whose
+// release_saved() (after a backward without retain_graph) resets it: no node writes that by hand.
 struct SavedTensor {
   Tensor t;
   uint32_t version = 0;
+  SavedTensor() = default;  // unregistered (held in a container the node clears itself)
+  explicit SavedTensor(struct Node* owner);
   void save(const Tensor& x, bool is_output = false);
   Tensor get(const struct Node& owner) const;
   void reset() { t.reset(); }
@@ -54,12 +58,18 @@ struct Node {
   // grads: one per forward output (null = zero). Returns one gradient per entry of `next`.
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
   virtual std::string name() const = 0;
-  virtual void release_saved() {}
+  std::vector<SavedTensor*> saved_slots;  // the node's registered SavedTensor members
+  // Frees what the node saved for backward: its registered SavedTensors (override to clear more).
+  virtual void release_saved() {
+    for (SavedTensor* s : saved_slots) s->reset();
+  }
   // A fused node that stands for several of torch's (nn.Linear's): how torch would build that part
   // of the graph, for grad_fn.next_functions. Empty for the others.
   virtual std::string torch_layout() const { return ""; }
   bool needs(size_t i) const { return i < next.size() && next[i].valid(); }
 };
+
+inline SavedTensor::SavedTensor(Node* owner) { owner->saved_slots.push_back(this); }
 
 // Leaf sink: adds the incoming gradient into variable->grad.
 struct AccumulateGrad : Node {

@@ -129,7 +129,7 @@ EMBER_OP("subtract(Tensor input, Tensor other, *, Scalar alpha=1, Tensor? out=No
 // ---- mul
 struct MulBackward : Node {
   Meta ma, mb;
-  SavedTensor sa, sb;
+  SavedTensor sa{this}, sb{this};
   MulBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
@@ -138,7 +138,6 @@ struct MulBackward : Node {
     return r;
   }
   std::string name() const override { return "MulBackward0"; }
-  void release_saved() override { sa.reset(), sb.reset(); }
 };
 Tensor mul(const Tensor& a, const Tensor& b) {
   DType d = result_type(a, b);
@@ -159,7 +158,7 @@ EMBER_OP("multiply(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", 
 // ---- div (true division: integers divide as float32)
 struct DivBackward : Node {
   Meta ma, mb;
-  SavedTensor sa, sb;
+  SavedTensor sa{this}, sb{this};
   DivBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
@@ -173,7 +172,6 @@ struct DivBackward : Node {
     return r;
   }
   std::string name() const override { return "DivBackward0"; }
-  void release_saved() override { sa.reset(), sb.reset(); }
 };
 Tensor div(const Tensor& a, const Tensor& b) {
   DType d = to_floating(result_type(a, b));
@@ -233,7 +231,7 @@ int64_t ipow(int64_t base, int64_t e) {
 }  // namespace
 struct PowBackward : Node {
   Meta ma, mb;
-  SavedTensor sa, sb, sout;
+  SavedTensor sa{this}, sb{this}, sout{this};
   bool scalar_exp;
   PowBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b), scalar_exp(b->wrapped_number) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -254,7 +252,6 @@ struct PowBackward : Node {
     return r;
   }
   std::string name() const override { return scalar_exp ? "PowBackward0" : "PowBackward1"; }
-  void release_saved() override { sa.reset(), sb.reset(), sout.reset(); }
 };
 Tensor pow(const Tensor& a, const Tensor& b) {
   DType d = result_type(a, b);
@@ -286,7 +283,7 @@ EMBER_OP("pow.Scalar(Scalar self, Tensor exponent, *, Tensor? out=None) -> Tenso
 // ---- maximum / minimum: ties split the gradient in half, as torch
 struct MaxMinBackward : Node {
   Meta ma, mb;
-  SavedTensor sa, sb;
+  SavedTensor sa{this}, sb{this};
   bool is_max;
   MaxMinBackward(const Tensor& a, const Tensor& b, bool m) : ma(a), mb(b), is_max(m) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -303,7 +300,6 @@ struct MaxMinBackward : Node {
     return r;
   }
   std::string name() const override { return is_max ? "MaximumBackward0" : "MinimumBackward0"; }
-  void release_saved() override { sa.reset(), sb.reset(); }
 };
 static Tensor maxmin(const Tensor& a, const Tensor& b, bool is_max) {
   DType d = result_type(a, b);
@@ -342,7 +338,7 @@ static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
 Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
 // remainder's gradient: d/da = 1, d/db = -floor(a / b) (torch's RemainderBackward)
 struct RemainderBackward : Node {
-  SavedTensor x, y;
+  SavedTensor x{this}, y{this};
   Meta ma, mb;
   bool scalar_other;
   RemainderBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b), scalar_other(b->wrapped_number) {}
@@ -353,7 +349,6 @@ struct RemainderBackward : Node {
     return r;
   }
   std::string name() const override { return scalar_other ? "RemainderBackward0" : "RemainderBackward1"; }
-  void release_saved() override { x.reset(), y.reset(); }
 };
 Tensor remainder(const Tensor& a, const Tensor& b) {
   Tensor out = floor_rem(a, b, true);
@@ -413,7 +408,7 @@ EMBER_OP("logical_not(Tensor input, *, Tensor? out=None) -> Tensor", "function m
 // ---- where
 struct WhereBackward : Node {
   Meta ma, mb;
-  SavedTensor cond;
+  SavedTensor cond{this};
   WhereBackward(const Tensor& a, const Tensor& b) : ma(a), mb(b) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(3);
@@ -424,7 +419,6 @@ struct WhereBackward : Node {
     return r;
   }
   std::string name() const override { return "WhereBackward0"; }
-  void release_saved() override { cond.reset(); }
 };
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (cond->dtype != DType::Bool)

@@ -66,13 +66,12 @@ void check_gather_shapes(const Tensor& a, int64_t dim, const Tensor& index, cons
 struct GatherBackward : Node {
   Shape in_shape;
   int64_t dim;
-  SavedTensor index;
+  SavedTensor index{this};
   GatherBackward(Shape s, int64_t d) : in_shape(std::move(s)), dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     return {scatter_add(zeros(in_shape, g[0]->dtype), dim, index.get(*this), g[0])};
   }
   std::string name() const override { return "GatherBackward0"; }
-  void release_saved() override { index.reset(); }
 };
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
   dim = wrap_dim(dim, a->dim());
@@ -92,7 +91,7 @@ EMBER_OP("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False,
 
 struct ScatterAddBackward : Node {
   int64_t dim;
-  SavedTensor index;
+  SavedTensor index{this};
   explicit ScatterAddBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
@@ -101,7 +100,6 @@ struct ScatterAddBackward : Node {
     return r;
   }
   std::string name() const override { return "ScatterAddBackward0"; }
-  void release_saved() override { index.reset(); }
 };
 Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_dim(dim, a->dim());
@@ -145,13 +143,12 @@ void check_index_1d(const Tensor& index, const char* op) {
 struct IndexSelectBackward : Node {
   Shape in_shape;
   int64_t dim;
-  SavedTensor index;
+  SavedTensor index{this};
   IndexSelectBackward(Shape s, int64_t d) : in_shape(std::move(s)), dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     return {index_add(zeros(in_shape, g[0]->dtype), dim, index.get(*this), g[0])};
   }
   std::string name() const override { return "IndexSelectBackward0"; }
-  void release_saved() override { index.reset(); }
 };
 constexpr int64_t kSplitMinBytes = 128 * 1024;  // per thread
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
@@ -185,7 +182,7 @@ EMBER_OP("index_select(Tensor input, int dim, Tensor index, *, Tensor? out=None)
 
 struct IndexAddBackward : Node {
   int64_t dim;
-  SavedTensor index;
+  SavedTensor index{this};
   explicit IndexAddBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
@@ -194,7 +191,6 @@ struct IndexAddBackward : Node {
     return r;
   }
   std::string name() const override { return "IndexAddBackward0"; }
-  void release_saved() override { index.reset(); }
 };
 Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_dim(dim, a->dim());

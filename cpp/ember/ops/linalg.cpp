@@ -78,13 +78,12 @@ Tensor eye_like(int64_t n, DType d) { return eye(n, n, d); }
 
 // ---- inv: A^-1 by LU; backward -A^-T g A^-T
 struct InvBackward : Node {
-  SavedTensor result;
+  SavedTensor result{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor ai = result.get(*this);
     return {neg(matmul(matmul(mT(ai), g[0]), mT(ai)))};
   }
   std::string name() const override { return "LinalgInvExBackward0"; }
-  void release_saved() override { result.reset(); }
 };
 Tensor linalg_inv(const Tensor& a) {
   check_matrix(a, "linalg.inv", true);
@@ -135,14 +134,13 @@ void lu_slogdet(const Tensor& a, std::vector<double>& sign, std::vector<double>&
 }
 }  // namespace
 struct DetBackward : Node {
-  SavedTensor input, result;
+  SavedTensor input{this}, result{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor x = input.get(*this), d = result.get(*this);
     Tensor gd = unsqueeze(unsqueeze(mul(g[0], d), -1), -1);
     return {mul(gd, mT(linalg_inv(x)))};
   }
   std::string name() const override { return "LinalgDetBackward0"; }
-  void release_saved() override { input.reset(), result.reset(); }
 };
 Tensor linalg_det(const Tensor& a) {
   check_matrix(a, "linalg.det", true);
@@ -162,13 +160,12 @@ Tensor linalg_det(const Tensor& a) {
 EMBER_OP("linalg_det(Tensor A, *, Tensor? out=None) -> Tensor", "function no_half", linalg_det(a.t(0)));
 EMBER_OP("det(Tensor input) -> Tensor", "function method no_half", linalg_det(a.t(0)));
 struct SlogdetBackward : Node {
-  SavedTensor input;
+  SavedTensor input{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor x = input.get(*this);
     return {mul(unsqueeze(unsqueeze(g[1] ? g[1] : zeros(Shape(x->shape.begin(), x->shape.end() - 2), x->dtype), -1), -1), mT(linalg_inv(x)))};
   }
   std::string name() const override { return "LinalgSlogdetBackward0"; }
-  void release_saved() override { input.reset(); }
 };
 std::pair<Tensor, Tensor> linalg_slogdet(const Tensor& a) {
   check_matrix(a, "linalg.slogdet", true);
@@ -215,7 +212,7 @@ EMBER_OP("linalg_solve(Tensor A, Tensor B, *, bool left=True, Tensor? out=None) 
 
 // ---- cholesky: A = L L^T; backward (Murray 2016) S = L^-T Phi(L^T gL) L^-1, gA = (S + S^T) / 2
 struct CholeskyBackward : Node {
-  SavedTensor L;
+  SavedTensor L{this};
   bool upper;
   explicit CholeskyBackward(bool u) : upper(u) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -228,7 +225,6 @@ struct CholeskyBackward : Node {
     return {mul(add(S, mT(S)), scalar_tensor(Scalar(0.5)))};
   }
   std::string name() const override { return "LinalgCholeskyExBackward0"; }
-  void release_saved() override { L.reset(); }
 };
 Tensor linalg_cholesky(const Tensor& a, bool upper) {
   check_matrix(a, "linalg.cholesky", true);
@@ -258,7 +254,7 @@ EMBER_OP("cholesky(Tensor input, bool upper=False, *, Tensor? out=None) -> Tenso
 
 // ---- qr (reduced / complete / r): Householder via geqrf + orgqr
 struct QrBackward : Node {
-  SavedTensor Q, R;
+  SavedTensor Q{this}, R{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     // m >= n, reduced: M = R gR^T - gQ^T Q; gA = (gQ + Q copyltu(M)) R^-T, copyltu(M) = tril(M) + tril(M, -1)^T
     Tensor q = Q.get(*this), r = R.get(*this);
@@ -269,7 +265,6 @@ struct QrBackward : Node {
     return {mT(linalg_solve(r, mT(b), true))};  // b R^-T = (R^-1 b^T)^T
   }
   std::string name() const override { return "LinalgQrBackward0"; }
-  void release_saved() override { Q.reset(), R.reset(); }
 };
 std::pair<Tensor, Tensor> linalg_qr(const Tensor& a, const std::string& mode) {
   check_matrix(a, "linalg.qr", false);
@@ -315,7 +310,7 @@ EMBER_OP("qr(Tensor input, bool some=True, *, Tensor? out=None) -> (Tensor Q, Te
 
 // ---- eigh: ascending eigenvalues and orthonormal eigenvectors of a symmetric matrix (one triangle read)
 struct EighBackward : Node {
-  SavedTensor L, V;
+  SavedTensor L{this}, V{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor l = L.get(*this), v = V.get(*this);
     Tensor inner = zeros(v->shape, v->dtype);
@@ -331,7 +326,6 @@ struct EighBackward : Node {
     return {mul(add(ga, mT(ga)), scalar_tensor(Scalar(0.5)))};
   }
   std::string name() const override { return "LinalgEighBackward0"; }
-  void release_saved() override { L.reset(), V.reset(); }
 };
 std::pair<Tensor, Tensor> linalg_eigh(const Tensor& a, const std::string& uplo, bool vectors) {
   check_matrix(a, "linalg.eigh", true);
@@ -372,7 +366,7 @@ EMBER_OP("linalg_eigvalsh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> 
 
 // ---- svd: A = U diag(S) Vh (divide and conquer); backward for the reduced form (Townsend 2016)
 struct SvdBackward : Node {
-  SavedTensor U, S, Vh;
+  SavedTensor U{this}, S{this}, Vh{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor u = U.get(*this), s = S.get(*this), vh = Vh.get(*this), v = mT(vh);
     int64_t k = s->shape.back();
@@ -403,7 +397,6 @@ struct SvdBackward : Node {
     return {matmul(matmul(u, inner), vh)};
   }
   std::string name() const override { return "LinalgSvdBackward0"; }
-  void release_saved() override { U.reset(), S.reset(), Vh.reset(); }
 };
 std::vector<Tensor> linalg_svd(const Tensor& a, bool full_matrices, bool vectors) {
   check_matrix(a, "linalg.svd", false);

@@ -17,7 +17,7 @@ Tensor zero_like_scalar(DType d) { return zeros({}, d); }
 
 // ---- atan2 / hypot: own kernels, gradients as torch's formulas
 struct Atan2Backward : Node {
-  SavedTensor y, x;
+  SavedTensor y{this}, x{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor yy = y.get(*this), xx = x.get(*this);
     Tensor den = add(mul(xx, xx), mul(yy, yy));
@@ -27,7 +27,6 @@ struct Atan2Backward : Node {
     return r;
   }
   std::string name() const override { return "Atan2Backward0"; }
-  void release_saved() override { y.reset(), x.reset(); }
 };
 Tensor atan2(const Tensor& a, const Tensor& b) {
   Tensor out = map2(a, b, float_result(a, b), "atan2", [](auto u, auto v) { return std::atan2(u, v); });
@@ -42,7 +41,7 @@ EMBER_OP("atan2(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "fu
 EMBER_OP("arctan2(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace", atan2(a.t(0), a.t(1)));
 
 struct HypotBackward : Node {
-  SavedTensor x, y, r;
+  SavedTensor x{this}, y{this}, r{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor xx = x.get(*this), yy = y.get(*this), rr = r.get(*this);
     std::vector<Tensor> res(2);
@@ -51,7 +50,6 @@ struct HypotBackward : Node {
     return res;
   }
   std::string name() const override { return "HypotBackward0"; }
-  void release_saved() override { x.reset(), y.reset(), r.reset(); }
 };
 Tensor hypot(const Tensor& a, const Tensor& b) {
   if (!is_floating(a->dtype) || !is_floating(b->dtype))
@@ -68,7 +66,7 @@ EMBER_OP("hypot(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "fu
 
 // ---- fmod: C's remainder (sign of the dividend); grad: 1 and -trunc(a / b)
 struct FmodBackward : Node {
-  SavedTensor x, y;
+  SavedTensor x{this}, y{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor xx = x.get(*this), yy = y.get(*this);
     std::vector<Tensor> r(2);
@@ -77,7 +75,6 @@ struct FmodBackward : Node {
     return r;
   }
   std::string name() const override { return "FmodBackward0"; }
-  void release_saved() override { x.reset(), y.reset(); }
 };
 Tensor fmod(const Tensor& a, const Tensor& b) {
   DType d = result_type(a, b);

@@ -31,7 +31,7 @@ void batched(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch,
 
 // ---- mm
 struct MmBackward : Node {
-  SavedTensor sa, sb;
+  SavedTensor sa{this}, sb{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
     if (needs(0)) r[0] = mm(g[0], t(sb.get(*this)));
@@ -39,7 +39,6 @@ struct MmBackward : Node {
     return r;
   }
   std::string name() const override { return "MmBackward0"; }
-  void release_saved() override { sa.reset(), sb.reset(); }
 };
 Tensor mm(const Tensor& a, const Tensor& b) {
   if (a->dim() != 2) throw std::runtime_error("self must be a matrix (got a " + std::to_string(a->dim()) + "-d tensor of shape " + shape_str(a->shape) + ")");
@@ -62,7 +61,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 
 // ---- bmm
 struct BmmBackward : Node {
-  SavedTensor sa, sb;
+  SavedTensor sa{this}, sb{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
     if (needs(0)) r[0] = bmm(g[0], transpose(sb.get(*this), 1, 2));
@@ -70,7 +69,6 @@ struct BmmBackward : Node {
     return r;
   }
   std::string name() const override { return "BmmBackward0"; }
-  void release_saved() override { sa.reset(), sb.reset(); }
 };
 Tensor bmm(const Tensor& a, const Tensor& b) {
   if (a->dim() != 3) throw std::runtime_error("batch1 must be a 3D tensor (got shape " + shape_str(a->shape) + ")");

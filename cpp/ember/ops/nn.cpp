@@ -90,7 +90,7 @@ std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor&
 }  // namespace
 
 struct LinearBackward : Node {
-  SavedTensor x2, w, y;  // y: the output, kept only for the fused ReLU's gate
+  SavedTensor x2{this}, w{this}, y{this};  // y: the output, kept only for the fused ReLU's gate
   Shape x_shape;
   bool has_bias, relu = false;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -107,7 +107,6 @@ struct LinearBackward : Node {
     return std::string("linear:") + (x_shape.size() == 2 ? "2d" : "nd") + (has_bias ? ":bias" : ":nobias") +
            (relu ? ":relu" : "");
   }
-  void release_saved() override { x2.reset(), w.reset(), y.reset(); }
 };
 namespace {
 void check_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
@@ -167,10 +166,10 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
 // ---- mlp: a chain of linear layers, each optionally followed by ReLU, as one op and one node
 // (what Sequential(Linear, ReLU, ..., Linear) computes, without the per-layer calls and nodes).
 struct MlpBackward : Node {
-  SavedTensor x;           // the op's input (layer 0's)
+  SavedTensor x{this};           // the op's input (layer 0's)
   std::vector<Tensor> h;   // h[l] (l >= 1): layer l's input, the (post-ReLU) output of layer l - 1
   std::vector<SavedTensor> w;
-  SavedTensor y;           // the op's output, for the last layer's ReLU gate
+  SavedTensor y{this};           // the op's output, for the last layer's ReLU gate
   std::vector<char> relu;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     const size_t L = w.size();
@@ -194,7 +193,8 @@ struct MlpBackward : Node {
   // torch's name for the node of the chain's last op
   std::string name() const override { return relu.back() ? "ReluBackward0" : last_bias ? "AddmmBackward0" : "MmBackward0"; }
   void release_saved() override {
-    x.reset(), h.clear(), w.clear(), y.reset();
+    Node::release_saved();  // x and y
+    h.clear(), w.clear();
   }
 };
 
@@ -252,7 +252,7 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
 
 // ---- mse_loss
 struct MseLossBackward : Node {
-  SavedTensor diff;  // input - target, computed in forward
+  SavedTensor diff{this};  // input - target, computed in forward
   int reduction;
   Shape in_shape, tg_shape;
   MseLossBackward(int r, Shape a, Shape b) : reduction(r), in_shape(std::move(a)), tg_shape(std::move(b)) {}
@@ -266,7 +266,6 @@ struct MseLossBackward : Node {
     return r;
   }
   std::string name() const override { return "MseLossBackward0"; }
-  void release_saved() override { diff.reset(); }
 };
 Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
   if (any_storage({&input, &target}))
@@ -464,7 +463,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const Tensor& weight, 
 
 // ---- binary_cross_entropy_with_logits: max(x,0) - x*t + log1p(exp(-|x|)), with pos_weight
 struct BCEWithLogitsBackward : Node {
-  SavedTensor x, t, w, pw;
+  SavedTensor x{this}, t{this}, w{this}, pw{this};
   int reduction;
   explicit BCEWithLogitsBackward(int r) : reduction(r) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -495,7 +494,6 @@ struct BCEWithLogitsBackward : Node {
     return r;
   }
   std::string name() const override { return "BinaryCrossEntropyWithLogitsBackward0"; }
-  void release_saved() override { x.reset(), t.reset(), w.reset(), pw.reset(); }
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
                                         int reduction) {
@@ -531,7 +529,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const 
 
 // ---- binary_cross_entropy on probabilities; log clamped at -100 as torch
 struct BCEBackward : Node {
-  SavedTensor p, t, w;
+  SavedTensor p{this}, t{this}, w{this};
   int reduction;
   explicit BCEBackward(int r) : reduction(r) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -555,7 +553,6 @@ struct BCEBackward : Node {
     return r;
   }
   std::string name() const override { return "BinaryCrossEntropyBackward0"; }
-  void release_saved() override { p.reset(), t.reset(), w.reset(); }
 };
 Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction) {
   if (any_storage({&p, &t, &weight}))

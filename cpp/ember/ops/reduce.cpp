@@ -109,7 +109,7 @@ EMBER_OP("std.unbiased(Tensor input, bool unbiased) -> Tensor", "function method
 
 // ---- prod over one dim or all
 struct ProdBackward : Node {
-  SavedTensor input;
+  SavedTensor input{this};
   int64_t dim;  // -1 with all=true
   bool all, keepdim;
   ProdBackward(int64_t d, bool a, bool k) : dim(d), all(a), keepdim(k) {}
@@ -138,7 +138,6 @@ struct ProdBackward : Node {
     return {reshape(r, x->shape)};
   }
   std::string name() const override { return all ? "ProdBackward0" : "ProdBackward1"; }
-  void release_saved() override { input.reset(); }
 };
 Tensor prod(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   std::vector<bool> m = dim ? reduced_mask(a, {*dim}) : reduced_mask(a, {});
@@ -169,7 +168,7 @@ EMBER_OP("prod(Tensor input, int? dim=None, bool keepdim=False, *, ScalarType? d
 
 // ---- max()/min() over everything: the gradient is shared evenly among ties, as torch
 struct AmaxAllBackward : Node {
-  SavedTensor input, result;
+  SavedTensor input{this}, result{this};
   bool is_max;
   explicit AmaxAllBackward(bool m) : is_max(m) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -179,7 +178,6 @@ struct AmaxAllBackward : Node {
     return {mul(mask, div(g[0], cnt))};
   }
   std::string name() const override { return is_max ? "MaxBackward1" : "MinBackward1"; }
-  void release_saved() override { input.reset(), result.reset(); }
 };
 Tensor amax_all(const Tensor& a, bool is_max) {
   if (a->numel() == 0)
@@ -207,7 +205,7 @@ Tensor amax_all(const Tensor& a, bool is_max) {
 
 // ---- max/min along a dim, with indices
 struct MaxDimBackward : Node {
-  SavedTensor indices;
+  SavedTensor indices{this};
   Shape in_shape;
   int64_t dim;
   bool keepdim, is_max;
@@ -219,7 +217,6 @@ struct MaxDimBackward : Node {
     return {scatter_add(zeros(in_shape, gg->dtype), dim, idx, gg)};
   }
   std::string name() const override { return is_max ? "MaxBackward0" : "MinBackward0"; }
-  void release_saved() override { indices.reset(); }
 };
 std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim, bool is_max) {
   dim = wrap_dim(dim, a->dim());
@@ -281,7 +278,7 @@ EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "f
 
 // ---- softmax / log_softmax along one dim (max-subtracted, so finite for large logits)
 struct SoftmaxBackward : Node {
-  SavedTensor out;
+  SavedTensor out{this};
   int64_t dim;
   bool log;
   SoftmaxBackward(int64_t d, bool l) : dim(d), log(l) {}
@@ -295,7 +292,6 @@ struct SoftmaxBackward : Node {
     return {mul(y, sub(g[0], sum(gy, {dim}, true)))};
   }
   std::string name() const override { return log ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }
-  void release_saved() override { out.reset(); }
 };
 static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
   if (!is_floating(a0->dtype))  // as torch: no implicit cast (pass dtype= to softmax for that)

@@ -63,7 +63,7 @@ EMBER_OP("cumsum(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=N
 
 // ---- cumprod: exact gradient with zeros (grad_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k)
 struct CumprodBackward : Node {
-  SavedTensor input;
+  SavedTensor input{this};
   int64_t dim;
   explicit CumprodBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -92,7 +92,6 @@ struct CumprodBackward : Node {
     return {rows_back(out, x->shape, dim)};
   }
   std::string name() const override { return "CumprodBackward0"; }
-  void release_saved() override { input.reset(); }
 };
 Tensor cumprod(const Tensor& a, int64_t dim) {
   dim = a->dim() == 0 ? 0 : scan_dim(a, dim);
@@ -120,7 +119,7 @@ EMBER_OP("cumprod(Tensor input, int dim, *, ScalarType? dtype=None, Tensor? out=
 
 // ---- cummax / cummin: running extreme and its (last) index; NaN propagates
 struct CummaxBackward : Node {
-  SavedTensor indices;
+  SavedTensor indices{this};
   int64_t dim;
   Shape in_shape;
   bool is_max;
@@ -130,7 +129,6 @@ struct CummaxBackward : Node {
     return {scatter_add(zeros(in_shape, g[0]->dtype), dim, indices.get(*this), g[0])};
   }
   std::string name() const override { return is_max ? "CummaxBackward0" : "CumminBackward0"; }
-  void release_saved() override { indices.reset(); }
 };
 std::pair<Tensor, Tensor> cummax(const Tensor& a, int64_t dim, bool is_max) {
   dim = a->dim() == 0 ? 0 : scan_dim(a, dim);
@@ -172,7 +170,7 @@ EMBER_OP("cummin(Tensor input, int dim) -> (Tensor values, Tensor indices)", "fu
 
 // ---- logcumsumexp: out_i = log sum_{j<=i} exp(x_j), accumulated with logaddexp
 struct LogcumsumexpBackward : Node {
-  SavedTensor input, result;
+  SavedTensor input{this}, result{this};
   int64_t dim;
   explicit LogcumsumexpBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -196,7 +194,6 @@ struct LogcumsumexpBackward : Node {
     return {rows_back(out, x->shape, dim)};
   }
   std::string name() const override { return "LogcumsumexpBackward0"; }
-  void release_saved() override { input.reset(), result.reset(); }
 };
 Tensor logcumsumexp(const Tensor& a0, int64_t dim) {
   Tensor a = is_floating(a0->dtype) ? a0 : to_dtype(a0, DType::Float32);

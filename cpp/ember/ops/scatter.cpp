@@ -90,7 +90,7 @@ Tensor expand_src(const Tensor& src, const Tensor& index) {
 
 // ---- scatter: out = input with src written at index (grad: input's zeroed there; src's gathered)
 struct ScatterBackward : Node {
-  SavedTensor index;
+  SavedTensor index{this};
   int64_t dim;
   explicit ScatterBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -105,7 +105,6 @@ struct ScatterBackward : Node {
     return r;
   }
   std::string name() const override { return "ScatterBackward0"; }
-  void release_saved() override { index.reset(); }
 };
 Tensor scatter(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src0) {
   dim = a->dim() == 0 ? 0 : wrap_dim(dim, a->dim());
@@ -146,7 +145,7 @@ EMBER_OP("scatter.value_reduce(Tensor input, int dim, Tensor index, Scalar value
 
 // ---- scatter_reduce(sum | prod | mean | amax | amin, include_self)
 struct ScatterReduceBackward : Node {
-  SavedTensor index, input, src, result;
+  SavedTensor index{this}, input{this}, src{this}, result{this};
   int64_t dim;
   Red r;
   bool include_self;
@@ -188,7 +187,6 @@ struct ScatterReduceBackward : Node {
     return maximum(hits, ones({}, y->dtype));
   }
   std::string name() const override { return "ScatterReduceBackward0"; }
-  void release_saved() override { index.reset(), input.reset(), src.reset(), result.reset(); }
 };
 Tensor scatter_reduce(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src, const std::string& reduce,
                       bool include_self) {

@@ -28,7 +28,7 @@ EMBER_OP("any(Tensor input, int[1]? dim=None, bool keepdim=False, *, Tensor? out
 
 // ---- amax / amin over dims (all when empty): the gradient is shared evenly among ties, as torch
 struct AmaxBackward : Node {
-  SavedTensor input, result;
+  SavedTensor input{this}, result{this};
   std::vector<bool> mask;
   bool keepdim, is_max;
   AmaxBackward(std::vector<bool> m, bool k, bool mx) : mask(std::move(m)), keepdim(k), is_max(mx) {}
@@ -46,7 +46,6 @@ struct AmaxBackward : Node {
     return d;
   }
   std::string name() const override { return is_max ? "AmaxBackward0" : "AminBackward0"; }
-  void release_saved() override { input.reset(), result.reset(); }
 };
 Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool is_max) {
   auto m = reduced_mask(a, dims);
@@ -119,7 +118,7 @@ EMBER_OP("count_nonzero(Tensor input, int[1]? dim=None) -> Tensor", "function me
 
 // ---- sqrt whose gradient at 0 is 0 (std and the 2-norm: torch masks result == 0)
 struct SafeSqrtBackward : Node {
-  SavedTensor result;
+  SavedTensor result{this};
   const char* nm;
   explicit SafeSqrtBackward(const char* n) : nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -127,7 +126,6 @@ struct SafeSqrtBackward : Node {
     return {map2(g[0], r, g[0]->dtype, "sqrt_backward", [](auto gv, auto v) { return v == 0 ? decltype(v)(0) : gv / (2 * v); })};
   }
   std::string name() const override { return nm; }
-  void release_saved() override { result.reset(); }
 };
 Tensor sqrt_zero_grad(const Tensor& v, const char* node) {
   Tensor out;
@@ -145,7 +143,7 @@ Tensor sqrt_zero_grad(const Tensor& v, const char* node) {
 
 // ---- vector norms: ord 2 (zero-safe), 1, inf, -inf, 0 and general p
 struct NormBackward : Node {
-  SavedTensor input, result;
+  SavedTensor input{this}, result{this};
   double p;
   std::vector<bool> mask;
   bool keepdim;
@@ -164,7 +162,6 @@ struct NormBackward : Node {
     return {mul(num, gg)};
   }
   std::string name() const override { return "NormBackward1"; }
-  void release_saved() override { input.reset(), result.reset(); }
 };
 Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims, bool keepdim) {
   if (!is_floating(a->dtype))

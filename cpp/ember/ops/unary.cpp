@@ -19,7 +19,7 @@ Tensor map_same(const Tensor& a, const char* name, Fn f) {
 
 // Node for y = f(x) whose backward needs x (input) or y (output).
 struct UnaryBackward : Node {
-  SavedTensor saved;
+  SavedTensor saved{this};
 };
 }  // namespace
 
@@ -45,7 +45,6 @@ struct AbsBackward : UnaryBackward {
     return {map2(g[0], x, g[0]->dtype, "abs_backward", [](auto gv, auto xv) { return xv > 0 ? gv : (xv < 0 ? -gv : 0 * gv); })};
   }
   std::string name() const override { return "AbsBackward0"; }
-  void release_saved() override { saved.reset(); }
 };
 Tensor abs(const Tensor& a) {
   if (a->dtype == DType::Bool) return clone(a);
@@ -182,7 +181,6 @@ inline double bessel_i_d(int nu, double x) {
       return {map2(g[0], s, g[0]->dtype, #op "_backward", [](auto gv, auto v) { return bwd; })};       \
     }                                                                                                  \
     std::string name() const override { return #Name "0"; }                                            \
-    void release_saved() override { saved.reset(); }                                                   \
   };                                                                                                   \
   Tensor op(const Tensor& a) {                                                                         \
     Tensor out = map1(a, to_floating(a->dtype), #op, [](auto x) { return fwd; });                      \
@@ -240,7 +238,6 @@ struct PolygammaBackward : UnaryBackward {
                  [m](auto gv, auto v) { return gv * (decltype(v))polygamma_d(m, (double)v); })};
   }
   std::string name() const override { return "PolygammaBackward0"; }
-  void release_saved() override { saved.reset(); }
 };
 Tensor polygamma(int64_t n, const Tensor& a) {
   if (n < 0) throw std::runtime_error("polygamma(n, x) does not support negative n.");
@@ -261,7 +258,6 @@ struct ReluBackward : UnaryBackward {
     return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v <= 0 ? decltype(gv)(0) : gv; })};
   }
   std::string name() const override { return "ReluBackward0"; }
-  void release_saved() override { saved.reset(); }
 };
 Tensor relu(const Tensor& a) {
   if (a->dtype == DType::Bool) throw TypeError("relu: not implemented for dtype bool");
@@ -287,7 +283,6 @@ struct ClampBackward : UnaryBackward {
                  [l, h](auto gv, auto v) { return (v >= l && v <= h) ? gv : 0 * gv; })};
   }
   std::string name() const override { return "ClampBackward1"; }
-  void release_saved() override { saved.reset(); }
 };
 Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   if (!lo && !hi) throw std::runtime_error("torch.clamp: At least one of 'min' or 'max' must not be None");
