@@ -17,7 +17,7 @@ import numpy as _np
 
 from . import _C
 from ._factories import arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
-from ._op_registry import declare
+from ._op_registry import declare, return_type
 from .functional import _type_name
 
 Tensor = _C.Tensor
@@ -1226,20 +1226,15 @@ def ldexp(input, other, *, out=None):
     return _write_out(x * o.to(x.dtype).exp2(), out)
 
 
-_Frexp = None
+_Frexp = return_type("frexp", ["mantissa", "exponent"])
 
 
 @declare("frexp(Tensor input, *, Tensor? out=None) -> (Tensor mantissa, Tensor exponent)", "function method")
 def frexp(input, *, out=None):
     """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1); exponent int32."""
-    global _Frexp
     _check_tensor(input, "frexp")
     if not input.dtype.is_floating_point:
         raise RuntimeError("torch.frexp() only supports floating-point dtypes")
-    if _Frexp is None:
-        _Frexp = collections.namedtuple("frexp", ["mantissa", "exponent"])
-        _Frexp.__module__ = "ember.return_types"
-        _C.return_types.frexp = _Frexp
     _, e = _np.frexp(input.detach().float().numpy() if input.dtype == _C.dtype.bfloat16 else input.detach().numpy())
     # the mantissa as input * 2^-e: exact, and differentiable as torch's (d mantissa / d input = 2^-e)
     res = _Frexp(input * tensor(_np.exp2(-e.astype(_np.float64))).to(input.dtype), tensor(e.astype(_np.int32)))
@@ -1317,7 +1312,7 @@ def _elementwise_py(self, name, others, fn):
     if self.requires_grad:
         raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() instead.")
     arrs = [self.numpy()] + [_np.broadcast_to(o.detach().numpy(), tuple(self.shape)) for o in others]
-    flat = [a.reshape(-1) if a.flags.c_contiguous else _np.ravel(a) for a in arrs]
+    flat = [_np.ravel(a) for a in arrs]
     res = _np.empty(self.numel(), dtype=arrs[0].dtype)
     for k in builtins.range(self.numel()):
         res[k] = fn(*(f[k].item() for f in flat))

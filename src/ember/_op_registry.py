@@ -21,6 +21,16 @@ def declare(schema, variants="function"):
     return deco
 
 
+def return_type(name, fields):
+    """A named tuple type for a Python-level op's results, as torch.return_types.<name>, registered
+    next to the C++ ops' ones (ember._C.return_types)."""
+    import collections
+    t = collections.namedtuple(name, fields)
+    t.__module__ = "ember.return_types"
+    setattr(_C.return_types, name, t)
+    return t
+
+
 def op_table():
     """Every op declaration: (schema, variants, where it is defined)."""
     return [tuple(r) for r in _C._op_table()] + [(s, v, m) for s, v, m, _ in _PY_OPS]

@@ -6,7 +6,7 @@ import math
 import numbers
 
 from . import _C
-from ._op_registry import declare
+from ._op_registry import declare, return_type
 from .functional import (
     _chain_product,
     _check_chain,
@@ -216,17 +216,8 @@ svd = _C.linalg_svd
 svdvals = _C.linalg_svdvals
 
 
-def _return_type(name, fields):
-    """A named tuple type as torch.return_types.<name>, registered with the C++ ops' ones."""
-    import collections
-    t = collections.namedtuple(name, fields)
-    t.__module__ = "ember.return_types"
-    setattr(_C.return_types, name, t)
-    return t
-
-
-_InvEx = _return_type("linalg_inv_ex", ["inverse", "info"])
-_CholeskyEx = _return_type("linalg_cholesky_ex", ["L", "info"])
+_InvEx = return_type("linalg_inv_ex", ["inverse", "info"])
+_CholeskyEx = return_type("linalg_cholesky_ex", ["L", "info"])
 
 
 def inv_ex(A, *, check_errors=False, out=None):
