@@ -515,9 +515,9 @@ DTYPE_CASES = {
     "log_softmax_bool": (lambda L, x: L.nn.functional.log_softmax(x, 0), [A(np.ones(2, bool))], RuntimeError,
                          [("bool", "Bool")]),
     "norm_int": (lambda L, x: x.norm(), [A(i64(3, 4))], RuntimeError, [("int64", "Long")]),
+    "relu_bool": (lambda L, x: L.relu(x), [A(np.ones(2, bool))], RuntimeError, [("bool", "Bool")]),
 }
 DTYPE_BUGS = {
-    "relu_bool": (lambda L, x: L.relu(x), [A(np.ones(2, bool))], RuntimeError, [("bool", "Bool")]),
     "bce_int_target": (lambda L, x, y: L.nn.functional.binary_cross_entropy(x, y),
                        [A(f32(2, low=0.1, high=0.9), True), A(i64(0, 1))], RuntimeError, [("int64", "Long")]),
     "bce_float64_target": (lambda L, x, y: L.nn.BCELoss()(x, y),
@@ -530,7 +530,6 @@ DTYPE_BUGS = {
                         [("float32", "Float")]),
 }
 DTYPE_BUG_REASONS = {
-    "relu_bool": "relu(bool tensor) raises TypeError; torch raises RuntimeError",
     "bce_int_target": "binary_cross_entropy accepts an int64 target (torch: RuntimeError 'Found dtype Long but "
                       "expected Float')",
     "bce_float64_target": "BCELoss accepts a float64 target for a float32 input (torch: RuntimeError)",
@@ -723,7 +722,7 @@ NARROW_BUGS = {
 }
 
 
-NARROW_FIXED = {"overflowing_start_and_length"}
+NARROW_FIXED = set(NARROW_BUGS)  # every one fixed; kept as regression tests
 
 
 @pytest.mark.parametrize("name", [k if k in NARROW_FIXED else pytest.param(k, marks=xfail_bug(v[3]))

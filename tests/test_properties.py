@@ -215,11 +215,8 @@ BUILTIN_ERRORS = (IndexError, TypeError, ValueError, RuntimeError)
 # Bugs: ember raises a different builtin class than torch for these torch messages; accepted in
 # the properties (ember still has to raise), pinned by test_regression_* below.
 KNOWN_ERROR_CLASS = [
-    (r"Boolean inputs not supported for relu", TypeError),  # ember: TypeError "not implemented for dtype bool"
-    (r"argument alpha must not be a floating point", TypeError),
     (r"indexing tensors could not be broadcast together", RuntimeError),
     (r"narrow\(\) cannot be applied to a 0-dim tensor", IndexError),
-    (r"start \(\d+\) \+ length \(\d+\) exceeds dimension size", IndexError),
     (r"tensor.mT is only supported on matrices", IndexError),
     (r"index_select\(\): self indexing axis dim should be positive", IndexError),
     (r"index -?\d+ is out of bounds for dimension", IndexError),  # index_add
@@ -1404,7 +1401,8 @@ REGRESSIONS = {
 # Regressions fixed since they were pinned: they now run as ordinary tests.
 FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim", "where_int_and_float_numbers",
          "where_float_numbers", "norm_inf_over_dim_tuple", "norm_inf_over_one_dim_tuple", "norm_inf_keepdim_without_dim",
-         "norm_inf_dim_gradient_at_ties", "norm_p_minus_inf", "norm_p_zero"}
+         "norm_inf_dim_gradient_at_ties", "norm_p_minus_inf", "norm_p_zero",
+         "error_class_relu_of_bool", "error_class_int_sub_float_alpha", "error_class_narrow_past_end"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(k, marks=() if k in FIXED else pytest.mark.xfail(strict=True, reason=f"bug: {k}"))

@@ -36,6 +36,7 @@ struct Signature {
   int out_index = -1;
   std::vector<std::string> ret_names;  // named tuple fields
   bool ret_tuple = false;
+  size_t n_ret = 1;                    // results of a tuple-returning op (its out= is a tuple of as many)
   py::object ret_type;                 // namedtuple type (or null)
   OpFn fn = nullptr;
   DTypePolicy policy;
@@ -185,7 +186,7 @@ Signature parse_schema(const char* schema) {
       p.def = parse_default(p, def, s);
     }
     p.pyname = PyUnicode_InternFromString(p.name.c_str());
-    if (p.name == "out" && p.ty == Ty::Tensor) sig.out_index = (int)sig.params.size();
+    if (p.name == "out" && (p.ty == Ty::Tensor || p.ty == Ty::Tensors)) sig.out_index = (int)sig.params.size();
     sig.params.push_back(std::move(p));
   }
   for (auto& p : sig.params)
@@ -195,6 +196,9 @@ Signature parse_schema(const char* schema) {
     std::string r = trim(s.substr(arrow + 2));
     if (!r.empty() && r.front() == '(') {
       sig.ret_tuple = true;
+      sig.n_ret = split_top(r.substr(1, r.size() - 2)).size();
+      if (sig.out_index >= 0 && sig.params[sig.out_index].ty != Ty::Tensors)
+        schema_error(s, "an op returning a tuple takes out= as a tuple: declare it `Tensor[]? out=None`");
       for (auto& e : split_top(r.substr(1, r.size() - 2))) {
         size_t sp = e.rfind(' ');
         if (sp != std::string::npos) sig.ret_names.push_back(trim(e.substr(sp + 1)));
@@ -572,21 +576,34 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
     Py_INCREF(self_obj);
     return self_obj;
   }
-  if (sig.out_index >= 0 && A.a[sig.out_index].kind == Arg::Tensor_) {
-    Tensor out = A.a[sig.out_index].t;
+  if (sig.out_index >= 0 && A.a[sig.out_index].kind != Arg::None) {
+    // out=: one tensor, or a tuple of one per result for an op returning a tuple (torch's form)
+    Arg& o = A.a[sig.out_index];
+    std::vector<Tensor> outs = o.kind == Arg::Tensors ? o.ts : std::vector<Tensor>{o.t};
+    if (sig.ret_tuple != (o.kind == Arg::Tensors) || outs.size() != sig.n_ret)
+      throw TypeError(sig.name + "(): argument 'out' must be " +
+                      (sig.ret_tuple ? "a tuple of " + std::to_string(sig.n_ret) + " Tensors" : std::string("Tensor")) +
+                      ", not " + (o.kind == Arg::Tensors ? "a tuple of " + std::to_string(outs.size()) : std::string("Tensor")));
     if (GradMode::is_enabled()) {
+      bool grad = false;
       for (int q = 0; q < A.n; ++q)
-        if (q != sig.out_index && A.a[q].kind == Arg::Tensor_ && A.a[q].t->requires_grad)
-          throw std::runtime_error(sig.name + "(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad.");
-      if (out->requires_grad)
+        if (q != sig.out_index && A.a[q].kind == Arg::Tensor_ && A.a[q].t->requires_grad) grad = true;
+      for (auto& t : outs) grad = grad || t->requires_grad;
+      if (grad)
         throw std::runtime_error(sig.name + "(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad.");
     }
-    A.a[sig.out_index] = Arg();
-    release_gil_if(big, [&] {
-      Value v = call_op(sig.fn, sig.policy, A);
-      write_out(out, v.t, sig.name.c_str());
+    o = Arg();
+    Value v = release_gil_if(big, [&] {
+      Value r = call_op(sig.fn, sig.policy, A);
+      if (r.kind == Value::Tensors)
+        for (size_t k = 0; k < outs.size(); ++k) write_out(outs[k], r.ts[k], sig.name.c_str());
+      else
+        write_out(outs[0], r.t, sig.name.c_str());
+      return r;
     });
-    return py::cast(out).release().ptr();
+    if (v.kind != Value::Tensors) return py::cast(outs[0]).release().ptr();
+    v.ts = outs;
+    return to_python(v, sig);
   }
   Value v = release_gil_if(big, [&] { return call_op(sig.fn, sig.policy, A); });
   return to_python(v, sig);

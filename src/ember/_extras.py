@@ -1229,7 +1229,7 @@ def ldexp(input, other, *, out=None):
 _Frexp = return_type("frexp", ["mantissa", "exponent"])
 
 
-@declare("frexp(Tensor input, *, Tensor? out=None) -> (Tensor mantissa, Tensor exponent)", "function method")
+@declare("frexp(Tensor input, *, Tensor[]? out=None) -> (Tensor mantissa, Tensor exponent)", "function method")
 def frexp(input, *, out=None):
     """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1); exponent int32."""
     _check_tensor(input, "frexp")

@@ -220,4 +220,26 @@ struct IndexError : std::runtime_error { using std::runtime_error::runtime_error
 struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
 // RuntimeError is std::runtime_error itself.
 
+// torch's name of a dtype in messages ("Float", "Long").
+inline const char* scalar_type_name(DType d) {
+  switch (d) {
+    case DType::Bool: return "Bool";
+    case DType::Int64: return "Long";
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+    case DType::UInt8: return "Byte";
+    case DType::Int8: return "Char";
+    case DType::Int16: return "Short";
+    case DType::Int32: return "Int";
+    case DType::Float16: return "Half";
+    case DType::BFloat16: return "BFloat16";
+  }
+  return "?";
+}
+// torch's error for a dtype an op has no kernel for: NotImplementedError
+// "\"abs_cpu\" not implemented for 'Bool'".
+[[noreturn]] inline void not_implemented_for(const std::string& kernel, DType d) {
+  throw NotImplementedError("\"" + kernel + "\" not implemented for '" + scalar_type_name(d) + "'");
+}
+
 }  // namespace ember

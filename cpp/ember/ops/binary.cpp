@@ -106,7 +106,7 @@ static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_s
   if (is_sub && (a->dtype == DType::Bool || b->dtype == DType::Bool))
     throw std::runtime_error("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   if (alpha.kind == Scalar::Float && !is_floating(d))
-    throw TypeError("For integral input tensors, argument alpha must not be a floating point number.");
+    throw std::runtime_error("For integral input tensors, argument alpha must not be a floating point number.");
   Tensor out;
   if (alpha.kind != Scalar::Float && alpha.i == 1)
     out = is_sub ? EMBER_BINARY_SAME(a, b, d, wrap_sub(x, y)) : EMBER_BINARY_SAME(a, b, d, wrap_add(x, y));
@@ -255,6 +255,7 @@ struct PowBackward : Node {
 };
 Tensor pow(const Tensor& a, const Tensor& b) {
   DType d = result_type(a, b);
+  if (d == DType::Bool && !b->wrapped_number) not_implemented_for("pow", d);  // torch: bool ** True is fine
   Tensor out;
   if (d == DType::Int64 || d == DType::Bool) {
     Tensor bi = cast_nograd(b, DType::Int64);
@@ -462,8 +463,9 @@ enum class BitOp { And, Or, Xor, Shl, Shr };
 static Tensor bitwise(const Tensor& a, const Tensor& b, BitOp op, const char* name) {
   DType d = result_type(a, b);
   if (is_floating(d))
-    throw std::runtime_error(std::string("\"") + name + "_cpu\" not implemented for '" + (d == DType::Float32 ? "Float" : "Double") + "'");
+    not_implemented_for(std::string(name) + "_cpu", d);
   NoGradGuard g;
+  if (d == DType::Bool && (op == BitOp::Shl || op == BitOp::Shr)) not_implemented_for(op == BitOp::Shl ? "lshift_cpu" : "rshift_cpu", d);
   if (d == DType::Bool) {
     if (op == BitOp::And) return binary_op<bool, bool>(a, b, d, [](bool x, bool y) { return x && y; });
     if (op == BitOp::Or) return binary_op<bool, bool>(a, b, d, [](bool x, bool y) { return x || y; });
@@ -487,7 +489,7 @@ Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(a, b, BitO
 Tensor bitwise_not(const Tensor& a) {
   if (a->dtype == DType::Bool) return logical_not(a);
   if (is_floating(a->dtype))
-    throw std::runtime_error(std::string("\"bitwise_not_cpu\" not implemented for '") + (a->dtype == DType::Float32 ? "Float" : "Double") + "'");
+    not_implemented_for("bitwise_not_cpu", a->dtype);
   return bitwise(a, scalar_tensor(Scalar::from_int(-1)), BitOp::Xor, "bitwise_not");
 }
 EMBER_OP("logical_and(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace", logical_and(a.t(0), a.t(1)));

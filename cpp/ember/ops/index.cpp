@@ -123,7 +123,7 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tens
   }
   return out;
 }
-EMBER_OP("scatter_add(Tensor input, int dim, Tensor index, Tensor src) -> Tensor", "function method inplace",
+EMBER_OP("scatter_add(Tensor input, int dim, Tensor index, Tensor src, *, Tensor? out=None) -> Tensor", "function method inplace",
          scatter_add(a.t(0), a.i(1), a.t(2), a.t(3)));
 
 // ---- index_select / index_add
@@ -422,7 +422,7 @@ std::vector<Tensor> nonzero_tuple(const Tensor& a) {
   for (int64_t d = 0; d < a->dim(); ++d) r.push_back(contiguous(select(nz, 1, d)));
   return r;
 }
-EMBER_OP("nonzero(Tensor input, *, bool as_tuple=False) -> Tensor", "function method int64_result",
+EMBER_OP("nonzero(Tensor input, *, bool as_tuple=False, Tensor? out=None) -> Tensor", "function method int64_result",
          a.b(1) ? Value(nonzero_tuple(a.t(0))) : Value(nonzero(a.t(0))));
 
 // ---- advanced indexing

@@ -114,22 +114,6 @@ Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, con
   return self;
 }
 
-const char* scalar_type_name(DType d) {
-  switch (d) {
-    case DType::Bool: return "Bool";
-    case DType::Int64: return "Long";
-    case DType::Float32: return "Float";
-    case DType::Float64: return "Double";
-    case DType::UInt8: return "Byte";
-    case DType::Int8: return "Char";
-    case DType::Int16: return "Short";
-    case DType::Int32: return "Int";
-    case DType::Float16: return "Half";
-    case DType::BFloat16: return "BFloat16";
-  }
-  return "?";
-}
-
 void write_out(const Tensor& out, const Tensor& r, const char* name) {
   if (!can_cast(r->dtype, out->dtype))
     throw std::runtime_error(std::string("result type ") + scalar_type_name(r->dtype) +

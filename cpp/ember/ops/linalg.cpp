@@ -184,8 +184,8 @@ std::pair<Tensor, Tensor> linalg_slogdet(const Tensor& a) {
   }
   return {s, l};
 }
-EMBER_OP("linalg_slogdet(Tensor A, *, Tensor? out=None) -> (Tensor sign, Tensor logabsdet)", "function no_half", linalg_slogdet(a.t(0)));
-EMBER_OP("slogdet(Tensor input) -> (Tensor sign, Tensor logabsdet)", "function method no_half", linalg_slogdet(a.t(0)));
+EMBER_OP("linalg_slogdet(Tensor A, *, Tensor[]? out=None) -> (Tensor sign, Tensor logabsdet)", "function no_half", linalg_slogdet(a.t(0)));
+EMBER_OP("slogdet(Tensor input, *, Tensor[]? out=None) -> (Tensor sign, Tensor logabsdet)", "function method no_half", linalg_slogdet(a.t(0)));
 EMBER_OP("logdet(Tensor input) -> Tensor", "function method no_half",
          [&] {
            auto r = linalg_slogdet(a.t(0));
@@ -304,8 +304,8 @@ std::pair<Tensor, Tensor> linalg_qr(const Tensor& a, const std::string& mode) {
   }
   return {Qt, R};
 }
-EMBER_OP("linalg_qr(Tensor A, str mode=\"reduced\", *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function no_half", linalg_qr(a.t(0), a.str(1)));
-EMBER_OP("qr(Tensor input, bool some=True, *, Tensor? out=None) -> (Tensor Q, Tensor R)", "function method no_half",
+EMBER_OP("linalg_qr(Tensor A, str mode=\"reduced\", *, Tensor[]? out=None) -> (Tensor Q, Tensor R)", "function no_half", linalg_qr(a.t(0), a.str(1)));
+EMBER_OP("qr(Tensor input, bool some=True, *, Tensor[]? out=None) -> (Tensor Q, Tensor R)", "function method no_half",
          linalg_qr(a.t(0), a.b(1) ? "reduced" : "complete"));
 
 // ---- eigh: ascending eigenvalues and orthonormal eigenvectors of a symmetric matrix (one triangle read)
@@ -359,7 +359,7 @@ std::pair<Tensor, Tensor> linalg_eigh(const Tensor& a, const std::string& uplo, 
   }
   return {L, V};
 }
-EMBER_OP("linalg_eigh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function no_half",
+EMBER_OP("linalg_eigh(Tensor input, str UPLO=\"L\", *, Tensor[]? out=None) -> (Tensor eigenvalues, Tensor eigenvectors)", "function no_half",
          linalg_eigh(a.t(0), a.str(1), true));
 EMBER_OP("linalg_eigvalsh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> Tensor", "function no_half",
          a.t(0)->requires_grad ? linalg_eigh(a.t(0), a.str(1), true).first : linalg_eigh(a.t(0), a.str(1), false).first);
@@ -440,10 +440,10 @@ std::vector<Tensor> linalg_svd(const Tensor& a, bool full_matrices, bool vectors
   }
   return {U, S, Vh};
 }
-EMBER_OP("linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None, Tensor? out=None) -> (Tensor U, Tensor S, Tensor Vh)",
+EMBER_OP("linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None, Tensor[]? out=None) -> (Tensor U, Tensor S, Tensor Vh)",
          "function no_half", linalg_svd(a.t(0), a.b(1), true));
 EMBER_OP("linalg_svdvals(Tensor A, *, str? driver=None, Tensor? out=None) -> Tensor", "function no_half", linalg_svd(a.t(0), false, false)[0]);
-EMBER_OP("svd(Tensor input, bool some=True, bool compute_uv=True, *, Tensor? out=None) -> (Tensor U, Tensor S, Tensor V)",
+EMBER_OP("svd(Tensor input, bool some=True, bool compute_uv=True, *, Tensor[]? out=None) -> (Tensor U, Tensor S, Tensor V)",
          "function method no_half",
          [&] {
            auto r = linalg_svd(a.t(0), !a.b(1), true);

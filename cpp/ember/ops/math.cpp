@@ -52,8 +52,7 @@ struct HypotBackward : Node {
   std::string name() const override { return "HypotBackward0"; }
 };
 Tensor hypot(const Tensor& a, const Tensor& b) {
-  if (!is_floating(a->dtype) || !is_floating(b->dtype))
-    throw std::runtime_error(std::string("\"hypot_cpu\" not implemented for '") + scalar_type_name(result_type(a, b)) + "'");
+  if (!is_floating(result_type(a, b))) not_implemented_for("hypot_cpu", result_type(a, b));
   Tensor out = map2(a, b, float_result(a, b), "hypot", [](auto u, auto v) { return std::hypot(u, v); });
   if (any_requires_grad({&a, &b})) {
     auto n = make_node<HypotBackward>({&a, &b});
@@ -114,7 +113,11 @@ EMBER_OP("copysign(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", 
          copysign(a.t(0), a.t(1)));
 
 // ---- composites: lerp, addcmul, addcdiv, xlogy, logaddexp(2), logit
-Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return add(start, mul(weight, sub(end, start))); }
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
+  DType d = result_type(start, end);
+  if (!is_floating(d)) not_implemented_for(weight->wrapped_number ? "lerp_kernel_scalar" : "lerp_kernel_tensor", d);
+  return add(start, mul(weight, sub(end, start)));
+}
 EMBER_OP("lerp.Scalar(Tensor input, Tensor end, Scalar weight, *, Tensor? out=None) -> Tensor", "function method inplace",
          lerp(a.t(0), a.t(1), scalar_tensor(a.s(2))));
 EMBER_OP("lerp.Tensor(Tensor input, Tensor end, Tensor weight, *, Tensor? out=None) -> Tensor", "function method inplace",
@@ -124,8 +127,18 @@ static Tensor scaled(const Tensor& t, const Scalar& v) {
 }
 EMBER_OP("addcmul(Tensor input, Tensor tensor1, Tensor tensor2, *, Scalar value=1, Tensor? out=None) -> Tensor",
          "function method inplace", add(a.t(0), scaled(mul(a.t(1), a.t(2)), a.s(3))));
+Tensor addcdiv(const Tensor& self, const Tensor& t1, const Tensor& t2, const Scalar& value) {
+  if (!is_floating(t1->dtype) && !is_floating(t2->dtype))
+    throw std::runtime_error("Integer division with addcdiv is no longer supported, and in a future release addcdiv will "
+                             "perform a true division of tensor1 and tensor2. The historic addcdiv behavior can be "
+                             "implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
+                             "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+                             "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
+                             "for all dtypes.");
+  return add(self, scaled(div(t1, t2), value));
+}
 EMBER_OP("addcdiv(Tensor input, Tensor tensor1, Tensor tensor2, *, Scalar value=1, Tensor? out=None) -> Tensor",
-         "function method inplace", add(a.t(0), scaled(div(a.t(1), a.t(2)), a.s(3))));
+         "function method inplace", addcdiv(a.t(0), a.t(1), a.t(2), a.s(3)));
 Tensor xlogy(const Tensor& x, const Tensor& y) {
   DType d = float_result(x, y);
   Tensor xx = to_dtype(x, d), yy = to_dtype(y, d);
@@ -135,7 +148,8 @@ Tensor xlogy(const Tensor& x, const Tensor& y) {
 }
 EMBER_OP("xlogy(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", xlogy(a.t(0), a.t(1)));
 Tensor logaddexp(const Tensor& a, const Tensor& b, bool base2) {
-  DType d = float_result(a, b);
+  DType d = result_type(a, b);
+  if (!is_floating(d)) not_implemented_for(base2 ? "logaddexp2_cpu" : "logaddexp_cpu", d);
   Tensor x = to_dtype(a, d), y = to_dtype(b, d);
   const double ln2 = 0.6931471805599453;
   if (base2) x = mul(x, scalar_tensor(Scalar(ln2))), y = mul(y, scalar_tensor(Scalar(ln2)));

@@ -12,7 +12,7 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   if (a->dtype != b->dtype)
     throw std::runtime_error(std::string(op) + ": expected m1 and m2 to have the same dtype, but got: " +
                              dtype_name(a->dtype) + " != " + dtype_name(b->dtype));
-  if (a->dtype == DType::Bool) throw std::runtime_error(std::string(op) + ": not implemented for 'Bool'");
+  if (a->dtype == DType::Bool) not_implemented_for("addmm_impl_cpu_", a->dtype);
 }
 
 // C[b] = A[b] @ B[b] over a batch (batch stride 0 allowed for broadcast operands).

@@ -95,7 +95,10 @@ Tensor std_(const Tensor& a, const std::vector<int64_t>& dims, double correction
   return sqrt_zero_grad(var(a, dims, correction, keepdim), "StdBackward0");  // zero spread: gradient 0, as torch
 }
 // torch's overloads: var(dim, unbiased, keepdim), var(dim, *, correction, keepdim), var(unbiased)
-double correction_of(const Args& a, int unbiased, int correction) {
+static double correction_of(const Args& a, int unbiased, int correction) {
+  if (!a.none(correction) && !a.none(unbiased))
+    throw TypeError("received an invalid combination of arguments: unbiased and correction both given (pass one: "
+                    "unbiased=False is correction=0)");
   if (!a.none(correction)) return a.s(correction).f;
   return a.none(unbiased) || a.b(unbiased) ? 1.0 : 0.0;
 }
@@ -104,6 +107,11 @@ EMBER_OP("var(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=
 EMBER_OP("var.unbiased(Tensor input, bool unbiased) -> Tensor", "function method", var(a.t(0), {}, a.b(1) ? 1.0 : 0.0, false));
 EMBER_OP("std(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None, Tensor? out=None) -> Tensor",
          "function method", std_(a.t(0), a.ints(1), correction_of(a, 2, 4), a.b(3)));
+// std_mean / var_mean: plain tuples, as torch
+EMBER_OP("std_mean(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None) -> (Tensor, Tensor)",
+         "function", std::vector<Tensor>{std_(a.t(0), a.ints(1), correction_of(a, 2, 4), a.b(3)), mean(a.t(0), a.ints(1), a.b(3))});
+EMBER_OP("var_mean(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None) -> (Tensor, Tensor)",
+         "function", std::vector<Tensor>{var(a.t(0), a.ints(1), correction_of(a, 2, 4), a.b(3)), mean(a.t(0), a.ints(1), a.b(3))});
 EMBER_OP("std.unbiased(Tensor input, bool unbiased) -> Tensor", "function method", std_(a.t(0), {}, a.b(1) ? 1.0 : 0.0, false));
 
 
@@ -256,6 +264,8 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim, bo
 }
 
 Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim, bool is_max) {
+  if (a->dtype == DType::Bool)
+    throw std::runtime_error(std::string(is_max ? "argmax" : "argmin") + "(): does not support bool input");
   NoGradGuard g;
   if (!dim) {
     Tensor flat = reshape(contiguous(a), {a->numel()});
@@ -273,8 +283,8 @@ EMBER_OP("min(Tensor input) -> Tensor", "function method", amax_all(a.t(0), fals
 EMBER_OP("min.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
          max_dim(a.t(0), a.i(1), a.b(2), false));
 EMBER_OP("min.other(Tensor input, Tensor other) -> Tensor", "function method", minimum(a.t(0), a.t(1)));
-EMBER_OP("argmax(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), true));
-EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), false));
+EMBER_OP("argmax(Tensor input, int? dim=None, bool keepdim=False, *, Tensor? out=None) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), true));
+EMBER_OP("argmin(Tensor input, int? dim=None, bool keepdim=False, *, Tensor? out=None) -> Tensor", "function method int64_result", argmax(a.t(0), a.oi(1), a.b(2), false));
 
 // ---- softmax / log_softmax along one dim (max-subtracted, so finite for large logits)
 struct SoftmaxBackward : Node {
@@ -295,8 +305,9 @@ struct SoftmaxBackward : Node {
 };
 static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
   if (!is_floating(a0->dtype))  // as torch: no implicit cast (pass dtype= to softmax for that)
-    throw std::runtime_error(std::string(log ? "log_softmax" : "softmax") + "(): not implemented for '" +
-                             dtype_name(a0->dtype) + "' (input " + shape_str(a0->shape) + "); expected a floating point tensor");
+    throw NotImplementedError(std::string(log ? "log_softmax" : "softmax") + "(): not implemented for '" +
+                              scalar_type_name(a0->dtype) + "' (input " + shape_str(a0->shape) +
+                              "); expected a floating point tensor (or pass dtype=)");
   dim = wrap_dim(dim, a0->dim());
   const Tensor& a = a0;
   Tensor rows = rows_last(a, dim);
@@ -332,9 +343,9 @@ static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
 }
 Tensor softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, false); }
 Tensor log_softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, true); }
-EMBER_OP("softmax(Tensor input, int dim, ScalarType? dtype=None) -> Tensor", "function method",
+EMBER_OP("softmax(Tensor input, int dim, ScalarType? dtype=None, *, Tensor? out=None) -> Tensor", "function method",
          softmax(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
-EMBER_OP("log_softmax(Tensor input, int dim, ScalarType? dtype=None) -> Tensor", "function method",
+EMBER_OP("log_softmax(Tensor input, int dim, ScalarType? dtype=None, *, Tensor? out=None) -> Tensor", "function method",
          log_softmax(with_dtype(a.t(0), a.dtype(2)), a.i(1)));
 
 }  // namespace ember

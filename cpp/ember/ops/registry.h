@@ -171,7 +171,4 @@ void rebase_view_history(const Tensor& view, const Tensor& value);
 // differs, the result cast to out's dtype when torch allows it; bumps out's version.
 void write_out(const Tensor& out, const Tensor& result, const char* name);
 
-// torch's name of a dtype in messages ("Float", "Long").
-const char* scalar_type_name(DType d);
-
 }  // namespace ember

@@ -165,8 +165,8 @@ std::pair<Tensor, Tensor> cummax(const Tensor& a, int64_t dim, bool is_max) {
   }
   return {vals, idx};
 }
-EMBER_OP("cummax(Tensor input, int dim) -> (Tensor values, Tensor indices)", "function method", cummax(a.t(0), a.i(1), true));
-EMBER_OP("cummin(Tensor input, int dim) -> (Tensor values, Tensor indices)", "function method", cummax(a.t(0), a.i(1), false));
+EMBER_OP("cummax(Tensor input, int dim, *, Tensor[]? out=None) -> (Tensor values, Tensor indices)", "function method", cummax(a.t(0), a.i(1), true));
+EMBER_OP("cummin(Tensor input, int dim, *, Tensor[]? out=None) -> (Tensor values, Tensor indices)", "function method", cummax(a.t(0), a.i(1), false));
 
 // ---- logcumsumexp: out_i = log sum_{j<=i} exp(x_j), accumulated with logaddexp
 struct LogcumsumexpBackward : Node {
@@ -196,7 +196,8 @@ struct LogcumsumexpBackward : Node {
   std::string name() const override { return "LogcumsumexpBackward0"; }
 };
 Tensor logcumsumexp(const Tensor& a0, int64_t dim) {
-  Tensor a = is_floating(a0->dtype) ? a0 : to_dtype(a0, DType::Float32);
+  if (!is_floating(a0->dtype)) not_implemented_for("logcumsumexp_out_cpu", a0->dtype);
+  const Tensor& a = a0;
   dim = a->dim() == 0 ? 0 : scan_dim(a, dim);
   Tensor out;
   EMBER_DISPATCH_FLOAT(a->dtype, "logcumsumexp", T, out = scan_rows<T>(a, dim, a->dtype, [](const T* x, T* o, int64_t n) {

@@ -133,13 +133,13 @@ Tensor scatter_legacy_reduce(const Tensor& a, int64_t dim, const Tensor& index, 
   scatter_into(out, wrap_dim(dim, std::max<int64_t>(a->dim(), 1)), index, src, r, nullptr);
   return out;
 }
-EMBER_OP("scatter.src(Tensor input, int dim, Tensor index, Tensor src) -> Tensor", "function method inplace",
+EMBER_OP("scatter.src(Tensor input, int dim, Tensor index, Tensor src, *, Tensor? out=None) -> Tensor", "function method inplace",
          scatter(a.t(0), a.i(1), a.t(2), a.t(3)));
-EMBER_OP("scatter.value(Tensor input, int dim, Tensor index, Scalar value) -> Tensor", "function method inplace",
+EMBER_OP("scatter.value(Tensor input, int dim, Tensor index, Scalar value, *, Tensor? out=None) -> Tensor", "function method inplace",
          scatter(a.t(0), a.i(1), a.t(2), to_dtype(scalar_tensor(a.s(3)), a.t(0)->dtype)));
-EMBER_OP("scatter.reduce(Tensor input, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor", "function method inplace",
+EMBER_OP("scatter.reduce(Tensor input, int dim, Tensor index, Tensor src, *, str reduce, Tensor? out=None) -> Tensor", "function method inplace",
          scatter_legacy_reduce(a.t(0), a.i(1), a.t(2), a.t(3), a.str(4)));
-EMBER_OP("scatter.value_reduce(Tensor input, int dim, Tensor index, Scalar value, *, str reduce) -> Tensor",
+EMBER_OP("scatter.value_reduce(Tensor input, int dim, Tensor index, Scalar value, *, str reduce, Tensor? out=None) -> Tensor",
          "function method inplace",
          scatter_legacy_reduce(a.t(0), a.i(1), a.t(2), to_dtype(scalar_tensor(a.s(3)), a.t(0)->dtype), a.str(4)));
 
@@ -228,7 +228,7 @@ Tensor scatter_reduce(const Tensor& a, int64_t dim, const Tensor& index, const T
   }
   return out;
 }
-EMBER_OP("scatter_reduce(Tensor input, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor",
+EMBER_OP("scatter_reduce(Tensor input, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True, Tensor? out=None) -> Tensor",
          "function method inplace", scatter_reduce(a.t(0), a.i(1), a.t(2), a.t(3), a.str(4), a.b(5)));
 
 // ---- index_copy / index_fill: slices of `dim` replaced (differentiable through where)
@@ -259,7 +259,7 @@ Tensor index_fill(const Tensor& a, int64_t dim, const Tensor& index, const Tenso
     throw std::runtime_error("index_fill_ only supports a 0-dimensional value tensor, but got tensor with " + std::to_string(value->dim()) + " dimension(s).");
   return where(dim_mask(a, dim, index), to_dtype(value, a->dtype), a);
 }
-EMBER_OP("index_copy(Tensor input, int dim, Tensor index, Tensor source) -> Tensor", "function method inplace",
+EMBER_OP("index_copy(Tensor input, int dim, Tensor index, Tensor source, *, Tensor? out=None) -> Tensor", "function method inplace",
          index_copy(a.t(0), a.i(1), a.t(2), a.t(3)));
 EMBER_OP("index_fill(Tensor input, int dim, Tensor index, Scalar value) -> Tensor", "function method inplace",
          index_fill(a.t(0), a.i(1), a.t(2), scalar_tensor(a.s(3))));
@@ -374,7 +374,7 @@ Tensor take_along_dim(const Tensor& a, const Tensor& indices, std::optional<int6
   ea[d] = a->shape[d], ei[d] = indices->shape[d];
   return gather(expand(a, ea), d, contiguous(expand(indices, ei)));
 }
-EMBER_OP("take(Tensor input, Tensor index) -> Tensor", "function method", take(a.t(0), a.t(1)));
+EMBER_OP("take(Tensor input, Tensor index, *, Tensor? out=None) -> Tensor", "function method", take(a.t(0), a.t(1)));
 EMBER_OP("take_along_dim(Tensor input, Tensor indices, int? dim=None, *, Tensor? out=None) -> Tensor", "function method",
          take_along_dim(a.t(0), a.t(1), a.oi(2)));
 EMBER_OP("argwhere(Tensor input) -> Tensor", "function method int64_result", nonzero(a.t(0)));

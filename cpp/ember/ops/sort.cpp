@@ -71,7 +71,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& a, int64_t k, int64_t dim, bool lar
   idx = contiguous(idx);
   return {gather_any(a, dim, idx), idx};
 }
-EMBER_OP("topk(Tensor input, int k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
+EMBER_OP("topk(Tensor input, int k, int dim=-1, bool largest=True, bool sorted=True, *, Tensor[]? out=None) -> (Tensor values, Tensor indices)",
          "function method", topk(a.t(0), a.i(1), a.i(2), a.b(3), a.b(4)));
 
 // ---- kthvalue: the k-th smallest (1-based) along dim
@@ -86,7 +86,7 @@ std::pair<Tensor, Tensor> kthvalue(const Tensor& a, int64_t k, int64_t dim, bool
   if (!keepdim) v = squeeze(v, dim), idx = squeeze(idx, dim);
   return {v, idx};
 }
-EMBER_OP("kthvalue(Tensor input, int k, int dim=-1, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
+EMBER_OP("kthvalue(Tensor input, int k, int dim=-1, bool keepdim=False, *, Tensor[]? out=None) -> (Tensor values, Tensor indices)", "function method",
          kthvalue(a.t(0), a.i(1), a.i(2), a.b(3)));
 
 // ---- median: the lower median; a NaN in the row makes it the answer (torch)
@@ -128,7 +128,7 @@ std::pair<Tensor, Tensor> median_dim(const Tensor& a, int64_t dim, bool keepdim)
   return {v, idx};
 }
 EMBER_OP("median(Tensor input) -> Tensor", "function method", median_all(a.t(0)));
-EMBER_OP("median.dim(Tensor input, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)", "function method",
+EMBER_OP("median.dim(Tensor input, int dim, bool keepdim=False, *, Tensor[]? out=None) -> (Tensor values, Tensor indices)", "function method",
          median_dim(a.t(0), a.i(1), a.b(2)));
 
 // ---- unique: sorted distinct values (or rows along dim), with inverse indices and counts
@@ -233,10 +233,10 @@ static bool side_right(const Args& a, int right, int side) {
     throw std::runtime_error("torch.searchsorted(): side and right can't be set to opposites, got side of left while right was True");
   return s == "right";
 }
-EMBER_OP("searchsorted(Tensor sorted_sequence, Tensor input, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor",
+EMBER_OP("searchsorted(Tensor sorted_sequence, Tensor input, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None, Tensor? out=None) -> Tensor",
          "function numbers int64_result",
          searchsorted(a.none(5) ? a.t(0) : gather(a.t(0), -1, a.t(5)), a.t(1), side_right(a, 3, 4), a.b(2)));
-EMBER_OP("bucketize(Tensor input, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor", "function int64_result",
+EMBER_OP("bucketize(Tensor input, Tensor boundaries, *, bool out_int32=False, bool right=False, Tensor? out=None) -> Tensor", "function int64_result",
          [&] {
            if (a.t(1)->dim() != 1)
              throw std::runtime_error("boundaries tensor must be 1 dimension, but got dim(" + std::to_string(a.t(1)->dim()) + ")");
@@ -245,7 +245,7 @@ EMBER_OP("bucketize(Tensor input, Tensor boundaries, *, bool out_int32=False, bo
 
 // ---- histc: equal-width bins over [min, max] (the data's range when both are 0)
 Tensor histc(const Tensor& a, int64_t bins, double lo, double hi) {
-  if (!is_floating(a->dtype)) throw std::runtime_error(std::string("\"histogram_cpu\" not implemented for '") + scalar_type_name(a->dtype) + "'");
+  if (!is_floating(a->dtype)) not_implemented_for("histogram_cpu", a->dtype);
   if (bins <= 0) throw std::runtime_error("torch.histc(): bins must be > 0, but got " + std::to_string(bins) + " for bins");
   NoGradGuard g;
   Tensor x = contiguous(cast_nograd(a, DType::Float64));

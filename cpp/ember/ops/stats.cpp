@@ -1,5 +1,5 @@
 // Reductions beyond sum/mean/prod/max: all/any, amax/amin/aminmax, logsumexp, nansum/nanmean,
-// count_nonzero, vector norms, std_mean/var_mean. Composites where the primitives' backward is
+// count_nonzero, vector norms. Composites where the primitives' backward is
 // torch's gradient; own nodes where torch's differs (ties shared evenly, zero-norm gradients).
 #include <cmath>
 #include <limits>
@@ -77,7 +77,7 @@ EMBER_OP("amax(Tensor input, int[1] dim=[], bool keepdim=False, *, Tensor? out=N
 EMBER_OP("amin(Tensor input, int[1] dim=[], bool keepdim=False, *, Tensor? out=None) -> Tensor", "function method",
          amax(a.t(0), a.ints(1), a.b(2), false));
 static std::vector<int64_t> opt_dim(const Args& a, int k) { return a.none(k) ? std::vector<int64_t>{} : std::vector<int64_t>{a.i(k)}; }
-EMBER_OP("aminmax(Tensor input, *, int? dim=None, bool keepdim=False) -> (Tensor min, Tensor max)", "function method",
+EMBER_OP("aminmax(Tensor input, *, int? dim=None, bool keepdim=False, Tensor[]? out=None) -> (Tensor min, Tensor max)", "function method",
          std::make_pair(amax(a.t(0), opt_dim(a, 1), a.b(2), false), amax(a.t(0), opt_dim(a, 1), a.b(2), true)));
 
 // ---- logsumexp: max-shifted (a detached shift; the gradient is softmax's)
@@ -196,14 +196,5 @@ EMBER_OP("norm.str(Tensor input, str p, int[1]? dim=None, bool keepdim=False, *,
 EMBER_OP("linalg_vector_norm(Tensor input, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None, Tensor? out=None) -> Tensor",
          "function", vector_norm(with_dtype(a.t(0), a.dtype(4)), a.s(1).f, a.ints(2), a.b(3)));
 
-// ---- std_mean / var_mean: plain tuples, as torch
-static double correction_arg(const Args& a, int unbiased, int correction) {
-  if (!a.none(correction)) return a.s(correction).f;
-  return a.none(unbiased) || a.b(unbiased) ? 1.0 : 0.0;
-}
-EMBER_OP("std_mean(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None) -> (Tensor, Tensor)",
-         "function", std::vector<Tensor>{std_(a.t(0), a.ints(1), correction_arg(a, 2, 4), a.b(3)), mean(a.t(0), a.ints(1), a.b(3))});
-EMBER_OP("var_mean(Tensor input, int[1]? dim=None, bool? unbiased=None, bool keepdim=False, *, Scalar? correction=None) -> (Tensor, Tensor)",
-         "function", std::vector<Tensor>{var(a.t(0), a.ints(1), correction_arg(a, 2, 4), a.b(3)), mean(a.t(0), a.ints(1), a.b(3))});
 
 }  // namespace ember

@@ -47,7 +47,7 @@ struct AbsBackward : UnaryBackward {
   std::string name() const override { return "AbsBackward0"; }
 };
 Tensor abs(const Tensor& a) {
-  if (a->dtype == DType::Bool) return clone(a);
+  if (a->dtype == DType::Bool) not_implemented_for("abs_cpu", a->dtype);
   Tensor out = map_same(a, "abs", [](auto v) { return v < 0 ? wrap_neg(v) : v; });
   if (any_requires_grad({&a})) {
     auto n = make_node<AbsBackward>({&a});
@@ -260,7 +260,7 @@ struct ReluBackward : UnaryBackward {
   std::string name() const override { return "ReluBackward0"; }
 };
 Tensor relu(const Tensor& a) {
-  if (a->dtype == DType::Bool) throw TypeError("relu: not implemented for dtype bool");
+  if (a->dtype == DType::Bool) throw std::runtime_error("Boolean inputs not supported for relu");
   // (v < 0 ? 0 : v) keeps NaN and compiles to a branch-free vector select.
   Tensor out = map_same(a, "relu", [](auto v) { return v < 0 ? decltype(v)(0) : v; });
   if (any_requires_grad({&a})) {
@@ -322,16 +322,16 @@ EMBER_OP("clip(Tensor input, Scalar? min=None, Scalar? max=None, *, Tensor? out=
          clamp(a.t(0), a.os(1), a.os(2)));
 EMBER_OP("clip.Tensor(Tensor input, Tensor? min=None, Tensor? max=None, *, Tensor? out=None) -> Tensor",
          "function method inplace", clamp_tensor(a.t(0), a.t(1), a.t(2)));
-EMBER_OP("clamp_min(Tensor input, Scalar min) -> Tensor", "function method inplace", clamp(a.t(0), a.s(1), std::nullopt));
-EMBER_OP("clamp_min.Tensor(Tensor input, Tensor min) -> Tensor", "function method inplace", maximum(a.t(0), a.t(1)));
-EMBER_OP("clamp_max(Tensor input, Scalar max) -> Tensor", "function method inplace", clamp(a.t(0), std::nullopt, a.s(1)));
-EMBER_OP("clamp_max.Tensor(Tensor input, Tensor max) -> Tensor", "function method inplace", minimum(a.t(0), a.t(1)));
+EMBER_OP("clamp_min(Tensor input, Scalar min, *, Tensor? out=None) -> Tensor", "function method inplace", clamp(a.t(0), a.s(1), std::nullopt));
+EMBER_OP("clamp_min.Tensor(Tensor input, Tensor min, *, Tensor? out=None) -> Tensor", "function method inplace", maximum(a.t(0), a.t(1)));
+EMBER_OP("clamp_max(Tensor input, Scalar max, *, Tensor? out=None) -> Tensor", "function method inplace", clamp(a.t(0), std::nullopt, a.s(1)));
+EMBER_OP("clamp_max.Tensor(Tensor input, Tensor max, *, Tensor? out=None) -> Tensor", "function method inplace", minimum(a.t(0), a.t(1)));
 
 // ---- rounding: integer inputs come back unchanged; the gradient is zero (frac: one)
 namespace {
 template <class Fn>
 Tensor rounding(const Tensor& a, const char* name, const char* node, Fn f) {
-  if (a->dtype == DType::Bool) throw std::runtime_error(std::string("\"") + name + "\" not implemented for 'Bool'");
+  if (a->dtype == DType::Bool) not_implemented_for(std::string(name) + "_cpu", a->dtype);
   if (!is_floating(a->dtype)) return clone(a);
   Tensor out = map_same(a, name, f);
   if (any_requires_grad({&a})) set_history(out, make_node<ZeroGradBackward>({&a}, node));
@@ -344,7 +344,7 @@ Tensor trunc(const Tensor& a) { return rounding(a, "trunc", "TruncBackward0", []
 // Round half to even, as torch (and numpy); with decimals: round(x * 10^d) / 10^d, as torch.
 Tensor round(const Tensor& a, int64_t decimals) {
   if (decimals == 0) return rounding(a, "round", "RoundBackward0", [](auto v) { return std::nearbyint(v); });
-  if (!is_floating(a->dtype)) return rounding(a, "round", "RoundBackward1", [](auto v) { return v; });
+  if (!is_floating(a->dtype)) not_implemented_for("round_cpu", a->dtype);
   double ten = std::pow(10.0, (double)std::llabs(decimals));
   Tensor out = map_same(a, "round", [&](auto v) {
     using T = decltype(v);
@@ -354,7 +354,7 @@ Tensor round(const Tensor& a, int64_t decimals) {
   return out;
 }
 Tensor frac(const Tensor& a) {
-  if (!is_floating(a->dtype)) throw std::runtime_error("\"frac_cpu\" not implemented for '" + std::string(a->dtype == DType::Bool ? "Bool" : "Long") + "'");
+  if (!is_floating(a->dtype)) not_implemented_for("frac_cpu", a->dtype);
   return sub(a, trunc(a));
 }
 Tensor square(const Tensor& a) {
@@ -369,7 +369,11 @@ EMBER_OP("round(Tensor input, *, int decimals=0, Tensor? out=None) -> Tensor", "
          round(a.t(0), a.i(1)));
 EMBER_OP("frac(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", frac(a.t(0)));
 EMBER_OP("square(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", square(a.t(0)));
-EMBER_OP("positive(Tensor input) -> Tensor", "function method __pos__", a.t(0));
+Tensor positive(const Tensor& a) {
+  if (a->dtype == DType::Bool) throw std::runtime_error("The `+` operator, on a bool tensor is not supported.");
+  return a;
+}
+EMBER_OP("positive(Tensor input) -> Tensor", "function method __pos__", positive(a.t(0)));
 EMBER_OP("arctan(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", atan(a.t(0)));
 EMBER_OP("arcsin(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", asin(a.t(0)));
 EMBER_OP("arccos(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", acos(a.t(0)));

@@ -390,9 +390,13 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
   if (a->dim() == 0) throw IndexError("narrow() cannot be applied to a 0-dim tensor.");
   dim = wrap_dim(dim, a->dim());
   int64_t n = a->shape[dim];
+  if (start < -n || start > n)
+    throw IndexError("start out of range (expected to be in range of [" + std::to_string(-n) + ", " + std::to_string(n) +
+                     "], but got " + std::to_string(start) + ")");
   if (start < 0) start += n;
-  if (start < 0 || length < 0 || length > n - start)  // (start + length could overflow)
-    throw IndexError("start (" + std::to_string(start) + ") + length (" + std::to_string(length) +
+  if (length < 0) throw std::runtime_error("narrow(): length must be non-negative.");
+  if (length > n - start)  // (start + length could overflow)
+    throw std::runtime_error("start (" + std::to_string(start) + ") + length (" + std::to_string(length) +
                      ") exceeds dimension size (" + std::to_string(n) + ").");
   return slice(a, dim, start, start + length, 1);
 }
