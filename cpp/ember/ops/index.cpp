@@ -89,14 +89,24 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
 EMBER_OP("gather(Tensor input, int dim, Tensor index, *, bool sparse_grad=False, Tensor? out=None) -> Tensor", "function method",
          gather(a.t(0), a.i(1), a.t(2)));
 
+Tensor zero_pad_to(const Tensor& part, const Shape& full) {
+  Tensor z = zeros(full, part->dtype);
+  copy_into(make_view(z, part->shape, Shape(z->strides.begin(), z->strides.begin() + part->dim()), 0), part);
+  return z;
+}
 struct ScatterAddBackward : Node {
   int64_t dim;
   SavedTensor index{this};
+  Shape src_shape;
   explicit ScatterAddBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     std::vector<Tensor> r(2);
     if (needs(0)) r[0] = g[0];
-    if (needs(1)) r[1] = gather(g[0], dim, index.get(*this));
+    if (needs(1)) {
+      Tensor idx = index.get(*this);
+      r[1] = gather(g[0], dim, idx);
+      if (idx->shape != src_shape) r[1] = zero_pad_to(r[1], src_shape);  // only src[:index.shape] was read
+    }
     return r;
   }
   std::string name() const override { return "ScatterAddBackward0"; }
@@ -119,6 +129,7 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tens
   if (any_requires_grad({&a, &src})) {
     auto n = make_node<ScatterAddBackward>({&a, &src}, dim);
     n->index.save(index);
+    n->src_shape = src->shape;
     set_history(out, n);
   }
   return out;
@@ -416,7 +427,7 @@ std::vector<Tensor> nonzero_tuple(const Tensor& a) {
   Tensor nz = nonzero(a);
   std::vector<Tensor> r;
   if (a->dim() == 0) {
-    r.push_back(select(nz, 1, 0));  // torch: a 0-d input gives one index tensor
+    r.push_back(zeros({nz->shape[0]}, DType::Int64));  // torch: a 0-d input gives one index tensor, [0] or []
     return r;
   }
   for (int64_t d = 0; d < a->dim(); ++d) r.push_back(contiguous(select(nz, 1, d)));

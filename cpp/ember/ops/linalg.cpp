@@ -180,6 +180,7 @@ std::pair<Tensor, Tensor> linalg_slogdet(const Tensor& a) {
     auto node = make_node<SlogdetBackward>({&a});
     node->num_outputs = 2;
     node->input.save(a);
+    set_history(s, node, 0);  // sign: gradient 0, as torch
     set_history(l, node, 1);
   }
   return {s, l};

@@ -99,15 +99,34 @@ Tensor fmod(const Tensor& a, const Tensor& b) {
 }
 EMBER_OP("fmod(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", fmod(a.t(0), a.t(1)));
 
-// ---- copysign: |a| with b's sign (gradient through abs; zero w.r.t. b)
+// ---- copysign: |a| with b's sign; grad: g * out / a (0 where a == 0) and zeros for b, as torch
+struct CopysignBackward : Node {
+  SavedTensor x{this}, out{this};
+  Shape b_shape;
+  DType b_dtype = DType::Float32;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    std::vector<Tensor> r(2);
+    if (needs(0)) {
+      Tensor xx = x.get(*this), oo = out.get(*this);
+      Tensor ratio = map2(oo, xx, oo->dtype, "copysign_backward", [](auto o, auto v) { return v == 0 ? 0 * o : o / v; });
+      r[0] = sum_to(mul(g[0], ratio), xx->shape);
+    }
+    if (needs(1)) r[1] = zeros(b_shape, b_dtype);
+    return r;
+  }
+  std::string name() const override { return "CopysignBackward0"; }
+};
 Tensor copysign(const Tensor& a, const Tensor& b) {
   DType d = float_result(a, b);
-  Tensor sgn;
-  {
-    NoGradGuard g;
-    sgn = map2(ones({}, d), b, d, "copysign", [](auto u, auto v) { return std::copysign(u, v); });
+  Tensor out = map2(a, b, d, "copysign", [](auto u, auto v) { return std::copysign(u, v); });
+  if (any_requires_grad({&a, &b})) {
+    auto n = make_node<CopysignBackward>({&a, &b});
+    n->x.save(a);
+    n->out.save(out, true);
+    n->b_shape = b->shape, n->b_dtype = b->dtype;
+    set_history(out, n);
   }
-  return mul(abs(to_dtype(a, d)), sgn);
+  return out;
 }
 EMBER_OP("copysign(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers",
          copysign(a.t(0), a.t(1)));
@@ -147,6 +166,7 @@ Tensor xlogy(const Tensor& x, const Tensor& y) {
   return where(zero_x, zero_like_scalar(d), r);
 }
 EMBER_OP("xlogy(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", xlogy(a.t(0), a.t(1)));
+EMBER_OP("xlogy.Scalar_Self(Scalar self, Tensor other, *, Tensor? out=None) -> Tensor", "function", xlogy(scalar_tensor(a.s(0)), a.t(1)));
 Tensor logaddexp(const Tensor& a, const Tensor& b, bool base2) {
   DType d = result_type(a, b);
   if (!is_floating(d)) not_implemented_for(base2 ? "logaddexp2_cpu" : "logaddexp_cpu", d);

@@ -155,8 +155,12 @@ void same_dtype(const Tensor& a, const Tensor& b, const char* op) {
 }
 Tensor beta_alpha(const Tensor& input, const Tensor& prod, const Scalar& beta, const Scalar& alpha) {
   Tensor p = alpha.kind != Scalar::Float && alpha.i == 1 ? prod : mul(prod, scalar_tensor(alpha));
-  if (beta.kind != Scalar::Float && beta.i == 0) return add(zeros(broadcast_shapes(input->shape, p->shape), p->dtype), p);
-  if (beta.kind == Scalar::Float && beta.f == 0) return add(zeros(broadcast_shapes(input->shape, p->shape), p->dtype), p);
+  if ((beta.kind != Scalar::Float && beta.i == 0) || (beta.kind == Scalar::Float && beta.f == 0)) {
+    // input's values are ignored (NaN does not propagate) but it stays in the graph with gradient
+    // zero, as torch: where(true, 0, input)
+    Tensor ignored = where(ones({}, DType::Bool), zeros({}, p->dtype), input);
+    return add(ignored, p);
+  }
   Tensor i = beta.kind != Scalar::Float && beta.i == 1 ? input : mul(input, scalar_tensor(beta));
   return add(i, p);
 }

@@ -92,6 +92,7 @@ Tensor expand_src(const Tensor& src, const Tensor& index) {
 struct ScatterBackward : Node {
   SavedTensor index{this};
   int64_t dim;
+  Shape src_shape;
   explicit ScatterBackward(int64_t d) : dim(d) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor idx = index.get(*this);
@@ -101,7 +102,10 @@ struct ScatterBackward : Node {
       scatter_into(z, dim, idx, expand(zeros({}, z->dtype), idx->shape), Red::Set, nullptr);
       r[0] = z;
     }
-    if (needs(1)) r[1] = gather(g[0], dim, idx);
+    if (needs(1)) {
+      r[1] = gather(g[0], dim, idx);
+      if (idx->shape != src_shape) r[1] = zero_pad_to(r[1], src_shape);  // only src[:index.shape] was read
+    }
     return r;
   }
   std::string name() const override { return "ScatterBackward0"; }
@@ -119,6 +123,7 @@ Tensor scatter(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& 
   if (any_requires_grad({&a, &src})) {
     auto n = make_node<ScatterBackward>({&a, &src}, dim);
     n->index.save(index);
+    n->src_shape = src->shape;
     set_history(out, n);
   }
   return out;
