@@ -9,7 +9,6 @@
 - scripts/coverage.py's exclusion rules all carry a reason and its measurement has the promised shape.
 """
 import importlib.util
-import inspect
 import os
 import re
 import shutil
@@ -128,14 +127,6 @@ def test_mypy_sees_the_stub_types(mypy_report):
     assert not errors, "mypy finds errors (in _C.pyi: fix scripts/gen_stubs.py):\n" + "\n".join(errors)
 
 
-def _factories_annotated():
-    from ember import _factories
-    return inspect.signature(_factories.tensor).return_annotation is not inspect.Signature.empty
-
-
-@pytest.mark.xfail(not _factories_annotated(), strict=True,
-                   reason="src/ember/_factories.py has no return annotations (-> Tensor) yet, so mypy types "
-                          "ember.tensor(...) as Any")
 def test_mypy_sees_a_factory_result_as_tensor(mypy_report):
     out, revealed = mypy_report
     for snippet in ("reveal_type(t)", "reveal_type(y)"):

@@ -143,10 +143,7 @@ def compare_layer(name, shape, ctor=None):
             np.testing.assert_allclose(to_np(eb), to_np(tb), rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=n)
 
 
-_BN_EMPTY = ("BatchNorm1d in training mode raises ValueError 'Expected more than 1 value per channel' for an empty "
-             "batch; torch returns an empty output, leaves running_mean/running_var unchanged and gives zero "
-             "weight/bias grads")
-LAYER_BUGS = {("batch_norm_train", "batch0"): _BN_EMPTY, ("batch_norm_train", "batch0_3d"): _BN_EMPTY}
+LAYER_BUGS = {}
 
 
 def _layer_param(n, s):
@@ -170,16 +167,14 @@ ZERO_D = {
 ZERO_D_BUGS = {
     "flatten": "nn.Flatten() (start_dim=1) on a 0-d tensor returns shape [1]; torch raises IndexError 'Dimension out "
                "of range (expected to be in range of [-1, 0], but got 1)'",
-    "layer_norm": "LayerNorm(()) (empty normalized_shape) normalises a 0-d input to a value; torch raises "
-                  "RuntimeError 'Expected normalized_shape to be at least 1-dimensional'",
 }
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[xfail_bug(ZERO_D_BUGS[n])] if n in ZERO_D_BUGS else [])
                                   for n in ZERO_D])
 def test_layer_zero_dim_input_matches_torch(name):
-    """A 0-d input: elementwise layers keep the shape; Linear, BatchNorm1d and Flatten(1) raise like
-    torch; LayerNorm(()) normalises nothing."""
+    """A 0-d input: elementwise layers keep the shape; Linear, BatchNorm1d, Flatten(1) and LayerNorm(())
+    (an empty normalized_shape) raise like torch."""
     compare_layer(name, (), ZERO_D[name])
 
 

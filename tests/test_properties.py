@@ -1402,7 +1402,15 @@ REGRESSIONS = {
 FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim", "where_int_and_float_numbers",
          "where_float_numbers", "norm_inf_over_dim_tuple", "norm_inf_over_one_dim_tuple", "norm_inf_keepdim_without_dim",
          "norm_inf_dim_gradient_at_ties", "norm_p_minus_inf", "norm_p_zero",
-         "error_class_relu_of_bool", "error_class_int_sub_float_alpha", "error_class_narrow_past_end"}
+         "error_class_relu_of_bool", "error_class_int_sub_float_alpha", "error_class_narrow_past_end",
+         "floor_divide_by_inf", "floor_divide_inf_by_finite", "remainder_by_inf",
+         "floor_divide_underflowing_quotient", "floor_divide_rounding_quotient", "remainder_rounding_quotient",
+         "remainder_large_quotient", "int_floor_divide_by_zero_when_empty", "int_remainder_by_zero_when_empty",
+         "clamp_nan_min", "clamp_nan_max", "pow_half_of_neg_inf", "abs_of_negative_zero",
+         "int_pow_negative_tensor_exponent", "int_rpow_negative_tensor_exponent", "int_add_alpha_large",
+         "int_add_alpha_wraps", "softmax_with_pos_inf", "log_softmax_with_pos_inf", "int_setitem_nan",
+         "int_setitem_inf", "int_setitem_1e30", "int_fill_nan", "int_masked_fill_nan", "inplace_add_on_expanded_view",
+         "inplace_iadd_on_expanded_view", "inplace_mul_on_expanded_view", "max_of_all_neg_inf", "min_of_all_pos_inf"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(k, marks=() if k in FIXED else pytest.mark.xfail(strict=True, reason=f"bug: {k}"))

@@ -16,7 +16,7 @@ import warnings
 import numpy as _np
 
 from . import _C
-from ._factories import arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
+from ._factories import _check_tensor, arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
 from ._op_registry import declare, return_type
 from .functional import _type_name
 
@@ -53,11 +53,6 @@ def _category(d):
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-def _check_tensor(x, fn, arg="input", pos=1):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}")
-
 
 def _check_tensors(tensors, fn):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):

@@ -6,6 +6,7 @@ set_default_dtype, float32 unless changed), as torch's factories do; device= acc
 raises what a CPU-only torch raises for any other device."""
 import numbers
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -53,16 +54,21 @@ def _size(size, name):
     return [int(s) for s in size]
 
 
+def _check_tensor(x, fn, arg="input", pos=1):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}")
+
+
 def _finish(t, requires_grad):
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
-def _make(raw, name, sampling=False):
+def _make(raw, name, sampling=False) -> Callable[..., Tensor]:
     # torch's forms: zeros(2, 3), zeros((2, 3)), zeros(size=(2, 3)); samplers also take generator=
     def factory(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
-                pin_memory=False, memory_format=None):
+                pin_memory=False, memory_format=None) -> Tensor:
         _check_device(device, "factory")
         if size is not None:
             if args:
@@ -87,7 +93,7 @@ rand = _make(_C._rand, "rand", sampling=True)
 randn = _make(_C._randn, "randn", sampling=True)
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_device(device, "factory")
     if dtype is None:
         dtype = (bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, numbers.Integral)
@@ -95,8 +101,9 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     return _finish(_C._full(_size((size,), "full"), fill_value, dtype), requires_grad)
 
 
-def _like(raw, name):
-    def factory(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def _like(raw, name) -> Callable[..., Tensor]:
+    def factory(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+        _check_tensor(input, name)
         _check_device(device, "factory", "aten::empty_strided")
         return _finish(raw(list(input.shape), input.dtype if dtype is None else dtype), requires_grad)
     factory.__name__ = name
@@ -110,12 +117,13 @@ rand_like = _like(_C._rand, "rand_like")
 randn_like = _like(_C._randn, "randn_like")
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_tensor(input, "full_like")
     _check_device(device, "factory", "aten::empty_strided")
     return _finish(_C._full(list(input.shape), fill_value, input.dtype if dtype is None else dtype), requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_device(device, "factory")
     if end is None:
         start, end = 0, start
@@ -125,17 +133,17 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return _finish(_C._arange(float(vals[0]), float(vals[1]), float(vals[2]), dtype), requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_device(device, "factory")
     return _finish(_C._linspace(float(start), float(end), int(steps), _float_dtype(dtype)), requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_device(device, "factory")
     return _finish(_C._eye(int(n), -1 if m is None else int(m), _float_dtype(dtype)), requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None):
+def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     _check_device(device, "factory")
     if size is None:
         if high is None or isinstance(high, numbers.Integral):
@@ -147,7 +155,7 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
                        generator=generator)
 
 
-def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     _check_device(device, "factory")
     return _C._randperm(int(n), int64 if dtype is None else dtype, generator=generator)
 
@@ -164,7 +172,7 @@ def _infer_dtype(data):
     return _default_dtype
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     _check_device(device)
     if isinstance(data, Tensor):
         warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
@@ -185,7 +193,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     return _finish(_C._from_numpy_copy(arr, dtype), requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None):
+def as_tensor(data, dtype=None, device=None) -> Tensor:
     _check_device(device)
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data._to_dtype(dtype, False)
@@ -194,7 +202,7 @@ def as_tensor(data, dtype=None, device=None):
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_numpy(arr):
+def from_numpy(arr) -> Tensor:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(arr).__name__})")
     return _C._from_numpy(arr)

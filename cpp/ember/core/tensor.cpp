@@ -98,4 +98,26 @@ void storage_dtype_reached_kernel(DType d) {
 
 Tensor scalar_tensor(Scalar s) { return scalar_tensor(s, s.dtype()); }
 
+void check_number_fits(const Tensor& v, DType d) {
+  if (!v || !v->wrapped_number || is_floating(d) || d == DType::Bool || v->dtype == DType::Bool) return;
+  double lo, hi;
+  const char* cname;
+  switch (d) {
+    case DType::UInt8: lo = 0, hi = 255, cname = "uint8_t"; break;
+    case DType::Int8: lo = -128, hi = 127, cname = "int8_t"; break;
+    case DType::Int16: lo = -32768, hi = 32767, cname = "int16_t"; break;
+    case DType::Int32: lo = -2147483648.0, hi = 2147483647.0, cname = "int"; break;
+    default: lo = -9223372036854775808.0, hi = 9223372036854775807.0, cname = "int64_t"; break;
+  }
+  bool fits;
+  if (is_floating(v->dtype)) {
+    double x = v->dtype == DType::Float64 ? *v->data<double>() : (double)*v->data<float>();
+    fits = x >= lo && x < hi + 1;  // NaN fails both
+  } else {
+    int64_t x = *v->data<int64_t>();
+    fits = d == DType::Int64 || (x >= (int64_t)lo && x <= (int64_t)hi);
+  }
+  if (!fits) throw std::runtime_error(std::string("value cannot be converted to type ") + cname + " without overflow");
+}
+
 }  // namespace ember

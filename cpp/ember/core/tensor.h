@@ -91,5 +91,9 @@ struct Scalar {
 // 0-d tensor holding a scalar, marked as a wrapped number.
 Tensor scalar_tensor(Scalar s);
 Tensor scalar_tensor(Scalar s, DType dtype);
+// torch's check when a Python number (a wrapped-number 0-d tensor) is written into a tensor of
+// dtype d (fill_, x[i] = v, masked_fill, index_fill): RuntimeError "value cannot be converted to
+// type int64_t without overflow" for NaN, inf or out-of-range values into integer dtypes.
+void check_number_fits(const Tensor& v, DType d);
 
 }  // namespace ember

@@ -110,7 +110,10 @@ static Tensor add_impl(const Tensor& a, const Tensor& b, Scalar alpha, bool is_s
   Tensor out;
   if (alpha.kind != Scalar::Float && alpha.i == 1)
     out = is_sub ? EMBER_BINARY_SAME(a, b, d, wrap_sub(x, y)) : EMBER_BINARY_SAME(a, b, d, wrap_add(x, y));
-  else {
+  else if (d == DType::Int64) {  // exact, wrapping int64 arithmetic (not through double), as torch
+    const int64_t k = is_sub ? wrap_neg(alpha.i) : alpha.i;
+    out = binary_op<int64_t, int64_t>(a, b, d, [k](int64_t x, int64_t y) { return wrap_add(x, wrap_mul(k, y)); });
+  } else {
     double k = is_sub ? -alpha.f : alpha.f;
     EMBER_DISPATCH_ALL(d, T, out = (binary_op<T, T>(a, b, d, [k](T x, T y) -> T { return (T)(x + (T)(k * (double)y)); })));
   }
@@ -220,6 +223,7 @@ EMBER_OP("true_divide(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor
 // ---- pow
 namespace {
 int64_t ipow(int64_t base, int64_t e) {
+  if (e < 0) return base == 1 ? 1 : base == -1 ? (e & 1 ? -1 : 1) : 0;  // as torch (1 / base^-e truncated)
   int64_t r = 1;
   while (e > 0) {
     if (e & 1) r = wrap_mul(r, base);
@@ -258,12 +262,17 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   if (d == DType::Bool && !b->wrapped_number) not_implemented_for("pow", d);  // torch: bool ** True is fine
   Tensor out;
   if (d == DType::Int64 || d == DType::Bool) {
-    Tensor bi = cast_nograd(b, DType::Int64);
-    const int64_t* p = bi->data<int64_t>();
-    for (int64_t i = 0, n = bi->numel(); i < n; ++i)
-      if (p[i] < 0) throw std::runtime_error("Integers to negative integer powers are not allowed.");
+    // torch refuses a negative Python-number exponent only; tensor exponents follow ipow
+    if (b->wrapped_number && *cast_nograd(b, DType::Int64)->data<int64_t>() < 0)
+      throw std::runtime_error("Integers to negative integer powers are not allowed.");
     d = DType::Int64;
     out = EMBER_BINARY_SAME(a, b, d, ipow(x, y));
+  } else if (b->wrapped_number && b->dim() == 0 && std::fabs(cast_nograd(b, DType::Float64)->data<double>()[0]) == 0.5) {
+    // x ** 0.5 is sqrt and x ** -0.5 rsqrt in torch (they differ from C pow at -inf)
+    if (cast_nograd(b, DType::Float64)->data<double>()[0] > 0)
+      out = EMBER_BINARY_SAME(a, b, d, (T)std::sqrt(x));
+    else
+      out = EMBER_BINARY_SAME(a, b, d, (T)(1.0 / std::sqrt(x)));
   } else {
     out = EMBER_BINARY_SAME(a, b, d, (T)std::pow(x, y));
   }
@@ -319,11 +328,30 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return maxmin(a, b, false); }
 EMBER_OP("maximum(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", maximum(a.t(0), a.t(1)));
 EMBER_OP("minimum(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", minimum(a.t(0), a.t(1)));
 
-// ---- floor_divide / remainder: Python's rounding (toward -inf); not differentiable here
+// ---- floor_divide / remainder: Python's rounding (toward -inf); not differentiable here.
+// Floats as torch (and Python): from the exact fmod, so 1.0 // 0.1 is 9 and -2.0 // inf is -1.
+template <class T>
+static T remainder_f(T a, T b) {
+  if constexpr (!std::is_floating_point_v<T>) return a;  // (instantiated, never called, for integers)
+  T mod = std::fmod(a, b);
+  if (mod != 0 && (b < 0) != (mod < 0)) mod += b;
+  return mod;
+}
+template <class T>
+static T floor_div_f(T a, T b) {
+  if constexpr (!std::is_floating_point_v<T>) return a;  // (instantiated, never called, for integers)
+  if (b == 0) return a / b;
+  T mod = std::fmod(a, b);
+  T div = (a - mod) / b;
+  if (mod != 0 && (b < 0) != (mod < 0)) div -= T(1);
+  if (div == 0) return std::copysign(T(0), a / b);
+  T fl = std::floor(div);
+  return div - fl > T(0.5) ? fl + T(1) : fl;
+}
 static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
   DType d = result_type(a, b);
   if (d == DType::Bool) d = DType::Int64;
-  if (!is_floating(d)) {
+  if (!is_floating(d) && shape_numel(broadcast_shapes(a->shape, b->shape)) > 0) {
     Tensor bi = cast_nograd(b, DType::Int64);
     const int64_t* p = contiguous(bi)->data<int64_t>();
     for (int64_t i = 0, n = bi->numel(); i < n; ++i)
@@ -331,9 +359,9 @@ static Tensor floor_rem(const Tensor& a, const Tensor& b, bool rem) {
   }
   NoGradGuard g;
   if (rem)
-    return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)(x - std::floor((double)x / (double)y) * y)
+    return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? remainder_f<T>(x, y)
                                                      : (T)remainder_i64((int64_t)x, (int64_t)y));
-  return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? (T)std::floor((double)x / (double)y)
+  return EMBER_BINARY_SAME(a, b, d, std::is_floating_point_v<T> ? floor_div_f<T>(x, y)
                                                    : (T)floor_div_i64((int64_t)x, (int64_t)y));
 }
 Tensor floor_divide(const Tensor& a, const Tensor& b) { return floor_rem(a, b, false); }
@@ -514,6 +542,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, const Tensor& value) {
   if (value->dim() != 0)
     throw std::runtime_error("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with " +
                              std::to_string(value->dim()) + " dimension(s).");
+  check_number_fits(value, a->dtype);
   Tensor r = where(mask, to_dtype(value, a->dtype), a);
   if (r->shape != a->shape && broadcast_shapes(a->shape, mask->shape) != a->shape) return r;
   return r;

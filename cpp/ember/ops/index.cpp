@@ -603,6 +603,7 @@ struct SetItemBackward : Node {
 void setitem_(Tensor& self, const Tensor& region, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv,
               const Tensor& v) {
   const bool track = GradMode::is_enabled() && (self->requires_grad || v->requires_grad);
+  check_number_fits(v, self->dtype);
   NoGradGuard g;
   // Leading size-1 dims of the value beyond the target's rank are dropped, as torch does.
   Tensor vs = v;

@@ -1,5 +1,6 @@
 // In-place ops. Without autograd they write straight into self; with autograd (self non-leaf or
 // the other operand requiring grad) self takes the history of the out-of-place result.
+#include <cstring>
 #include <functional>
 
 #include "ember/autograd/node.h"
@@ -76,8 +77,23 @@ void rebase_view_history(const Tensor& view, const Tensor& value) {
   set_history(view, vb);
 }
 
+namespace {
+// torch refuses an in-place op that writes one memory location through several elements (an
+// expanded view), except for the writes of one value (fill_, zero_, x[i] = v, masked_fill_).
+void check_no_internal_overlap(const Tensor& self, const char* name) {
+  static const char* one_value[] = {"fill_", "zero_", "masked_fill_", "__setitem__"};
+  for (const char* n : one_value)
+    if (std::strcmp(n, name) == 0) return;
+  for (int64_t d = 0; d < self->dim(); ++d)
+    if (self->strides[d] == 0 && self->shape[d] > 1)
+      throw std::runtime_error("unsupported operation: more than one element of the written-to tensor refers to a single "
+                               "memory location. Please clone() the tensor before performing the operation.");
+}
+}  // namespace
+
 Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, const std::function<Tensor(const Tensor&)>& op) {
   check_inplace(self, name);
+  check_no_internal_overlap(self, name);
   bool track = GradMode::is_enabled() && (self->requires_grad || others_need_grad);
   bool rebase = false;
   Tensor r;
@@ -153,6 +169,7 @@ Tensor& copy_(Tensor& self, const Tensor& src0) {
 
 Tensor& fill_(Tensor& self, Scalar v) {
   check_inplace(self, "fill_");
+  check_number_fits(scalar_tensor(v), self->dtype);
   Tensor val = scalar_tensor(v, self->dtype);
   if (GradMode::is_enabled() && self->requires_grad && self->is_view)  // rebases the root (Note [CopySlices])
     return inplace_apply(self, false, "fill_", [&](const Tensor& s) { return contiguous(expand(val, s->shape)); });

@@ -195,6 +195,8 @@ Tensor amax_all(const Tensor& a, bool is_max) {
   Tensor out;
   EMBER_DISPATCH_ALL(a->dtype, T, {
     T init = is_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      init = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     Tensor acc = fold<T, T>(a, m, init, [is_max](T r, T v) {
       if (r != r) return r;  // NaN propagates
       if (v != v) return v;
@@ -322,7 +324,7 @@ static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
       T* y = o + r * len;
       T mx = x[0];
       for (int64_t i = 1; i < len; ++i) mx = x[i] > mx ? x[i] : mx;
-      if (std::isinf((double)mx)) mx = 0;  // keeps -inf rows nan-free where torch is
+      // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
       double s = 0;
       for (int64_t i = 0; i < len; ++i) s += std::exp((double)(x[i] - mx));
       if (log) {

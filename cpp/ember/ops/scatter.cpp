@@ -262,6 +262,7 @@ Tensor index_fill(const Tensor& a, int64_t dim, const Tensor& index, const Tenso
   if (index->dtype != DType::Int64) throw std::runtime_error("index_fill_(): Expected dtype int64 for index.");
   if (value->dim() != 0)
     throw std::runtime_error("index_fill_ only supports a 0-dimensional value tensor, but got tensor with " + std::to_string(value->dim()) + " dimension(s).");
+  check_number_fits(value, a->dtype);
   return where(dim_mask(a, dim, index), to_dtype(value, a->dtype), a);
 }
 EMBER_OP("index_copy(Tensor input, int dim, Tensor index, Tensor source, *, Tensor? out=None) -> Tensor", "function method inplace",

@@ -48,7 +48,10 @@ struct AbsBackward : UnaryBackward {
 };
 Tensor abs(const Tensor& a) {
   if (a->dtype == DType::Bool) not_implemented_for("abs_cpu", a->dtype);
-  Tensor out = map_same(a, "abs", [](auto v) { return v < 0 ? wrap_neg(v) : v; });
+  Tensor out = map_same(a, "abs", [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return std::fabs(v);  // abs(-0.0) is +0.0
+    else return v < 0 ? wrap_neg(v) : v;
+  });
   if (any_requires_grad({&a})) {
     auto n = make_node<AbsBackward>({&a});
     n->saved.save(a);
@@ -290,9 +293,11 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi
   if ((lo && lo->kind == Scalar::Float) || (hi && hi->kind == Scalar::Float)) d = to_floating(d);
   Tensor x = a->dtype == d ? a : cast_nograd(a, d);
   double l = lo ? lo->f : -INFINITY, h = hi ? hi->f : INFINITY;
+  const bool nan_bound = std::isnan(l) || std::isnan(h);  // a NaN bound makes every element NaN, as torch
   Tensor out = empty(x->shape, d);
   EMBER_DISPATCH_NUMERIC(d, "clamp", T, {
     unary_kernel<T, T>(out, x, [&](T v) {
+      if (nan_bound) return (T)NAN;
       if (std::isnan((double)v)) return v;
       T r = v;
       if (lo && (double)r < l) r = (T)l;

@@ -1130,13 +1130,26 @@ def _flatten_classes(input, target):
     return flat, target.reshape(-1), (n,) + tuple(input.shape[2:])
 
 
+def _check_class_weight(input, weight):
+    """nll_loss's check (and cross_entropy's with class indices): the weight has the input's dtype."""
+    if weight is not None and weight.dtype != input.dtype:
+        raise RuntimeError(f"expected scalar type {_scalar_name(input.dtype)} but found {_scalar_name(weight.dtype)}")
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     _check_tensor(input, "input", "cross_entropy")
     _check_tensor(target, "target", "cross_entropy")
     reduction = _get_reduction(_legacy_reduction(size_average, reduce, reduction))
+    if tuple(target.shape) == tuple(input.shape) and not target.is_floating_point():
+        # torch reads a target of the input's shape as class probabilities
+        raise RuntimeError("Expected floating point type for target with class probabilities, got "
+                           f"{_scalar_name(target.dtype)}")
+    if input.dim() == 0:
+        _wrap_dim(1, 0)  # torch's class dim 1 of a 0-d input: IndexError
     if target.is_floating_point():
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    _check_class_weight(input, weight)
     x, t, none_shape = _flatten_classes(input, target)
     loss = _C._cross_entropy(x, t, weight, int(ignore_index), float(label_smoothing), reduction)
     if reduction == "none" and none_shape is not None:
@@ -1173,6 +1186,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     _check_tensors("nll_loss", input=input, target=target)
     reduction = _get_reduction(_legacy_reduction(size_average, reduce, reduction))
+    _check_class_weight(input, weight)
     x, t, none_shape = _flatten_classes(input, target)
     loss = _C._nll_loss(x, t, weight, int(ignore_index), reduction)
     if reduction == "none" and none_shape is not None:
@@ -1186,6 +1200,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
                          "is deprecated. Please ensure they have the same size.")
+    if target.dtype != input.dtype:
+        raise RuntimeError(f"Found dtype {_scalar_name(target.dtype)} but expected {_scalar_name(input.dtype)}")
     if weight is not None and tuple(weight.shape) != tuple(input.shape):
         weight = weight.expand(*_broadcast_shapes(tuple(weight.shape), tuple(input.shape)))
     return _C._bce(input, target, weight, reduction)
@@ -1197,6 +1213,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _get_reduction(_legacy_reduction(size_average, reduce, reduction))
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    if target.dtype == _C.dtype.bool:  # torch: 1 - target
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
+    if not target.is_floating_point():  # a float mixed with another float is fine (torch promotes)
+        raise RuntimeError(f"result type {_scalar_name(input.dtype)} can't be cast to the desired output type "
+                           f"{_scalar_name(target.dtype)}")
     if weight is not None and weight.shape != input.shape:
         weight = weight.expand(*input.shape)
     if pos_weight is not None and pos_weight.shape != input.shape:
@@ -1207,6 +1229,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 # --------------------------------------------------------------------------- normalisation
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    _check_tensor(input, "input", "layer_norm", 1)
+    if len(normalized_shape) == 0:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
+                           f"element, but got normalized_shape = {list(normalized_shape)}")
     dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
     if tuple(input.shape[input.dim() - len(normalized_shape):]) != tuple(normalized_shape):
         raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
@@ -1243,16 +1269,37 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return y
 
 
+def _values_per_channel(input):
+    return input.shape[0] * math.prod(input.shape[2:])
+
+
+def _check_batch_norm_sizes(input, running_mean, running_var, weight, bias):
+    """torch's check of batch_norm's per-channel tensors (an empty input skips it: it passes through)."""
+    if input.numel() == 0:
+        return
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     if input.dim() not in (2, 3):
         raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+    if training and _values_per_channel(input) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(input.shape)}")
+    if input.numel() == 0:  # torch: a copy of the empty input, running stats untouched, zero weight / bias grads
+        y = input.clone()
+        if weight is not None:
+            y = y * weight[0]
+        if bias is not None:
+            y = y + bias[0]
+        return y
+    _check_batch_norm_sizes(input, running_mean, running_var, weight, bias)
     dims = (0,) if input.dim() == 2 else (0, 2)
     shape = [1, input.shape[1]] + ([1] if input.dim() == 3 else [])
     if training:
-        n = input.numel() // input.shape[1]
-        if n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
-                             f"{list(input.shape)}")
+        n = _values_per_channel(input)
         mu = input.mean(dims, keepdim=True)
         xc = input - mu
         var = (xc * xc).mean(dims, keepdim=True)

@@ -101,6 +101,7 @@ class CrossEntropyLoss(_WeightedLoss):
     def forward(self, input, target):
         if input.dim() == 2 and not target.is_floating_point() and self.reduction in ("mean", "sum", "none"):
             # the common case, straight to the fused op
+            F._check_class_weight(input, self._buffers["weight"])
             return _C._cross_entropy(input, target, self._buffers["weight"], self.ignore_index, self.label_smoothing,
                                      self.reduction)
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,

@@ -35,17 +35,18 @@ class BatchNorm1d(Module):
     def forward(self, input):
         if input.dim() not in (2, 3):
             raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
-        if input.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d: expected {self.num_features} channels, got input of shape {list(input.shape)}")
         use_batch = self.training or self.running_mean is None
+        track = (self.training and self.track_running_stats) or not use_batch
+        running_mean, running_var = (self.running_mean, self.running_var) if track else (None, None)
+        if not (use_batch and F._values_per_channel(input) == 1):  # that ValueError comes first, as in torch
+            # before num_batches_tracked moves: a rejected input changes nothing
+            F._check_batch_norm_sizes(input, running_mean, running_var, self.weight, self.bias)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
-        track = (self.training and self.track_running_stats) or not use_batch
-        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch, factor, self.eps)
+        return F.batch_norm(input, running_mean, running_var, self.weight, self.bias, use_batch, factor, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
