@@ -164,10 +164,7 @@ ZERO_D = {
     "identity": lambda nn: nn.Identity(), "linear": lambda nn: nn.Linear(1, 2), "layer_norm": lambda nn: nn.LayerNorm(()),
     "batch_norm": lambda nn: nn.BatchNorm1d(1).eval(),
 }
-ZERO_D_BUGS = {
-    "flatten": "nn.Flatten() (start_dim=1) on a 0-d tensor returns shape [1]; torch raises IndexError 'Dimension out "
-               "of range (expected to be in range of [-1, 0], but got 1)'",
-}
+ZERO_D_BUGS: dict = {}  # name -> how ember differs from torch (a strict xfail)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[xfail_bug(ZERO_D_BUGS[n])] if n in ZERO_D_BUGS else [])

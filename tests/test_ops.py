@@ -2042,8 +2042,7 @@ EXTRAS_MORE_DTYPE_CASES = [
     Case("vsplit", lambda L, x: L.vsplit(x, 2), Ints(4, 2), id="int64"),
     Case("dsplit", lambda L, x: L.dsplit(x, [1]), Ints(1, 2, 3), id="int64"),
     Case("split_with_sizes", lambda L, x: L.split_with_sizes(x, [1, 2]), Ints(3), id="int64"),
-    Case("trace", lambda L, x: L.trace(x), Mask(3, 3), id="bool", mirror=True,
-         bug="trace(bool matrix) returns; torch raises NotImplementedError"),
+    Case("trace", lambda L, x: L.trace(x), Mask(3, 3), id="bool", mirror=True),
     Case("diagflat", lambda L, x: L.diagflat(x), Ints(3), id="int64"),
     Case("rad2deg", lambda L, x: L.rad2deg(x), Ints(3), id="int64"),
     Case("rad2deg", lambda L, x: L.rad2deg(x), Mask(3), id="bool", mirror=True),
@@ -3313,10 +3312,7 @@ def signature_diff(schema):
 
 SIGNATURE_GAPS: dict = {}  # not deliberate, known: a signature that differs from torch's (a test fails when fixed)
 
-SIGNATURE_BUGS = {
-    "concatenate": "schema says `int axis=0`; torch's parameter is `dim` (axis is only its numpy alias), so "
-                   "ember.concatenate(ts, dim=1) raises TypeError",
-}
+SIGNATURE_BUGS: dict = {}  # op -> how its schema differs from torch's (a strict xfail)
 
 
 def _signature_params():

@@ -215,14 +215,8 @@ BUILTIN_ERRORS = (IndexError, TypeError, ValueError, RuntimeError)
 # Bugs: ember raises a different builtin class than torch for these torch messages; accepted in
 # the properties (ember still has to raise), pinned by test_regression_* below.
 KNOWN_ERROR_CLASS = [
-    (r"indexing tensors could not be broadcast together", RuntimeError),
-    (r"narrow\(\) cannot be applied to a 0-dim tensor", IndexError),
-    (r"tensor.mT is only supported on matrices", IndexError),
-    (r"index_select\(\): self indexing axis dim should be positive", IndexError),
-    (r"index -?\d+ is out of bounds for dimension", IndexError),  # index_add
     # not a bug: torch's own index_select raises IndexError for this on other dims / layouts
     (r"INDICES element is out of DATA bounds", IndexError),
-    (r"cannot compute the inf norm on the dimension -?\d+ ?because this dimension is empty", IndexError),
 ]
 
 
@@ -1410,7 +1404,12 @@ FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim", "where_in
          "int_pow_negative_tensor_exponent", "int_rpow_negative_tensor_exponent", "int_add_alpha_large",
          "int_add_alpha_wraps", "softmax_with_pos_inf", "log_softmax_with_pos_inf", "int_setitem_nan",
          "int_setitem_inf", "int_setitem_1e30", "int_fill_nan", "int_masked_fill_nan", "inplace_add_on_expanded_view",
-         "inplace_iadd_on_expanded_view", "inplace_mul_on_expanded_view", "max_of_all_neg_inf", "min_of_all_pos_inf"}
+         "inplace_iadd_on_expanded_view", "inplace_mul_on_expanded_view", "max_of_all_neg_inf", "min_of_all_pos_inf",
+         "matmul_batched_by_matrix_empty_inner_dim", "split_size_zero_of_empty_dim", "chunk_of_empty_dim",
+         "chunk_of_empty_dim_2d", "flatten_0d_dims_unchecked", "cat_of_empty_requires_grad",
+         "error_class_index_tensors_do_not_broadcast", "error_class_index_put_tensors_do_not_broadcast",
+         "error_class_narrow_of_0d", "error_class_mT_of_1d", "error_class_index_select_from_empty_dim",
+         "error_class_index_add_out_of_range", "error_class_inf_norm_over_empty_dim"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(k, marks=() if k in FIXED else pytest.mark.xfail(strict=True, reason=f"bug: {k}"))

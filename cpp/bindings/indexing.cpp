@@ -62,10 +62,10 @@ Parsed parse(const Tensor& self, py::handle index) {
                      std::to_string(consumed) + ")");
   Parsed p;
   Tensor cur = self;
-  int64_t d = 0;
+  int64_t d = 0, nones = 0, ints = 0;  // d: position in cur; d - nones + ints: the dim of self (messages)
   for (size_t i = 0; i < items.size(); ++i) {
     py::handle h = items[i];
-    if (h.is_none()) { cur = unsqueeze(cur, d); d++; continue; }
+    if (h.is_none()) { cur = unsqueeze(cur, d); d++; nones++; continue; }
     if (h.ptr() == Py_Ellipsis) { d += self->dim() - consumed; continue; }
     if (tens[i]) {
       Tensor t = tens[i];
@@ -102,13 +102,17 @@ Parsed parse(const Tensor& self, py::handle index) {
       d++;
       continue;
     }
-    cur = select(cur, d, h.cast<int64_t>());  // int: consumes the dim
+    int overflow = 0;
+    int64_t v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+    if (overflow) throw ValueError("Overflow when unpacking long long");
+    if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+    if (d < cur->dim() && (v < -cur->shape[d] || v >= cur->shape[d]))
+      throw IndexError("index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(d - nones + ints) +
+                       " with size " + std::to_string(cur->shape[d]));
+    cur = select(cur, d, v);  // int: consumes the dim
+    ints++;
   }
-  if (!p.adv.empty()) {
-    Shape b = p.adv[0]->shape;
-    for (auto& t : p.adv) b = broadcast_shapes(b, t->shape);
-    for (auto& t : p.adv) t = t->shape == b ? t : expand(t, b);
-  }
+  if (!p.adv.empty()) broadcast_indices(p.adv);
   p.view = cur;
   return p;
 }

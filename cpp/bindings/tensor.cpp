@@ -237,7 +237,7 @@ void bind_tensor(py::module_& m) {
         for (int64_t i = x->dim() - 1; i >= 0; --i) p.push_back(i);
         return permute(x, p);
       })
-      .def_property_readonly("mT", [](const Tensor& x) { return transpose(x, -2, -1); })
+      .def_property_readonly("mT", [](const Tensor& x) { return mT(x); })
       // ---- in place (the rest come from the op table)
       .def("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); })
       .def("fill_", [](Tensor t, py::handle v) {

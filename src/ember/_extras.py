@@ -282,12 +282,13 @@ def split_with_sizes(input, split_sizes, dim=0):
 
 @declare("trace(Tensor input) -> Tensor", "function method")
 def trace(input):
-    """Sum of the main diagonal of a matrix (int64 for integer and bool inputs)."""
+    """Sum of the main diagonal of a matrix (int64 for integer inputs)."""
     _check_tensor(input, "trace")
     if input.dim() != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.dim()}")
-    d = input.diagonal()
-    return d.sum() if input.dtype != _BOOL else d.to(_I64).sum()
+    if input.dtype == _BOOL:
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+    return input.diagonal().sum()
 
 
 @declare("diagflat(Tensor input, int offset=0) -> Tensor", "function method")

@@ -167,6 +167,8 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   check_index_1d(index, "index_select");
   Shape os = a->shape;
   int64_t k = index->numel();
+  if (a->dim() > 1 && a->shape[dim] == 0 && k > 0)  // (1-d: IndexError below, as torch)
+    throw std::runtime_error("index_select(): self indexing axis dim should be positive");
   if (!os.empty()) os[dim] = k;
   Tensor out = empty(os, a->dtype);
   if (a->dim() > 0 && dim == 0 && a->is_contiguous() && index->is_contiguous()) {
@@ -211,6 +213,12 @@ Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor
   if (src->shape != expect && !(src->dim() == 0 && a->dim() == 0))
     throw std::runtime_error("index_add(): source shape " + shape_str(src->shape) + " does not match the expected " +
                              shape_str(expect));
+  {  // torch: RuntimeError for index_add (IndexError for index_select)
+    Tensor ix = contiguous(index);
+    const int64_t n = a->dim() == 0 ? 1 : a->shape[dim];
+    for (int64_t i = 0; i < ix->numel(); ++i)
+      if (ix->data<int64_t>()[i] < 0 || ix->data<int64_t>()[i] >= n) index_oob(ix->data<int64_t>()[i], dim, n, true);
+  }
   Tensor out = clone(a);
   out->grad_fn.reset(), out->requires_grad = false;
   Tensor s = src->dtype == a->dtype ? src : cast_nograd(src, a->dtype);
@@ -251,7 +259,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     d = promote(d, t->dtype);
     if (!ref && !(t->dim() == 1 && t->shape[0] == 0)) ref = &t;
   }
-  if (!ref) return empty({0}, d);
+  if (!ref) ref = &ts[0], dim = 0;  // all 1-d and empty: a cat of them, history kept, dim unchecked (as torch)
   if ((*ref)->dim() == 0) throw std::runtime_error("zero-dimensional tensor (at position 0) cannot be concatenated");
   int64_t nd = (*ref)->dim();
   dim = wrap_dim(dim, nd);
@@ -294,7 +302,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
 }
 EMBER_OP("cat(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
 EMBER_OP("concat(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
-EMBER_OP("concatenate(Tensor[] tensors, int axis=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
+EMBER_OP("concatenate(Tensor[] tensors, int dim=0, *, Tensor? out=None) -> Tensor", "function", cat(a.tensors(0), a.i(1)));
 
 struct StackBackward : Node {
   int64_t dim;
@@ -359,9 +367,11 @@ std::vector<Tensor> split_sizes(const Tensor& a, const std::vector<int64_t>& siz
 }
 std::vector<Tensor> split(const Tensor& a, int64_t size, int64_t dim) {
   if (a->dim() == 0) throw std::runtime_error("split expects at least a 1-dimensional tensor");
-  if (size <= 0) throw std::runtime_error("split expects split_size be positive, but got split_size=" + std::to_string(size));
   dim = wrap_dim(dim, a->dim());
   int64_t n = a->shape[dim];
+  if (size < 0 || (size == 0 && n != 0))  // an empty dim splits by 0 into one empty piece, as torch
+    throw std::runtime_error("split expects split_size be positive, but got split_size=" + std::to_string(size));
+  if (size == 0) return split_sizes(a, {0}, dim);
   std::vector<int64_t> sizes;
   for (int64_t off = 0; off < n; off += size) sizes.push_back(std::min(size, n - off));
   if (sizes.empty()) sizes.push_back(0);
@@ -372,8 +382,8 @@ std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim) {
   if (a->dim() == 0) throw std::runtime_error("chunk expects at least a 1-dimensional tensor");
   dim = wrap_dim(dim, a->dim());
   int64_t n = a->shape[dim];
-  int64_t size = std::max<int64_t>((n + chunks - 1) / chunks, 1);
-  return split(a, size, dim);
+  if (n == 0) return split_sizes(a, std::vector<int64_t>(chunks, 0), dim);  // `chunks` empty pieces, as torch
+  return split(a, (n + chunks - 1) / chunks, dim);
 }
 EMBER_OP("split(Tensor tensor, int split_size_or_sections, int dim=0) -> Tensor[]", "function method any_dtype", split(a.t(0), a.i(1), a.i(2)));
 EMBER_OP("split.sizes(Tensor tensor, int[] split_size_or_sections, int dim=0) -> Tensor[]", "function method any_dtype",
@@ -447,6 +457,21 @@ struct AdvPlan {
   Shape rshape, rstrides;  // remaining dims of ap
   int64_t insert_at;  // where I's dims sit in the result (0 if not adjacent)
 };
+}  // namespace
+void broadcast_indices(std::vector<Tensor>& adv) {
+  Shape b = adv[0]->shape;
+  for (auto& t : adv) {
+    try {
+      b = broadcast_shapes(b, t->shape);
+    } catch (const std::runtime_error&) {
+      std::string shapes;
+      for (auto& u : adv) shapes += (shapes.empty() ? "" : ", ") + shape_str(u->shape);
+      throw IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes " + shapes);
+    }
+  }
+  for (auto& t : adv) t = t->shape == b ? t : expand(t, b);
+}
+namespace {
 AdvPlan plan(const Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv) {
   AdvPlan p;
   int64_t nd = a->dim(), k = (int64_t)dims.size();

@@ -72,9 +72,14 @@ Tensor from_cols(const std::vector<double>& v, const Shape& lead, int64_t m, int
       for (int64_t j = 0; j < n; ++j) p[k * m * n + i * n + j] = v[k * stride + j * ld + i];
   return d == DType::Float64 ? t : cast_nograd(t, d);
 }
-Tensor mT(const Tensor& x) { return transpose(x, -2, -1); }
 Tensor eye_like(int64_t n, DType d) { return eye(n, n, d); }
 }  // namespace
+Tensor mT(const Tensor& x) {
+  if (x->dim() < 2)
+    throw std::runtime_error("tensor.mT is only supported on matrices or batches of matrices. Got " +
+                             std::to_string(x->dim()) + "-D tensor.");
+  return transpose(x, -2, -1);
+}
 
 // ---- inv: A^-1 by LU; backward -A^-T g A^-T
 struct InvBackward : Node {

@@ -111,7 +111,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor b2 = db == 1 ? unsqueeze(b, 1) : b;
     Shape out_shape(a->shape.begin(), a->shape.end() - 1);
     int64_t K = a->shape[da - 1];
-    Tensor r = mm(reshape(a, {-1, K}), b2);
+    Tensor r = mm(reshape(a, {shape_numel(out_shape), K}), b2);  // (not -1: K may be 0)
     out_shape.push_back(b2->shape[1]);
     Tensor o = reshape(r, out_shape);
     return db == 1 ? squeeze(o, -1) : o;

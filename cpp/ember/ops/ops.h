@@ -150,6 +150,7 @@ Tensor& become_view_(Tensor& self, const Tensor& view);  // in-place view ops: s
 Tensor reshape(const Tensor& a, Shape shape);
 Tensor permute(const Tensor& a, std::vector<int64_t> dims);
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
+Tensor mT(const Tensor& a);  // the last two dims swapped (RuntimeError below 2-D, as torch's tensor.mT)
 Tensor t(const Tensor& a);
 Tensor unsqueeze(const Tensor& a, int64_t dim);
 Tensor squeeze(const Tensor& a, std::optional<int64_t> dim);
@@ -184,6 +185,8 @@ Tensor nonzero(const Tensor& a);
 std::vector<Tensor> nonzero_tuple(const Tensor& a);
 // Advanced indexing: `adv` are int64 index tensors for dims `dims` of `a` (already broadcast).
 Tensor index_tensors(const Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv);
+// Advanced indices expanded to their common shape (IndexError when they cannot broadcast, as torch).
+void broadcast_indices(std::vector<Tensor>& adv);
 void index_put_(Tensor& a, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv, const Tensor& value,
                 bool accumulate);
 // x[index] = value (Note [Differentiable setitem] in index.cpp); region = self's basic-index view

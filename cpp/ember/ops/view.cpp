@@ -260,8 +260,8 @@ EMBER_OP("squeeze(Tensor input, int[1]? dim=None) -> Tensor", "function method a
          a.none(1) ? squeeze(a.t(0), std::nullopt) : squeeze_dims(a.t(0), a.ints(1)));
 
 Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
+  start = wrap_dim(start, std::max<int64_t>(a->dim(), 1)), end = wrap_dim(end, std::max<int64_t>(a->dim(), 1));
   if (a->dim() == 0) return reshape(a, {1});
-  start = wrap_dim(start, a->dim()), end = wrap_dim(end, a->dim());
   if (start > end) throw std::runtime_error("flatten() has invalid args: start_dim cannot come after end_dim");
   Shape sh;
   for (int64_t i = 0; i < start; ++i) sh.push_back(a->shape[i]);
@@ -387,7 +387,7 @@ Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start_, std::o
 }
 
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
-  if (a->dim() == 0) throw IndexError("narrow() cannot be applied to a 0-dim tensor.");
+  if (a->dim() == 0) throw std::runtime_error("narrow() cannot be applied to a 0-dim tensor.");
   dim = wrap_dim(dim, a->dim());
   int64_t n = a->shape[dim];
   if (start < -n || start > n)
