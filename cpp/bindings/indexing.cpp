@@ -6,6 +6,14 @@
 namespace ember {
 
 namespace {
+// A Python int (or __index__ object) used as an index; ValueError on overflow, as torch.
+int64_t index_int(py::handle h) {
+  int overflow = 0;
+  int64_t v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+  if (overflow) throw ValueError("Overflow when unpacking long long");
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
 struct Parsed {
   Tensor view;                 // after basic indexing
   std::vector<int64_t> dims;   // advanced index positions in `view`
@@ -95,17 +103,14 @@ Parsed parse(const Tensor& self, py::handle index) {
       py::slice sl = py::reinterpret_borrow<py::slice>(h);
       auto get = [](py::handle v) -> std::optional<int64_t> {
         if (v.is_none()) return std::nullopt;
-        return v.cast<int64_t>();
+        return index_int(v);
       };
       std::optional<int64_t> start = get(sl.attr("start")), stop = get(sl.attr("stop")), step = get(sl.attr("step"));
       cur = slice(cur, d, start, stop, step.value_or(1));
       d++;
       continue;
     }
-    int overflow = 0;
-    int64_t v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
-    if (overflow) throw ValueError("Overflow when unpacking long long");
-    if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+    int64_t v = index_int(h);
     if (d < cur->dim() && (v < -cur->shape[d] || v >= cur->shape[d]))
       throw IndexError("index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(d - nones + ints) +
                        " with size " + std::to_string(cur->shape[d]));
@@ -120,7 +125,7 @@ Parsed parse(const Tensor& self, py::handle index) {
 
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
   cls.def("__getitem__", [](const Tensor& self, py::handle index) {
-    if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index.cast<int64_t>());
+    if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index_int(index));
     Parsed p = parse(self, index);
     if (p.adv.empty()) return p.view;
     return index_tensors(p.view, p.dims, p.adv);
