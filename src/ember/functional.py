@@ -502,11 +502,10 @@ def _rows_norm(d, p):
     """The p-norm over the last dim of differences d, zero-safe."""
     if d.size(-1) == 0:
         return d.abs().sum(-1)
-    res = _C.linalg_vector_norm(d, p, -1)
-    if p == 0 and d.requires_grad and not res.requires_grad:
-        # linalg_vector_norm(ord=0) leaves the graph; torch's result is differentiable (gradient 0)
-        res = res + (d * 0).sum(-1)
-    return res
+    if p == 0 and d.requires_grad:
+        # the count's gradient: zeros for cdist / pdist in torch (vector_norm's own is None)
+        return _C.linalg_vector_norm(d.detach(), 0, -1) + (d * 0).sum(-1)
+    return _C.linalg_vector_norm(d, p, -1)
 
 
 @declare('cdist(Tensor x1, Tensor x2, float p=2.0, str compute_mode="use_mm_for_euclid_dist_if_necessary") '

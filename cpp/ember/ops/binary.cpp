@@ -301,12 +301,14 @@ struct MaxMinBackward : Node {
     Tensor a = sa.get(*this), b = sb.get(*this);
     DType d = g[0]->dtype;
     bool mx = is_max;
-    // weight for a: 1 where a wins, 0.5 on ties, 0 where b wins
-    Tensor wa = map2(a, b, d, "maximum_backward", [mx](auto x, auto y) {
-      return x == y ? decltype(x)(0.5) : ((mx ? x > y : x < y) ? decltype(x)(1) : decltype(x)(0));
-    });
-    if (needs(0)) r[0] = fit(mul(g[0], wa), ma);
-    if (needs(1)) r[1] = fit(map2(g[0], wa, d, "maximum_backward", [](auto gv, auto w) { return gv * (1 - w); }), mb);
+    // as torch: the winner gets g, ties g / 2 each, the loser 0; unordered (NaN) pairs g each
+    auto weight = [&](const Tensor& u, const Tensor& v) {
+      return map2(u, v, d, "maximum_backward", [mx](auto x, auto y) {
+        return x == y ? decltype(x)(0.5) : ((mx ? x < y : x > y) ? decltype(x)(0) : decltype(x)(1));
+      });
+    };
+    if (needs(0)) r[0] = fit(mul(g[0], weight(a, b)), ma);
+    if (needs(1)) r[1] = fit(mul(g[0], weight(b, a)), mb);
     return r;
   }
   std::string name() const override { return is_max ? "MaximumBackward0" : "MinimumBackward0"; }

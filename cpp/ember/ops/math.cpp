@@ -158,12 +158,35 @@ Tensor addcdiv(const Tensor& self, const Tensor& t1, const Tensor& t2, const Sca
 }
 EMBER_OP("addcdiv(Tensor input, Tensor tensor1, Tensor tensor2, *, Scalar value=1, Tensor? out=None) -> Tensor",
          "function method inplace", addcdiv(a.t(0), a.t(1), a.t(2), a.s(3)));
+Tensor xlogy(const Tensor& x, const Tensor& y);
+// xlogy's gradients as torch's: g * xlogy(x != 0, y) (0 where x == 0 unless y is NaN), g * x / y
+struct XlogyBackward : Node {
+  SavedTensor x{this}, y{this};
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor xx = x.get(*this), yy = y.get(*this);
+    std::vector<Tensor> r(2);
+    if (needs(0)) r[0] = sum_to(mul(g[0], xlogy(to_dtype(compare(xx, zeros({}, xx->dtype), CmpOp::Ne), xx->dtype), yy)), xx->shape);
+    if (needs(1)) r[1] = sum_to(div(mul(g[0], xx), yy), yy->shape);
+    return r;
+  }
+  std::string name() const override { return "XlogyBackward0"; }
+};
 Tensor xlogy(const Tensor& x, const Tensor& y) {
   DType d = float_result(x, y);
   Tensor xx = to_dtype(x, d), yy = to_dtype(y, d);
-  Tensor r = mul(xx, log(yy));
-  Tensor zero_x = logical_and(compare(xx, zero_like_scalar(d), CmpOp::Eq), compare(yy, yy, CmpOp::Eq));
-  return where(zero_x, zero_like_scalar(d), r);
+  Tensor out;
+  {
+    NoGradGuard g;
+    Tensor r = mul(xx, log(yy));
+    Tensor zero_x = logical_and(compare(xx, zero_like_scalar(d), CmpOp::Eq), compare(yy, yy, CmpOp::Eq));
+    out = where(zero_x, zero_like_scalar(d), r);
+  }
+  if (any_requires_grad({&xx, &yy})) {
+    auto n = make_node<XlogyBackward>({&xx, &yy});
+    n->x.save(xx), n->y.save(yy);
+    set_history(out, n);
+  }
+  return out;
 }
 EMBER_OP("xlogy(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method inplace numbers", xlogy(a.t(0), a.t(1)));
 EMBER_OP("xlogy.Scalar_Self(Scalar self, Tensor other, *, Tensor? out=None) -> Tensor", "function", xlogy(scalar_tensor(a.s(0)), a.t(1)));
@@ -184,10 +207,35 @@ Tensor logaddexp(const Tensor& a, const Tensor& b, bool base2) {
 }
 EMBER_OP("logaddexp(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", logaddexp(a.t(0), a.t(1), false));
 EMBER_OP("logaddexp2(Tensor input, Tensor other, *, Tensor? out=None) -> Tensor", "function method", logaddexp(a.t(0), a.t(1), true));
+// logit's gradient as torch's: g / (x (1 - x)) (inf at 0 and 1), 0 outside [eps, 1 - eps]
+struct LogitBackward : Node {
+  SavedTensor x{this};
+  double lo, hi;
+  LogitBackward(double l, double h) : lo(l), hi(h) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor xx = x.get(*this);
+    const double l = lo, h = hi;
+    return {map2(g[0], xx, g[0]->dtype, "logit_backward", [l, h](auto gv, auto v) {
+      using T = decltype(gv);
+      return ((double)v < l || (double)v > h) ? T(0) : gv / (v * (T(1) - v));
+    })};
+  }
+  std::string name() const override { return "LogitBackward0"; }
+};
 Tensor logit(const Tensor& a, std::optional<double> eps) {
   Tensor x = is_floating(a->dtype) ? a : to_dtype(a, DType::Float32);
-  if (eps) x = clamp(x, Scalar(*eps), Scalar(1.0 - *eps));
-  return log(div(x, sub(ones({}, x->dtype), x)));
+  Tensor out;
+  {
+    NoGradGuard g;
+    Tensor xc = eps ? clamp(x, Scalar(*eps), Scalar(1.0 - *eps)) : x;
+    out = log(div(xc, sub(ones({}, x->dtype), xc)));
+  }
+  if (any_requires_grad({&x})) {
+    auto n = make_node<LogitBackward>({&x}, eps ? *eps : -INFINITY, eps ? 1.0 - *eps : INFINITY);
+    n->x.save(x);
+    set_history(out, n);
+  }
+  return out;
 }
 EMBER_OP("logit(Tensor input, float? eps=None, *, Tensor? out=None) -> Tensor", "function method inplace", logit(a.t(0), a.of(1)));
 

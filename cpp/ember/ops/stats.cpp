@@ -97,10 +97,29 @@ Tensor logsumexp(const Tensor& a0, const std::vector<int64_t>& dims, bool keepdi
 EMBER_OP("logsumexp(Tensor input, int[1] dim, bool keepdim=False, *, Tensor? out=None) -> Tensor", "function method",
          logsumexp(a.t(0), a.ints(1), a.b(2)));
 
-// ---- nansum / nanmean: NaNs count as zero (and are not counted); their gradient is zero
+// ---- nansum / nanmean: NaNs count as zero (and are not counted); gradient g * (x == x), as torch
+// (a multiplication: an infinite g, from nanmean over an all-NaN slice, gives NaN there too)
+struct NanToZeroBackward : Node {
+  SavedTensor x{this};
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    return {map2(g[0], x.get(*this), g[0]->dtype, "nansum_backward",
+                 [](auto gv, auto v) { return gv * (v == v ? decltype(gv)(1) : decltype(gv)(0)); })};
+  }
+  std::string name() const override { return "NansumBackward0"; }
+};
 static Tensor nan_to_zero(const Tensor& a) {
   if (!is_floating(a->dtype)) return a;
-  return where(compare(a, a, CmpOp::Ne), zeros({}, a->dtype), a);
+  Tensor out;
+  {
+    NoGradGuard g;
+    out = where(compare(a, a, CmpOp::Ne), zeros({}, a->dtype), a);
+  }
+  if (any_requires_grad({&a})) {
+    auto n = make_node<NanToZeroBackward>({&a});
+    n->x.save(a);
+    set_history(out, n);
+  }
+  return out;
 }
 Tensor nansum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) { return sum(nan_to_zero(a), dims, keepdim); }
 Tensor nanmean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
@@ -163,6 +182,11 @@ struct NormBackward : Node {
   }
   std::string name() const override { return "NormBackward1"; }
 };
+// norm(ord=0) (a count): differentiable in torch, with an undefined (None) gradient
+struct NormZeroBackward : Node {
+  std::vector<Tensor> apply(std::vector<Tensor>&) override { return {Tensor()}; }
+  std::string name() const override { return "LinalgVectorNormBackward0"; }
+};
 Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims, bool keepdim) {
   if (!is_floating(a->dtype))
     throw std::runtime_error(std::string("linalg.vector_norm: Expected a floating point or complex tensor as input. Got ") +
@@ -177,7 +201,11 @@ Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims
                                  "because this dimension is empty and the operation does not have an identity");
     return amax(abs(a), dims, keepdim, ord > 0);
   }
-  if (ord == 0) return to_dtype(sum(compare(a, zeros({}, a->dtype), CmpOp::Ne), dims, keepdim), a->dtype);
+  if (ord == 0) {
+    Tensor out = to_dtype(sum(compare(a, zeros({}, a->dtype), CmpOp::Ne), dims, keepdim), a->dtype);
+    if (any_requires_grad({&a})) set_history(out, make_node<NormZeroBackward>({&a}));
+    return out;
+  }
   auto m = reduced_mask(a, dims);
   Tensor out;
   {
