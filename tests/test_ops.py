@@ -2186,10 +2186,8 @@ RANDOM_GRAD_CASES = [  # torch differentiates these: ember's backward against fi
          id="tensor_tensor"),
     Case("normal", lambda L, m: (L.manual_seed(3), L.normal(m, 2.0))[1], F(5), id="tensor_float"),
     Case("normal", lambda L, s: (L.manual_seed(3), L.normal(0.5, s))[1], F(2, 3, kind="pos"), id="float_tensor"),
-    Case("bernoulli", lambda L, p: (L.manual_seed(3), L.bernoulli(p))[1], F(6, kind="prob"), id="tensor",
-         bug="bernoulli(p): ember's sample does not require grad; torch's does (gradient 0)"),
-    Case("poisson", lambda L, r: (L.manual_seed(3), L.poisson(r))[1], F(6, kind="pos"), id="rates",
-         bug="poisson(rates): ember's sample does not require grad; torch's does (gradient 0)"),
+    Case("bernoulli", lambda L, p: (L.manual_seed(3), L.bernoulli(p))[1], F(6, kind="prob"), id="tensor"),
+    Case("poisson", lambda L, r: (L.manual_seed(3), L.poisson(r))[1], F(6, kind="pos"), id="rates"),
 ]
 
 

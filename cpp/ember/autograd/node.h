@@ -115,4 +115,13 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
 
 std::string tensor_type_str(const Tensor& t);  // "ember.FloatTensor [2, 3]", for messages
 
+// A differentiable op whose gradient is zero everywhere (sign, round, a random sample of its
+// parameters): the result stays in the graph, as torch's, and its input's gradient is zeros.
+struct ZeroGradBackward : Node {
+  const char* nm;
+  explicit ZeroGradBackward(const char* n) : nm(n) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override;  // (ops/unary.cpp)
+  std::string name() const override { return nm; }
+};
+
 }  // namespace ember

@@ -267,9 +267,9 @@ Tensor pow(const Tensor& a, const Tensor& b) {
       throw std::runtime_error("Integers to negative integer powers are not allowed.");
     d = DType::Int64;
     out = EMBER_BINARY_SAME(a, b, d, ipow(x, y));
-  } else if (b->wrapped_number && b->dim() == 0 && std::fabs(cast_nograd(b, DType::Float64)->data<double>()[0]) == 0.5) {
+  } else if (double e = b->wrapped_number && b->dtype == DType::Float64 ? *b->data<double>() : 0; std::fabs(e) == 0.5) {
     // x ** 0.5 is sqrt and x ** -0.5 rsqrt in torch (they differ from C pow at -inf)
-    if (cast_nograd(b, DType::Float64)->data<double>()[0] > 0)
+    if (e > 0)
       out = EMBER_BINARY_SAME(a, b, d, (T)std::sqrt(x));
     else
       out = EMBER_BINARY_SAME(a, b, d, (T)(1.0 / std::sqrt(x)));

@@ -186,6 +186,7 @@ Tensor bernoulli(const Tensor& p, Generator* g) {
   Tensor out = empty(p->shape, p->dtype);
   int64_t k = 0;
   fill_with(out, gen_or_default(g), "bernoulli", [&](Generator& r) { return r.uniform() < pp[k++] ? 1.0 : 0.0; });
+  if (any_requires_grad({&p})) set_history(out, make_node<ZeroGradBackward>({&p}, "BernoulliBackward0"));
   return out;
 }
 Tensor& bernoulli_(Tensor& self, const Tensor& p, Generator* g) {
@@ -294,6 +295,7 @@ Tensor poisson(const Tensor& rate, Generator* g) {
     do { ++n; p *= r.uniform(); } while (p > L);
     return (double)n;
   });
+  if (any_requires_grad({&rate})) set_history(out, make_node<ZeroGradBackward>({&rate}, "PoissonBackward0"));
   return out;
 }
 EMBER_OP("poisson(Tensor input, Generator? generator=None) -> Tensor", "function", poisson(a.t(0), a.gen(1)));

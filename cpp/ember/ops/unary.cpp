@@ -63,12 +63,7 @@ EMBER_OP("abs(Tensor input, *, Tensor? out=None) -> Tensor", "function method in
 EMBER_OP("absolute(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", abs(a.t(0)));
 
 // ---- sign (gradient is zero everywhere it exists)
-struct ZeroGradBackward : Node {
-  const char* nm;
-  explicit ZeroGradBackward(const char* n) : nm(n) {}
-  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {zeros(g[0]->shape, g[0]->dtype)}; }
-  std::string name() const override { return nm; }
-};
+std::vector<Tensor> ZeroGradBackward::apply(std::vector<Tensor>& g) { return {zeros(g[0]->shape, g[0]->dtype)}; }
 Tensor sign(const Tensor& a) {
   if (a->dtype == DType::Bool) return clone(a);
   Tensor out = map_same(a, "sign", [](auto v) { return (decltype(v))((v > 0) - (v < 0)); });
