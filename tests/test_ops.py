@@ -2257,16 +2257,7 @@ RANDOM_NAMES = {c.name for c in RANDOM_CASES}  # no value comparison: no generic
 # Known bugs: rows where ember disagrees with torch, run as strict xfails (an xpass fails: the
 # bug is fixed, drop its line here).
 
-mark_bug(DIFF_CASES, "qr", ["full_method"], "qr(a, some=False) on a square a: ember's backward raises "
-         "NotImplementedError (only mode='reduced'); torch differentiates complete QR when rows <= columns")
-mark_bug(DIFF_CASES, "svd", ["values_only"], "svd(a, compute_uv=False): U and V are (4, 3) and (3, 3); torch's "
-         "are zero-filled (m, m) and (n, n)", tests={"vs_torch"})
-_QR = ("backward raises NotImplementedError ('ember computes the gradient of QR only for mode=reduced with rows >= "
-       "columns'); torch differentiates {}")
-mark_bug(DIFF_CASES, "linalg_qr", ["complete"], _QR.format("complete QR of a square matrix"))
-mark_bug(DIFF_CASES, "linalg_qr", ["wide_product"], _QR.format("reduced QR of a wide (3 x 5) matrix"))
-mark_bug(DIFF_CASES, "linalg_svd", ["full_batched_values"], "linalg.svd(a) (full_matrices=True) backward raises "
-         "NotImplementedError ('gradients need full_matrices=False (as torch)'); torch 2.13 differentiates it")
+# (none at the moment: mark_bug(DIFF_CASES, name, [row ids], "what differs") pins one)
 
 
 def _has_float_input(case):
@@ -2659,10 +2650,7 @@ def _storage_convert(case, dtype):
     return convert
 
 
-_STORAGE_BUGS = {  # (op, row id, dtype) -> what differs from torch
-    ("bincount", "weights_method", "float16"): "bincount with float16 weights gives float32; torch gives float64",
-    ("bincount", "weights_method", "bfloat16"): "bincount with bfloat16 weights gives float32; torch gives float64",
-}
+_STORAGE_BUGS: dict = {}  # (op, row id, dtype) -> what differs from torch (a strict xfail)
 
 
 @pytest.mark.parametrize("case,dtype", [

@@ -259,16 +259,29 @@ EMBER_OP("linalg_cholesky(Tensor input, *, bool upper=False, Tensor? out=None) -
 EMBER_OP("cholesky(Tensor input, bool upper=False, *, Tensor? out=None) -> Tensor", "function method no_half", linalg_cholesky(a.t(0), a.b(1)));
 
 // ---- qr (reduced / complete / r): Householder via geqrf + orgqr
+// rows >= columns, Q (m x n) and R (n x n): M = R gR^T - gQ^T Q; gA = (gQ + Q copyltu(M)) R^-T,
+// copyltu(M) = tril(M) + tril(M, -1)^T
+static Tensor qr_backward_tall(const Tensor& q, const Tensor& r, const Tensor& gq, const Tensor& gr) {
+  Tensor M = sub(matmul(r, mT(gr)), matmul(mT(gq), q));
+  Tensor c = add(tri(M, 0, true), mT(tri(M, -1, true)));
+  Tensor b = add(gq, matmul(q, c));
+  return mT(linalg_solve(r, mT(b), true));  // b R^-T = (R^-1 b^T)^T
+}
 struct QrBackward : Node {
   SavedTensor Q{this}, R{this};
+  const char* error = nullptr;  // torch's message for the modes it does not differentiate (raised at backward)
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
-    // m >= n, reduced: M = R gR^T - gQ^T Q; gA = (gQ + Q copyltu(M)) R^-T, copyltu(M) = tril(M) + tril(M, -1)^T
+    if (error) throw std::runtime_error(error);
     Tensor q = Q.get(*this), r = R.get(*this);
     Tensor gq = g[0] ? g[0] : zeros(q->shape, q->dtype), gr = g[1] ? g[1] : zeros(r->shape, r->dtype);
-    Tensor M = sub(matmul(r, mT(gr)), matmul(mT(gq), q));
-    Tensor c = add(tri(M, 0, true), mT(tri(M, -1, true)));
-    Tensor b = add(gq, matmul(q, c));
-    return {mT(linalg_solve(r, mT(b), true))};  // b R^-T = (R^-1 b^T)^T
+    const int64_t m = r->shape[r->dim() - 2], n = r->shape[r->dim() - 1];
+    if (m >= n) return {qr_backward_tall(q, r, gq, gr)};
+    // wide (as torch): A = [X | Y], R = [U | V] with X = Q U square; Y = Q V.
+    // gX = the square case with gQ + Y gV^T, gY = Q gV.
+    Tensor U = narrow(r, -1, 0, m), V = narrow(r, -1, m, n - m);
+    Tensor gU = narrow(gr, -1, 0, m), gV = narrow(gr, -1, m, n - m);
+    Tensor gX = qr_backward_tall(q, U, add(gq, matmul(matmul(q, V), mT(gV))), gU);
+    return {cat({gX, matmul(q, gV)}, -1)};
   }
   std::string name() const override { return "LinalgQrBackward0"; }
 };
@@ -300,9 +313,12 @@ std::pair<Tensor, Tensor> linalg_qr(const Tensor& a, const std::string& mode) {
   Tensor R = from_cols(rs, b.lead, rrows, n, a->dtype);
   Tensor Qt = mode == "r" ? empty({0}, a->dtype) : from_cols(qs, b.lead, m, qcols, a->dtype);
   if (any_requires_grad({&a})) {
-    if (mode != "reduced" || m < n)
-      throw NotImplementedError("linalg.qr: ember computes the gradient of QR only for mode='reduced' with rows >= columns");
     auto node = make_node<QrBackward>({&a});
+    if (mode == "r")
+      node->error = "The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please use "
+                    "linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.";
+    if (mode == "complete" && m > n)
+      node->error = "The QR decomposition is not differentiable when mode='complete' and nrows > ncols.";
     node->num_outputs = 2;
     node->Q.save(Qt, true), node->R.save(R, true);
     set_history(Qt, node, 0);
@@ -374,10 +390,14 @@ EMBER_OP("linalg_eigvalsh(Tensor input, str UPLO=\"L\", *, Tensor? out=None) -> 
 struct SvdBackward : Node {
   SavedTensor U{this}, S{this}, Vh{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
-    Tensor u = U.get(*this), s = S.get(*this), vh = Vh.get(*this), v = mT(vh);
+    Tensor u = U.get(*this), s = S.get(*this), vh = Vh.get(*this);
     int64_t k = s->shape.back();
     DType d = s->dtype;
-    Tensor gu = g[0], gs = g[1], gv = g[2] ? mT(g[2]) : Tensor();
+    Tensor gu = g[0], gs = g[1], gvh = g[2];
+    // full_matrices=True: as torch, only the first k columns of U (rows of Vh) and of their gradients count
+    if (u->shape.back() > k) u = narrow(u, -1, 0, k), gu = gu ? narrow(gu, -1, 0, k) : gu;
+    if (vh->shape[vh->dim() - 2] > k) vh = narrow(vh, -2, 0, k), gvh = gvh ? narrow(gvh, -2, 0, k) : gvh;
+    Tensor v = mT(vh), gv = gvh ? mT(gvh) : Tensor();
     Tensor Sm = diag_embed(s, 0, -2, -1);
     Tensor inner = gs ? diag_embed(gs, 0, -2, -1) : zeros(Sm->shape, d);
     if (gu || gv) {
@@ -437,8 +457,6 @@ std::vector<Tensor> linalg_svd(const Tensor& a, bool full_matrices, bool vectors
   }
   Tensor U = from_cols(u, b.lead, m, ucols, a->dtype), Vh = from_cols(vt, b.lead, vrows, n, a->dtype);
   if (any_requires_grad({&a})) {
-    if (full_matrices && m != n)
-      throw NotImplementedError("linalg.svd: gradients need full_matrices=False (as torch)");
     auto node = make_node<SvdBackward>({&a});
     node->num_outputs = 3;
     node->U.save(U, true), node->S.save(S, true), node->Vh.save(Vh, true);
@@ -449,11 +467,19 @@ std::vector<Tensor> linalg_svd(const Tensor& a, bool full_matrices, bool vectors
 EMBER_OP("linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None, Tensor[]? out=None) -> (Tensor U, Tensor S, Tensor Vh)",
          "function no_half", linalg_svd(a.t(0), a.b(1), true));
 EMBER_OP("linalg_svdvals(Tensor A, *, str? driver=None, Tensor? out=None) -> Tensor", "function no_half", linalg_svd(a.t(0), false, false)[0]);
+// torch.svd: V rather than Vh; compute_uv=False gives zero-filled (m, m) and (n, n) U and V
+std::vector<Tensor> svd_legacy(const Tensor& a, bool some, bool compute_uv) {
+  if (!compute_uv) {
+    check_matrix(a, "svd", false);
+    Shape lead(a->shape.begin(), a->shape.end() - 2), su = lead, sv = lead;
+    const int64_t m = a->shape[a->dim() - 2], n = a->shape[a->dim() - 1];
+    su.push_back(m), su.push_back(m), sv.push_back(n), sv.push_back(n);
+    return {zeros(su, a->dtype), linalg_svd(a, false, false)[0], zeros(sv, a->dtype)};
+  }
+  auto r = linalg_svd(a, !some, true);
+  return {r[0], r[1], mT(r[2])};
+}
 EMBER_OP("svd(Tensor input, bool some=True, bool compute_uv=True, *, Tensor[]? out=None) -> (Tensor U, Tensor S, Tensor V)",
-         "function method no_half",
-         [&] {
-           auto r = linalg_svd(a.t(0), !a.b(1), true);
-           return std::vector<Tensor>{r[0], r[1], mT(r[2])};
-         }());
+         "function method no_half", svd_legacy(a.t(0), a.b(1), a.b(2)));
 
 }  // namespace ember

@@ -273,12 +273,14 @@ EMBER_OP("histc(Tensor input, int bins=100, Scalar min=0, Scalar max=0, *, Tenso
          histc(a.t(0), a.i(1), a.s(2).f, a.s(3).f));
 
 // ---- bincount: counts (or summed weights) of each non-negative integer
+// Declared any_dtype: the storage dtypes arrive as they are (integer inputs of any width; the
+// result is float32 for float32 weights, float64 for any other weights, as torch).
 Tensor bincount(const Tensor& a, const Tensor& weights, int64_t minlength) {
   NoGradGuard g;
-  if (a->dim() != 1 || a->dtype != DType::Int64)
+  if (a->dim() != 1 || is_floating(a->dtype) || a->dtype == DType::Bool)
     throw std::runtime_error("bincount only supports 1-d non-negative integral inputs.");
   if (minlength < 0) throw std::runtime_error("minlength should be >= 0");
-  Tensor x = contiguous(a);
+  Tensor x = contiguous(cast_nograd(a, DType::Int64));
   const int64_t* p = x->data<int64_t>();
   int64_t n = x->numel(), mx = -1;
   for (int64_t i = 0; i < n; ++i) {
@@ -301,7 +303,7 @@ Tensor bincount(const Tensor& a, const Tensor& weights, int64_t minlength) {
   EMBER_DISPATCH_FLOAT(d, "bincount", T, for (int64_t b = 0; b < len; ++b) out->data<T>()[b] = (T)acc[b]);
   return out;
 }
-EMBER_OP("bincount(Tensor input, Tensor? weights=None, int minlength=0) -> Tensor", "function method int64_result",
+EMBER_OP("bincount(Tensor input, Tensor? weights=None, int minlength=0) -> Tensor", "function method any_dtype",
          bincount(a.t(0), a.t(1), a.i(2)));
 
 }  // namespace ember
