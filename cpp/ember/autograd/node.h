@@ -36,6 +36,7 @@ struct Edge {
 struct SavedTensor {
   Tensor t;
   uint32_t version = 0;
+  SavedTensor* next_saved = nullptr;  // the owner's next registered SavedTensor (an intrusive list: no allocation)
   SavedTensor() = default;  // unregistered (held in a container the node clears itself)
   explicit SavedTensor(struct Node* owner);
   void save(const Tensor& x, bool is_output = false);
@@ -58,10 +59,10 @@ struct Node {
   // grads: one per forward output (null = zero). Returns one gradient per entry of `next`.
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
   virtual std::string name() const = 0;
-  std::vector<SavedTensor*> saved_slots;  // the node's registered SavedTensor members
+  SavedTensor* saved_head = nullptr;  // the node's registered SavedTensor members (linked through next_saved)
   // Frees what the node saved for backward: its registered SavedTensors (override to clear more).
   virtual void release_saved() {
-    for (SavedTensor* s : saved_slots) s->reset();
+    for (SavedTensor* s = saved_head; s; s = s->next_saved) s->reset();
   }
   // A fused node that stands for several of torch's (nn.Linear's): how torch would build that part
   // of the graph, for grad_fn.next_functions. Empty for the others.
@@ -69,7 +70,7 @@ struct Node {
   bool needs(size_t i) const { return i < next.size() && next[i].valid(); }
 };
 
-inline SavedTensor::SavedTensor(Node* owner) { owner->saved_slots.push_back(this); }
+inline SavedTensor::SavedTensor(Node* owner) : next_saved(owner->saved_head) { owner->saved_head = this; }
 
 // Leaf sink: adds the incoming gradient into variable->grad.
 struct AccumulateGrad : Node {
