@@ -14,6 +14,9 @@ import numpy as np
 WORKLOADS = {
     "W1": "1-D linear regression, Linear(1,1), MSELoss, batch 1, SGD lr 0.01, 10 epochs (600 steps)",
     "W1b": "the same with batch_size=20 (30 steps)",
+    "lab": "W1 as the seed lab writes it: its own Dataset subclass (__getitem__ returns self.x[index], "
+           "self.y[index]) and the default collate, batch 1 (600 steps)",
+    "lab20": "the same with batch_size=20 (30 steps)",
     "W2": "MLP 2-64-64-3 ReLU, 1024 spiral points, CrossEntropyLoss, batch 32, SGD lr 0.05 momentum 0.9, 5 epochs",
     "W3": "MLP 784-256-128-10 ReLU, 8192 samples, CrossEntropyLoss, batch 128, SGD lr 0.05, 2 epochs",
     "W4": "MLP 1024-2048-1024 ReLU, MSELoss, batch 512, SGD lr 0.01, 20 steps",
@@ -65,6 +68,10 @@ SPECS = {
     # wid: (data fn, layer sizes, loss, batch, optimizer, opt kwargs, epochs or steps)
     "W1": dict(data="lab", sizes=(1, 1), loss="mse", batch=1, opt="sgd", kw=dict(lr=0.01), epochs=10),
     "W1b": dict(data="lab", sizes=(1, 1), loss="mse", batch=20, opt="sgd", kw=dict(lr=0.01), epochs=10),
+    "lab": dict(data="lab", sizes=(1, 1), loss="mse", batch=1, opt="sgd", kw=dict(lr=0.01), epochs=10,
+                custom_dataset=True),
+    "lab20": dict(data="lab", sizes=(1, 1), loss="mse", batch=20, opt="sgd", kw=dict(lr=0.01), epochs=10,
+                  custom_dataset=True),
     "W2": dict(data="spiral", sizes=(2, 64, 64, 3), loss="ce", batch=32, opt="sgd", kw=dict(lr=0.05, momentum=0.9),
                epochs=5),
     "W3": dict(data="w3", sizes=(784, 256, 128, 10), loss="ce", batch=128, opt="sgd", kw=dict(lr=0.05), epochs=2),
@@ -92,6 +99,23 @@ def dataset(spec, quick):
 
 
 # ---------------------------------------------------------------- torch-style flavours
+def lab_dataset(lib, x, y):
+    """The seed lab's Dataset, as written there (examples/optimization_lab.py): a Python
+    __getitem__ per sample and the default collate."""
+    class Data(lib.utils.data.Dataset):
+        def __init__(self):
+            self.x, self.y = x, y
+            self.len = self.x.shape[0]
+
+        def __getitem__(self, index):
+            return self.x[index], self.y[index]
+
+        def __len__(self):
+            return self.len
+
+    return Data()
+
+
 class TorchStyleRun:
     """The classic loop, written once for `torch` and for `ember` (the module passed in)."""
 
@@ -100,7 +124,7 @@ class TorchStyleRun:
         x, y = dataset(spec, quick)
         nn = lib.nn
         self.x, self.y = lib.tensor(x), lib.tensor(y)
-        ds = lib.utils.data.TensorDataset(self.x, self.y)
+        ds = lab_dataset(lib, self.x, self.y) if spec.get("custom_dataset") else lib.utils.data.TensorDataset(self.x, self.y)
         self.loader = lib.utils.data.DataLoader(ds, batch_size=spec["batch"], shuffle=False)
         layers = []
         sizes = spec["sizes"]

@@ -199,6 +199,11 @@ def _samples(lib):
         "namedtuple": [Point(1, 2.0), Point(3, 4.0)],
         "tensor_0d": [lib.tensor(1.5), lib.tensor(2.5)],
         "tensor_int": [lib.tensor([1, 2]), lib.tensor([3, 4])],
+        # the C++ fast path (_C._collate_tensors): tuples / lists of tensors, views, several dtypes
+        "tuple_tensors": [(lib.tensor(f32 + i)[1:], lib.tensor(float(i))) for i in range(4)],
+        "list_tensors": [[lib.tensor([i, 2 * i]), lib.tensor([[1.0 * i]])] for i in range(3)],
+        "tuple_tensor_views": [(lib.tensor(np.arange(12, dtype=np.float32).reshape(3, 4)).t()[i],) for i in range(4)],
+        "tensor_rows": [lib.tensor(np.arange(6, dtype=np.float64).reshape(3, 2))[i] for i in range(3)],
     }
 
 

@@ -123,6 +123,28 @@ Parsed parse(const Tensor& self, py::handle index) {
 }
 }  // namespace
 
+namespace {
+// x[i] with a Python int is the per-sample path of a user's Dataset.__getitem__: it goes straight
+// from the type's mp_subscript slot to select(), skipping pybind11's dispatch. Anything else, and
+// any error (raised again there with its proper translation; select has no side effects), takes
+// the pybind11-bound __getitem__ below.
+binaryfunc g_bound_subscript = nullptr;
+PyObject* int_subscript(PyObject* self, PyObject* key) {
+  if (PyLong_CheckExact(key)) {
+    try {
+      py::detail::make_caster<Tensor> c;
+      int overflow = 0;
+      const long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
+      if (!overflow && !(v == -1 && PyErr_Occurred()) && c.load(self, false))
+        return py::cast(select(py::detail::cast_op<const Tensor&>(c), 0, v)).release().ptr();
+    } catch (...) {
+    }
+    PyErr_Clear();
+  }
+  return g_bound_subscript(self, key);
+}
+}  // namespace
+
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
   cls.def("__getitem__", [](const Tensor& self, py::handle index) {
     if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index_int(index));
@@ -130,6 +152,10 @@ void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
     if (p.adv.empty()) return p.view;
     return index_tensors(p.view, p.dims, p.adv);
   });
+  PyTypeObject* tp = (PyTypeObject*)cls.ptr();
+  g_bound_subscript = tp->tp_as_mapping->mp_subscript;
+  tp->tp_as_mapping->mp_subscript = int_subscript;
+  PyType_Modified(tp);
   cls.def("__setitem__", [](Tensor self, py::handle index, py::handle value) {
     Tensor v = as_tensor_arg(value, "__setitem__");
     check_inplace(self, "__setitem__");

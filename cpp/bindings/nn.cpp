@@ -139,6 +139,42 @@ void bind_nn(py::module_& m) {
     for (auto& t : ts) out.push_back(index_select(t, 0, b));
     return out;
   });
+  // default_collate's common cases in one call (no per-sample Python): a list of tensors -> their
+  // stack; a list of equal-length plain tuples/lists of tensors -> a list of per-field stacks.
+  // None for anything else (default_collate's Python rules then apply).
+  m.def("_collate_tensors", [](py::handle batch) -> py::object {
+    PyObject* b = batch.ptr();
+    if (!PyList_Check(b) && !PyTuple_Check(b)) return py::none();
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(b);
+    if (n == 0) return py::none();
+    PyObject** items = PySequence_Fast_ITEMS(b);
+    auto tensor_of = [](PyObject* o, Tensor& t) {
+      py::detail::make_caster<Tensor> c;
+      if (!py::isinstance<TensorImpl>(o) || !c.load(o, false)) return false;
+      t = py::detail::cast_op<Tensor>(c);
+      return true;
+    };
+    Tensor t;
+    if (tensor_of(items[0], t)) {
+      std::vector<Tensor> ts(n);
+      for (Py_ssize_t i = 0; i < n; ++i)
+        if (!tensor_of(items[i], ts[i])) return py::none();
+      return py::cast(stack(ts, 0));
+    }
+    PyTypeObject* tp = Py_TYPE(items[0]);
+    if (tp != &PyTuple_Type && tp != &PyList_Type) return py::none();
+    const Py_ssize_t k = PySequence_Fast_GET_SIZE(items[0]);
+    std::vector<std::vector<Tensor>> fields(k, std::vector<Tensor>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (Py_TYPE(items[i]) != tp || PySequence_Fast_GET_SIZE(items[i]) != k) return py::none();
+      PyObject** e = PySequence_Fast_ITEMS(items[i]);
+      for (Py_ssize_t j = 0; j < k; ++j)
+        if (!tensor_of(e[j], fields[j][i])) return py::none();
+    }
+    py::list out(k);
+    for (Py_ssize_t j = 0; j < k; ++j) out[j] = py::cast(stack(fields[j], 0));
+    return std::move(out);
+  });
 }
 
 }  // namespace ember

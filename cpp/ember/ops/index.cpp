@@ -336,7 +336,13 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
   sh.erase(sh.begin() + dim);
   Shape sst = st;
   sst.erase(sst.begin() + dim);
-  for (size_t i = 0; i < ts.size(); ++i) copy_into(make_view(out, sh, sst, (int64_t)i * st[dim]), ts[i]);
+  const size_t bytes = (size_t)shape_numel(s0) * itemsize(d);
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (dim == 0 && ts[i]->dtype == d && ts[i]->is_contiguous())  // (DataLoader batches: a memcpy per sample)
+      std::memcpy(out->raw() + i * bytes, ts[i]->raw(), bytes);
+    else
+      copy_into(make_view(out, sh, sst, (int64_t)i * st[dim]), ts[i]);
+  }
   if (grad && GradMode::is_enabled()) {
     auto n = std::make_shared<StackBackward>(dim);
     for (auto& t : ts) n->next.push_back(t->requires_grad ? gradient_edge(t) : Edge{});

@@ -11,6 +11,9 @@ Tensor = _C.Tensor
 
 
 def default_collate(batch):
+    fast = _C._collate_tensors(batch)  # tensors, or tuples / lists of tensors: one C++ call
+    if fast is not None:
+        return fast
     elem = batch[0]
     if isinstance(elem, Tensor):
         return _C.stack(list(batch), 0)
