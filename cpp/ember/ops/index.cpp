@@ -213,11 +213,14 @@ Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor
   if (src->shape != expect && !(src->dim() == 0 && a->dim() == 0))
     throw std::runtime_error("index_add(): source shape " + shape_str(src->shape) + " does not match the expected " +
                              shape_str(expect));
-  {  // torch: RuntimeError for index_add (IndexError for index_select)
+  {  // torch: RuntimeError naming the index for 2-d and up, IndexError "index out of range in self" below
     Tensor ix = contiguous(index);
     const int64_t n = a->dim() == 0 ? 1 : a->shape[dim];
     for (int64_t i = 0; i < ix->numel(); ++i)
-      if (ix->data<int64_t>()[i] < 0 || ix->data<int64_t>()[i] >= n) index_oob(ix->data<int64_t>()[i], dim, n, true);
+      if (ix->data<int64_t>()[i] < 0 || ix->data<int64_t>()[i] >= n) {
+        if (a->dim() <= 1) throw IndexError("index out of range in self");
+        index_oob(ix->data<int64_t>()[i], dim, n, true);
+      }
   }
   Tensor out = clone(a);
   out->grad_fn.reset(), out->requires_grad = false;

@@ -194,8 +194,8 @@ Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims
   if (ord == 2) return sqrt_zero_grad(sum(mul(a, a), dims, keepdim), "NormBackward1");
   if (ord == 1) return sum(abs(a), dims, keepdim);
   if (std::isinf(ord)) {
-    for (int64_t d : dims.empty() ? std::vector<int64_t>{} : dims)
-      if (a->shape[wrap_dim(d, a->dim())] == 0)
+    for (int64_t d : dims)
+      if (a->dim() > 0 && a->shape[wrap_dim(d, a->dim())] == 0)
         throw std::runtime_error("linalg.vector_norm cannot compute the " + std::string(ord > 0 ? "inf" : "-inf") +
                                  " norm on the dimension " + std::to_string(wrap_dim(d, a->dim())) +
                                  "because this dimension is empty and the operation does not have an identity");
