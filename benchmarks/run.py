@@ -1,6 +1,14 @@
 """Run every benchmark workload in every flavour (ember, torch, numpy), interleaved round by
-round (A B C A B C ...) so machine noise hits all alike; print µs/step (median, min, max) with
-the ratios ember/torch and ember/numpy; write results/latest.json and a bar chart PNG.
+round (A B C A B C ...) so machine noise hits all alike; print µs per training step or per call
+(median, min, max over the rounds) and two speedups per workload:
+
+    torch/ember  how many times faster ember's step is than torch's (the same program on both)
+    numpy/ember  how many times faster ember's step is than a hand-written numpy version
+                 (above 1: ember wins; below 1: the numpy version is faster)
+
+A speedup is the ratio of medians; the chart shows the median of the per-round ratios with
+min-max whiskers. Results go to benchmarks/results/latest.json (and .png), which git ignores,
+or to the path given with --out.
 
     python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # a few steps of each: a smoke test, not a measurement
@@ -23,15 +31,21 @@ FLAVORS = ["ember", "torch", "numpy"]
 
 
 def machine():
+    """CPU model, cores, the widest SIMD level the CPU reports (the one ember's kernels select at
+    run time) and Python's version."""
     cpu = platform.processor() or platform.machine()
+    flags = set()
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    simd = ("AVX-512" if {"avx512f", "avx512bw", "avx512vl"} <= flags else "AVX2+FMA" if {"avx2", "fma"} <= flags
+            else "baseline x86-64" if flags else "unknown SIMD")
+    return f"{cpu}, {os.cpu_count()} cores, {simd}, Python {platform.python_version()}"
 
 
 # Note [Settle]: numpy's and ember's OpenBLAS pools and torch's OpenMP pool busy-wait for a while
@@ -112,22 +126,37 @@ def check_losses(results, flavors, rtol):
     return bad
 
 
-def chart(stats_by_name, flavors, path):
+def speedups(samples_by_name, flavors):
+    """name -> other flavour -> summary of the per-round ratios other/ember (rounds are interleaved,
+    so round i of each flavour ran under the same machine conditions)."""
+    res = {}
+    for name, samples in samples_by_name.items():
+        e = samples.get("ember")
+        res[name] = {f: summary([o / m for o, m in zip(samples[f], e)]) for f in flavors
+                     if f != "ember" and e and samples.get(f)}
+    return res
+
+
+def chart(ratios_by_name, title, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = list(stats_by_name)
-    width = 0.8 / len(flavors)
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.1), 4.5))
-    for i, f in enumerate(flavors):
-        xs = [k + i * width for k in range(len(names))]
-        ys = [stats_by_name[n][f]["median"] if f in stats_by_name[n] else 0 for n in names]
-        ax.bar(xs, ys, width, label=f)
+    names = list(ratios_by_name)
+    others = [f for f in ("torch", "numpy") if any(f in r for r in ratios_by_name.values())]
+    width = 0.8 / max(len(others), 1)
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.2), 4.8))
+    for i, f in enumerate(others):
+        xs = [k + i * width for k in range(len(names)) if f in ratios_by_name[names[k]]]
+        rs = [ratios_by_name[n][f] for n in names if f in ratios_by_name[n]]
+        med = [r["median"] for r in rs]
+        err = [[r["median"] - r["min"] for r in rs], [r["max"] - r["median"] for r in rs]]
+        ax.bar(xs, med, width, yerr=err, capsize=3, label=f"{f} time / ember time (median, min-max over rounds)")
+    ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_xticks([k + width * (len(flavors) - 1) / 2 for k in range(len(names))])
+    ax.set_xticks([k + width * (len(others) - 1) / 2 for k in range(len(names))])
     ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set_ylabel("µs per step / per call (median, log scale)")
-    ax.set_title("ember vs torch vs numpy (lower is faster)")
+    ax.set_ylabel("ember's speedup (log; >1: ember faster)")
+    ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -139,7 +168,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per workload (default 7, quick 2)")
     ap.add_argument("--only", default=None, help="comma-separated workload ids, e.g. W1,W2,micro,startup")
     ap.add_argument("--no-chart", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"),
+                    help="where the JSON (and the chart, same name .png) go; default benchmarks/results/latest.json "
+                         "(git-ignored)")
     args = ap.parse_args(argv)
 
     flavors = [f for f in FLAVORS if workloads.available(f)]
@@ -185,6 +216,9 @@ def main(argv=None):
         for f, v in results["startup"].items():
             print(f"startup {f:6s}: import {v['import_s'] * 1000:7.0f} ms, RSS after W2 {v['rss_after_W2_mib']:7.1f} MiB")
     results["summary"] = stats
+    samples = {wid: r["us_per_step"] for wid, r in results.get("workloads", {}).items()}
+    samples.update({name: r["us_per_call"] for name, r in results.get("micro", {}).items()})
+    results["speedups"] = speedups(samples, flavors)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(results, fh, indent=1)
@@ -192,7 +226,7 @@ def main(argv=None):
     if not args.no_chart:
         try:
             png = os.path.splitext(args.out)[0] + ".png"
-            chart(stats, flavors, png)
+            chart(results["speedups"], f"ember's speedups, {results['machine']}", png)
             print(f"wrote {png}")
         except ImportError:
             print("matplotlib is not installed: no chart (pip install matplotlib)")
