@@ -1271,6 +1271,12 @@ def _expanded_inplace(L, op):
     return base
 
 
+def _setitem_u8(L, value):
+    x = L.zeros(3, dtype=L.uint8)
+    x[0] = value
+    return x
+
+
 def _int_setitem(L, value):
     x = L.tensor([5, 6, 7])
     x[0] = value
@@ -1327,6 +1333,8 @@ REGRESSIONS = {
     "int_setitem_inf": lambda L: _int_setitem(L, math.inf),
     "int_setitem_1e30": lambda L: _int_setitem(L, 1e30),
     "int_fill_nan": lambda L: L.tensor([5, 6]).fill_(math.nan),
+    # torch: 255 (a Python int written by x[i] = v wraps; only floats are range-checked)
+    "uint8_setitem_negative_int": lambda L: _setitem_u8(L, -1),
     "int_masked_fill_nan": lambda L: L.tensor([1, 2]).masked_fill(L.tensor([True, False]), math.nan),
     # torch: RuntimeError "unsupported operation: more than one element of the written-to tensor refers
     # to a single memory location"; ember: accepts, the base ends up 3.0 (last write wins) / 1.0 / 0.0
@@ -1403,6 +1411,7 @@ FIXED = {"square_of_bool", "std_grad_at_zero", "std_grad_at_zero_dim", "where_in
          "clamp_nan_min", "clamp_nan_max", "pow_half_of_neg_inf", "abs_of_negative_zero",
          "int_pow_negative_tensor_exponent", "int_rpow_negative_tensor_exponent", "int_add_alpha_large",
          "int_add_alpha_wraps", "softmax_with_pos_inf", "log_softmax_with_pos_inf", "int_setitem_nan",
+         "uint8_setitem_negative_int",
          "int_setitem_inf", "int_setitem_1e30", "int_fill_nan", "int_masked_fill_nan", "inplace_add_on_expanded_view",
          "inplace_iadd_on_expanded_view", "inplace_mul_on_expanded_view", "max_of_all_neg_inf", "min_of_all_pos_inf",
          "matmul_batched_by_matrix_empty_inner_dim", "split_size_zero_of_empty_dim", "chunk_of_empty_dim",

@@ -637,7 +637,8 @@ struct SetItemBackward : Node {
 void setitem_(Tensor& self, const Tensor& region, const std::vector<int64_t>& dims, const std::vector<Tensor>& adv,
               const Tensor& v) {
   const bool track = GradMode::is_enabled() && (self->requires_grad || v->requires_grad);
-  check_number_fits(v, self->dtype);
+  // torch checks a Python float written by x[i] = v (NaN, inf, beyond int64); an int wraps (uint8 x[0] = -1 is 255)
+  if (is_floating(v->dtype) && !is_floating(self->dtype) && self->dtype != DType::Bool) check_number_fits(v, DType::Int64);
   NoGradGuard g;
   // Leading size-1 dims of the value beyond the target's rank are dropped, as torch does.
   Tensor vs = v;
