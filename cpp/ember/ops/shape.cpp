@@ -2,21 +2,12 @@
 // those primitives: tril/triu, diag/diag_embed, roll, flip/fliplr/flipud/rot90, repeat/tile,
 // repeat_interleave, movedim, unflatten, ravel, unbind, narrow_copy, meshgrid, broadcast_to.
 #include <algorithm>
-#include <numeric>
 
 #include "ember/ops/registry.h"
 #include "ember/autograd/node.h"
 #include "ember/ops/elementwise.h"
 
 namespace ember {
-
-namespace {
-Tensor arange_i64(int64_t n) {
-  Tensor r = empty({n}, DType::Int64);
-  std::iota(r->data<int64_t>(), r->data<int64_t>() + n, int64_t(0));
-  return r;
-}
-}  // namespace
 
 // ---- tril / triu: keep the elements on and below (above) the `diagonal`-th diagonal
 Tensor tri(const Tensor& a, int64_t k, bool lower) {
