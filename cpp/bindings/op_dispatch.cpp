@@ -595,9 +595,12 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
     o = Arg();
     Value v = release_gil_if(big, [&] {
       Value r = call_op(sig.fn, sig.policy, A);
-      if (r.kind == Value::Tensors)
+      if (r.kind == Value::Tensors) {
+        if (r.ts.size() != outs.size())  // (nonzero(as_tuple=True, out=...): torch refuses it too)
+          throw std::runtime_error(sig.name + "(): out= cannot be used here: the call returns " + std::to_string(r.ts.size()) +
+                                   " tensors");
         for (size_t k = 0; k < outs.size(); ++k) write_out(outs[k], r.ts[k], sig.name.c_str());
-      else
+      } else
         write_out(outs[0], r.t, sig.name.c_str());
       return r;
     });
