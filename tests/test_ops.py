@@ -2487,6 +2487,8 @@ def _out_call(name):
             r = fn(*a, **kw, out=out)
             assert r is out or (isinstance(out, tuple) and all(x is y for x, y in zip(r, out))), \
                 "out= call does not return out"
+            if hasattr(ref, "_fields"):  # torch.return_types.topk -> topk_out for the out= form
+                assert type(r).__name__ == type(ref).__name__ + "_out", type(r).__name__
             res.append(out)
         return res
     return act

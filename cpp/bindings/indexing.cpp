@@ -146,8 +146,7 @@ PyObject* int_subscript(PyObject* self, PyObject* key) {
 }  // namespace
 
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
-  cls.def("__getitem__", [](const Tensor& self, py::handle index) {
-    if (PyLong_Check(index.ptr()) && !PyBool_Check(index.ptr())) return select(self, 0, index_int(index));
+  cls.def("__getitem__", [](const Tensor& self, py::handle index) {  // (a Python int: int_subscript above)
     Parsed p = parse(self, index);
     if (p.adv.empty()) return p.view;
     return index_tensors(p.view, p.dims, p.adv);

@@ -38,6 +38,7 @@ struct Signature {
   bool ret_tuple = false;
   size_t n_ret = 1;                    // results of a tuple-returning op (its out= is a tuple of as many)
   py::object ret_type;                 // namedtuple type (or null)
+  py::object ret_type_out;             // the one returned for out=(...): torch's "<name>_out"
   OpFn fn = nullptr;
   DTypePolicy policy;
 };
@@ -524,14 +525,15 @@ const Signature* resolve(const Group& g, PyObject* self, PyObject* const* args, 
   throw TypeError(err);
 }
 
-PyObject* to_python(const Value& v, const Signature& sig) {
+PyObject* to_python(const Value& v, const Signature& sig, bool out = false) {
   switch (v.kind) {
     case Value::Tensor_:
       return py::detail::make_caster<Tensor>::cast(v.t, py::return_value_policy::move, nullptr).ptr();
     case Value::Tensors: {
       py::tuple t(v.ts.size());
       for (size_t k = 0; k < v.ts.size(); ++k) t[k] = py::cast(v.ts[k]);
-      if (sig.ret_type) return sig.ret_type(*t).release().ptr();
+      const py::object& type = out ? sig.ret_type_out : sig.ret_type;
+      if (type) return type(*t).release().ptr();
       return t.release().ptr();
     }
     case Value::Number:
@@ -606,7 +608,7 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
     });
     if (v.kind != Value::Tensors) return py::cast(outs[0]).release().ptr();
     v.ts = outs;
-    return to_python(v, sig);
+    return to_python(v, sig, true);
   }
   Value v = release_gil_if(big, [&] { return call_op(sig.fn, sig.policy, A); });
   return to_python(v, sig);
@@ -760,6 +762,11 @@ void bind_op_table(py::module_& m) {
       s.ret_type = collections.attr("namedtuple")(s.name, fields);
       s.ret_type.attr("__module__") = "ember.return_types";
       rt.attr(s.name.c_str()) = s.ret_type;
+      if (s.out_index >= 0) {
+        s.ret_type_out = collections.attr("namedtuple")(s.name + "_out", fields);
+        s.ret_type_out.attr("__module__") = "ember.return_types";
+        rt.attr((s.name + "_out").c_str()) = s.ret_type_out;
+      }
     }
     Group*& g = groups[s.name];
     if (!g) {

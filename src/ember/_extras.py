@@ -8,7 +8,6 @@ of torch.nn.functional functions (dropout, layer_norm, ...).
 Each op is declared once with `declare` (ember._op_registry) under torch 2.13's signature; semantics,
 result dtypes and error types follow torch. The code is ember's own."""
 import builtins
-import collections
 import math
 import numbers
 import warnings
@@ -75,7 +74,7 @@ def _write_out(res, out):
             raise TypeError(f"out must be a tuple of {len(res)} Tensors")
         for o, r in zip(out, res):
             _write_out(r, o)
-        return type(res)(*out) if hasattr(res, "_fields") else tuple(out)
+        return getattr(type(res), "out_type", type(res))(*out) if hasattr(res, "_fields") else tuple(out)
     if not isinstance(out, Tensor):
         raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
     if out.dtype != res.dtype:
@@ -569,8 +568,8 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", ou
     return _quantile(input, q, dim, keepdim, interpolation, out, True, "nanquantile")
 
 
-_nanmedian_type = collections.namedtuple("nanmedian", ["values", "indices"])
-_mode_type = collections.namedtuple("mode", ["values", "indices"])
+_nanmedian_type = return_type("nanmedian", ["values", "indices"])
+_mode_type = return_type("mode", ["values", "indices"])
 
 
 @declare("nanmedian(Tensor input) -> Tensor", "function method")
@@ -1234,11 +1233,7 @@ def frexp(input, *, out=None):
     _, e = _np.frexp(input.detach().float().numpy() if input.dtype == _C.dtype.bfloat16 else input.detach().numpy())
     # the mantissa as input * 2^-e: exact, and differentiable as torch's (d mantissa / d input = 2^-e)
     res = _Frexp(input * tensor(_np.exp2(-e.astype(_np.float64))).to(input.dtype), tensor(e.astype(_np.int32)))
-    if out is not None:
-        out[0].resize_(res[0].shape).copy_(res[0])
-        out[1].resize_(res[1].shape).copy_(res[1])
-        return _Frexp(*out)
-    return res
+    return _write_out(res, out)
 
 
 @declare("fill_diagonal_(Tensor input, Scalar fill_value, bool wrap=False) -> Tensor", "method")

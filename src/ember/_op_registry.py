@@ -23,11 +23,14 @@ def declare(schema, variants="function"):
 
 def return_type(name, fields):
     """A named tuple type for a Python-level op's results, as torch.return_types.<name>, registered
-    next to the C++ ops' ones (ember._C.return_types)."""
+    next to the C++ ops' ones (ember._C.return_types); its `out_type` is torch's <name>_out, the
+    type an out=(...) call returns."""
     import collections
     t = collections.namedtuple(name, fields)
-    t.__module__ = "ember.return_types"
-    setattr(_C.return_types, name, t)
+    t.out_type = collections.namedtuple(name + "_out", fields)
+    for typ in (t, t.out_type):
+        typ.__module__ = "ember.return_types"
+        setattr(_C.return_types, typ.__name__, typ)
     return t
 
 

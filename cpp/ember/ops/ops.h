@@ -31,9 +31,9 @@ Tensor contiguous(const Tensor& a);          // a itself when already contiguous
 Tensor to_dtype(const Tensor& a, DType d);   // differentiable cast; a itself when same dtype
 Tensor cast_nograd(const Tensor& a, DType d);  // contiguous or strided copy in d, no graph
 Tensor detach(const Tensor& a);              // alias sharing storage, no history
-void copy_into(const Tensor& dst, const Tensor& src);
+void copy_into(const Tensor& dst, const Tensor& src);  // raw strided copy with broadcast+cast, no checks on grad
 // zeros of shape `full` with `part` in its leading corner (the gradient of a src read only up to part's shape)
-Tensor zero_pad_to(const Tensor& part, const Shape& full);  // raw strided copy with broadcast+cast, no checks on grad
+Tensor zero_pad_to(const Tensor& part, const Shape& full);
 inline Tensor with_dtype(const Tensor& a, std::optional<DType> d) { return d ? to_dtype(a, *d) : a; }
 
 // ---- unary.cpp
