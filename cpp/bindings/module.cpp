@@ -1,6 +1,12 @@
 // The ember._C module: exception translation, dtypes and grad mode, then one bind_* per area.
 #include "common.h"
+#include "ember/kernels/gemm.h"
 #include "ember/kernels/parallel.h"
+#include "ember/kernels/peak.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
 
 namespace ember {
 
@@ -96,6 +102,28 @@ PYBIND11_MODULE(_C, m) {
   m.def("initial_seed", &initial_seed);
   m.def("set_num_threads", &ember::set_num_threads);
   m.def("get_num_threads", &ember::get_num_threads);
+  // Note [GEMM paths]: forcing a kernel is for tests and benchmarks.
+  static const char* const gemm_paths[] = {"auto", "direct", "mid", "packed", "blas"};
+  m.def("_gemm_path", [](std::optional<std::string> name) {
+    const char* prev = gemm_paths[(int)ember::gemm_path()];
+    if (name) {
+      auto it = std::find(std::begin(gemm_paths), std::end(gemm_paths), *name);
+      if (it == std::end(gemm_paths)) throw py::value_error("_gemm_path: unknown path '" + *name + "'");
+      ember::set_gemm_path((ember::GemmPath)(it - std::begin(gemm_paths)));
+    }
+    return std::string(prev);
+  }, py::arg("name") = py::none());
+  m.def("_fma_peak", [](int threads, double seconds) {
+    py::gil_scoped_release nogil;
+    return ember::fma_peak_gflops(threads, seconds);
+  }, py::arg("threads"), py::arg("seconds") = 0.2);
+  m.def("_gemm_info", [](bool f64) {
+    const ember::GemmInfo g = ember::gemm_info(f64);
+    py::dict d;
+    d["vector_bytes"] = g.vector_bytes, d["mr"] = g.mr, d["nr"] = g.nr, d["kc"] = g.kc, d["mc"] = g.mc, d["nc"] = g.nc;
+    d["l1"] = g.l1, d["l2"] = g.l2, d["l3"] = g.l3;
+    return d;
+  }, py::arg("f64") = false);
 
   bind_tensor(m);
   bind_functions(m);

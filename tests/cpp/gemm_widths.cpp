@@ -1,6 +1,6 @@
-// The register-blocked GEMM kernel built without per-target versions (-DEMBER_NO_CLONES), i.e.
-// with 16-byte vectors, against a double-precision loop: the Python suite runs only the version
-// for the CPU it is on. Shapes stay on ember's own kernels (no OpenBLAS call).
+// ember's own GEMM kernels (mid and packed, Note [GEMM paths]) built without per-target versions
+// (-DEMBER_NO_CLONES), i.e. with 16-byte vectors, against a double-precision loop: the Python
+// suite runs only the version for the CPU it is on. Each path is forced in turn.
 #include "ember/kernels/gemm.h"
 
 #include <cmath>
@@ -39,12 +39,15 @@ int check(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool bias, bool rel
 int main() {
   std::mt19937 g(7);
   int bad = 0;
-  const int64_t shapes[][3] = {{32, 64, 64}, {7, 33, 70}, {128, 100, 37}, {5, 16, 1000}, {61, 130, 9}};
-  for (auto& s : shapes)
-    for (int f = 0; f < 16; ++f) {
-      bad += check<float>(s[0], s[1], s[2], f & 1, f & 2, f & 4, f & 8, g);
-      bad += check<double>(s[0], s[1], s[2], f & 1, f & 2, f & 4, f & 8, g);
-    }
+  const int64_t shapes[][3] = {{32, 64, 64}, {7, 33, 70}, {128, 100, 37}, {5, 16, 1000}, {61, 130, 9}, {50, 9, 1100}};
+  for (auto path : {ember::GemmPath::Mid, ember::GemmPath::Packed, ember::GemmPath::Direct}) {
+    ember::set_gemm_path(path);
+    for (auto& s : shapes)
+      for (int f = 0; f < 16; ++f) {
+        bad += check<float>(s[0], s[1], s[2], f & 1, f & 2, f & 4, f & 8, g);
+        bad += check<double>(s[0], s[1], s[2], f & 1, f & 2, f & 4, f & 8, g);
+      }
+  }
   std::printf(bad ? "%d wrong\n" : "ok\n", bad);
   return bad != 0;
 }

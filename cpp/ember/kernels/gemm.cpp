@@ -4,13 +4,24 @@
 #include "ember/kernels/simd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
 
 #include <cblas.h>
+#include <cpuid.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <new>
 
 #include <stdexcept>
 #include <string>
@@ -68,28 +79,12 @@ EMBER_INLINE T madd(T c, T a, T b) {
   else return c + a * b;
 }
 
-// Below this many multiply-adds a BLAS call costs more than it saves.
-constexpr int64_t kDirectMaxFlops = 8 * 1024;
-// The register-blocked kernel beats OpenBLAS (each split over the threads) up to here, beyond
-// while A stays in a core's L2 (A is re-read for every 16 columns of C), and, with AVX-512, up
-// to 16 MB of A when A's rows are unit-stride (a transposed A that large is 1.6x slower:
-// page-strided reads). With AVX2 OpenBLAS is as fast or faster past 1 MB of A (Zen 3: 128 vs 112
-// GFLOP/s for W4's A @ B). K is capped to bound the per-thread panel scratch. Measured on Zen 4
-// and Zen 3, benchmarks/README.md.
-constexpr int64_t kMidMaxFlops = 512 * 1024;
-constexpr int64_t kMidMaxABytes = 1024 * 1024;
-int64_t mid_max_row_major_a_bytes() {
-#if EMBER_HAS_CLONES
-  static const int64_t v = __builtin_cpu_supports("x86-64-v4") ? 16 * 1024 * 1024 : kMidMaxABytes;
-  return v;
-#else
-  return kMidMaxABytes;
-#endif
-}
 constexpr int64_t kMidMaxK = 16384;
 // B panels whose K rows span more than this are packed even when they could be read in place.
 constexpr int64_t kPanelSpanBytes = 1024 * 1024;
 constexpr int64_t kMidMinCols = 8;
+// Below this many multiply-adds per thread the packed kernel runs on fewer threads.
+constexpr int64_t kPackedSplitMinFlops = 1024 * 1024;
 
 // Dot form: both A's rows and B's columns are unit-stride along k (x @ W^T with W row-major, the
 // nn.Linear layout). Eight accumulators let the compiler vectorise without reassociation flags.
@@ -313,6 +308,297 @@ EMBER_MID(double, mid_f64)
 #undef EMBER_MID
 #undef EMBER_MID_VERSION
 
+// ---- The packed kernel (BLIS's five loops) for products too large for A to stay in L2 ----
+// C is computed in MR x NR tiles held in registers: NR is two vectors wide, and MR rows make
+// 2 * MR accumulators that, with two B vectors and one broadcast A value, fill the register
+// file (AVX-512's 32 registers: 14 rows; AVX2's and SSE's 16: 6 rows). A is packed into MR-row
+// micro-panels of an MC x KC block sized for L2, B into NR-column micro-panels of a KC x NC
+// block sized for L3, so the inner loop reads both with unit stride whatever the operands'
+// strides; one B micro-panel (KC x NR) stays in L1 while every A micro-panel of the block
+// streams past it. The block sizes come from the cache sizes the CPU reports (Note [GEMM paths]).
+constexpr int tile_rows(int vb) { return vb == 64 ? 14 : 6; }
+template <class T, int VB>
+struct Tile {
+  static constexpr int LT = VB / (int)sizeof(T), NR = 2 * LT, MR = tile_rows(VB);
+};
+
+struct Caches {
+  int64_t l1, l2, l3;
+};
+// The data-cache sizes this CPU reports (glibc reads them from CPUID); where it reports none,
+// the smallest any x86-64 CPU of the last decade has.
+const Caches& caches() {
+  static const Caches c = [] {
+    auto get = [](int name, int64_t dflt) {
+      const long v = sysconf(name);
+      return v > 0 ? (int64_t)v : dflt;
+    };
+    return Caches{get(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), get(_SC_LEVEL2_CACHE_SIZE, 256 << 10),
+                  get(_SC_LEVEL3_CACHE_SIZE, 4 << 20)};
+  }();
+  return c;
+}
+
+struct Blocking {
+  int64_t kc, mc, nc;
+};
+// KC from L1: one B micro-panel (KC x NR) fills it (measured on a Sapphire Rapids, 48 KB L1, on
+// 2048^2: KC 384 267 GFLOP/s, 288 259, 192 233: the larger KC, the fewer passes over C); MC from
+// L2: the packed A block takes half of it; NC from L3: the packed B block takes half of it, and
+// at most 8 MB of scratch.
+template <class T>
+Blocking blocking(int64_t MR, int64_t NR) {
+  const Caches& c = caches();
+  const int64_t s = sizeof(T);
+  const int64_t kc = std::clamp<int64_t>(c.l1 / (NR * s) / 16 * 16, 128, 512);
+  const int64_t mc = std::max<int64_t>(c.l2 / 2 / (kc * s) / MR * MR, MR);
+  const int64_t nc = std::max<int64_t>(std::min<int64_t>(c.l3 / 2, 8 << 20) / (kc * s) / NR * NR, NR);
+  return {kc, mc, nc};
+}
+
+// rows x cols of A (from row r0, column k0) into MR-row micro-panels: panel q holds rows
+// q*MR.. as cols x MR, zero-filled past the last row.
+template <class T, int VB>
+EMBER_INLINE void pack_a(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {
+  constexpr int MR = Tile<T, VB>::MR;
+  for (int64_t i = 0; i < rows; i += MR, dst += MR * cols) {
+    const int64_t h = std::min<int64_t>(MR, rows - i);
+    const T* src = a + i * rs;
+    if (rs == 1 && h == MR) {
+      for (int64_t k = 0; k < cols; ++k)
+        for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[k * cs + r];
+    } else if (cs == 1 && h == MR) {  // row-major A: LT x LT tiles transposed in registers
+      using V = typename Vec<T, VB>::type;
+      constexpr int LT = Tile<T, VB>::LT;
+      int64_t k = 0;
+      for (; k + LT <= cols; k += LT)
+        for (int r0 = 0; r0 < MR; r0 += LT) {
+          V t[LT];
+          for (int r = 0; r < LT; ++r) t[r] = r0 + r < MR ? Vec<T, VB>::load(src + (r0 + r) * rs + k) : V{};
+          transpose_stages<T, VB, LT / 2>(t);
+          const int n = std::min(LT, MR - r0);
+          for (int i = 0; i < LT; ++i) std::memcpy(dst + (k + i) * MR + r0, &t[i], n * sizeof(T));
+        }
+      for (; k < cols; ++k)
+        for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[r * rs + k];
+    } else {
+      for (int64_t k = 0; k < cols; ++k)
+        for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < h ? src[r * rs + k * cs] : T(0);
+    }
+  }
+}
+
+// rows x cols of B into NR-column micro-panels: panel q holds columns q*NR.. as rows x NR,
+// zero-filled past the last column.
+template <class T, int VB>
+EMBER_INLINE void pack_b(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {
+  constexpr int NR = Tile<T, VB>::NR;
+  for (int64_t j = 0; j < cols; j += NR, dst += NR * rows) {
+    const int64_t w = std::min<int64_t>(NR, cols - j);
+    const T* src = b + j * cs;
+    if (cs == 1 && w == NR) {
+      for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * NR, src + k * rs, NR * sizeof(T));
+    } else if (rs == 1) {  // B^T row-major (x @ W^T, nn.Linear's forward): LT x LT tiles
+      transpose_tiles<T, VB>(src, cs, dst, NR, w, rows);
+      if (w < NR)
+        for (int64_t k = 0; k < rows; ++k) std::fill(dst + k * NR + w, dst + (k + 1) * NR, T(0));
+    } else {
+      for (int64_t k = 0; k < rows; ++k)
+        for (int jj = 0; jj < NR; ++jj) dst[k * NR + jj] = jj < w ? src[k * rs + jj * cs] : T(0);
+    }
+  }
+}
+
+// One MR x NR tile of C (h x w of it valid) from a packed A micro-panel and a packed B
+// micro-panel over kc: C = acc on the first K block, C += acc after; the epilogue on the last.
+template <class T, int VB>
+EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int64_t h,
+                               int64_t w, bool first, bool last, const T* bias, bool relu) {
+  using Vt = Vec<T, VB>;
+  using V = typename Vt::type;
+  constexpr int MR = Tile<T, VB>::MR, LT = Tile<T, VB>::LT, NR = Tile<T, VB>::NR;
+  V acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V{};
+  // C's rows lie a row stride apart: fetch the tile while the products run.
+  for (int r = 0; r < MR; ++r) {
+    __builtin_prefetch(c + r * ldc, 1);
+    __builtin_prefetch(c + r * ldc + NR - 1, 1);
+  }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+    const V b0 = Vt::load(b), b1 = Vt::load(b + LT);
+    for (int r = 0; r < MR; ++r) {
+      const T av = a[r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  if (h == MR && w == NR) {
+    for (int r = 0; r < MR; ++r) {
+      T* cr = c + r * ldc;
+      for (int v = 0; v < 2; ++v) {
+        V x = acc[r][v];
+        if (!first) x += Vt::load(cr + v * LT);
+        if (last && bias) x += Vt::load(bias + v * LT);
+        if (last && relu) x = x < 0 ? V{} : x;
+        Vt::store(cr + v * LT, x);
+      }
+    }
+    return;
+  }
+  alignas(64) T tmp[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 2; ++v) Vt::store(tmp[r] + v * LT, acc[r][v]);
+  for (int64_t r = 0; r < h; ++r)
+    for (int64_t j = 0; j < w; ++j) {
+      T x = tmp[r][j];
+      if (!first) x += c[r * ldc + j];
+      if (last && bias) x += bias[j];
+      if (last && relu) x = x < 0 ? T(0) : x;
+      c[r * ldc + j] = x;
+    }
+}
+
+// rows x (npanels * NR, w valid in the last) of C from a packed A block and packed B panels.
+template <class T, int VB>
+EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc,
+                               bool first, bool last, const T* bias, bool relu) {
+  constexpr int MR = Tile<T, VB>::MR, NR = Tile<T, VB>::NR;
+  for (int64_t j = 0; j < cols; j += NR) {
+    const int64_t w = std::min<int64_t>(NR, cols - j);
+    const T* bp = pb + j * kc;
+    for (int64_t i = 0; i < rows; i += MR)
+      micro_kernel<T, VB>(kc, pa + i * kc, bp, c + i * ldc + j, ldc, std::min<int64_t>(MR, rows - i), w, first, last,
+                          bias ? bias + j : nullptr, relu);
+  }
+}
+
+// The per-target pieces: vector code must sit in a function compiled for its target (a lambda
+// inside one is compiled for the default target), so the driver below calls these.
+#if EMBER_HAS_CLONES
+#define EMBER_PACKED_VERSION(T, sfx, tgt, vb)                                                                 \
+  __attribute__((target(tgt))) int packed_width_##sfx() { return vb; }                                        \
+  __attribute__((target(tgt))) void pack_a_##sfx(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, \
+                                                 T* dst) {                                                     \
+    pack_a<T, vb>(a, rs, cs, rows, cols, dst);                                                                 \
+  }                                                                                                            \
+  __attribute__((target(tgt))) void pack_b_##sfx(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, \
+                                                 T* dst) {                                                     \
+    pack_b<T, vb>(b, rs, cs, rows, cols, dst);                                                                 \
+  }                                                                                                            \
+  __attribute__((target(tgt))) void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, \
+                                                T* c, int64_t ldc, bool first, bool last, const T* bias, bool relu) { \
+    macro_kernel<T, vb>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                              \
+  }
+#define EMBER_PACKED(T, sfx)                           \
+  EMBER_PACKED_VERSION(T, sfx, "arch=x86-64-v4", 64) \
+  EMBER_PACKED_VERSION(T, sfx, "arch=x86-64-v3", 32) \
+  EMBER_PACKED_VERSION(T, sfx, "default", 16)
+#else
+#define EMBER_PACKED(T, sfx)                                                                                       \
+  int packed_width_##sfx() { return 16; }                                                                          \
+  void pack_a_##sfx(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                      \
+    pack_a<T, 16>(a, rs, cs, rows, cols, dst);                                                                     \
+  }                                                                                                                \
+  void pack_b_##sfx(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                      \
+    pack_b<T, 16>(b, rs, cs, rows, cols, dst);                                                                     \
+  }                                                                                                                \
+  void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc, bool first, \
+                   bool last, const T* bias, bool relu) {                                                          \
+    macro_kernel<T, 16>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                                  \
+  }
+#endif
+EMBER_PACKED(float, f32)
+EMBER_PACKED(double, f64)
+#undef EMBER_PACKED
+#undef EMBER_PACKED_VERSION
+
+template <class T>
+struct PackedTarget {
+  int vb;
+  void (*pack_a)(const T*, int64_t, int64_t, int64_t, int64_t, T*);
+  void (*pack_b)(const T*, int64_t, int64_t, int64_t, int64_t, T*);
+  void (*macro)(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, bool, const T*, bool);
+};
+template <class T>
+const PackedTarget<T>& packed_target() {
+  static const PackedTarget<T> t = [] {
+    if constexpr (std::is_same_v<T, float>) return PackedTarget<T>{packed_width_f32(), pack_a_f32, pack_b_f32, macro_f32};
+    else return PackedTarget<T>{packed_width_f64(), pack_a_f64, pack_b_f64, macro_f64};
+  }();
+  return t;
+}
+
+template <class T>
+struct AlignedBuf {
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> p;
+  int64_t cap = 0;
+  T* get(int64_t n) {  // grows only; uninitialised
+    if (n > cap) {
+      p.reset(static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64)));
+      if (!p) throw std::bad_alloc();
+      cap = n;
+    }
+    return p.get();
+  }
+};
+
+// The threads split each packed B block's tiles: by A blocks (rows of C) when there are enough
+// of them, else by B micro-panels too. All scratch is taken on the calling thread (a worker must
+// not throw): one packed B block, and one packed A block per thread.
+template <class T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
+  const PackedTarget<T>& tg = packed_target<T>();
+  const int64_t LT = tg.vb / (int64_t)sizeof(T), NR = 2 * LT, MR = tile_rows(tg.vb);
+  const Blocking bl = blocking<T>(MR, NR);
+  const T* a = static_cast<const T*>(A.p);
+  const T* b = static_cast<const T*>(B.p);
+  const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), M * N * K / kPackedSplitMinFlops));
+  // Row blocks: at most MC, a multiple of the thread count (when M allows) so that none waits.
+  const int64_t row_units = (M + MR - 1) / MR;
+  const int64_t n_ic = std::min<int64_t>(row_units, ((M + bl.mc - 1) / bl.mc + nt - 1) / nt * nt);
+  const int64_t mc = (row_units + n_ic - 1) / n_ic * MR;
+  thread_local AlignedBuf<T> bbuf, abuf;
+  T* pb = bbuf.get(bl.kc * std::min<int64_t>(bl.nc, (N + NR - 1) / NR * NR));
+  T* pa = abuf.get(nt * mc * bl.kc);
+  for (int64_t jc = 0; jc < N; jc += bl.nc) {
+    const int64_t nb = std::min(bl.nc, N - jc), npanels = (nb + NR - 1) / NR;
+    const int64_t n_js = std::max<int64_t>(1, std::min<int64_t>((nt + n_ic - 1) / n_ic, npanels));
+    for (int64_t pc = 0; pc < K; pc += bl.kc) {
+      const int64_t kb = std::min(bl.kc, K - pc);
+      const bool first = pc == 0, last = pc + kb == K;
+      parallel_run((int)std::min<int64_t>(nt, npanels), [&](int t) {
+        for (int64_t q = t; q < npanels; q += nt) {
+          const int64_t j = q * NR;
+          tg.pack_b(b + pc * B.rs + (jc + j) * B.cs, B.rs, B.cs, kb, std::min<int64_t>(NR, nb - j), pb + j * kb);
+        }
+      });
+      const int64_t items = n_ic * n_js;
+      parallel_run((int)std::min<int64_t>(nt, items), [&](int t) {
+        T* mine = pa + t * mc * bl.kc;
+        int64_t packed_ic = -1;
+        for (int64_t it = t; it < items; it += nt) {
+          const int64_t ic = it / n_js, js = it % n_js;
+          const int64_t i0 = ic * mc, rows = std::min(mc, M - i0);
+          if (rows <= 0) continue;
+          if (packed_ic != ic) {
+            tg.pack_a(a + i0 * A.rs + pc * A.cs, A.rs, A.cs, rows, kb, mine);
+            packed_ic = ic;
+          }
+          const int64_t p0 = npanels * js / n_js, p1 = npanels * (js + 1) / n_js;
+          const int64_t j0 = p0 * NR, cols = std::min(p1 * NR, nb) - j0;
+          if (cols <= 0) continue;
+          tg.macro(rows, cols, kb, mine, pb + j0 * kb, C + i0 * N + jc + j0, N, first, last,
+                   ep.bias ? ep.bias + jc + j0 : nullptr, ep.relu);
+        }
+      });
+    }
+  }
+}
+
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
 constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per thread
 
@@ -444,6 +730,209 @@ void* blas_symbol(const char* name) {
   return dlsym(blas_handle(), name);
 }
 
+namespace {
+std::atomic<int> forced_path{0};
+}  // namespace
+
+void set_gemm_path(GemmPath p) { forced_path.store((int)p, std::memory_order_relaxed); }
+GemmPath gemm_path() { return (GemmPath)forced_path.load(std::memory_order_relaxed); }
+
+namespace {
+template <class T>
+GemmInfo info_for() {
+  const PackedTarget<T>& tg = packed_target<T>();
+  const int nr = 2 * tg.vb / (int)sizeof(T), mr = tile_rows(tg.vb);
+  const Blocking bl = blocking<T>(mr, nr);
+  return {tg.vb, mr, nr, bl.kc, bl.mc, bl.nc, caches().l1, caches().l2, caches().l3};
+}
+}  // namespace
+GemmInfo gemm_info(bool f64) { return f64 ? info_for<double>() : info_for<float>(); }
+
+namespace {
+template <class T>
+void blas_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  CBLAS_TRANSPOSE ta, tb;
+  int64_t lda, ldb;
+  std::vector<T> pa, pb;
+  if (!blas_layout(A, M, K, ta, lda)) { pa = pack<T>(A, M, K); A = {pa.data(), K, 1}; ta = CblasNoTrans; lda = K; }
+  if (!blas_layout(B, K, N, tb, ldb)) { pb = pack<T>(B, K, N); B = {pb.data(), N, 1}; tb = CblasNoTrans; ldb = N; }
+  blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
+}
+
+// Note [GEMM paths]: four kernels compute a float product, and which is fastest depends on the
+// CPU (its vector width, cache sizes, how OpenBLAS's kernel for it was tuned) as much as on the
+// shape: the direct loop (no setup at all), the register-blocked "mid" kernel (reads A in place,
+// packs only B; wins while A stays in L2), the packed kernel (BLIS's loops, blocks sized from
+// the reported caches) and OpenBLAS (each thread's part a single-threaded call). No threshold
+// between them is written down: products fall into size classes by multiply-adds (up to 2^13,
+// 2^18, 2^23, beyond) and four operand layouts (A and B each unit-stride along rows or along
+// columns), and the first product that needs the choice times each candidate on one cube per
+// class (16^3, 40^3, 128^3, 256^3) in each layout, best of two after a warm-up call (about 15 ms
+// in all on a 2-core Sapphire Rapids), and ranks them. The ranking is cached per CPU model and thread count in a small file
+// (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or ~/.cache/ember), so later processes on the
+// same kind of machine read it instead of measuring, and two runs pick the same kernels. Only
+// eligibility is fixed: mid needs A within half of L2 (else it re-reads A from L3 for every 16
+// columns), at least 8 columns and K <= 16384 (its scratch), OpenBLAS dimensions below 2^31.
+// EMBER_GEMM_CALIBRATE=0 skips the measurement and ranks OpenBLAS first (its kernels are tuned
+// per CPU by their authors), then mid, packed.
+constexpr int kClasses = 4, kLayouts = 4, kRanked = 3;
+constexpr int64_t kClassMax[kClasses - 1] = {int64_t(1) << 13, int64_t(1) << 18, int64_t(1) << 23};
+constexpr int64_t kClassRep[kClasses] = {16, 40, 128, 256};  // cube side of each class's representative
+constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath::Mid, GemmPath::Blas},
+                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
+                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
+                                                      {GemmPath::Blas, GemmPath::Packed, GemmPath::Mid}};
+struct Ranking {
+  GemmPath order[kClasses][kLayouts][kRanked];
+};
+
+int size_class(int64_t flops) {
+  int c = 0;
+  while (c < kClasses - 1 && flops > kClassMax[c]) ++c;
+  return c;
+}
+int layout_of(MatRef A, MatRef B) { return (A.cs == 1 ? 0 : 2) + (B.cs == 1 ? 0 : 1); }
+
+// Whether a path can run the product at all (a forced path too), and whether it may be chosen.
+bool runnable(GemmPath p, int64_t M, int64_t N, int64_t K) {
+  const int64_t lim = int64_t(1) << 31;
+  if (p == GemmPath::Mid) return K <= kMidMaxK;
+  if (p == GemmPath::Blas) return M < lim && N < lim && K < lim;
+  return true;
+}
+template <class T>
+bool eligible(GemmPath p, int64_t M, int64_t N, int64_t K) {
+  if (p == GemmPath::Mid && !(N >= kMidMinCols && M * K * (int64_t)sizeof(T) <= caches().l2 / 2)) return false;
+  return runnable(p, M, N, K);
+}
+
+template <class T>
+void run_path(GemmPath p, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, const Epilogue<T>& ep);
+
+std::string cpu_model() {
+  std::string model;
+#if defined(__x86_64__) && defined(__GNUC__)
+  unsigned r[12] = {};
+  for (unsigned i = 0; i < 3; ++i) __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
+  model.assign(reinterpret_cast<const char*>(r), sizeof(r));
+  model = model.c_str();
+#endif
+  std::string clean;
+  for (char ch : model)
+    if (std::isalnum((unsigned char)ch)) clean += ch;
+  return clean.empty() ? "unknown" : clean;
+}
+
+std::string ranking_file() {
+  std::string dir;
+  if (const char* d = std::getenv("EMBER_CACHE_DIR")) dir = d;
+  else if (const char* x = std::getenv("XDG_CACHE_HOME")) dir = std::string(x) + "/ember";
+  else if (const char* h = std::getenv("HOME")) dir = std::string(h) + "/.cache/ember";
+  else return "";
+  return dir + "/gemm-" + cpu_model() + "-t" + std::to_string(get_num_threads()) + ".txt";
+}
+
+const char* const kPathNames[] = {"auto", "direct", "mid", "packed", "blas"};
+
+bool read_ranking(const std::string& file, Ranking& r) {
+  std::ifstream in(file);
+  std::string word;
+  if (!(in >> word) || word != "ember-gemm-ranking-1") return false;
+  for (auto& cls : r.order)
+    for (auto& lay : cls)
+      for (auto& p : lay) {
+        if (!(in >> word)) return false;
+        auto it = std::find(std::begin(kPathNames) + 1, std::end(kPathNames), word);
+        if (it == std::end(kPathNames)) return false;
+        p = (GemmPath)(it - std::begin(kPathNames));
+      }
+  return true;
+}
+
+void write_ranking(const std::string& file, const Ranking& r) {
+  const std::string dir = file.substr(0, file.find_last_of('/'));
+  for (size_t i = 1; i <= dir.size(); ++i)  // mkdir -p
+    if (i == dir.size() || dir[i] == '/') mkdir(dir.substr(0, i).c_str(), 0755);
+  const std::string tmp = file + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp);
+    out << "ember-gemm-ranking-1\n";
+    for (auto& cls : r.order) {
+      for (auto& lay : cls)
+        for (auto p : lay) out << kPathNames[(int)p] << ' ';
+      out << '\n';
+    }
+    if (!out) return (void)std::remove(tmp.c_str());
+  }
+  if (std::rename(tmp.c_str(), file.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+Ranking measure_ranking() {
+  Ranking r;
+  for (int c = 0; c < kClasses; ++c) {
+    const int64_t n = kClassRep[c];
+    std::vector<float> a(n * n), b(n * n), out(n * n);
+    for (int64_t i = 0; i < n * n; ++i) a[i] = float(i % 7) - 3, b[i] = float(i % 5) - 2;
+    for (int l = 0; l < kLayouts; ++l) {
+      const MatRef A{a.data(), l & 2 ? 1 : n, l & 2 ? n : 1}, B{b.data(), l & 1 ? 1 : n, l & 1 ? n : 1};
+      std::pair<double, GemmPath> t[kRanked];
+      for (int q = 0; q < kRanked; ++q) {
+        const GemmPath p = kCandidates[c][q];
+        run_path<float>(p, n, n, n, A, B, out.data(), {});  // warm: code, pages, the pool's threads
+        double best = 1e30;
+        for (int rep = 0; rep < 2; ++rep) {
+          const auto t0 = std::chrono::steady_clock::now();
+          run_path<float>(p, n, n, n, A, B, out.data(), {});
+          best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        t[q] = {best, p};
+      }
+      std::stable_sort(std::begin(t), std::end(t), [](auto& x, auto& y) { return x.first < y.first; });
+      for (int q = 0; q < kRanked; ++q) r.order[c][l][q] = t[q].second;
+    }
+  }
+  return r;
+}
+
+const Ranking& ranking() {
+  static const Ranking r = [] {
+    Ranking fixed;
+    for (int c = 0; c < kClasses; ++c)
+      for (int l = 0; l < kLayouts; ++l) {
+        fixed.order[c][l][0] = GemmPath::Blas, fixed.order[c][l][1] = GemmPath::Mid;
+        fixed.order[c][l][2] = c == 0 ? GemmPath::Direct : GemmPath::Packed;
+      }
+    const char* env = std::getenv("EMBER_GEMM_CALIBRATE");
+    if (env && std::string(env) == "0") return fixed;
+    const std::string file = ranking_file();
+    Ranking got;
+    if (!file.empty() && read_ranking(file, got)) return got;
+    got = measure_ranking();
+    if (!file.empty()) write_ranking(file, got);
+    return got;
+  }();
+  return r;
+}
+
+template <class T>
+GemmPath choose_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B) {
+  const Ranking& r = ranking();
+  for (GemmPath p : r.order[size_class(M * N * K)][layout_of(A, B)])
+    if (eligible<T>(p, M, N, K)) return p;
+  return GemmPath::Packed;
+}
+
+template <class T>
+void run_path(GemmPath p, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, const Epilogue<T>& ep) {
+  switch (p) {
+    case GemmPath::Mid: return gemm_mid<T>(M, N, K, A, B, C, ep);
+    case GemmPath::Packed: return gemm_packed<T>(M, N, K, A, B, C, ep);
+    case GemmPath::Blas: blas_path<T>(M, N, K, A, B, C); return apply_epilogue(M, N, C, ep);
+    default: gemm_direct<T>(M, N, K, A, B, C); return apply_epilogue(M, N, C, ep);
+  }
+}
+}  // namespace
+
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
   if (M == 0 || N == 0) return;
@@ -452,20 +941,10 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T>
     return apply_epilogue(M, N, C, ep);
   }
   if constexpr (std::is_floating_point_v<T>) {
-    const int64_t lim = (int64_t)1 << 31;
-    const int64_t a_bytes = M * K * (int64_t)sizeof(T);
-    if (M * N * K > kDirectMaxFlops && N >= kMidMinCols && K <= kMidMaxK &&
-        (M * N * K <= kMidMaxFlops || a_bytes <= kMidMaxABytes || (A.cs == 1 && a_bytes <= mid_max_row_major_a_bytes())))
-      return gemm_mid<T>(M, N, K, A, B, C, ep);
-    if (M * N * K > kDirectMaxFlops && M < lim && N < lim && K < lim) {
-      CBLAS_TRANSPOSE ta, tb;
-      int64_t lda, ldb;
-      std::vector<T> pa, pb;
-      if (!blas_layout(A, M, K, ta, lda)) { pa = pack<T>(A, M, K); A = {pa.data(), K, 1}; ta = CblasNoTrans; lda = K; }
-      if (!blas_layout(B, K, N, tb, ldb)) { pb = pack<T>(B, K, N); B = {pb.data(), N, 1}; tb = CblasNoTrans; ldb = N; }
-      blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
-      return apply_epilogue(M, N, C, ep);
-    }
+    GemmPath path = gemm_path();
+    if (path == GemmPath::Auto) path = choose_path<T>(M, N, K, A, B);
+    else if (!runnable(path, M, N, K)) path = GemmPath::Direct;  // a forced path that cannot run
+    return run_path<T>(path, M, N, K, A, B, C, ep);
   }
   gemm_direct<T>(M, N, K, A, B, C);
   apply_epilogue(M, N, C, ep);

@@ -23,4 +23,17 @@ void* blas_symbol(const char* name);
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep = {});
 
+// The kernel gemm uses (Note [GEMM paths]); forcing one is for tests and benchmarks only.
+enum class GemmPath { Auto, Direct, Mid, Packed, Blas };
+void set_gemm_path(GemmPath p);  // process-wide
+GemmPath gemm_path();
+
+// The packed kernel's shape on this CPU (for benchmarks and tests): its vector width, register
+// tile, block sizes and the cache sizes they come from.
+struct GemmInfo {
+  int vector_bytes, mr, nr;
+  int64_t kc, mc, nc, l1, l2, l3;
+};
+GemmInfo gemm_info(bool f64);
+
 }  // namespace ember

@@ -1,0 +1,103 @@
+"""Every GEMM path (Note [GEMM paths] in cpp/ember/kernels/gemm.cpp) forced in turn on every
+operand layout, against a float64 product: the path the calibration picks must not change a
+result beyond rounding. Shapes cross the packed kernel's register tile, K block, row block and
+column block, and run on one and on all threads."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ember
+
+PATHS = ["direct", "mid", "packed", "blas"]
+
+
+@pytest.fixture
+def forced():
+    prev = ember._C._gemm_path()
+    threads = ember.get_num_threads()
+    yield ember._C._gemm_path
+    ember._C._gemm_path(prev)
+    ember.set_num_threads(threads)
+
+
+def operand(rng, rows, cols, layout, dtype):
+    """rows x cols as ember sees it, stored row-major ('n'), transposed ('t') or every other
+    column of a wider array ('s')."""
+    if layout == "n":
+        v = rng.standard_normal((rows, cols))
+        return v, ember.tensor(v, dtype=dtype)
+    if layout == "t":
+        v = rng.standard_normal((cols, rows))
+        return v.T, ember.tensor(v, dtype=dtype).t()
+    v = rng.standard_normal((rows, 2 * cols))
+    return v[:, ::2], ember.tensor(v, dtype=dtype)[:, ::2]
+
+
+SHAPES = [(3, 5, 7), (29, 70, 45), (130, 33, 1000), (700, 40, 30), (20, 2800, 400)]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_path_agrees_on_every_layout(forced, path, shape, dtype):
+    M, N, K = shape
+    rng = np.random.default_rng(M * N + K)
+    forced(path)
+    tol = dict(rtol=1e-12, atol=1e-11) if dtype == "float64" else dict(rtol=1e-4, atol=3e-4)
+    for threads in (1, 2):
+        ember.set_num_threads(threads)
+        for la in "nts":
+            for lb in "nts":
+                a, ea = operand(rng, M, K, la, getattr(ember, dtype))
+                b, eb = operand(rng, K, N, lb, getattr(ember, dtype))
+                got = (ea @ eb).numpy()
+                np.testing.assert_allclose(got, a @ b, err_msg=f"{path} {la}{lb} threads={threads}",
+                                           **tol)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_path_applies_linear_bias_and_relu(forced, path, dtype):
+    """nn.Linear's epilogue (bias, then ReLU) on each path: the kernels that apply it as they
+    write C (mid, packed: on the last K block only) and those that make a pass after."""
+    forced(path)
+    rng = np.random.default_rng(5)
+    dt = getattr(ember, dtype)
+    tol = dict(rtol=1e-12, atol=1e-11) if dtype == "float64" else dict(rtol=1e-4, atol=3e-4)
+    for batch, fin, fout in [(9, 1000, 37), (64, 33, 70), (700, 20, 45)]:
+        x, w, b = rng.standard_normal((batch, fin)), rng.standard_normal((fout, fin)), rng.standard_normal(fout)
+        ex, ew, eb = (ember.tensor(v, dtype=dt) for v in (x, w, b))
+        want = x @ w.T + b
+        np.testing.assert_allclose(ember.nn.functional.linear(ex, ew, eb).numpy(), want, **tol)
+        np.testing.assert_allclose(ember._C._linear_relu(ex, ew, eb).numpy(), np.maximum(want, 0), **tol)
+
+
+def test_gemm_path_names(forced):
+    assert forced() in ["auto"] + PATHS
+    with pytest.raises(ValueError, match="unknown path 'fast'"):
+        forced("fast")
+
+
+def test_calibration_is_cached_per_cpu_and_bad_files_are_measured_again(tmp_path):
+    """The first product measures the ranking and writes it; a later process reads it; a file
+    that does not parse is replaced by a new measurement, never trusted."""
+    code = ("import ember; a = ember.ones(300, 300); print(float((a @ a)[0, 0]))")
+    env = dict(os.environ, EMBER_CACHE_DIR=str(tmp_path))
+    env.pop("EMBER_GEMM_CALIBRATE", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "300.0"
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("gemm-") and files[0].name.endswith(".txt")
+    words = files[0].read_text().split()
+    assert words[0] == "ember-gemm-ranking-1" and len(words) == 1 + 4 * 4 * 3
+    assert set(words[1:]) <= {"direct", "mid", "packed", "blas"}
+    files[0].write_text(" ".join(["ember-gemm-ranking-1"] + ["mid"] * 48))  # read, not measured again
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert files[0].read_text().split()[1:] == ["mid"] * 48
+    files[0].write_text("ember-gemm-ranking-1 mid fast\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "300.0"
+    assert len(files[0].read_text().split()) == 1 + 4 * 4 * 3
