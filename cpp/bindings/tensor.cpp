@@ -7,10 +7,19 @@ namespace ember {
 namespace {
 py::handle size_type;  // ember.Size, set from Python at import (a leaked reference: see max_min)
 
+// ember.Size is a plain tuple subclass: allocated as one, as tuple's own constructor does for
+// subclasses, without building a tuple first and calling the type on it.
 py::object make_size(const Shape& s) {
-  py::tuple t(s.size());
-  for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
-  return size_type ? size_type(t) : py::object(t);
+  PyTypeObject* tp = size_type ? (PyTypeObject*)size_type.ptr() : &PyTuple_Type;
+  PyObject* r = tp == &PyTuple_Type ? PyTuple_New((Py_ssize_t)s.size()) : tp->tp_alloc(tp, (Py_ssize_t)s.size());
+  if (!r) throw py::error_already_set();
+  py::object out = py::reinterpret_steal<py::object>(r);
+  for (size_t i = 0; i < s.size(); ++i) {
+    PyObject* v = PyLong_FromLongLong(s[i]);
+    if (!v) throw py::error_already_set();
+    PyTuple_SET_ITEM(r, (Py_ssize_t)i, v);
+  }
+  return out;
 }
 
 Tensor alias_for_init(const Tensor& src) {

@@ -767,15 +767,20 @@ void blas_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
 // between them is written down: products fall into size classes by multiply-adds (up to 2^13,
 // 2^18, 2^23, beyond) and four operand layouts (A and B each unit-stride along rows or along
 // columns), and the first product that needs the choice times each candidate on one cube per
-// class (16^3, 40^3, 128^3, 256^3) in each layout, best of two after a warm-up call (about 15 ms
-// in all on a 2-core Sapphire Rapids), and ranks them. The ranking is cached per CPU model and thread count in a small file
-// (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or ~/.cache/ember), so later processes on the
-// same kind of machine read it instead of measuring, and two runs pick the same kernels. Only
-// eligibility is fixed: mid needs A within half of L2 (else it re-reads A from L3 for every 16
+// class (16^3, 40^3, 128^3, 256^3) in each layout, best of two after a warm-up call (about
+// 15 ms in all on a 2-core Sapphire Rapids), and ranks them. The ranking is cached per CPU model
+// and thread count in a small file (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or
+// ~/.cache/ember), so later processes on the same kind of machine read it instead of measuring,
+// and two runs pick the same kernels. What is fixed is only what a kernel can do: products of at
+// most 256 multiply-adds always take the direct loop (a few scalar operations; nothing is
+// measured for them), mid needs A within half of L2 (else it re-reads A from L3 for every 16
 // columns), at least 8 columns and K <= 16384 (its scratch), OpenBLAS dimensions below 2^31.
 // EMBER_GEMM_CALIBRATE=0 skips the measurement and ranks OpenBLAS first (its kernels are tuned
 // per CPU by their authors), then mid, packed.
 constexpr int kClasses = 4, kLayouts = 4, kRanked = 3;
+// Up to this many multiply-adds (a Linear(1, 1) on a batch) the product is a few scalar
+// operations: the direct loop runs it without any setup, and without measuring anything.
+constexpr int64_t kTrivialFlops = 256;
 constexpr int64_t kClassMax[kClasses - 1] = {int64_t(1) << 13, int64_t(1) << 18, int64_t(1) << 23};
 constexpr int64_t kClassRep[kClasses] = {16, 40, 128, 256};  // cube side of each class's representative
 constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath::Mid, GemmPath::Blas},
@@ -916,6 +921,7 @@ const Ranking& ranking() {
 
 template <class T>
 GemmPath choose_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B) {
+  if (M * N * K <= kTrivialFlops) return GemmPath::Direct;
   const Ranking& r = ranking();
   for (GemmPath p : r.order[size_class(M * N * K)][layout_of(A, B)])
     if (eligible<T>(p, M, N, K)) return p;

@@ -25,7 +25,7 @@ class _WeightedLoss(_Loss):
 
 class MSELoss(_Loss):
     def forward(self, input, target):
-        if not isinstance(target, _C.Tensor) or tuple(input.shape) != tuple(target.shape):
+        if not isinstance(target, _C.Tensor) or input.shape != target.shape:
             return F.mse_loss(input, target, reduction=self.reduction)
         return _C._mse_loss(input, target, F._get_reduction(self.reduction))
 
