@@ -7,7 +7,9 @@ round (A B C A B C ...) so machine noise hits all alike; print µs per training 
                  (above 1: ember wins; below 1: the numpy version is faster)
 
 A speedup is the ratio of medians; the chart shows the median of the per-round ratios with
-min-max whiskers. Results go to benchmarks/results/latest.json (and .png), which git ignores,
+min-max whiskers. The "gemm" part measures this CPU's float32 FMA peak (a probe in ember's core,
+all threads) and a 2048 x 2048 product in each flavour, and reports it and W4 in GFLOP/s as a
+fraction of that peak. Results go to benchmarks/results/latest.json (and .png), which git ignores,
 or to the path given with --out.
 
     python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
@@ -24,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import gemm  # noqa: E402
 import micro  # noqa: E402
 import workloads  # noqa: E402
 
@@ -81,6 +84,16 @@ def bench_workloads(ids, flavors, rounds, quick):
         results[wid] = {"us_per_step": times, "final_loss": losses}
         print(f"  {wid:8s} done (losses: " + ", ".join(f"{f}={losses[f]:.6g}" for f in flavors) + ")", flush=True)
     return results
+
+
+def ember_threads():
+    import ember
+    return ember.get_num_threads()
+
+
+def ember_gemm_info():
+    import ember
+    return ember._C._gemm_info()
 
 
 def bench_micro(flavors, rounds, number):
@@ -179,11 +192,13 @@ def main(argv=None):
     if "torch" not in flavors:
         print("note: torch is not installed; its columns are absent (pip install torch==2.13.0)")
     rounds = args.rounds or (2 if args.quick else 7)
-    only = args.only.split(",") if args.only else list(workloads.WORKLOADS) + ["micro", "startup"]
+    only = args.only.split(",") if args.only else list(workloads.WORKLOADS) + ["micro", "gemm", "startup"]
     ids = [w for w in workloads.WORKLOADS if w in only]
 
     print(f"machine: {machine()}")
     results = {"machine": machine(), "quick": args.quick, "rounds": rounds, "flavors": flavors}
+    if "gemm" in only:
+        results["gemm_kernel"] = ember_gemm_info()
     stats = {}
     if ids:
         print(f"workloads ({rounds} interleaved rounds):")
@@ -200,6 +215,12 @@ def main(argv=None):
         results["micro"] = mr
         for name, r in mr.items():
             stats[name] = {f: summary(v) for f, v in r["us_per_call"].items()}
+    if "gemm" in only:
+        peak = gemm.fma_peak()
+        n = 512 if args.quick else 2048
+        gf = gemm.measure(n, n, n, "A@B", rounds)
+        results["gemm"] = {"fma_peak_gflops": peak, "shape": [n, n, n], "gflops": gf}
+        stats[f"matmul {n}^2"] = {f: summary([2 * n ** 3 / g / 1e3 for g in v]) for f, v in gf.items()}
     if "startup" in only and not args.quick:
         st = {f: micro.startup(f) for f in flavors}
         results["startup"] = {f: {"import_s": v[0], "rss_after_W2_mib": v[1]} for f, v in st.items()}
@@ -211,6 +232,18 @@ def main(argv=None):
     print("|" + "---|" * (len(flavors) + 3))
     for name, s in stats.items():
         print(fmt_row(name, s, flavors))
+    if "gemm" in results:
+        g = results["gemm"]
+        peak, n = g["fma_peak_gflops"], g["shape"][0]
+        print(f"\nFMA peak (float32, {g.get('threads', ember_threads())} threads, measured): {peak:.0f} GFLOP/s")
+        line = lambda d: ", ".join(f"{f} {statistics.median(v):.0f} GFLOP/s ({100 * statistics.median(v) / peak:.0f}%)"
+                                   for f, v in d.items())
+        print(f"matmul {n}^2 (A @ B): " + line(g["gflops"]))
+        if "W4" in results.get("workloads", {}):
+            fl = workloads.step_flops("W4")
+            w4 = {f: [fl / (us * 1e3) for us in v] for f, v in results["workloads"]["W4"]["us_per_step"].items()}
+            g["W4_gflops"] = w4
+            print("W4 products: " + line(w4))
     if "startup" in results:
         print()
         for f, v in results["startup"].items():

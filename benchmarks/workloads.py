@@ -265,6 +265,15 @@ def available(flavor):
         return False
 
 
+def step_flops(wid):
+    """Floating-point operations of one training step's products (forward, and backward without
+    the first layer's input gradient): what W4's GFLOP/s are computed from."""
+    spec = SPECS[wid]
+    sizes, b = spec["sizes"], spec["batch"]
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    return 2 * b * (3 * sum(i * o for i, o in pairs) - pairs[0][0] * pairs[0][1])
+
+
 def build(wid, flavor, quick=False):
     spec = SPECS[wid]
     if flavor == "numpy":

@@ -41,6 +41,18 @@ class type_caster<std::shared_ptr<ember::TensorImpl>> {
   }
   static handle cast(const holder_type& src, return_value_policy, handle) {
     if (!src) return none().release();
+    if (src.use_count() == 1) {
+      // The only owner is this result: no Python object can hold it yet (each holds a reference),
+      // so pybind's search for one (a hash lookup per result) is skipped; the rest is what
+      // type_caster_generic::cast does for a new instance.
+      const type_info* ti = tinfo();
+      auto self = reinterpret_steal<object>(make_new_instance(ti->type));
+      auto* inst = reinterpret_cast<instance*>(self.ptr());
+      inst->get_value_and_holder(ti).value_ptr() = src.get();
+      inst->owned = true;
+      ti->init_instance(inst, &src);
+      return self.release();
+    }
     return type_caster_generic::cast(src.get(), return_value_policy::take_ownership, handle(), tinfo(), nullptr, nullptr, &src);
   }
 };

@@ -150,7 +150,7 @@ void bind_nn(py::module_& m) {
     PyObject** items = PySequence_Fast_ITEMS(b);
     auto tensor_of = [](PyObject* o, Tensor& t) {
       py::detail::make_caster<Tensor> c;
-      if (!py::isinstance<TensorImpl>(o) || !c.load(o, false)) return false;
+      if (!c.load(o, false)) return false;
       t = py::detail::cast_op<Tensor>(c);
       return true;
     };

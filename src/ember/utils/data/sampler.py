@@ -1,4 +1,6 @@
 """Samplers: sequential, random (ember's generator, or an ember.Generator), batch."""
+from itertools import islice as _islice
+
 from ... import _C
 
 
@@ -70,13 +72,13 @@ class BatchSampler(Sampler):
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self):
-        batch = []
-        for idx in self.sampler:
-            batch.append(idx)
-            if len(batch) == self.batch_size:
-                yield batch
-                batch = []
-        if batch and not self.drop_last:
+        # islice takes the sampler's indices batch_size at a time in C (the sampler is advanced
+        # exactly as an index-by-index loop would, and the batches are the same lists)
+        it, bs = iter(self.sampler), self.batch_size
+        while True:
+            batch = list(_islice(it, bs))
+            if len(batch) < bs and (self.drop_last or not batch):
+                return
             yield batch
 
     def __len__(self):
