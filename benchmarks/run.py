@@ -86,6 +86,32 @@ def bench_workloads(ids, flavors, rounds, quick):
     return results
 
 
+def gemm_samples(results):
+    """The product's rounds as µs per call, keyed like the table's row."""
+    g = results.get("gemm")
+    if not g:
+        return {}
+    n = g["shape"][0]
+    return {f"matmul {n}^2": {f: [2 * n ** 3 / x / 1e3 for x in v] for f, v in g["gflops"].items()}}
+
+
+def chart_title(results):
+    peak = results.get("gemm", {}).get("fma_peak_gflops")
+    return f"ember's speedups, {results['machine']}" + (f", measured FMA peak {peak:.0f} GFLOP/s" if peak else "")
+
+
+def replot(path):
+    """The chart of a results JSON written earlier (after a change to the chart only)."""
+    with open(path) as fh:
+        results = json.load(fh)
+    samples = {wid: r["us_per_step"] for wid, r in results.get("workloads", {}).items()}
+    samples.update({name: r["us_per_call"] for name, r in results.get("micro", {}).items()})
+    samples.update(gemm_samples(results))
+    png = os.path.splitext(path)[0] + ".png"
+    chart(speedups(samples, results["flavors"]), chart_title(results), png)
+    print(f"wrote {png}")
+
+
 def ember_threads():
     import ember
     return ember.get_num_threads()
@@ -155,9 +181,11 @@ def chart(ratios_by_name, title, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = list(ratios_by_name)
+    labels = [workloads.LABELS[n] if n in workloads.LABELS else f"{n}: {micro.MICRO[n]}" if n in micro.MICRO else n
+              for n in names]
     others = [f for f in ("torch", "numpy") if any(f in r for r in ratios_by_name.values())]
     width = 0.8 / max(len(others), 1)
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.2), 4.8))
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.2), 6))
     for i, f in enumerate(others):
         xs = [k + i * width for k in range(len(names)) if f in ratios_by_name[names[k]]]
         rs = [ratios_by_name[n][f] for n in names if f in ratios_by_name[n]]
@@ -167,7 +195,8 @@ def chart(ratios_by_name, title, path):
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks([k + width * (len(others) - 1) / 2 for k in range(len(names))])
-    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_xticklabels([lb if len(lb) <= 42 else lb[:40] + "..." for lb in labels], rotation=30, ha="right",
+                       fontsize=8)
     ax.set_ylabel("ember's speedup (log; >1: ember faster)")
     ax.set_title(title, fontsize=9)
     ax.legend()
@@ -181,10 +210,13 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per workload (default 7, quick 2)")
     ap.add_argument("--only", default=None, help="comma-separated workload ids, e.g. W1,W2,micro,startup")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the chart of a results file written earlier")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"),
                     help="where the JSON (and the chart, same name .png) go; default benchmarks/results/latest.json "
                          "(git-ignored)")
     args = ap.parse_args(argv)
+    if args.replot:
+        return replot(args.replot) or 0
 
     flavors = [f for f in FLAVORS if workloads.available(f)]
     if "numpy" not in flavors or "ember" not in flavors:
@@ -220,7 +252,7 @@ def main(argv=None):
         n = 512 if args.quick else 2048
         gf = gemm.measure(n, n, n, "A@B", rounds)
         results["gemm"] = {"fma_peak_gflops": peak, "shape": [n, n, n], "gflops": gf}
-        stats[f"matmul {n}^2"] = {f: summary([2 * n ** 3 / g / 1e3 for g in v]) for f, v in gf.items()}
+        stats.update({k: {f: summary(v) for f, v in d.items()} for k, d in gemm_samples(results).items()})
     if "startup" in only and not args.quick:
         st = {f: micro.startup(f) for f in flavors}
         results["startup"] = {f: {"import_s": v[0], "rss_after_W2_mib": v[1]} for f, v in st.items()}
@@ -251,6 +283,7 @@ def main(argv=None):
     results["summary"] = stats
     samples = {wid: r["us_per_step"] for wid, r in results.get("workloads", {}).items()}
     samples.update({name: r["us_per_call"] for name, r in results.get("micro", {}).items()})
+    samples.update(gemm_samples(results))
     results["speedups"] = speedups(samples, flavors)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
@@ -259,7 +292,7 @@ def main(argv=None):
     if not args.no_chart:
         try:
             png = os.path.splitext(args.out)[0] + ".png"
-            chart(results["speedups"], f"ember's speedups, {results['machine']}", png)
+            chart(results["speedups"], chart_title(results), png)
             print(f"wrote {png}")
         except ImportError:
             print("matplotlib is not installed: no chart (pip install matplotlib)")

@@ -23,6 +23,17 @@ WORKLOADS = {
     "W4-adam": "the same with Adam lr 1e-3",
 }
 
+# The chart's labels: what each workload is, in a few words.
+LABELS = {
+    "W1": "W1 lin. regression b1 (TensorDataset)",
+    "W1b": "W1b lin. regression b20 (TensorDataset)",
+    "lab": "lab: own Dataset b1",
+    "lab20": "lab20: own Dataset b20",
+    "W2": "W2 MLP 2-64-64-3",
+    "W3": "W3 MLP 784-256-128-10",
+    "W4": "W4 MLP 1024-2048-1024",
+    "W4-adam": "W4-adam",
+}
 
 # ---------------------------------------------------------------- data and initial weights
 def lab_data():

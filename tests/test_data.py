@@ -268,3 +268,28 @@ def test_dataset_subclass_with_tuple_items():
     assert dtype_name(xb.dtype) == "float32" and dtype_name(yb.dtype) == "int64"
     np.testing.assert_array_equal(to_np(xb2), [[8.0, 9.0], [10.0, 11.0]])
     assert len(loader) == 2
+
+
+@pytest.mark.parametrize("n,batch_size,drop_last", [(60, 20, False), (61, 20, False), (61, 20, True), (5, 20, False),
+                                                     (5, 20, True), (0, 3, False), (40, 20, True), (7, 1, True)])
+def test_batch_sampler_batches_and_sampler_use_as_torch(n, batch_size, drop_last):
+    """BatchSampler takes each batch in one islice: the same index lists as torch's, and the
+    sampler is advanced exactly as far (a sampler that counts the indices it handed out)."""
+    class Counting:
+        def __init__(self):
+            self.given = 0
+
+        def __iter__(self):
+            for i in range(n):
+                self.given += 1
+                yield i * 3
+
+        def __len__(self):
+            return n
+
+    got_s, want_s = Counting(), Counting()
+    got = list(edata.BatchSampler(got_s, batch_size, drop_last))
+    want = list(tdata.BatchSampler(want_s, batch_size, drop_last))
+    assert got == want and all(type(b) is list for b in got)
+    assert got_s.given == want_s.given
+    assert len(edata.BatchSampler(range(n), batch_size, drop_last)) == len(want)

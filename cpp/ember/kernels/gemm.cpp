@@ -550,8 +550,8 @@ struct AlignedBuf {
 // of them, else by B micro-panels too. All scratch is taken on the calling thread (a worker must
 // not throw): one packed B block, and one packed A block per thread.
 template <class T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
-  const PackedTarget<T>& tg = packed_target<T>();
+void gemm_packed_on(const PackedTarget<T>& tg, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C,
+                    Epilogue<T> ep) {
   const int64_t LT = tg.vb / (int64_t)sizeof(T), NR = 2 * LT, MR = tile_rows(tg.vb);
   const Blocking bl = blocking<T>(MR, NR);
   const T* a = static_cast<const T*>(A.p);
@@ -597,6 +597,10 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epil
       });
     }
   }
+}
+template <class T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep) {
+  gemm_packed_on(packed_target<T>(), M, N, K, A, B, C, ep);
 }
 
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
