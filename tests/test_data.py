@@ -293,3 +293,42 @@ def test_batch_sampler_batches_and_sampler_use_as_torch(n, batch_size, drop_last
     assert got == want and all(type(b) is list for b in got)
     assert got_s.given == want_s.given
     assert len(edata.BatchSampler(range(n), batch_size, drop_last)) == len(want)
+
+
+def _subset_cases(lib):
+    x = lib.tensor(np.arange(40, dtype=np.float32).reshape(20, 2))
+    y = lib.tensor(np.arange(20, dtype=np.int64))
+    ds = lib.utils.data.TensorDataset(x, y)
+    # random_split's permutation comes from ember's own generator: torch gets the same indices
+    split = edata.random_split(edata.TensorDataset(ember.arange(20.0)), [14, 6],
+                               generator=ember.Generator().manual_seed(0))[0]
+    assert isinstance(split, edata.Subset) and sorted(split.indices) != split.indices
+    return {
+        "random_split": lib.utils.data.Subset(ds, split.indices),
+        "nested": lib.utils.data.Subset(lib.utils.data.Subset(ds, list(range(19, -1, -1))), [0, 5, 3, 9, 2, 7, 1]),
+        "tuple_indices": lib.utils.data.Subset(ds, (3, 1, 4, 1, 5, 9, 2, 6)),
+        "negative": lib.utils.data.Subset(ds, [-1, -2, 0, 3]),
+        "range": lib.utils.data.Subset(ds, range(2, 18, 3)),
+    }
+
+
+@pytest.mark.parametrize("case", ["random_split", "nested", "tuple_indices", "negative", "range"])
+@pytest.mark.parametrize("batch_size,drop_last", [(4, False), (3, True), (1, False)])
+def test_subset_of_tensordataset_batches_as_torch(case, batch_size, drop_last):
+    """A Subset of a TensorDataset (random_split's parts, Subsets of Subsets) is gathered in one
+    call per batch: the same batches as torch's per-sample path and default collate, including
+    indices the gather cannot take (negative ones go the per-sample way)."""
+    got = list(edata.DataLoader(_subset_cases(ember)[case], batch_size=batch_size, drop_last=drop_last))
+    want = list(tdata.DataLoader(_subset_cases(torch)[case], batch_size=batch_size, drop_last=drop_last))
+    assert len(got) == len(want)
+    for gb, wb in zip(got, want):
+        assert type(gb) is type(wb) is list and len(gb) == len(wb) == 2
+        for g, w in zip(gb, wb):
+            assert dtype_name(g.dtype) == str(w.dtype).split(".")[1]
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_subset_out_of_range_index_raises_as_per_sample():
+    ds = edata.Subset(edata.TensorDataset(ember.arange(5.0)), [0, 7])
+    with pytest.raises(IndexError):
+        list(edata.DataLoader(ds, batch_size=2))

@@ -139,6 +139,26 @@ void bind_nn(py::module_& m) {
     for (auto& t : ts) out.push_back(index_select(t, 0, b));
     return out;
   });
+  // The rows of a batch as a Python list (a Subset's mapped indices): one index_select per tensor,
+  // or None when a row is not a Python int in [0, rows) (the per-sample path then decides what
+  // such an index means, or raises).
+  m.def("_gather_rows", [](const std::vector<Tensor>& ts, py::list rows) -> py::object {
+    const int64_t n = ts.empty() || ts[0]->dim() == 0 ? 0 : ts[0]->shape[0];
+    Tensor idx = empty({(int64_t)rows.size()}, DType::Int64);
+    int64_t* p = idx->data<int64_t>();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      PyObject* o = PyList_GET_ITEM(rows.ptr(), (Py_ssize_t)i);
+      if (!PyLong_CheckExact(o)) return py::none();
+      int overflow = 0;
+      const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow || v < 0 || v >= n) return py::none();
+      p[i] = v;
+    }
+    std::vector<Tensor> out;
+    out.reserve(ts.size());
+    for (auto& t : ts) out.push_back(index_select(t, 0, idx));
+    return py::cast(out);
+  });
   // default_collate's common cases in one call (no per-sample Python): a list of tensors -> their
   // stack; a list of equal-length plain tuples/lists of tensors -> a list of per-field stacks.
   // None for anything else (default_collate's Python rules then apply).

@@ -1,4 +1,5 @@
-// gemm: the BLAS path (row-major, transposes expressed through strides) and the direct loop.
+// gemm: the direct loop, the register-blocked ("mid") and packed kernels, the BLAS path (row-major,
+// transposes expressed through strides), and the per-CPU choice between them (Note [GEMM paths]).
 #include "ember/kernels/gemm.h"
 #include "ember/kernels/parallel.h"
 #include "ember/kernels/simd.h"

@@ -1,5 +1,7 @@
 // Matrix product kernel: C (contiguous, M x N) = A (M x K) @ B (K x N) for strided operands.
-// Large float products go to OpenBLAS (scipy-openblas32); tiny ones and int64 use a direct loop.
+// Float products run on the kernel ranked fastest for their size and layout on this CPU (the
+// direct loop, ember's register-blocked or packed kernel, or OpenBLAS from scipy-openblas32:
+// Note [GEMM paths] in gemm.cpp); int64 products use the direct loop.
 #pragma once
 #include <cstdint>
 

@@ -1,10 +1,11 @@
 """DataLoader: batches from a sampler, collated by torch's default rules (a dataset's
 __getitems__, when present, returns the list of samples, as torch defines it). The fast path: a
-TensorDataset under the default collate gathers each batch with one index_select per tensor,
-no per-sample Python. Single process only (num_workers is accepted and ignored)."""
+TensorDataset under the default collate, or a Subset of one (random_split's train/validation
+parts, Subsets of Subsets), gathers each batch with one index_select per tensor, no per-sample
+Python. Single process only (num_workers is accepted and ignored)."""
 from ... import _C
 from ._collate import default_collate
-from .dataset import TensorDataset
+from .dataset import Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 
@@ -37,6 +38,8 @@ class DataLoader:
         self._default_collate = collate_fn is None
         self.collate_fn = collate_fn or default_collate
         self._fast = self._default_collate and batch_sampler is not None and _plain_tensor_dataset(dataset)
+        self._subset_gather = (_subset_gather(dataset) if self._default_collate and batch_sampler is not None
+                               and not self._fast else None)
 
     def __iter__(self):
         if self.batch_sampler is None:
@@ -50,6 +53,9 @@ class DataLoader:
         for indices in self.batch_sampler:
             if self._fast:
                 yield self.dataset._gather(indices)
+            elif self._subset_gather is not None:
+                batch = self._subset_gather(indices)
+                yield batch if batch is not None else self.collate_fn(getitems(indices))
             elif getitems is not None:
                 yield self.collate_fn(getitems(indices))
             else:
@@ -80,3 +86,30 @@ def _plain_tensor_dataset(ds):
     t = type(ds)
     return (isinstance(ds, TensorDataset) and t.__getitem__ is TensorDataset.__getitem__
             and getattr(t, "__getitems__", None) is getattr(TensorDataset, "__getitems__", None))
+
+
+def _plain_subset(ds):
+    t = type(ds)
+    return (t is Subset or (isinstance(ds, Subset) and t.__getitem__ is Subset.__getitem__
+                            and t.__getitems__ is Subset.__getitems__))
+
+
+def _subset_gather(ds):
+    """For a Subset (of Subsets ...) of a plain TensorDataset whose item access is Subset's own: a
+    function from a batch of indices to the collated batch by one gather, the same tensors torch's
+    per-sample path and default_collate give; None where a batch must take that path (an index
+    the gather would read differently: negative, or past the end)."""
+    chain = []
+    while _plain_subset(ds):
+        chain.append(ds.indices)
+        ds = ds.dataset
+    if not chain or not _plain_tensor_dataset(ds):
+        return None
+    base = ds
+
+    def gather(indices):
+        for idx in chain:  # the outermost Subset's indices first, as Subset.__getitems__ maps them
+            indices = [idx[i] for i in indices]
+        return _C._gather_rows(list(base.tensors), indices)
+
+    return gather
