@@ -764,24 +764,25 @@ void blas_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
 }
 
-// Note [GEMM paths]: four kernels compute a float product, and which is fastest depends on the
-// CPU (its vector width, cache sizes, how OpenBLAS's kernel for it was tuned) as much as on the
-// shape: the direct loop (no setup at all), the register-blocked "mid" kernel (reads A in place,
-// packs only B; wins while A stays in L2), the packed kernel (BLIS's loops, blocks sized from
-// the reported caches) and OpenBLAS (each thread's part a single-threaded call). No threshold
-// between them is written down: products fall into size classes by multiply-adds (up to 2^13,
-// 2^18, 2^23, beyond) and four operand layouts (A and B each unit-stride along rows or along
-// columns), and the first product that needs the choice times each candidate on one cube per
-// class (16^3, 40^3, 128^3, 256^3) in each layout, best of two after a warm-up call (about
-// 15 ms in all on a 2-core Sapphire Rapids), and ranks them. The ranking is cached per CPU model
-// and thread count in a small file (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or
-// ~/.cache/ember), so later processes on the same kind of machine read it instead of measuring,
-// and two runs pick the same kernels. What is fixed is only what a kernel can do: products of at
-// most 256 multiply-adds always take the direct loop (a few scalar operations; nothing is
-// measured for them), mid needs A within half of L2 (else it re-reads A from L3 for every 16
-// columns), at least 8 columns and K <= 16384 (its scratch), OpenBLAS dimensions below 2^31.
-// EMBER_GEMM_CALIBRATE=0 skips the measurement and ranks OpenBLAS first (its kernels are tuned
-// per CPU by their authors), then mid, packed.
+// Note [GEMM paths]: four kernels compute a float product, and which is fastest depends on the CPU
+// (its vector width, cache sizes, how OpenBLAS's kernel for it was tuned) as much as on the shape:
+// the direct loop (no setup at all), the register-blocked "mid" kernel (reads A in place, packs
+// only B; wins while A stays in L2), the packed kernel (BLIS's loops, blocks sized from the
+// reported caches) and OpenBLAS (each thread's part a single-threaded call). No threshold between
+// them is written down: products fall into size classes by multiply-adds (up to 2^13, 2^18, 2^23,
+// beyond) and four operand layouts (A and B each unit-stride along rows or along columns), and the
+// first product that needs the choice times each candidate on one cube per class (16^3, 40^3,
+// 128^3, 256^3) in each layout, best of two after a warm-up call (about 15 ms in all on a 2-core
+// Sapphire Rapids), and ranks them (see kTimed for the one exception). The ranking is cached per
+// CPU model and thread count in a small file (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or
+// ~/.cache/ember), so later processes on the same kind of machine read it instead of measuring, and
+// two runs pick the same kernels (delete the file to measure again, e.g. after a first run on a
+// busy machine). What is fixed is only what a kernel can do: products of at most
+// 256 multiply-adds always take the direct loop (a few scalar operations; nothing is measured for
+// them), mid needs A within half of L2 (else it re-reads A from L3 for every 16 columns), at least
+// 8 columns and K <= 16384 (its scratch), OpenBLAS dimensions below 2^31. EMBER_GEMM_CALIBRATE=0
+// skips the measurement and ranks OpenBLAS first (its kernels are tuned per CPU by their authors),
+// then mid, packed.
 constexpr int kClasses = 4, kLayouts = 4, kRanked = 3;
 // Up to this many multiply-adds (a Linear(1, 1) on a batch) the product is a few scalar
 // operations: the direct loop runs it without any setup, and without measuring anything.
@@ -792,6 +793,11 @@ constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath
                                                       {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
                                                       {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
                                                       {GemmPath::Blas, GemmPath::Packed, GemmPath::Mid}};
+// How many of a class's candidates are timed; the rest keep their place after them. In the largest
+// class mid is not timed: it re-reads A for every column panel, and at the class's smallest size
+// (256^3), where it can still win by a hair, timing it picked it for products where it runs well
+// behind (Sapphire Rapids, 512^3 A @ B^T: mid 191, packed 230, OpenBLAS 231 GFLOP/s).
+constexpr int kTimed[kClasses] = {3, 3, 3, 2};
 struct Ranking {
   GemmPath order[kClasses][kLayouts][kRanked];
 };
@@ -843,11 +849,14 @@ std::string ranking_file() {
 }
 
 const char* const kPathNames[] = {"auto", "direct", "mid", "packed", "blas"};
+// The cache file's first word; a new one when the classes or candidates change (older files are
+// then measured again).
+constexpr const char* kRankingFormat = "ember-gemm-ranking-2";
 
 bool read_ranking(const std::string& file, Ranking& r) {
   std::ifstream in(file);
   std::string word;
-  if (!(in >> word) || word != "ember-gemm-ranking-1") return false;
+  if (!(in >> word) || word != kRankingFormat) return false;
   for (auto& cls : r.order)
     for (auto& lay : cls)
       for (auto& p : lay) {
@@ -866,7 +875,7 @@ void write_ranking(const std::string& file, const Ranking& r) {
   const std::string tmp = file + ".tmp" + std::to_string(getpid());
   {
     std::ofstream out(tmp);
-    out << "ember-gemm-ranking-1\n";
+    out << kRankingFormat << '\n';
     for (auto& cls : r.order) {
       for (auto& lay : cls)
         for (auto p : lay) out << kPathNames[(int)p] << ' ';
@@ -888,6 +897,10 @@ Ranking measure_ranking() {
       std::pair<double, GemmPath> t[kRanked];
       for (int q = 0; q < kRanked; ++q) {
         const GemmPath p = kCandidates[c][q];
+        if (q >= kTimed[c]) {
+          t[q] = {1e300, p};
+          continue;
+        }
         run_path<float>(p, n, n, n, A, B, out.data(), {});  // warm: code, pages, the pool's threads
         double best = 1e30;
         for (int rep = 0; rep < 2; ++rep) {
