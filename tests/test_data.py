@@ -332,3 +332,48 @@ def test_subset_out_of_range_index_raises_as_per_sample():
     ds = edata.Subset(edata.TensorDataset(ember.arange(5.0)), [0, 7])
     with pytest.raises(IndexError):
         list(edata.DataLoader(ds, batch_size=2))
+
+
+def _collate_samples(lib):
+    x = lib.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
+    return {
+        "tensor_int": [(x[i], i % 3) for i in range(4)],
+        "tensor_float": [[x[i], 0.5 * i] for i in range(4)],
+        "ints": [3, -1, 2 ** 40, 0],
+        "floats": [0.25, -1.5, 1e300, 2.0],
+        "dict": [{"image": x[i], "label": i, "weight": 1.0 / (i + 1)} for i in range(4)],
+        "dict_extra_keys": [{"a": x[0]}, {"a": x[1], "b": 1}],
+        "bools": [(x[i], i % 2 == 0) for i in range(4)],
+        "empty_dict": [{}, {}],
+        "big_int": [(x[0], 2 ** 70)] if lib is ember else None,
+    }
+
+
+@pytest.mark.parametrize("case", ["tensor_int", "tensor_float", "ints", "floats", "dict", "dict_extra_keys", "bools",
+                                  "empty_dict"])
+def test_default_collate_numbers_and_dicts_as_torch(case):
+    """Tensors, Python ints and floats, in tuples, lists or str-keyed dicts, collate in one C++
+    call (ints -> int64, floats -> float64, dicts in key order); what it does not take goes the
+    Python way: the same result as torch's default_collate either way."""
+    got = edata.default_collate(_collate_samples(ember)[case])
+    want = tdata.default_collate(_collate_samples(torch)[case])
+
+    def same(g, w):
+        if isinstance(w, torch.Tensor):
+            assert dtype_name(g.dtype) == str(w.dtype).split(".")[1]
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+        elif isinstance(w, dict):
+            assert type(g) is dict and list(g) == list(w)
+            for k in w:
+                same(g[k], w[k])
+        else:
+            assert type(g) is type(w) and len(g) == len(w)
+            for a, b in zip(g, w):
+                same(a, b)
+
+    same(got, want)
+
+
+def test_default_collate_int_overflow_takes_the_python_rules():
+    with pytest.raises((OverflowError, RuntimeError)):
+        edata.default_collate(_collate_samples(ember)["big_int"])

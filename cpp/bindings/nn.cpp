@@ -159,40 +159,82 @@ void bind_nn(py::module_& m) {
     for (auto& t : ts) out.push_back(index_select(t, 0, idx));
     return py::cast(out);
   });
-  // default_collate's common cases in one call (no per-sample Python): a list of tensors -> their
-  // stack; a list of equal-length plain tuples/lists of tensors -> a list of per-field stacks.
-  // None for anything else (default_collate's Python rules then apply).
+  // default_collate's common cases in one call (no per-sample Python): a batch of tensors -> their
+  // stack, of Python ints -> an int64 tensor, of Python floats -> a float64 tensor; a batch of
+  // equal-length plain tuples/lists of those -> a list with one such result per field; a batch of
+  // plain dicts with the same str keys -> a dict in the first sample's key order. None for
+  // anything else (default_collate's Python rules then apply; nothing here runs user code).
   m.def("_collate_tensors", [](py::handle batch) -> py::object {
     PyObject* b = batch.ptr();
     if (!PyList_Check(b) && !PyTuple_Check(b)) return py::none();
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(b);
     if (n == 0) return py::none();
     PyObject** items = PySequence_Fast_ITEMS(b);
-    auto tensor_of = [](PyObject* o, Tensor& t) {
-      py::detail::make_caster<Tensor> c;
-      if (!c.load(o, false)) return false;
-      t = py::detail::cast_op<Tensor>(c);
-      return true;
-    };
-    Tensor t;
-    if (tensor_of(items[0], t)) {
+    // One field across the batch; a null object when it is not all tensors, ints or floats.
+    auto leaf = [n](const std::vector<PyObject*>& col) -> py::object {
+      PyObject* first = col[0];
+      if (PyLong_CheckExact(first) || PyFloat_CheckExact(first)) {
+        const bool ints = PyLong_CheckExact(first);
+        Tensor out = empty({n}, ints ? DType::Int64 : DType::Float64);
+        for (Py_ssize_t i = 0; i < n; ++i) {
+          if (ints) {
+            if (!PyLong_CheckExact(col[i])) return py::object();
+            int overflow = 0;
+            const long long v = PyLong_AsLongLongAndOverflow(col[i], &overflow);
+            if (overflow) return py::object();
+            out->data<int64_t>()[i] = v;
+          } else {
+            if (!PyFloat_CheckExact(col[i])) return py::object();
+            out->data<double>()[i] = PyFloat_AS_DOUBLE(col[i]);
+          }
+        }
+        return py::cast(out);
+      }
       std::vector<Tensor> ts(n);
-      for (Py_ssize_t i = 0; i < n; ++i)
-        if (!tensor_of(items[i], ts[i])) return py::none();
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        py::detail::make_caster<Tensor> c;
+        if (!c.load(col[i], false)) return py::object();
+        ts[i] = py::detail::cast_op<Tensor>(c);
+      }
       return py::cast(stack(ts, 0));
-    }
+    };
+    std::vector<PyObject*> col(items, items + n);
     PyTypeObject* tp = Py_TYPE(items[0]);
-    if (tp != &PyTuple_Type && tp != &PyList_Type) return py::none();
-    const Py_ssize_t k = PySequence_Fast_GET_SIZE(items[0]);
-    std::vector<std::vector<Tensor>> fields(k, std::vector<Tensor>(n));
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      if (Py_TYPE(items[i]) != tp || PySequence_Fast_GET_SIZE(items[i]) != k) return py::none();
-      PyObject** e = PySequence_Fast_ITEMS(items[i]);
-      for (Py_ssize_t j = 0; j < k; ++j)
-        if (!tensor_of(e[j], fields[j][i])) return py::none();
+    if (tp != &PyTuple_Type && tp != &PyList_Type && tp != &PyDict_Type) {
+      py::object r = leaf(col);
+      return r ? r : py::none();
     }
+    if (tp == &PyDict_Type) {
+      PyObject* first = items[0];
+      py::dict out;
+      PyObject *key, *value;
+      Py_ssize_t pos = 0;
+      while (PyDict_Next(first, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) return py::none();
+        for (Py_ssize_t i = 0; i < n; ++i) {
+          if (Py_TYPE(items[i]) != &PyDict_Type || PyDict_GET_SIZE(items[i]) != PyDict_GET_SIZE(first)) return py::none();
+          col[i] = PyDict_GetItemWithError(items[i], key);  // str keys: no user code, no error
+          if (!col[i]) {
+            PyErr_Clear();
+            return py::none();
+          }
+        }
+        py::object r = leaf(col);
+        if (!r) return py::none();
+        out[key] = r;
+      }
+      return std::move(out);
+    }
+    const Py_ssize_t k = PySequence_Fast_GET_SIZE(items[0]);
+    for (Py_ssize_t i = 0; i < n; ++i)
+      if (Py_TYPE(items[i]) != tp || PySequence_Fast_GET_SIZE(items[i]) != k) return py::none();
     py::list out(k);
-    for (Py_ssize_t j = 0; j < k; ++j) out[j] = py::cast(stack(fields[j], 0));
+    for (Py_ssize_t j = 0; j < k; ++j) {
+      for (Py_ssize_t i = 0; i < n; ++i) col[i] = PySequence_Fast_ITEMS(items[i])[j];
+      py::object r = leaf(col);
+      if (!r) return py::none();
+      out[j] = r;
+    }
     return std::move(out);
   });
 }
