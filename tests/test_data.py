@@ -374,6 +374,7 @@ def test_default_collate_numbers_and_dicts_as_torch(case):
     same(got, want)
 
 
-def test_default_collate_int_overflow_takes_the_python_rules():
-    with pytest.raises((OverflowError, RuntimeError)):
-        edata.default_collate(_collate_samples(ember)["big_int"])
+def test_default_collate_int_overflow_raises_as_torch():
+    for batch in (_collate_samples(ember)["big_int"], [2 ** 70, 1]):
+        with pytest.raises(ValueError, match="Overflow when unpacking long long"):
+            edata.default_collate(batch)

@@ -27,7 +27,10 @@ def default_collate(batch):
     if isinstance(elem, bool):
         return _C._from_numpy_copy(np.asarray(batch, dtype=np.bool_), None)
     if isinstance(elem, numbers.Integral):
-        return _C._from_numpy_copy(np.asarray(batch, dtype=np.int64), None)
+        try:
+            return _C._from_numpy_copy(np.asarray(batch, dtype=np.int64), None)
+        except OverflowError:
+            raise ValueError("Overflow when unpacking long long") from None  # torch's error
     if isinstance(elem, float):
         return _C._from_numpy_copy(np.asarray(batch, dtype=np.float64), None)
     if isinstance(elem, (str, bytes)):
