@@ -357,57 +357,46 @@ Blocking blocking(int64_t MR, int64_t NR) {
   return {kc, mc, nc};
 }
 
-// rows x cols of A (from row r0, column k0) into MR-row micro-panels: panel q holds rows
-// q*MR.. as cols x MR, zero-filled past the last row.
-template <class T, int VB>
-EMBER_INLINE void pack_a(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {
-  constexpr int MR = Tile<T, VB>::MR;
-  for (int64_t i = 0; i < rows; i += MR, dst += MR * cols) {
-    const int64_t h = std::min<int64_t>(MR, rows - i);
-    const T* src = a + i * rs;
-    if (rs == 1 && h == MR) {
-      for (int64_t k = 0; k < cols; ++k)
-        for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[k * cs + r];
-    } else if (cs == 1 && h == MR) {  // row-major A: LT x LT tiles transposed in registers
+// n lines of a matrix, each kdim long, into W-wide micro-panels: panel q holds lines q*W.. as
+// kdim x W (element (k, r) at k * W + r), zero-filled past the last line. Lines lie `ps` apart in
+// the source and k steps `ks`: A's panels are MR rows (ps = A's row stride, ks = its column
+// stride), B's are NR columns (ps = B's column stride, ks = its row stride).
+template <class T, int VB, int W>
+EMBER_INLINE void pack_panels(const T* m, int64_t ps, int64_t ks, int64_t n, int64_t kdim, T* dst) {
+  for (int64_t i = 0; i < n; i += W, dst += W * kdim) {
+    const int64_t h = std::min<int64_t>(W, n - i);
+    const T* src = m + i * ps;
+    if (ps == 1 && h == W) {  // the W values of each k are adjacent: one copy per k
+      for (int64_t k = 0; k < kdim; ++k) std::memcpy(dst + k * W, src + k * ks, W * sizeof(T));
+    } else if (ks == 1 && h == W) {  // each line is unit-stride: LT x LT tiles transposed in registers
       using V = typename Vec<T, VB>::type;
       constexpr int LT = Tile<T, VB>::LT;
       int64_t k = 0;
-      for (; k + LT <= cols; k += LT)
-        for (int r0 = 0; r0 < MR; r0 += LT) {
+      for (; k + LT <= kdim; k += LT)
+        for (int r0 = 0; r0 < W; r0 += LT) {
           V t[LT];
-          for (int r = 0; r < LT; ++r) t[r] = r0 + r < MR ? Vec<T, VB>::load(src + (r0 + r) * rs + k) : V{};
+          for (int r = 0; r < LT; ++r) t[r] = r0 + r < W ? Vec<T, VB>::load(src + (r0 + r) * ps + k) : V{};
           transpose_stages<T, VB, LT / 2>(t);
-          const int n = std::min(LT, MR - r0);
-          for (int i = 0; i < LT; ++i) std::memcpy(dst + (k + i) * MR + r0, &t[i], n * sizeof(T));
+          const int c = std::min(LT, W - r0);
+          for (int j = 0; j < LT; ++j) std::memcpy(dst + (k + j) * W + r0, &t[j], c * sizeof(T));
         }
-      for (; k < cols; ++k)
-        for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[r * rs + k];
+      for (; k < kdim; ++k)
+        for (int r = 0; r < W; ++r) dst[k * W + r] = src[r * ps + k];
     } else {
-      for (int64_t k = 0; k < cols; ++k)
-        for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < h ? src[r * rs + k * cs] : T(0);
+      for (int64_t k = 0; k < kdim; ++k)
+        for (int r = 0; r < W; ++r) dst[k * W + r] = r < h ? src[r * ps + k * ks] : T(0);
     }
   }
 }
 
-// rows x cols of B into NR-column micro-panels: panel q holds columns q*NR.. as rows x NR,
-// zero-filled past the last column.
+// rows x cols of A into MR-row micro-panels; rows x cols of B into NR-column micro-panels.
+template <class T, int VB>
+EMBER_INLINE void pack_a(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {
+  pack_panels<T, VB, Tile<T, VB>::MR>(a, rs, cs, rows, cols, dst);
+}
 template <class T, int VB>
 EMBER_INLINE void pack_b(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {
-  constexpr int NR = Tile<T, VB>::NR;
-  for (int64_t j = 0; j < cols; j += NR, dst += NR * rows) {
-    const int64_t w = std::min<int64_t>(NR, cols - j);
-    const T* src = b + j * cs;
-    if (cs == 1 && w == NR) {
-      for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * NR, src + k * rs, NR * sizeof(T));
-    } else if (rs == 1) {  // B^T row-major (x @ W^T, nn.Linear's forward): LT x LT tiles
-      transpose_tiles<T, VB>(src, cs, dst, NR, w, rows);
-      if (w < NR)
-        for (int64_t k = 0; k < rows; ++k) std::fill(dst + k * NR + w, dst + (k + 1) * NR, T(0));
-    } else {
-      for (int64_t k = 0; k < rows; ++k)
-        for (int jj = 0; jj < NR; ++jj) dst[k * NR + jj] = jj < w ? src[k * rs + jj * cs] : T(0);
-    }
-  }
+  pack_panels<T, VB, Tile<T, VB>::NR>(b, cs, rs, cols, rows, dst);
 }
 
 // One MR x NR tile of C (h x w of it valid) from a packed A micro-panel and a packed B
