@@ -83,6 +83,21 @@ void bind_nn(py::module_& m) {
     return py::cast(out);
   });
   m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b), true); });
+  // Pooling (F.max_pool2d and friends normalise the arguments in Python; cpp/ember/ops/pool.cpp).
+  using Ints = std::vector<int64_t>;
+  m.def("_max_pool", [](const Tensor& x, int nd, const Ints& k, const Ints& s, const Ints& p, const Ints& d, bool ceil) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return max_pool(x, nd, k, s, p, d, ceil); });
+  });
+  m.def("_avg_pool", [](const Tensor& x, int nd, const Ints& k, const Ints& s, const Ints& p, bool ceil, bool count_pad,
+                        std::optional<int64_t> divisor) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return avg_pool(x, nd, k, s, p, ceil, count_pad, divisor); });
+  });
+  m.def("_adaptive_avg_pool", [](const Tensor& x, int nd, const Ints& size) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_avg_pool(x, nd, size); });
+  });
+  m.def("_adaptive_max_pool", [](const Tensor& x, int nd, const Ints& size) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_max_pool(x, nd, size); });
+  });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, double ls, const std::string& r) {
     return cross_entropy(x, t, opt(w), ii, ls, reduction_code(r));

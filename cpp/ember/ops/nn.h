@@ -1,5 +1,9 @@
 // Fused neural-network ops (see nn.cpp). Reduction codes follow torch's: none, mean, sum.
 #pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
 #include "ember/core/tensor.h"
 
 namespace ember {
@@ -17,5 +21,24 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const Tensor& weight, 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
                                         int reduction);
 Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction);
+
+
+// Convolution over 1-3 spatial dims (conv.cpp, Note [Convolution sides]): x is batched
+// [N, C, spatial...]; an empty stride/padding/... list means the default, one value applies to
+// every dim.
+Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+                   const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool transposed,
+                   const std::vector<int64_t>& output_padding, int64_t groups);
+
+// Pooling over the last nd dims of x (pool.cpp); the dims before them are independent planes.
+// The max pools return (values, flat indices into each plane); an empty stride is the kernel size.
+std::pair<Tensor, Tensor> max_pool(const Tensor& x, int nd, const std::vector<int64_t>& kernel,
+                                   const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                   const std::vector<int64_t>& dilation, bool ceil_mode);
+Tensor avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                const std::vector<int64_t>& padding, bool ceil_mode, bool count_include_pad,
+                std::optional<int64_t> divisor_override);
+Tensor adaptive_avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 
 }  // namespace ember

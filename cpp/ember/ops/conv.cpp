@@ -1,0 +1,522 @@
+// Convolutions (1-3 spatial dims, strided, padded, dilated, grouped; and their transposes) as
+// im2col + GEMM, one sample at a time, samples split over ember's pool.
+//
+// Note [Convolution sides]: a convolution and its transpose are the same linear map read in
+// opposite directions, so both are written with one geometry and three primitives. The *image
+// side* is the larger spatial grid (a convolution's input, a transposed convolution's output);
+// the *column side* is the grid of kernel positions (a convolution's output, a transposed
+// convolution's input). With M the weight of one group as a matrix [C_col, C_img * K] (a
+// convolution's weight [C_out, C_in/g, k...] and a transposed convolution's [C_in, C_out/g, k...]
+// are both that), the primitives are
+//   gather:  col = M @ im2col(img)              conv forward, conv_transpose input gradient
+//   scatter: img = col2im(M^T @ col)            conv input gradient, conv_transpose forward
+//   wgrad:   gM  = sum_n col @ im2col(img)^T    both weight gradients
+// im2col(img) is [C_img * K, positions]: row (c, kernel offset), column (kernel position), the
+// image value under it or 0 in the padding. Padding may differ on the two ends of a dim (only
+// the low end and the output size enter), which is how padding='same' with an even kernel works.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ember/autograd/node.h"
+#include "ember/kernels/gemm.h"
+#include "ember/kernels/parallel.h"
+#include "ember/ops/nn.h"
+#include "ember/ops/ops.h"
+#include "ember/ops/registry.h"
+
+namespace ember {
+
+namespace {
+
+// Three spatial dims always: a 1-d or 2-d convolution has leading dims of size 1.
+struct Geom {
+  int64_t img[3] = {1, 1, 1}, col[3] = {1, 1, 1}, k[3] = {1, 1, 1};
+  int64_t s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+  int64_t img_n() const { return img[0] * img[1] * img[2]; }
+  int64_t col_n() const { return col[0] * col[1] * col[2]; }
+  int64_t k_n() const { return k[0] * k[1] * k[2]; }
+  // im2col is the identity: a 1x1 kernel at stride 1 without padding
+  bool trivial() const {
+    for (int i = 0; i < 3; ++i)
+      if (k[i] != 1 || s[i] != 1 || p[i] != 0 || img[i] != col[i]) return false;
+    return true;
+  }
+};
+
+// Along one dim: kernel positions o in [lo, hi) read image index o * s + off inside [0, n).
+inline void valid_range(int64_t off, int64_t s, int64_t n, int64_t out, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  hi = n - off <= 0 ? 0 : (n - off + s - 1) / s;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+}
+
+// Walks every (channel, kernel offset) row of im2col and every run of kernel positions along the
+// last dim; f(dst_row_run, src_run_or_null, len, src_step) with src null for padding.
+template <class T, class F>
+void for_each_run(const Geom& g, int64_t C, T* cols, const T* img, F&& f) {
+  const int64_t on = g.col_n();
+  const int64_t OW = g.col[2];
+  T* dst = cols;
+  for (int64_t c = 0; c < C; ++c) {
+    const T* src = img + c * g.img_n();
+    for (int64_t kd = 0; kd < g.k[0]; ++kd)
+      for (int64_t kh = 0; kh < g.k[1]; ++kh)
+        for (int64_t kw = 0; kw < g.k[2]; ++kw, dst += on) {
+          const int64_t offw = kw * g.d[2] - g.p[2];
+          int64_t lo, hi;
+          valid_range(offw, g.s[2], g.img[2], OW, lo, hi);
+          T* out = dst;
+          for (int64_t od = 0; od < g.col[0]; ++od) {
+            const int64_t id = od * g.s[0] + kd * g.d[0] - g.p[0];
+            for (int64_t oh = 0; oh < g.col[1]; ++oh, out += OW) {
+              const int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
+              if (id < 0 || id >= g.img[0] || ih < 0 || ih >= g.img[1]) {
+                f(out, (const T*)nullptr, OW, int64_t(0));
+                continue;
+              }
+              const T* row = src + (id * g.img[1] + ih) * g.img[2];
+              if (lo > 0) f(out, (const T*)nullptr, lo, int64_t(0));
+              if (hi > lo) f(out + lo, row + lo * g.s[2] + offw, hi - lo, g.s[2]);
+              if (OW > hi) f(out + hi, (const T*)nullptr, OW - hi, int64_t(0));
+            }
+          }
+        }
+  }
+}
+
+template <class T>
+void im2col(const Geom& g, int64_t C, const T* img, T* cols) {
+  for_each_run(g, C, cols, img, [](T* dst, const T* src, int64_t n, int64_t st) {
+    if (!src) {
+      std::fill(dst, dst + n, T(0));
+    } else if (st == 1) {
+      std::memcpy(dst, src, n * sizeof(T));
+    } else {
+      for (int64_t i = 0; i < n; ++i) dst[i] = src[i * st];
+    }
+  });
+}
+
+// img += col2im(cols); img is written through the same runs im2col reads.
+template <class T>
+void col2im(const Geom& g, int64_t C, const T* cols, T* img) {
+  for_each_run(g, C, const_cast<T*>(cols), static_cast<const T*>(img), [](T* c, const T* src, int64_t n, int64_t st) {
+    if (!src) return;
+    T* dst = const_cast<T*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i * st] += c[i];
+  });
+}
+
+// The shapes of one call: N samples, G groups, channels per group on each side.
+struct Sizes {
+  int64_t N, G, c_img, c_col;
+};
+
+int conv_threads(const Geom& g, const Sizes& z) {
+  const double flops = 2.0 * z.N * z.G * z.c_col * z.c_img * g.k_n() * g.col_n();
+  return (int)std::clamp<double>(flops / (1 << 20), 1, std::min<int64_t>(z.N, get_num_threads()));
+}
+
+// col[n] = M @ im2col(img[n]) for every sample and group (Note [Convolution sides]).
+template <class T>
+void conv_gather(const Geom& g, const Sizes& z, const T* img, const T* M, T* col) {
+  const int64_t kk = z.c_img * g.k_n(), on = g.col_n(), in = g.img_n();
+  const bool triv = g.trivial();
+  parallel_for(z.N, conv_threads(g, z), 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> buf(triv ? 0 : kk * on);
+    for (int64_t n = lo; n < hi; ++n)
+      for (int64_t gr = 0; gr < z.G; ++gr) {
+        const T* im = img + (n * z.G + gr) * z.c_img * in;
+        const T* cols = im;
+        if (!triv) {
+          im2col(g, z.c_img, im, buf.data());
+          cols = buf.data();
+        }
+        gemm<T>(z.c_col, on, kk, MatRef{M + gr * z.c_col * kk, kk, 1}, MatRef{cols, on, 1},
+                col + (n * z.G + gr) * z.c_col * on);
+      }
+  });
+}
+
+// img[n] = col2im(M^T @ col[n]) (img is overwritten).
+template <class T>
+void conv_scatter(const Geom& g, const Sizes& z, const T* col, const T* M, T* img) {
+  const int64_t kk = z.c_img * g.k_n(), on = g.col_n(), in = g.img_n();
+  const bool triv = g.trivial();
+  parallel_for(z.N, conv_threads(g, z), 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> buf(triv ? 0 : kk * on);
+    for (int64_t n = lo; n < hi; ++n)
+      for (int64_t gr = 0; gr < z.G; ++gr) {
+        T* im = img + (n * z.G + gr) * z.c_img * in;
+        const T* c = col + (n * z.G + gr) * z.c_col * on;
+        const MatRef Mt{M + gr * z.c_col * kk, 1, kk};
+        if (triv) {
+          gemm<T>(kk, on, z.c_col, Mt, MatRef{c, on, 1}, im);
+          continue;
+        }
+        gemm<T>(kk, on, z.c_col, Mt, MatRef{c, on, 1}, buf.data());
+        std::fill(im, im + z.c_img * in, T(0));
+        col2im(g, z.c_img, buf.data(), im);
+      }
+  });
+}
+
+// gM = sum over samples of col[n] @ im2col(img[n])^T, per group.
+template <class T>
+void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM) {
+  const int64_t kk = z.c_img * g.k_n(), on = g.col_n(), in = g.img_n();
+  const int64_t msize = z.G * z.c_col * kk;
+  const bool triv = g.trivial();
+  const int parts = conv_threads(g, z);
+  const int64_t chunk = (z.N + parts - 1) / parts;
+  std::vector<T> acc((size_t)parts * msize, T(0));
+  parallel_run(parts, [&](int p) {
+    std::vector<T> buf(triv ? 0 : kk * on), tmp(z.c_col * kk);
+    T* mine = acc.data() + p * msize;
+    for (int64_t n = p * chunk; n < std::min(z.N, (p + 1) * chunk); ++n)
+      for (int64_t gr = 0; gr < z.G; ++gr) {
+        const T* im = img + (n * z.G + gr) * z.c_img * in;
+        const T* cols = im;
+        if (!triv) {
+          im2col(g, z.c_img, im, buf.data());
+          cols = buf.data();
+        }
+        gemm<T>(z.c_col, kk, on, MatRef{col + (n * z.G + gr) * z.c_col * on, on, 1}, MatRef{cols, 1, on}, tmp.data());
+        T* dst = mine + gr * z.c_col * kk;
+        for (int64_t i = 0; i < z.c_col * kk; ++i) dst[i] += tmp[i];
+      }
+  });
+  std::copy(acc.begin(), acc.begin() + msize, gM);
+  for (int p = 1; p < parts; ++p)
+    for (int64_t i = 0; i < msize; ++i) gM[i] += acc[p * msize + i];
+}
+
+// x[n, c, ...] += b[c] over every sample and position.
+template <class T>
+void add_channel_bias(T* x, const T* b, int64_t N, int64_t C, int64_t inner) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      T* p = x + (n * C + c) * inner;
+      const T v = b[c];
+      for (int64_t i = 0; i < inner; ++i) p[i] += v;
+    }
+}
+
+// Everything the three primitives need, from the tensors' shapes.
+struct ConvCall {
+  Geom g;
+  Sizes z;
+  bool transposed;
+  Shape x_shape, w_shape;
+};
+
+std::string ints_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// torch's argument expansion: one value for every spatial dim, or one per dim.
+std::vector<int64_t> expand_param(const std::vector<int64_t>& v, size_t nd, const char* name, int64_t dflt) {
+  if (v.empty()) return std::vector<int64_t>(nd, dflt);
+  if (v.size() == 1) return std::vector<int64_t>(nd, v[0]);
+  if (v.size() != nd)
+    throw std::runtime_error(std::string("expected ") + name + " to be a single integer value or a list of " +
+                             std::to_string(nd) + " values to match the convolution dimensions, but got " + name + "=" +
+                             ints_str(v));
+  return v;
+}
+
+std::string torch_type(DType d) {
+  switch (d) {
+    case DType::Float32: return "FloatTensor";
+    case DType::Float64: return "DoubleTensor";
+    case DType::Int64: return "LongTensor";
+    default: return std::string(dtype_name(d)) + " tensor";
+  }
+}
+
+// Checks as torch's convolution does (same order and messages) and fills the geometry. `pad_hi`
+// (may be empty) is the high-end padding when it differs from `padding` (padding='same').
+ConvCall plan_conv(const Tensor& x, const Tensor& w, const Tensor& b, std::vector<int64_t> stride,
+                   std::vector<int64_t> padding, std::vector<int64_t> dilation, bool transposed,
+                   std::vector<int64_t> output_padding, int64_t groups, const std::vector<int64_t>& pad_hi = {}) {
+  if (w->dim() < 3 || w->dim() > 5)
+    throw std::runtime_error("convolution: expected a weight with 1 to 3 spatial dims, got weight of size " +
+                             shape_str(w->shape));
+  const size_t nd = w->dim() - 2;
+  if (x->dim() != w->dim())
+    throw std::runtime_error("Expected " + std::to_string(w->dim()) + "-dimensional input for " +
+                             std::to_string(w->dim()) + "-dimensional weight " + shape_str(w->shape) + ", but got " +
+                             std::to_string(x->dim()) + "-dimensional input of size " + shape_str(x->shape) +
+                             " instead");
+  stride = expand_param(stride, nd, "stride", 1);
+  padding = expand_param(padding, nd, "padding", 0);
+  dilation = expand_param(dilation, nd, "dilation", 1);
+  output_padding = expand_param(output_padding, nd, "output_padding", 0);
+  for (size_t i = 0; i < nd; ++i) {
+    if (padding[i] < 0) throw std::runtime_error("negative padding is not supported");
+    if (output_padding[i] < 0) throw std::runtime_error("negative output_padding is not supported");
+    if (stride[i] <= 0) throw std::runtime_error("non-positive stride is not supported");
+    if (dilation[i] <= 0) throw std::runtime_error("dilation should be greater than zero");
+  }
+  if (groups <= 0) throw std::runtime_error("non-positive groups is not supported");
+  if (x->dtype != w->dtype)
+    throw std::runtime_error("Input type (" + torch_type(x->dtype) + ") and weight type (" + torch_type(w->dtype) +
+                             ") should be the same");
+  if (b && b->dtype != w->dtype)
+    throw std::runtime_error("Input type (" + torch_type(x->dtype) + ") and bias type (" + torch_type(b->dtype) +
+                             ") should be the same");
+  if (!is_floating(x->dtype) && x->dtype != DType::Int64)
+    throw std::runtime_error(std::string("convolution: not implemented for dtype ") + dtype_name(x->dtype));
+  const int64_t cin = x->shape[1];
+  if (!transposed) {
+    if (w->shape[0] % groups != 0)
+      throw std::runtime_error("Given groups=" + std::to_string(groups) + ", expected weight to be divisible by " +
+                               std::to_string(groups) + " at dimension 0, but got weight of size " +
+                               shape_str(w->shape) + " instead");
+    if (cin != w->shape[1] * groups)
+      throw std::runtime_error("Given groups=" + std::to_string(groups) + ", weight of size " + shape_str(w->shape) +
+                               ", expected input" + shape_str(x->shape) + " to have " +
+                               std::to_string(w->shape[1] * groups) + " channels, but got " + std::to_string(cin) +
+                               " channels instead");
+  } else if (cin != w->shape[0]) {
+    throw std::runtime_error("Given transposed=1, weight of size " + shape_str(w->shape) + ", expected input" +
+                             shape_str(x->shape) + " to have " + std::to_string(w->shape[0]) +
+                             " channels, but got " + std::to_string(cin) + " channels instead");
+  } else if (cin % groups != 0) {
+    throw std::runtime_error("Given groups=" + std::to_string(groups) + ", expected weight to be divisible by " +
+                             std::to_string(groups) + " at dimension 0, but got weight of size " +
+                             shape_str(w->shape) + " instead");
+  }
+  const int64_t cout = transposed ? w->shape[1] * groups : w->shape[0];
+  if (b && (b->dim() != 1 || b->shape[0] != cout))
+    throw std::runtime_error("Given weight of size " + shape_str(w->shape) + ", expected bias to be 1-dimensional with " +
+                             std::to_string(cout) + " elements, but got bias of size " + shape_str(b->shape) +
+                             " instead");
+  ConvCall c;
+  c.transposed = transposed;
+  c.x_shape = x->shape;
+  c.w_shape = w->shape;
+  const int off = 3 - (int)nd;
+  std::vector<int64_t> outs(nd);
+  for (size_t i = 0; i < nd; ++i) {
+    const int64_t in = x->shape[2 + i], k = w->shape[2 + i];
+    const int64_t phi = pad_hi.empty() ? padding[i] : pad_hi[i];
+    const int64_t ext = dilation[i] * (k - 1) + 1;
+    if (!transposed) {
+      if (in + padding[i] + phi < ext) {
+        std::string padded, ks;
+        for (size_t j = 0; j < nd; ++j) {
+          const int64_t ph = pad_hi.empty() ? padding[j] : pad_hi[j];
+          padded += (j ? " x " : "") + std::to_string(x->shape[2 + j] + padding[j] + ph);
+          ks += (j ? " x " : "") + std::to_string(dilation[j] * (w->shape[2 + j] - 1) + 1);
+        }
+        throw std::runtime_error("Calculated padded input size per channel: (" + padded + "). Kernel size: (" + ks +
+                                 "). Kernel size can't be greater than actual input size");
+      }
+      outs[i] = (in + padding[i] + phi - ext) / stride[i] + 1;
+    } else {
+      if (output_padding[i] >= stride[i] && output_padding[i] >= dilation[i])
+        throw std::runtime_error("output padding must be smaller than either stride or dilation, but got output_padding=" +
+                                 ints_str(output_padding) + ", stride=" + ints_str(stride) + ", dilation=" +
+                                 ints_str(dilation));
+      outs[i] = (in - 1) * stride[i] - 2 * padding[i] + ext + output_padding[i];
+      if (outs[i] <= 0)
+        throw std::runtime_error("Given input size per channel: " + ints_str(std::vector<int64_t>(x->shape.begin() + 2, x->shape.end())) +
+                                 ". Calculated output size per channel: " + ints_str(outs) + ". Output size is too small");
+    }
+    // image side: a convolution's input, a transposed convolution's output
+    c.g.img[off + i] = transposed ? outs[i] : in;
+    c.g.col[off + i] = transposed ? in : outs[i];
+    c.g.k[off + i] = k;
+    c.g.s[off + i] = stride[i];
+    c.g.p[off + i] = padding[i];
+    c.g.d[off + i] = dilation[i];
+  }
+  c.z.N = x->shape[0];
+  c.z.G = groups;
+  // M is the weight of one group as [c_col, c_img * K]
+  c.z.c_col = transposed ? cin / groups : cout / groups;
+  c.z.c_img = w->shape[1];
+  return c;
+}
+
+Shape out_shape(const ConvCall& c) {
+  const int64_t cout = c.transposed ? c.w_shape[1] * c.z.G : c.w_shape[0];
+  Shape s{c.z.N, cout};
+  const int nd = (int)c.w_shape.size() - 2;
+  for (int i = 0; i < nd; ++i) s.push_back(c.transposed ? c.g.img[3 - nd + i] : c.g.col[3 - nd + i]);
+  return s;
+}
+
+// The three results of one backward, each computed when asked for.
+std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Tensor& w_, const Tensor& gy_,
+                                  bool need_x, bool need_w, bool need_b) {
+  Tensor x = contiguous(x_), w = contiguous(w_), gy = contiguous(gy_);
+  std::vector<Tensor> r(3);
+  EMBER_DISPATCH_NUMERIC(x->dtype, "convolution_backward", T, {
+    if (need_x) {
+      Tensor gx = empty(x->shape, x->dtype);
+      if (!c.transposed) conv_scatter<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
+      else conv_gather<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
+      r[0] = gx;
+    }
+    if (need_w) {
+      Tensor gw = empty(w->shape, w->dtype);
+      if (!c.transposed) conv_wgrad<T>(c.g, c.z, gy->data<T>(), x->data<T>(), gw->data<T>());
+      else conv_wgrad<T>(c.g, c.z, x->data<T>(), gy->data<T>(), gw->data<T>());
+      r[1] = gw;
+    }
+  });
+  if (need_b) {
+    std::vector<int64_t> dims{0};
+    for (int64_t i = 2; i < gy->dim(); ++i) dims.push_back(i);
+    r[2] = sum(gy, dims, false);
+  }
+  return r;
+}
+
+struct ConvolutionBackward : Node {
+  SavedTensor x{this}, w{this};
+  ConvCall call;
+  explicit ConvolutionBackward(ConvCall c) : call(std::move(c)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor xs = needs(1) ? x.get(*this) : Tensor(), ws = needs(0) ? w.get(*this) : Tensor();
+    if (!xs) xs = empty(call.x_shape, g[0]->dtype);  // shape only (not read)
+    if (!ws) ws = empty(call.w_shape, g[0]->dtype);
+    return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2));
+  }
+  std::string name() const override { return "ConvolutionBackward0"; }
+};
+
+Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCall& c) {
+  Tensor out;
+  {
+    NoGradGuard ng;
+    Tensor xc = contiguous(x), wc = contiguous(w);
+    out = empty(out_shape(c), x->dtype);
+    Tensor bc = b ? contiguous(b) : Tensor();
+    EMBER_DISPATCH_NUMERIC(x->dtype, "convolution", T, {
+      const int64_t cout = out->shape[1];
+      if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
+      else conv_scatter<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
+      if (bc) add_channel_bias<T>(out->data<T>(), bc->data<T>(), c.z.N, cout, out->numel() / std::max<int64_t>(c.z.N * cout, 1));
+    });
+  }
+  if (any_requires_grad({&x, &w, &b})) {
+    auto n = make_node<ConvolutionBackward>({&x, &w, &b}, c);
+    if (n->needs(1)) n->x.save(x);
+    if (n->needs(0)) n->w.save(w);
+    set_history(out, n);
+  }
+  return out;
+}
+
+// An empty batch or channel set: torch returns an empty result of the right shape.
+bool degenerate(const ConvCall& c) { return c.z.N == 0 || shape_numel(c.x_shape) == 0 || shape_numel(c.w_shape) == 0; }
+
+}  // namespace
+
+Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+                   const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool transposed,
+                   const std::vector<int64_t>& output_padding, int64_t groups) {
+  if (any_storage({&x, &w, &b}))  // Note [Storage dtypes]
+    return from_compute(convolution(to_compute(x), to_compute(w), to_compute(b), stride, padding, dilation, transposed,
+                                    output_padding, groups),
+                        {&x, &w, &b});
+  ConvCall c = plan_conv(x, w, b, stride, padding, dilation, transposed, output_padding, groups);
+  if (degenerate(c)) {
+    Tensor out = zeros(out_shape(c), x->dtype);
+    if (b && out->numel()) {
+      Shape s{1, b->shape[0]};
+      while (s.size() < out->shape.size()) s.push_back(1);
+      out = add(out, reshape(b, s));
+    }
+    return out;
+  }
+  return run_conv(x, w, b, c);
+}
+
+namespace {
+
+// conv{1,2,3}d: an unbatched input (one dim fewer) is run as a batch of one.
+Tensor conv_nd(const Tensor& x, const Tensor& w, const Tensor& b, int nd, const char* name,
+               const std::function<Tensor(const Tensor&)>& run) {
+  if (x->dim() != nd + 1 && x->dim() != nd + 2)
+    throw std::runtime_error("Expected " + std::to_string(nd + 1) + "D (unbatched) or " + std::to_string(nd + 2) +
+                             "D (batched) input to " + name + ", but got input of size: " + shape_str(x->shape));
+  if (x->dim() == nd + 1) return squeeze(run(unsqueeze(x, 0)), 0);
+  return run(x);
+}
+
+Tensor conv_args(const Args& a, int nd, const char* name) {
+  const Tensor &x = a.t(0), &w = a.t(1), &b = a.t(2);
+  return conv_nd(x, w, b, nd, name, [&](const Tensor& xb) {
+    return convolution(xb, w, b, a.ints(3), a.ints(4), a.ints(5), false, {}, a.i(6));
+  });
+}
+
+// padding='valid' (none) or 'same' (output size = input size; the odd extra on the high end).
+Tensor conv_str_args(const Args& a, int nd, const char* name) {
+  const Tensor &x = a.t(0), &w = a.t(1), &b = a.t(2);
+  const std::string mode = a.str(4);
+  if (mode != "valid" && mode != "same") throw std::runtime_error("Invalid padding string: '" + mode + "'");
+  return conv_nd(x, w, b, nd, name, [&](const Tensor& xb) -> Tensor {
+    if (mode == "valid") return convolution(xb, w, b, a.ints(3), {0}, a.ints(5), false, {}, a.i(6));
+    if (w->dim() != nd + 2)
+      return convolution(xb, w, b, a.ints(3), {0}, a.ints(5), false, {}, a.i(6));  // raises torch's weight message
+    const auto stride = expand_param(a.ints(3), nd, "stride", 1);
+    const auto dil = expand_param(a.ints(5), nd, "dilation", 1);
+    for (auto s : stride)
+      if (s != 1) throw std::runtime_error("padding='same' is not supported for strided convolutions");
+    std::vector<int64_t> lo(nd), hi(nd);
+    for (int i = 0; i < nd; ++i) {
+      const int64_t total = dil[i] * (w->shape[2 + i] - 1);
+      lo[i] = total / 2;
+      hi[i] = total - lo[i];
+    }
+    if (lo == hi) return convolution(xb, w, b, stride, lo, dil, false, {}, a.i(6));
+    if (any_storage({&xb, &w, &b}))
+      return from_compute(convolution(to_compute(xb), to_compute(w), to_compute(b), stride, lo, dil, false, {}, a.i(6)),
+                          {&xb, &w, &b});
+    ConvCall c = plan_conv(xb, w, b, stride, lo, dil, false, {}, a.i(6), hi);
+    if (degenerate(c)) return convolution(xb, w, b, stride, lo, dil, false, {}, a.i(6));
+    return run_conv(xb, w, b, c);
+  });
+}
+
+Tensor conv_transpose_args(const Args& a, int nd, const char* name) {
+  const Tensor &x = a.t(0), &w = a.t(1), &b = a.t(2);
+  return conv_nd(x, w, b, nd, name, [&](const Tensor& xb) {
+    return convolution(xb, w, b, a.ints(3), a.ints(4), a.ints(7), true, a.ints(5), a.i(6));
+  });
+}
+
+}  // namespace
+
+EMBER_OP("convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups) -> Tensor",
+         "function", convolution(a.t(0), a.t(1), a.t(2), a.ints(3), a.ints(4), a.ints(5), a.b(6), a.ints(7), a.i(8)));
+EMBER_OP("conv1d(Tensor input, Tensor weight, Tensor? bias=None, int[1] stride=1, int[1] padding=0, int[1] dilation=1, int groups=1) -> Tensor",
+         "function", conv_args(a, 1, "conv1d"));
+EMBER_OP("conv1d.padding(Tensor input, Tensor weight, Tensor? bias=None, int[1] stride=1, str padding=\"valid\", int[1] dilation=1, int groups=1) -> Tensor",
+         "function", conv_str_args(a, 1, "conv1d"));
+EMBER_OP("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] dilation=1, int groups=1) -> Tensor",
+         "function", conv_args(a, 2, "conv2d"));
+EMBER_OP("conv2d.padding(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, str padding=\"valid\", int[2] dilation=1, int groups=1) -> Tensor",
+         "function", conv_str_args(a, 2, "conv2d"));
+EMBER_OP("conv3d(Tensor input, Tensor weight, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] dilation=1, int groups=1) -> Tensor",
+         "function", conv_args(a, 3, "conv3d"));
+EMBER_OP("conv3d.padding(Tensor input, Tensor weight, Tensor? bias=None, int[3] stride=1, str padding=\"valid\", int[3] dilation=1, int groups=1) -> Tensor",
+         "function", conv_str_args(a, 3, "conv3d"));
+EMBER_OP("conv_transpose1d(Tensor input, Tensor weight, Tensor? bias=None, int[1] stride=1, int[1] padding=0, int[1] output_padding=0, int groups=1, int[1] dilation=1) -> Tensor",
+         "function", conv_transpose_args(a, 1, "conv_transpose1d"));
+EMBER_OP("conv_transpose2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] output_padding=0, int groups=1, int[2] dilation=1) -> Tensor",
+         "function", conv_transpose_args(a, 2, "conv_transpose2d"));
+EMBER_OP("conv_transpose3d(Tensor input, Tensor weight, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] output_padding=0, int groups=1, int[3] dilation=1) -> Tensor",
+         "function", conv_transpose_args(a, 3, "conv_transpose3d"));
+
+}  // namespace ember
