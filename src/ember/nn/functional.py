@@ -1284,8 +1284,8 @@ def _check_batch_norm_sizes(input, running_mean, running_var, weight, bias):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    if input.dim() not in (2, 3):
-        raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+    if input.dim() < 2:
+        raise ValueError(f"Expected 2D or more input (got {input.dim()}D input)")
     if training and _values_per_channel(input) == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(input.shape)}")
     if input.numel() == 0:  # torch: a copy of the empty input, running stats untouched, zero weight / bias grads
@@ -1296,8 +1296,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             y = y + bias[0]
         return y
     _check_batch_norm_sizes(input, running_mean, running_var, weight, bias)
-    dims = (0,) if input.dim() == 2 else (0, 2)
-    shape = [1, input.shape[1]] + ([1] if input.dim() == 3 else [])
+    dims = (0, *range(2, input.dim()))
+    shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
     if training:
         n = _values_per_channel(input)
         mu = input.mean(dims, keepdim=True)
@@ -1316,3 +1316,276 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None:
         y = y + bias.reshape(*shape)
     return y
+
+
+# --------------------------------------------------------------------------- convolution and pooling
+# The convolutions are the C++ table ops (cpp/ember/ops/conv.cpp); the pools normalise torch's
+# arguments here and run one C++ call (cpp/ember/ops/pool.cpp).
+
+conv1d = _C.conv1d
+conv2d = _C.conv2d
+conv3d = _C.conv3d
+conv_transpose1d = _C.conv_transpose1d
+conv_transpose2d = _C.conv_transpose2d
+conv_transpose3d = _C.conv_transpose3d
+
+
+def _pool_ints(v, name=None):
+    """A pooling size argument as a list of ints (None -> [] : the default)."""
+    if v is None:
+        return []
+    if isinstance(v, numbers.Integral) or (isinstance(v, Tensor) and v.dim() == 0):
+        return [int(v)]
+    return [int(e) for e in v]
+
+
+def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    _check_tensor(input, "input", f"max_pool{nd}d", 1)
+    out, idx = _C._max_pool(input, nd, _pool_ints(kernel_size), _pool_ints(stride), _pool_ints(padding),
+                            _pool_ints(dilation), bool(ceil_mode))
+    return (out, idx) if return_indices else out
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    _check_tensor(input, "input", f"avg_pool{nd}d", 1)
+    return _C._avg_pool(input, nd, _pool_ints(kernel_size), _pool_ints(stride), _pool_ints(padding), bool(ceil_mode),
+                        bool(count_include_pad), None if divisor_override is None else int(divisor_override))
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _avg_pool(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def _adaptive_size(nd, input, output_size):
+    """torch's output_size: an int for every dim, or one entry per dim where None keeps the input's size."""
+    if isinstance(output_size, numbers.Integral):
+        return [int(output_size)] * nd
+    sizes = list(output_size)
+    if len(sizes) == 1 and nd > 1:
+        sizes = sizes * nd
+    if len(sizes) != nd:
+        raise ValueError(f"adaptive pool {nd}d: output_size must be an int or a tuple of {nd} ints, got {output_size}")
+    return [int(input.shape[input.dim() - nd + i]) if v is None else int(v) for i, v in enumerate(sizes)]
+
+
+def adaptive_avg_pool1d(input, output_size):
+    _check_tensor(input, "input", "adaptive_avg_pool1d", 1)
+    return _C._adaptive_avg_pool(input, 1, _adaptive_size(1, input, output_size))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    _check_tensor(input, "input", "adaptive_avg_pool2d", 1)
+    return _C._adaptive_avg_pool(input, 2, _adaptive_size(2, input, output_size))
+
+
+def adaptive_avg_pool3d(input, output_size):
+    _check_tensor(input, "input", "adaptive_avg_pool3d", 1)
+    return _C._adaptive_avg_pool(input, 3, _adaptive_size(3, input, output_size))
+
+
+def _adaptive_max(nd, input, output_size, return_indices):
+    _check_tensor(input, "input", f"adaptive_max_pool{nd}d", 1)
+    out, idx = _C._adaptive_max_pool(input, nd, _adaptive_size(nd, input, output_size))
+    return (out, idx) if return_indices else out
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    return _adaptive_max(1, input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    return _adaptive_max(2, input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
+    return _adaptive_max(3, input, output_size, True)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    return _adaptive_max(1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    return _adaptive_max(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    return _adaptive_max(3, input, output_size, return_indices)
+
+
+def _lp_pool(nd, input, norm_type, kernel_size, stride, ceil_mode):
+    """torch's definition: (sum over the window of x**p) ** (1/p), through avg_pool times the window size."""
+    k = _pool_ints(kernel_size)
+    k = k * nd if len(k) == 1 else k
+    out = _avg_pool(nd, input.pow(norm_type), k, stride, 0, ceil_mode, True, None)
+    return (_C.sign(out) * relu(_C.abs(out))).mul(math.prod(k)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
+    k = _pool_ints(kernel_size)
+    k = k * nd if len(k) == 1 else k
+    s = _pool_ints(stride) or k
+    s = s * nd if len(s) == 1 else s
+    p = _pool_ints(padding)
+    p = p * nd if len(p) == 1 else p
+    spatial = list(input.shape[input.dim() - nd:])
+    default = [(spatial[i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(nd)]
+    if output_size is None:
+        size = default
+    else:
+        size = [int(v) for v in output_size]
+        if len(size) == nd + 2 or len(size) == nd + 1:
+            size = size[len(size) - nd:]
+        if len(size) != nd:
+            raise ValueError(f"output_size should be a sequence containing {nd} or {nd + 2} elements, but it has a "
+                             f"length of '{len(size)}'")
+        for i in range(nd):
+            lo, hi = default[i] - s[i], default[i] + s[i]
+            if not lo < size[i] < hi:
+                raise ValueError(f'invalid output_size "{size}" (dim {i} must be between {lo} and {hi})')
+    if indices.shape != input.shape:
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}")
+    lead = list(input.shape[:input.dim() - nd])
+    planes = math.prod(lead)
+    n_out = math.prod(size)
+    flat_idx = indices.reshape(planes, -1)
+    if flat_idx.numel() and (int(flat_idx.min()) < 0 or int(flat_idx.max()) >= n_out):
+        raise RuntimeError(f"Found an invalid max index: {int(flat_idx.max())} (output volumes are of size "
+                           f"{'x'.join(str(v) for v in size)}")
+    out = _C._zeros([planes, n_out], input.dtype).scatter(1, flat_idx, input.reshape(planes, -1))
+    return out.reshape(*lead, *size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Each (sample, channel) normalised over its spatial dims; the running statistics (when given) move
+    by the batch's average of the per-instance statistics, as torch's."""
+    _check_tensor(input, "input", "instance_norm", 1)
+    if input.dim() < 3:
+        raise ValueError(f"Expected 3D or more input (got {input.dim()}D input)")
+    shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
+    if use_input_stats:
+        dims = tuple(range(2, input.dim()))
+        mu = input.mean(dims, keepdim=True)
+        xc = input - mu
+        var = (xc * xc).mean(dims, keepdim=True)
+        if running_mean is not None:
+            n = math.prod(input.shape[2:])
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mu.reshape(input.shape[0], -1).mean(0) * momentum)
+                running_var.mul_(1 - momentum).add_(var.reshape(input.shape[0], -1).mean(0) *
+                                                    (momentum * n / max(n - 1, 1)))
+    else:
+        xc = input - running_mean.reshape(*shape)
+        var = running_var.reshape(*shape)
+    y = xc / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(*shape)
+    if bias is not None:
+        y = y + bias.reshape(*shape)
+    return y
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    _check_tensor(input, "input", "group_norm", 1)
+    if input.dim() < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.dim()}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups != 0:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    x = input.reshape(n, num_groups, -1)
+    mu = x.mean(2, keepdim=True)
+    xc = x - mu
+    var = (xc * xc).mean(2, keepdim=True)
+    y = (xc / (var + eps).sqrt()).reshape(*input.shape)
+    shape = [1, c] + [1] * (input.dim() - 2)
+    if weight is not None:
+        y = y * weight.reshape(*shape)
+    if bias is not None:
+        y = y + bias.reshape(*shape)
+    return y
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """torch's definition: x / (k + alpha * mean of x**2 over `size` neighbouring channels) ** beta."""
+    dim = input.dim()
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
+    if input.numel() == 0:
+        return input
+    div = (input * input).unsqueeze(1)
+    if dim == 3:
+        div = pad(div, (0, 0, size // 2, (size - 1) // 2))
+        div = avg_pool2d(div, (size, 1), stride=1).squeeze(1)
+    else:
+        sizes = input.shape
+        div = div.reshape(sizes[0], 1, sizes[1], sizes[2], -1)
+        div = pad(div, (0, 0, 0, 0, size // 2, (size - 1) // 2))
+        div = avg_pool3d(div, (size, 1, 1), stride=1).squeeze(1)
+        div = div.reshape(*sizes)
+    div = div.mul(alpha).add(k).pow(beta)
+    return input / div
