@@ -2238,13 +2238,56 @@ REDUCTION_DTYPE_CASES = [
     Case("log_softmax", lambda L, x: L.log_softmax(x, 1), Ints(3, 4), id="int64", mirror=True),
 ]
 
+
+# Convolution and pooling (cpp/ember/ops/conv.cpp, pool.cpp): strides, padding (also 'same' with an
+# even kernel), dilation, groups, transposes with output_padding, unbatched inputs, views.
+CONV_CASES = [
+    Case("convolution", lambda L, x, w, b: L.convolution(x, w, b, [2, 1], [1, 0], [1, 2], False, [0, 0], 2),
+         F(2, 4, 7, 8), F(6, 2, 3, 2), F(6), id="2d_groups"),
+    Case("convolution", lambda L, x, w: L.convolution(x, w, None, [2], [1], [1], True, [1], 1),
+         F(2, 3, 5), F(3, 2, 3), id="1d_transposed"),
+    Case("conv1d", lambda L, x, w, b: L.conv1d(x, w, b, 2, 1, 1, 1), F(2, 3, 9), F(4, 3, 3), F(4), id="stride_pad"),
+    Case("conv1d", lambda L, x, w: L.conv1d(x, w, None, 1, "same", 2), F(3, 10), F(2, 3, 4), id="same_unbatched"),
+    Case("conv1d", lambda L, x, w: L.conv1d(x.transpose(1, 2), w, padding="valid"), F(2, 8, 3), F(4, 3, 2),
+         id="valid_view"),
+    Case("conv2d", lambda L, x, w, b: L.conv2d(x, w, b, (2, 1), (1, 2), (2, 1), 1), F(2, 3, 8, 7), F(4, 3, 3, 2), F(4),
+         id="mixed"),
+    Case("conv2d", lambda L, x, w: L.conv2d(x, w, groups=4), F(1, 4, 5, 5), F(4, 1, 3, 3), id="depthwise"),
+    Case("conv2d", lambda L, x, w: L.conv2d(x, w, padding="same"), F(2, 2, 5, 6), F(3, 2, 2, 4), id="same_even"),
+    Case("conv2d", lambda L, x, w: L.conv2d(x, w), F(2, 4, 3, 3), F(5, 4, 1, 1), id="1x1"),
+    Case("conv3d", lambda L, x, w, b: L.conv3d(x, w, b, 1, 1), F(1, 2, 4, 3, 5), F(3, 2, 2, 2, 3), F(3), id="pad"),
+    Case("conv3d", lambda L, x, w: L.conv3d(x, w, None, 1, "same"), F(2, 3, 3, 4), F(2, 2, 3, 2, 2),
+         id="same_unbatched"),
+    Case("conv_transpose1d", lambda L, x, w, b: L.conv_transpose1d(x, w, b, 2, 1, 1, 1, 2), F(2, 3, 5), F(3, 2, 3),
+         F(2), id="all_args"),
+    Case("conv_transpose2d", lambda L, x, w, b: L.conv_transpose2d(x, w, b, 2, 1, 1, 2), F(2, 4, 3, 4), F(4, 3, 3, 3),
+         F(6), id="groups_output_padding"),
+    Case("conv_transpose2d", lambda L, x, w: L.conv_transpose2d(x, w, dilation=2), F(3, 4, 3), F(3, 2, 2, 2),
+         id="dilation_unbatched"),
+    Case("conv_transpose3d", lambda L, x, w: L.conv_transpose3d(x, w, stride=(1, 2, 1)), F(1, 2, 2, 3, 2),
+         F(2, 3, 2, 2, 2), id="stride"),
+    Case("max_pool1d", lambda L, x: L.max_pool1d(x, 3, 2, 1, 1, True), F(2, 3, 10), id="ceil_pad"),
+    Case("max_pool1d_with_indices", lambda L, x: L.max_pool1d_with_indices(x, 2, 1, 0, 2), F(2, 9), id="dilation"),
+    Case("max_pool2d", lambda L, x: L.max_pool2d(x, (3, 2), (2, 1), 1, 1, True), F(2, 3, 7, 8), id="ceil_pad"),
+    Case("max_pool3d", lambda L, x: L.max_pool3d(x, 2, 1, 0, (1, 2, 1)), F(1, 2, 3, 6, 4), id="dilation"),
+    Case("avg_pool1d", lambda L, x: L.avg_pool1d(x, 3, 2, 1, True, False), F(2, 3, 10), id="ceil_exclude_pad"),
+    Case("avg_pool1d", lambda L, x: L.avg_pool1d(x, 4, padding=2), F(3, 9), id="include_pad_unbatched"),
+    Case("adaptive_avg_pool1d", lambda L, x: L.adaptive_avg_pool1d(x, 4), F(2, 3, 10), id="uneven"),
+    Case("adaptive_max_pool1d", lambda L, x: L.adaptive_max_pool1d(x, 3), F(2, 7), id="uneven"),
+]
+CONV_DTYPE_CASES = [
+    Case("conv2d", lambda L, x, w: L.conv2d(x, w, padding=1), Ints(1, 2, 4, 4), Ints(3, 2, 3, 3), id="int64"),
+    Case("max_pool2d", lambda L, x: L.max_pool2d(x, 2), Ints(2, 4, 4), id="int64"),
+    Case("avg_pool1d", lambda L, x: L.avg_pool1d(x, 2), Ints(2, 3, 6), id="int64", mirror=True),
+]
+
 DIFF_CASES = UNARY_CASES + BINARY_CASES + MATH_CASES + REDUCTION_CASES + STATS_CASES + SOFTMAX_CASES \
     + MATMUL_CASES + LINALG_CASES + SCAN_CASES + JOIN_CASES + SCATTER_CASES + SHAPE_CASES + SORT_CASES \
-    + INDEX_CASES + VIEW_CASES + FUNCTIONAL_CASES
+    + INDEX_CASES + VIEW_CASES + FUNCTIONAL_CASES + CONV_CASES
 NONDIFF_CASES = UNARY_DTYPE_CASES + BINARY_DTYPE_CASES + FLOOR_DIVIDE_CASES + CMP_CASES + BITWISE_CASES \
     + MATH_DTYPE_CASES + REDUCTION_DTYPE_CASES + STATS_DTYPE_CASES + MATMUL_DTYPE_CASES + SCAN_DTYPE_CASES \
     + JOIN_DTYPE_CASES + SCATTER_DTYPE_CASES + SHAPE_DTYPE_CASES + SORT_DTYPE_CASES + VIEW_DTYPE_CASES \
-    + FUNCTIONAL_DTYPE_CASES
+    + FUNCTIONAL_DTYPE_CASES + CONV_DTYPE_CASES
 GRADCHECK_CASES = [c for c in DIFF_CASES if c.id != "large_blas"]  # "medium" covers it, far fewer evaluations
 ALL_CASES = DIFF_CASES + NONDIFF_CASES
 _DIFF = set(map(id, DIFF_CASES))
@@ -2784,6 +2827,23 @@ def test_edge_cases_vs_torch(case):
 # Bad calls: ember raises exactly the exception type torch raises (checked against torch too).
 
 BAD = [
+    ("conv2d_channels", lambda L: L.conv2d(L.ones(1, 3, 5, 5), L.ones(2, 2, 3, 3)), RuntimeError),
+    ("conv2d_kernel_too_big", lambda L: L.conv2d(L.ones(1, 1, 2, 2), L.ones(1, 1, 3, 3)), RuntimeError),
+    ("conv2d_dtypes", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2, dtype=L.float64)), RuntimeError),
+    ("conv2d_bias_size", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(2, 1, 2, 2), L.ones(3)), RuntimeError),
+    ("conv2d_input_dims", lambda L: L.conv2d(L.ones(3, 3), L.ones(1, 1, 2, 2)), RuntimeError),
+    ("conv2d_stride_len", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), stride=(1, 1, 1)), RuntimeError),
+    ("conv2d_zero_stride", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), stride=0), RuntimeError),
+    ("conv2d_negative_padding", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), padding=-1), RuntimeError),
+    ("conv2d_same_strided", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), stride=2, padding="same"),
+     RuntimeError),
+    ("conv2d_bad_padding_str", lambda L: L.conv2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), padding="full"),
+     RuntimeError),
+    ("conv_transpose2d_output_padding",
+     lambda L: L.conv_transpose2d(L.ones(1, 1, 3, 3), L.ones(1, 1, 2, 2), stride=2, output_padding=2), RuntimeError),
+    ("max_pool2d_pad_too_big", lambda L: L.max_pool2d(L.ones(1, 1, 4, 4), 3, padding=2), RuntimeError),
+    ("max_pool2d_output_too_small", lambda L: L.max_pool2d(L.ones(1, 1, 2, 2), 3), RuntimeError),
+    ("avg_pool1d_input_dims", lambda L: L.avg_pool1d(L.ones(1, 1, 1, 4), 2), RuntimeError),
     ("add_shapes", lambda L: L.add(L.ones(2, 3), L.ones(4)), RuntimeError),
     ("add_unknown_kw", lambda L: L.add(L.ones(2), L.ones(2), bogus=1), TypeError),
     ("add_str", lambda L: L.add(L.ones(2), "a"), TypeError),
