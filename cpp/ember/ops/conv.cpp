@@ -117,7 +117,8 @@ struct Sizes {
 
 int conv_threads(const Geom& g, const Sizes& z) {
   const double flops = 2.0 * z.N * z.G * z.c_col * z.c_img * g.k_n() * g.col_n();
-  return (int)std::clamp<double>(flops / (1 << 20), 1, std::min<int64_t>(z.N, get_num_threads()));
+  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(z.N, get_num_threads()));
+  return (int)std::clamp<double>(flops / (1 << 20), 1, (double)most);
 }
 
 // col[n] = M @ im2col(img[n]) for every sample and group (Note [Convolution sides]).
@@ -416,9 +417,6 @@ Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCal
   return out;
 }
 
-// An empty batch or channel set: torch returns an empty result of the right shape.
-bool degenerate(const ConvCall& c) { return c.z.N == 0 || shape_numel(c.x_shape) == 0 || shape_numel(c.w_shape) == 0; }
-
 }  // namespace
 
 Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
@@ -429,15 +427,6 @@ Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const std:
                                     output_padding, groups),
                         {&x, &w, &b});
   ConvCall c = plan_conv(x, w, b, stride, padding, dilation, transposed, output_padding, groups);
-  if (degenerate(c)) {
-    Tensor out = zeros(out_shape(c), x->dtype);
-    if (b && out->numel()) {
-      Shape s{1, b->shape[0]};
-      while (s.size() < out->shape.size()) s.push_back(1);
-      out = add(out, reshape(b, s));
-    }
-    return out;
-  }
   return run_conv(x, w, b, c);
 }
 
@@ -484,7 +473,6 @@ Tensor conv_str_args(const Args& a, int nd, const char* name) {
       return from_compute(convolution(to_compute(xb), to_compute(w), to_compute(b), stride, lo, dil, false, {}, a.i(6)),
                           {&xb, &w, &b});
     ConvCall c = plan_conv(xb, w, b, stride, lo, dil, false, {}, a.i(6), hi);
-    if (degenerate(c)) return convolution(xb, w, b, stride, lo, dil, false, {}, a.i(6));
     return run_conv(xb, w, b, c);
   });
 }

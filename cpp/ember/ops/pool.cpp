@@ -88,7 +88,7 @@ PoolGeom sliding_geom(const Tensor& x, int nd, const char* fn, std::vector<int64
     if (s[i] <= 0) throw std::runtime_error(std::string(fn) + ": stride should not be zero");
     if (d[i] <= 0) throw std::runtime_error(std::string(fn) + ": dilation must be greater than zero, but got " + std::to_string(d[i]));
     if (p[i] < 0) throw std::runtime_error(std::string(fn) + ": pad must be non-negative, but got pad: " + std::to_string(p[i]));
-    if (p[i] > ((k[i] - 1) * d[i] + 1) / 2) {
+    if (p[i] > k[i] / 2) {  // torch bounds the padding by the kernel as given, dilated or not
       if (dilated)
         throw std::runtime_error(std::string(fn) + ": pad should be at most half of effective kernel size, but got pad=" +
                                  std::to_string(p[i]) + ", kernel_size=" + std::to_string(k[i]) + " and dilation=" +
