@@ -4,6 +4,7 @@
 // the spatial dims; every plane is pooled alone, planes split over ember's pool.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -148,49 +149,98 @@ int pool_threads(int64_t planes, int64_t work) {
   return (int)std::clamp<int64_t>(work / (1 << 16), 1, std::min<int64_t>(planes, get_num_threads()));
 }
 
-// ---- max: the first maximum of each window (NaN wins), its flat index in the plane
+// ---- max: the first maximum of each window (a later NaN wins, as in torch), its flat index in the plane
+
+// The taps of every window along one dim, computed once per call: the first input index a window
+// reads, how many it reads, and the step between them (the dilation).
+struct Taps {
+  std::vector<int64_t> first, count;
+  int64_t step = 1;
+};
+Taps taps(const PoolGeom& g, int i) {
+  Taps t;
+  t.first.resize(g.out[i]);
+  t.count.resize(g.out[i]);
+  t.step = g.adaptive ? 1 : g.d[i];
+  for (int64_t o = 0; o < g.out[i]; ++o) {
+    if (g.adaptive) {
+      int64_t s, e, f;
+      g.window(i, o, s, e, f);
+      t.first[o] = s, t.count[o] = e - s;
+      continue;
+    }
+    const int64_t base = o * g.s[i] - g.p[i], d = g.d[i];
+    const int64_t lo = base >= 0 ? 0 : (-base + d - 1) / d;
+    const int64_t hi = std::min(g.k[i], g.in[i] - base <= 0 ? 0 : (g.in[i] - base + d - 1) / d);
+    t.first[o] = base + lo * d;
+    t.count[o] = std::max<int64_t>(hi - lo, 0);
+  }
+  return t;
+}
+
 template <class T>
 void max_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, int64_t* idx) {
   const int64_t in_n = g.in_n(), out_n = g.out_n();
-  parallel_for(planes, pool_threads(planes, planes * out_n * g.k[0] * g.k[1] * g.k[2]), 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t pl = lo; pl < hi; ++pl) {
-      const T* src = x + pl * in_n;
-      T* dst = y + pl * out_n;
-      int64_t* ix = idx + pl * out_n;
-      int64_t o = 0;
-      for (int64_t od = 0; od < g.out[0]; ++od)
-        for (int64_t oh = 0; oh < g.out[1]; ++oh)
-          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-            T best{};
-            int64_t bi = -1;
-            auto visit = [&](int64_t id, int64_t ih, int64_t iw) {
-              const int64_t j = (id * g.in[1] + ih) * g.in[2] + iw;
-              const T v = src[j];
-              if (bi < 0 || v > best || std::isnan((double)v)) best = v, bi = j;  // torch's rule: a later NaN wins
-            };
-            if (g.adaptive) {
-              int64_t s0, e0, f0, s1, e1, f1, s2, e2, f2;
-              g.window(0, od, s0, e0, f0), g.window(1, oh, s1, e1, f1), g.window(2, ow, s2, e2, f2);
-              for (int64_t id = s0; id < e0; ++id)
-                for (int64_t ih = s1; ih < e1; ++ih)
-                  for (int64_t iw = s2; iw < e2; ++iw) visit(id, ih, iw);
-            } else {
-              for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-                const int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
-                if (id < 0 || id >= g.in[0]) continue;
-                for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-                  const int64_t ih = oh * g.s[1] - g.p[1] + kh * g.d[1];
-                  if (ih < 0 || ih >= g.in[1]) continue;
-                  for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-                    const int64_t iw = ow * g.s[2] - g.p[2] + kw * g.d[2];
-                    if (iw >= 0 && iw < g.in[2]) visit(id, ih, iw);
+  const Taps t0 = taps(g, 0), t1 = taps(g, 1), t2 = taps(g, 2);
+  const T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+  // (locals throughout: the int64 index stores could alias the tables and the geometry)
+  const int64_t O0 = g.out[0], O1 = g.out[1], O2 = g.out[2], H = g.in[1], W = g.in[2];
+  const int64_t st0 = t0.step, st1 = t1.step, st2 = t2.step;
+  const int64_t *f0 = t0.first.data(), *n0 = t0.count.data(), *f1 = t1.first.data(), *n1 = t1.count.data();
+  const int64_t *f2 = t2.first.data(), *n2 = t2.count.data();
+  // Windows that all lie inside the input, undilated (MaxPool2d(2) and the like): taps outside,
+  // a row of outputs inside, so the loop is over outputs, not over a window's few taps.
+  bool dense = !g.adaptive;
+  for (int i = 0; i < 3; ++i)
+    dense = dense && g.d[i] == 1 && g.p[i] == 0 && (g.out[i] - 1) * g.s[i] + g.k[i] <= g.in[i];
+  if (dense) {
+    const int64_t K0 = g.k[0], K1 = g.k[1], K2 = g.k[2], S0 = g.s[0], S1 = g.s[1], S2 = g.s[2];
+    parallel_for(planes, pool_threads(planes, planes * out_n * K0 * K1 * K2), 1, [=](int64_t lo, int64_t hi) {
+      for (int64_t pl = lo; pl < hi; ++pl) {
+        const T* __restrict src = x + pl * in_n;
+        T* __restrict dst = y + pl * out_n;
+        int64_t* __restrict ix = idx + pl * out_n;
+        for (int64_t od = 0; od < O0; ++od)
+          for (int64_t oh = 0; oh < O1; ++oh, dst += O2, ix += O2) {
+            for (int64_t ow = 0; ow < O2; ++ow) dst[ow] = lowest, ix[ow] = ((od * S0) * H + oh * S1) * W + ow * S2;
+            for (int64_t a = 0; a < K0; ++a)
+              for (int64_t b = 0; b < K1; ++b)
+                for (int64_t c = 0; c < K2; ++c) {
+                  const int64_t row = ((od * S0 + a) * H + oh * S1 + b) * W + c;
+                  for (int64_t ow = 0; ow < O2; ++ow) {
+                    const T v = src[row + ow * S2];
+                    if (v > dst[ow] || v != v) dst[ow] = v, ix[ow] = row + ow * S2;
                   }
                 }
-              }
-            }
-            dst[o] = best;
-            ix[o] = bi;
           }
+      }
+    });
+    return;
+  }
+  parallel_for(planes, pool_threads(planes, planes * out_n * g.k[0] * g.k[1] * g.k[2]), 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      const T* __restrict src = x + pl * in_n;
+      T* __restrict dst = y + pl * out_n;
+      int64_t* __restrict ix = idx + pl * out_n;
+      for (int64_t od = 0; od < O0; ++od)
+        for (int64_t oh = 0; oh < O1; ++oh) {
+          const int64_t a0 = f0[od], na = n0[od], b0 = f1[oh], nb = n1[oh];
+          for (int64_t ow = 0; ow < O2; ++ow) {
+            const int64_t c0 = f2[ow], nc = n2[ow];
+            T best = lowest;
+            int64_t bi = (a0 * H + b0) * W + c0;  // torch: the first tap
+            for (int64_t a = 0; a < na; ++a)
+              for (int64_t b = 0; b < nb; ++b) {
+                const int64_t row = ((a0 + a * st0) * H + b0 + b * st1) * W + c0;
+                for (int64_t c = 0; c < nc; ++c) {
+                  const T v = src[row + c * st2];
+                  if (v > best || v != v) best = v, bi = row + c * st2;
+                }
+              }
+            *dst++ = best;
+            *ix++ = bi;
+          }
+        }
     }
   });
 }
