@@ -207,9 +207,11 @@ void max_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, int64_
               for (int64_t b = 0; b < K1; ++b)
                 for (int64_t c = 0; c < K2; ++c) {
                   const int64_t row = ((od * S0 + a) * H + oh * S1 + b) * W + c;
-                  for (int64_t ow = 0; ow < O2; ++ow) {
+                  for (int64_t ow = 0; ow < O2; ++ow) {  // branch-free: random data mispredicts half the time
                     const T v = src[row + ow * S2];
-                    if (v > dst[ow] || v != v) dst[ow] = v, ix[ow] = row + ow * S2;
+                    const bool take = (v > dst[ow]) | (v != v);
+                    dst[ow] = take ? v : dst[ow];
+                    ix[ow] = take ? row + ow * S2 : ix[ow];
                   }
                 }
           }
@@ -234,7 +236,9 @@ void max_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, int64_
                 const int64_t row = ((a0 + a * st0) * H + b0 + b * st1) * W + c0;
                 for (int64_t c = 0; c < nc; ++c) {
                   const T v = src[row + c * st2];
-                  if (v > best || v != v) best = v, bi = row + c * st2;
+                  const bool take = (v > best) | (v != v);
+                  best = take ? v : best;
+                  bi = take ? row + c * st2 : bi;
                 }
               }
             *dst++ = best;
