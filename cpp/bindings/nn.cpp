@@ -98,6 +98,13 @@ void bind_nn(py::module_& m) {
   m.def("_adaptive_max_pool", [](const Tensor& x, int nd, const Ints& size) {
     return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_max_pool(x, nd, size); });
   });
+  m.def("_rnn_layer", [](int mode, const Tensor& xp, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
+                         const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes) {
+    auto r = release_gil_if(xp->numel() * h0->shape.back() >= kNoGilWork, [&] {
+      return rnn_layer(mode, xp, h0, opt(c0), w_hh, opt(b_hh), opt(w_hr), reverse, batch_sizes);
+    });
+    return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
+  });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, double ls, const std::string& r) {
     return cross_entropy(x, t, opt(w), ii, ls, reduction_code(r));

@@ -41,4 +41,14 @@ Tensor avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& kernel, con
 Tensor adaptive_avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 std::pair<Tensor, Tensor> adaptive_max_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 
+
+// One layer and direction of an RNN / LSTM / GRU over a sequence (rnn.cpp): xp is the input
+// projection x @ W_ih^T + b_ih, [T, N, G*H] (or packed rows [sum(batch_sizes), G*H] with
+// batch_sizes non-empty); h0 [N, Hout], c0 [N, H] (LSTM only), w_hh [G*H, Hout], b_hh and w_hr
+// (LSTM projection [Hout, H]) may be null. Returns {output, h_n, c_n (LSTM, else null)}.
+enum RnnMode : int { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
+std::vector<Tensor> rnn_layer(int mode, const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                              const Tensor& b_hh, const Tensor& w_hr, bool reverse,
+                              const std::vector<int64_t>& batch_sizes);
+
 }  // namespace ember

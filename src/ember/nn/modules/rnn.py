@@ -2,10 +2,10 @@
 PackedSequence inputs) and the single-step cells, with torch's parameter names, layout, init, checks
 and reprs, so a torch state_dict loads unchanged.
 
-Each layer projects the whole input sequence at once (one linear over all time steps) and then steps
-through time composing ember ops (the recurrent product and the gate arithmetic), so backward is
-ember's autograd over those ops. Packed sequences are sorted by length: at step t only the first
-batch_sizes[t] rows are live, and the others keep their state."""
+Each layer and direction projects the whole input sequence at once (one linear over all time steps);
+the recurrence over the steps is one C++ op with one backward node (`_C._rnn_layer`,
+cpp/ember/ops/rnn.cpp). Packed sequences are sorted by length: at step t only the first
+batch_sizes[t] rows are live, and the others keep their state. The cells compose ember ops."""
 import math
 import numbers
 import warnings
@@ -19,6 +19,7 @@ from .module import Module
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+_MODE_CODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}  # ember::RnnMode
 
 
 def _lstm_step(gates, c, w_hr):
@@ -162,15 +163,7 @@ class RNNBase(Module):
     def _run(self, x, batch_sizes, h0, c0):
         """x: (T, N, F) time-major, or packed data (sum(batch_sizes), F). Returns (output, h_n, c_n)."""
         num_directions = 2 if self.bidirectional else 1
-        if batch_sizes is not None:
-            sizes = [int(v) for v in batch_sizes.tolist()]
-            offsets = [0]
-            for bs in sizes:
-                offsets.append(offsets[-1] + bs)
-            T = len(sizes)
-        else:
-            T = x.shape[0]
-            sizes = None
+        sizes = [int(v) for v in batch_sizes.tolist()] if batch_sizes is not None else None
         hs, cs = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -183,35 +176,10 @@ class RNNBase(Module):
                 b_hh = getattr(self, names[3]) if self.bias else None
                 w_hr = getattr(self, names[-1]) if self.proj_size > 0 else None
                 xw = F.linear(layer_in, w_ih, b_ih)  # every step's input projection in one product
-                h = h0[k]
-                c = c0[k] if c0 is not None else None
-                steps = [None] * T
-                order = range(T - 1, -1, -1) if d == 1 else range(T)
-                for t in order:
-                    if sizes is None:
-                        gi, bs = xw[t], None
-                    else:
-                        bs = sizes[t]
-                        gi = xw[offsets[t]:offsets[t + 1]]
-                    hp = h if bs is None or bs == h.shape[0] else h[:bs]
-                    if self.mode == "LSTM":
-                        cp = c if bs is None or bs == c.shape[0] else c[:bs]
-                        hn, cn = _lstm_step(gi + F.linear(hp, w_hh, b_hh), cp, w_hr)
-                    elif self.mode == "GRU":
-                        hn = _gru_step(gi, hp, w_hh, b_hh)
-                    else:
-                        pre = gi + F.linear(hp, w_hh, b_hh)
-                        hn = pre.tanh() if self.mode == "RNN_TANH" else F.relu(pre)
-                    steps[t] = hn
-                    if bs is None or bs == h.shape[0]:
-                        h = hn
-                        if self.mode == "LSTM":
-                            c = cn
-                    else:  # rows past bs are finished (forward) or not started (reverse): they keep their state
-                        h = _C.cat([hn, h[bs:]], 0)
-                        if self.mode == "LSTM":
-                            c = _C.cat([cn, c[bs:]], 0)
-                outs.append(_C.stack(steps, 0) if sizes is None else _C.cat(steps, 0))
+                # the recurrence over all steps: one C++ op and one backward node (cpp/ember/ops/rnn.cpp)
+                out_d, h, c = _C._rnn_layer(_MODE_CODES[self.mode], xw, h0[k], c0[k] if c0 is not None else None,
+                                            w_hh, b_hh, w_hr, d == 1, sizes or [])
+                outs.append(out_d)
                 hs.append(h)
                 if self.mode == "LSTM":
                     cs.append(c)
