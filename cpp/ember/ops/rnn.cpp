@@ -15,6 +15,7 @@
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/vmath.h"
 #include "ember/ops/nn.h"
 #include "ember/ops/ops.h"
 #include "ember/ops/registry.h"
@@ -22,11 +23,6 @@
 namespace ember {
 
 namespace {
-
-template <class T>
-inline T sigm(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
 
 struct RnnShape {
   int mode;                           // RnnMode
@@ -60,6 +56,9 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
                  T* out, T* hn, T* cn, RnnSaved<T>* sv) {
   const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout;
   std::vector<T> h(h0, h0 + s.N * Ho), c(c0 ? c0 : h0, c0 ? c0 + s.N * H : h0), gates(s.N * GH), raw(s.N * H);
+  std::vector<T> whh_t(GH * Ho);  // W_hh^T, row-major: the per-step product reads it as plain rows
+  for (int64_t g = 0; g < GH; ++g)
+    for (int64_t k = 0; k < Ho; ++k) whh_t[k * GH + g] = whh[g * Ho + k];
   if (!c0) c.clear();
   if (sv) {
     const int64_t R = s.rows();
@@ -71,7 +70,7 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
   for (int64_t p = 0; p < s.T(); ++p) {
     const int64_t t = s.step(p), bs = s.bs[t], r0 = s.off[t];
     if (sv) std::copy(h.begin(), h.begin() + bs * Ho, sv->hprev.begin() + r0 * Ho);
-    mm_bt<T>(bs, GH, Ho, h.data(), whh, gates.data());  // h @ W_hh^T
+    gemm<T>(bs, GH, Ho, MatRef{h.data(), Ho, 1}, MatRef{whh_t.data(), GH, 1}, gates.data());  // h @ W_hh^T
     for (int64_t i = 0; i < bs; ++i) {
       T* gt = gates.data() + i * GH;
       const T* x = xp + (r0 + i) * GH;
@@ -82,31 +81,31 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
         T* ci = c.data() + i * H;
         if (sv) std::copy(ci, ci + H, sv->cprev.begin() + (r0 + i) * H);
         T* hr = whr ? raw.data() + i * H : h.data() + i * Ho;
-        for (int64_t j = 0; j < H; ++j) {
-          const T ig = sigm(x[j] + gt[j]), fg = sigm(x[H + j] + gt[H + j]);
-          const T gg = std::tanh(x[2 * H + j] + gt[2 * H + j]), og = sigm(x[3 * H + j] + gt[3 * H + j]);
-          act[j] = ig, act[H + j] = fg, act[2 * H + j] = gg, act[3 * H + j] = og;
-          ci[j] = fg * ci[j] + ig * gg;
-          hr[j] = og * std::tanh(ci[j]);
-        }
+        for (int64_t j = 0; j < GH; ++j) act[j] = x[j] + gt[j];
+        sigmoid_inplace(act, 2 * H);  // i, f
+        tanh_inplace(act + 2 * H, H);  // g
+        sigmoid_inplace(act + 3 * H, H);  // o
+        for (int64_t j = 0; j < H; ++j) ci[j] = act[H + j] * ci[j] + act[j] * act[2 * H + j];
+        std::copy(ci, ci + H, hr);
+        tanh_inplace(hr, H);
+        for (int64_t j = 0; j < H; ++j) hr[j] *= act[3 * H + j];
         if (sv) std::copy(ci, ci + H, sv->cnew.begin() + (r0 + i) * H);
         if (sv && whr) std::copy(hr, hr + H, sv->hraw.begin() + (r0 + i) * H);
       } else if (s.mode == kGru) {
         T* hi = h.data() + i * Ho;
-        for (int64_t j = 0; j < H; ++j) {
-          const T r = sigm(x[j] + gt[j]), z = sigm(x[H + j] + gt[H + j]);
-          const T n = std::tanh(x[2 * H + j] + r * gt[2 * H + j]);
-          if (sv) sv->ghn[(r0 + i) * H + j] = gt[2 * H + j];
-          act[j] = r, act[H + j] = z, act[2 * H + j] = n;
-          hi[j] = n + z * (hi[j] - n);
-        }
+        for (int64_t j = 0; j < 2 * H; ++j) act[j] = x[j] + gt[j];
+        sigmoid_inplace(act, 2 * H);  // r, z
+        if (sv) std::copy(gt + 2 * H, gt + 3 * H, sv->ghn.begin() + (r0 + i) * H);
+        for (int64_t j = 0; j < H; ++j) act[2 * H + j] = x[2 * H + j] + act[j] * gt[2 * H + j];
+        tanh_inplace(act + 2 * H, H);  // n
+        for (int64_t j = 0; j < H; ++j) hi[j] = act[2 * H + j] + act[H + j] * (hi[j] - act[2 * H + j]);
       } else {
         T* hi = h.data() + i * Ho;
-        for (int64_t j = 0; j < H; ++j) {
-          const T v = x[j] + gt[j];
-          hi[j] = s.mode == kRnnTanh ? std::tanh(v) : (v > 0 ? v : T(0));
-          act[j] = hi[j];
-        }
+        for (int64_t j = 0; j < H; ++j) act[j] = x[j] + gt[j];
+        if (s.mode == kRnnTanh) tanh_inplace(act, H);
+        else
+          for (int64_t j = 0; j < H; ++j) act[j] = act[j] > 0 ? act[j] : T(0);
+        std::copy(act, act + H, hi);
       }
     }
     if (s.mode == kLstm && whr) mm_bt<T>(bs, Ho, H, raw.data(), whr, h.data());  // h = raw @ W_hr^T
@@ -116,25 +115,21 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
   if (cn) std::copy(c.begin(), c.end(), cn);
 }
 
-// acc (m x n) += a^T @ b with a (k x m), b (k x n), all row-major
-template <class T>
-void add_atb(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* acc, std::vector<T>& tmp) {
-  tmp.resize(m * n);
-  gemm<T>(m, n, k, MatRef{a, 1, m}, MatRef{b, n, 1}, tmp.data());
-  for (int64_t i = 0; i < m * n; ++i) acc[i] += tmp[i];
-}
-
+// The weight gradients sum over all steps, so the loop only stores each step's gradient of the
+// recurrent product (dgh) and of the projection's output (dhp), and one product over all rows
+// makes each weight gradient at the end.
 template <class T>
 void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const T* whr, const T* gout, const T* ghn,
                   const T* gcn, T* gxp, T* gh0, T* gc0, T* gwhh, T* gbhh, T* gwhr) {
-  const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout;
+  const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout, R = s.rows();
+  std::vector<T> dgh_all(s.mode == kGru ? R * GH : 0), dhp_all(whr && gwhr ? R * Ho : 0);
   std::vector<T> dh(s.N * Ho, T(0)), dc;
   if (ghn) std::copy(ghn, ghn + s.N * Ho, dh.begin());
   if (s.mode == kLstm) {
     dc.assign(s.N * H, T(0));
     if (gcn) std::copy(gcn, gcn + s.N * H, dc.begin());
   }
-  std::vector<T> draw(s.N * H), tmp, dprev(s.N * Ho);
+  std::vector<T> draw(s.N * H), dprev(s.N * Ho);
   for (int64_t p = s.T() - 1; p >= 0; --p) {
     const int64_t t = s.step(p), bs = s.bs[t], r0 = s.off[t];
     if (gout)
@@ -143,7 +138,7 @@ void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const 
     if (s.mode == kLstm) {
       const T* dhr = dh.data();
       if (whr) {  // h = raw @ W_hr^T: dW_hr += dh^T @ raw, draw = dh @ W_hr
-        if (gwhr) add_atb<T>(Ho, H, bs, dh.data(), sv.hraw.data() + r0 * H, gwhr, tmp);
+        if (gwhr) std::copy(dh.begin(), dh.begin() + bs * Ho, dhp_all.begin() + r0 * Ho);
         gemm<T>(bs, H, Ho, MatRef{dh.data(), Ho, 1}, MatRef{whr, H, 1}, draw.data());
         dhr = draw.data();
       }
@@ -155,7 +150,7 @@ void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const 
         T* dci = dc.data() + i * H;
         for (int64_t j = 0; j < H; ++j) {
           const T ig = a[j], fg = a[H + j], gg = a[2 * H + j], og = a[3 * H + j];
-          const T tc = std::tanh(cnw[j]), dhj = dhr[i * H + j];
+          const T tc = vtanh(cnw[j]), dhj = dhr[i * H + j];
           const T dct = dci[j] + dhj * og * (T(1) - tc * tc);
           d[j] = dct * gg * ig * (T(1) - ig);
           d[H + j] = dct * cp[j] * fg * (T(1) - fg);
@@ -189,17 +184,13 @@ void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const 
     }
     // the recurrent product gates_h = h_prev @ W_hh^T + b_hh; for GRU its n part was scaled by r
     const T* dgh = dg;
-    std::vector<T> gru_dgh;
     if (s.mode == kGru) {
-      gru_dgh.assign(dg, dg + bs * GH);
+      T* d = dgh_all.data() + r0 * GH;
+      std::copy(dg, dg + bs * GH, d);
       for (int64_t i = 0; i < bs; ++i)
-        for (int64_t j = 0; j < H; ++j) gru_dgh[i * GH + 2 * H + j] *= sv.act[(r0 + i) * GH + j];
-      dgh = gru_dgh.data();
+        for (int64_t j = 0; j < H; ++j) d[i * GH + 2 * H + j] *= sv.act[(r0 + i) * GH + j];
+      dgh = d;
     }
-    if (gwhh) add_atb<T>(GH, Ho, bs, dgh, sv.hprev.data() + r0 * Ho, gwhh, tmp);
-    if (gbhh)
-      for (int64_t i = 0; i < bs; ++i)
-        for (int64_t j = 0; j < GH; ++j) gbhh[j] += dgh[i * GH + j];
     gemm<T>(bs, Ho, GH, MatRef{dgh, GH, 1}, MatRef{whh, Ho, 1}, dprev.data());  // dgates_h @ W_hh
     if (s.mode == kGru) {
       for (int64_t i = 0; i < bs * Ho; ++i) dh[i] += dprev[i];
@@ -209,6 +200,12 @@ void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const 
   }
   std::copy(dh.begin(), dh.end(), gh0);
   if (gc0) std::copy(dc.begin(), dc.end(), gc0);
+  const T* dgh = s.mode == kGru ? dgh_all.data() : gxp;
+  if (R && gwhh) gemm<T>(GH, Ho, R, MatRef{dgh, 1, GH}, MatRef{sv.hprev.data(), Ho, 1}, gwhh);  // dgh^T @ h_prev
+  if (gbhh)
+    for (int64_t i = 0; i < R; ++i)
+      for (int64_t j = 0; j < GH; ++j) gbhh[j] += dgh[i * GH + j];
+  if (R && gwhr) gemm<T>(Ho, H, R, MatRef{dhp_all.data(), 1, Ho}, MatRef{sv.hraw.data(), H, 1}, gwhr);  // dh^T @ raw
 }
 
 struct RnnLayerBackward : Node {

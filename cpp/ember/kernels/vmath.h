@@ -1,0 +1,65 @@
+// Vectorizable float32 exp, tanh and sigmoid: branch-free (selects, no calls) so that a loop of
+// them compiles to SIMD in each clone of Note [Run-time SIMD]; libm's expf / tanhf are calls,
+// one element at a time, and were half of an LSTM step. Cephes' polynomials: exp within 2 ulp,
+// tanh within 3 ulp, over the whole float range (exp's argument is clamped where float over- or
+// underflows). float64 keeps libm.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "ember/kernels/simd.h"
+
+namespace ember {
+
+EMBER_INLINE float vexp(float x) {
+  x = x < -87.33f ? -87.33f : x;  // e^x stays a normal float: 2^n with n in [-126, 127]
+  x = x > 88.37f ? 88.37f : x;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+EMBER_INLINE float vtanh(float x) {
+  const float a = x < 0 ? -x : x;
+  const float z = x * x;
+  float p = -5.70498872745e-3f;  // |x| < 0.625: x + x^3 P(x^2)
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = x + x * z * p;
+  const float big = 1.0f - 2.0f / (vexp(2.0f * a) + 1.0f);  // no cancellation where tanh > 0.55
+  const float sbig = x < 0 ? -big : big;
+  return a < 0.625f ? small : (x != x ? x : sbig);
+}
+
+EMBER_INLINE float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
+
+inline double vexp(double x) { return std::exp(x); }
+inline double vtanh(double x) { return std::tanh(x); }
+inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// In place over n contiguous values (SIMD clones; float64 through libm).
+void sigmoid_inplace(float* x, int64_t n);
+void tanh_inplace(float* x, int64_t n);
+inline void sigmoid_inplace(double* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = vsigmoid(x[i]);
+}
+inline void tanh_inplace(double* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+}  // namespace ember
