@@ -183,7 +183,11 @@ def schema_params(s: Schema, method: bool, numbers: bool, drop_out=False):
         if p.kwonly and not star:
             parts.append("*")
             star = True
-        d = " = ..." if (p.default is not None or p.optional) else ""
+        # an optional without a default takes one only when no required positional follows it
+        # (convolution's `Tensor? bias` comes before required ints)
+        later_required = any(q.default is None and not q.optional and not q.kwonly and not q.varargs
+                             for q in params[k + 1:])
+        d = " = ..." if (p.default is not None or (p.optional and not later_required)) else ""
         parts.append(f"{pyname(p.name)}: {t}{d}")
     # a parameter named like a Python keyword (random_'s `from`) can only be passed by position
     kw = [i for i, part in enumerate(parts) if part.split(":")[0].endswith("_") and

@@ -1589,3 +1589,6 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         div = div.reshape(*sizes)
     div = div.mul(alpha).add(k).pow(beta)
     return input / div
+
+
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402,F401

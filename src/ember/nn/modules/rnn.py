@@ -11,7 +11,8 @@ import numbers
 import warnings
 
 from ... import _C
-from .. import functional as F, init
+from .. import functional as F
+from .. import init
 from ..parameter import Parameter
 from ..utils.rnn import PackedSequence
 from .module import Module
@@ -213,13 +214,11 @@ class RNNBase(Module):
                 else None
         else:
             if is_lstm:
-                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                    raise RuntimeError("LSTM: expected hx to be a tuple of (h_0, c_0)")
-                h0, c0 = hx
+                h0, c0 = hx[0], hx[1]  # as torch: a single tensor is indexed (IndexError, or 2-D states below)
             else:
                 h0, c0 = hx, None
             if unbatched:
-                for name, t in (("h_0", h0), ("c_0", c0)):
+                for t in (h0, c0):
                     if t is not None and t.dim() != 2:
                         raise RuntimeError(f"For unbatched 2-D input, hx and cx should also be 2-D but got "
                                            f"({h0.dim()}-D, {c0.dim() if c0 is not None else h0.dim()}-D) tensors"
@@ -236,13 +235,14 @@ class RNNBase(Module):
             if sorted_indices is not None:
                 h0 = h0.index_select(1, sorted_indices)
                 c0 = c0.index_select(1, sorted_indices) if c0 is not None else None
-        self.check_input(x if packed else x, batch_sizes)
+        self.check_input(x, batch_sizes)
         expected = self.get_expected_hidden_size(x, batch_sizes) if packed else \
             (self.num_layers * num_directions, x.shape[1], h_out)
         self.check_hidden_size(h0, expected, "Expected hidden[0] size {}, got {}" if is_lstm else
                                "Expected hidden size {}, got {}")
         if is_lstm:
-            self.check_hidden_size(c0, (expected[0], expected[1], self.hidden_size), "Expected hidden[1] size {}, got {}")
+            self.check_hidden_size(c0, (expected[0], expected[1], self.hidden_size),
+                                   "Expected hidden[1] size {}, got {}")
         out, hn, cn = self._run(x, batch_sizes, h0, c0)
         if packed:
             out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
@@ -370,8 +370,11 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
-        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise RuntimeError("LSTMCell: Expected hx to be a tuple of (h_0, c_0)")
+        if hx is not None and not isinstance(hx, (tuple, list)):
+            raise TypeError(f"lstm_cell(): argument 'hx' (position 2) must be tuple of Tensors, not "
+                            f"{type(hx).__name__}")
+        if hx is not None and len(hx) != 2:
+            raise RuntimeError(f"LSTMCell: Expected hx to be a tuple of (h_0, c_0), got {len(hx)} tensors")
         x, (h, c), batched = self._prepare(input, tuple(hx) if hx is not None else None, "LSTMCell", 2)
         gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh)
         h, c = _lstm_step(gates, c, None)
