@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 LAB = os.path.abspath(os.path.join(ROOT, "..", "shared", "examples", "optimization_lab.py"))
 OWN = ["logistic_regression.py", "softmax_classifier.py", "mlp_momentum.py", "adam_steplr.py",
-       "save_resume.py"]
+       "save_resume.py", "lenet.py", "char_lstm.py", "tiny_gpt.py"]
 
 EMBER_RUNNER = (
     "import os, runpy, sys\n"
