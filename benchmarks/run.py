@@ -8,9 +8,9 @@ round (A B C A B C ...) so machine noise hits all alike; print µs per training 
 
 A speedup is the ratio of medians; the chart shows the median of the per-round ratios with
 min-max whiskers. The "gemm" part measures this CPU's float32 FMA peak (a probe in ember's core,
-all threads) and a 2048 x 2048 product in each flavour, and reports it and W4 in GFLOP/s as a
-fraction of that peak. Results go to benchmarks/results/latest.json (and .png), which git ignores,
-or to the path given with --out.
+all threads) and a 2048 x 2048 product in each flavour, and reports it, W4 and W5 (LeNet-5, its
+convs counted as their im2col products) in GFLOP/s as a fraction of that peak. Results go to
+benchmarks/results/latest.json (and .png), which git ignores, or to the path given with --out.
 
     python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # a few steps of each: a smoke test, not a measurement
@@ -80,7 +80,10 @@ def bench_workloads(ids, flavors, rounds, quick):
                 t0 = time.perf_counter()
                 n = sum(runs[f].steps() for _ in range(reps))
                 times[f].append((time.perf_counter() - t0) / n * 1e6)
-        losses = {f: runs[f].loss() for f in flavors}
+        if workloads.SPECS[wid].get("check_fresh"):  # chaotic after one pass: compare fresh runs
+            losses = {f: workloads.fresh_loss(wid, f, quick) for f in flavors}
+        else:
+            losses = {f: runs[f].loss() for f in flavors}
         results[wid] = {"us_per_step": times, "final_loss": losses}
         print(f"  {wid:8s} done (losses: " + ", ".join(f"{f}={losses[f]:.6g}" for f in flavors) + ")", flush=True)
     return results
@@ -271,11 +274,12 @@ def main(argv=None):
         line = lambda d: ", ".join(f"{f} {statistics.median(v):.0f} GFLOP/s ({100 * statistics.median(v) / peak:.0f}%)"
                                    for f, v in d.items())
         print(f"matmul {n}^2 (A @ B): " + line(g["gflops"]))
-        if "W4" in results.get("workloads", {}):
-            fl = workloads.step_flops("W4")
-            w4 = {f: [fl / (us * 1e3) for us in v] for f, v in results["workloads"]["W4"]["us_per_step"].items()}
-            g["W4_gflops"] = w4
-            print("W4 products: " + line(w4))
+        for wid in ("W4", "W5"):
+            if wid in results.get("workloads", {}):
+                fl = workloads.step_flops(wid)
+                wg = {f: [fl / (us * 1e3) for us in v] for f, v in results["workloads"][wid]["us_per_step"].items()}
+                g[f"{wid}_gflops"] = wg
+                print(f"{wid} products: " + line(wg))
     if "startup" in results:
         print()
         for f, v in results["startup"].items():
