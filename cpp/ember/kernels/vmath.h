@@ -40,18 +40,25 @@ EMBER_INLINE float vtanh(float x) {
   p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
-  const float small = x + x * z * p;
+  const float small = x * (1.0f + z * p);  // (keeps the sign of -0)
   const float big = 1.0f - 2.0f / (vexp(2.0f * a) + 1.0f);  // no cancellation where tanh > 0.55
   const float sbig = x < 0 ? -big : big;
   return a < 0.625f ? small : (x != x ? x : sbig);
 }
 
-EMBER_INLINE float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
+// (below -88.7 the true value is under 6e-39: 0, as -inf gives)
+EMBER_INLINE float vsigmoid(float x) {
+  const float r = 1.0f / (1.0f + vexp(-x));
+  return x < -88.7f ? 0.0f : r;
+}
 
 inline double vexp(double x) { return std::exp(x); }
 inline double vtanh(double x) { return std::tanh(x); }
 inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// y = f(x) over n contiguous values (SIMD clones; y may be x).
+void sigmoid_to(const float* x, float* y, int64_t n);
+void tanh_to(const float* x, float* y, int64_t n);
 // In place over n contiguous values (SIMD clones; float64 through libm).
 void sigmoid_inplace(float* x, int64_t n);
 void tanh_inplace(float* x, int64_t n);
