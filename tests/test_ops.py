@@ -885,6 +885,7 @@ JOIN_CASES = [
     Case("split", lambda L, x: x.split(2), F(5, 3), id="uneven"),
     Case("split", lambda L, x: L.split(x, 2, dim=1), F(3, 4), id="fn_dim1"),
     Case("split", lambda L, x: x.split([1, 3, 2], dim=1), F(2, 6), id="sizes"),
+    Case("split", lambda L, x: x.split([1, 2], 1), F(2, 3), id="sizes_positional_dim"),
     Case("split", lambda L, x: L.split(x, [2, 0, 1]), F(3, 2), id="sizes_fn_zero"),
     Case("split", lambda L, x: [p * 1 for p in x.t().split(2)], F(3, 4), id="nc_t"),
     Case("split", lambda L, x: L.split(x, 10), F(3, 2), id="bigger_than_dim"),

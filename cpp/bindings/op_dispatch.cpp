@@ -405,9 +405,10 @@ bool bind(const Signature& sig, PyObject* self, PyObject* const* args, Py_ssize_
   }
   int npos = 0;
   for (int k = first; k < np && !sig.params[k].kwonly; ++k) npos++;
-  // torch's varargs form: x.view(2, 3), x.permute(1, 0) -- a leading int list may be spread out.
+  // torch's varargs form: x.view(2, 3), x.permute(1, 0) -- a leading int list may be spread out
+  // (not when a list comes first: x.split([1, 2], 1) is the list and then the next parameter).
   bool spread = nargs >= 1 && npos >= 1 && sig.params[first].ty == Ty::Ints && sig.params[first].list_n == 0 &&
-                (nargs > 1 || (!PyTuple_Check(args[0]) && !PyList_Check(args[0])));
+                !PyTuple_Check(args[0]) && !PyList_Check(args[0]);
   if (nargs >= 1 && npos >= 1 && sig.params[first].varargs && (nargs > 1 || is_tensor(args[0]))) {
     Arg& a = A.a[first];
     a.kind = Arg::Tensors;
