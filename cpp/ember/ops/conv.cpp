@@ -121,20 +121,22 @@ int conv_threads(const Geom& g, const Sizes& z) {
   return (int)std::clamp<double>(flops / (1 << 20), 1, (double)most);
 }
 
-// col[n] = M @ im2col(img[n]) for every sample and group (Note [Convolution sides]).
+// col[n] = M @ im2col(img[n]) for every sample and group (Note [Convolution sides]). With `keep`,
+// every sample's columns stay there ([N, G, rows, positions]) for the weight gradient.
 template <class T>
-void conv_gather(const Geom& g, const Sizes& z, const T* img, const T* M, T* col) {
+void conv_gather(const Geom& g, const Sizes& z, const T* img, const T* M, T* col, T* keep = nullptr) {
   const int64_t kk = z.c_img * g.k_n(), on = g.col_n(), in = g.img_n();
   const bool triv = g.trivial();
   parallel_for(z.N, conv_threads(g, z), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> buf(triv ? 0 : kk * on);
+    std::vector<T> buf(triv || keep ? 0 : kk * on);
     for (int64_t n = lo; n < hi; ++n)
       for (int64_t gr = 0; gr < z.G; ++gr) {
         const T* im = img + (n * z.G + gr) * z.c_img * in;
         const T* cols = im;
         if (!triv) {
-          im2col(g, z.c_img, im, buf.data());
-          cols = buf.data();
+          T* dst = keep ? keep + (n * z.G + gr) * kk * on : buf.data();
+          im2col(g, z.c_img, im, dst);
+          cols = dst;
         }
         gemm<T>(z.c_col, on, kk, MatRef{M + gr * z.c_col * kk, kk, 1}, MatRef{cols, on, 1},
                 col + (n * z.G + gr) * z.c_col * on);
@@ -165,9 +167,10 @@ void conv_scatter(const Geom& g, const Sizes& z, const T* col, const T* M, T* im
   });
 }
 
-// gM = sum over samples of col[n] @ im2col(img[n])^T, per group.
+// gM = sum over samples of col[n] @ im2col(img[n])^T, per group; `kept`: the columns conv_gather
+// kept, instead of making them again.
 template <class T>
-void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM) {
+void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM, const T* kept = nullptr) {
   const int64_t kk = z.c_img * g.k_n(), on = g.col_n(), in = g.img_n();
   const int64_t msize = z.G * z.c_col * kk;
   const bool triv = g.trivial();
@@ -175,13 +178,15 @@ void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM
   const int64_t chunk = (z.N + parts - 1) / parts;
   std::vector<T> acc((size_t)parts * msize, T(0));
   parallel_run(parts, [&](int p) {
-    std::vector<T> buf(triv ? 0 : kk * on), tmp(z.c_col * kk);
+    std::vector<T> buf(triv || kept ? 0 : kk * on), tmp(z.c_col * kk);
     T* mine = acc.data() + p * msize;
     for (int64_t n = p * chunk; n < std::min(z.N, (p + 1) * chunk); ++n)
       for (int64_t gr = 0; gr < z.G; ++gr) {
         const T* im = img + (n * z.G + gr) * z.c_img * in;
         const T* cols = im;
-        if (!triv) {
+        if (kept && !triv) {
+          cols = kept + (n * z.G + gr) * kk * on;
+        } else if (!triv) {
           im2col(g, z.c_img, im, buf.data());
           cols = buf.data();
         }
@@ -356,7 +361,7 @@ Shape out_shape(const ConvCall& c) {
 
 // The three results of one backward, each computed when asked for.
 std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Tensor& w_, const Tensor& gy_,
-                                  bool need_x, bool need_w, bool need_b) {
+                                  bool need_x, bool need_w, bool need_b, const Tensor& kept) {
   Tensor x = contiguous(x_), w = contiguous(w_), gy = contiguous(gy_);
   std::vector<Tensor> r(3);
   EMBER_DISPATCH_NUMERIC(x->dtype, "convolution_backward", T, {
@@ -368,7 +373,8 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
     }
     if (need_w) {
       Tensor gw = empty(w->shape, w->dtype);
-      if (!c.transposed) conv_wgrad<T>(c.g, c.z, gy->data<T>(), x->data<T>(), gw->data<T>());
+      if (!c.transposed)
+        conv_wgrad<T>(c.g, c.z, gy->data<T>(), x->data<T>(), gw->data<T>(), kept ? kept->data<T>() : nullptr);
       else conv_wgrad<T>(c.g, c.z, x->data<T>(), gy->data<T>(), gw->data<T>());
       r[1] = gw;
     }
@@ -382,20 +388,28 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
 }
 
 struct ConvolutionBackward : Node {
-  SavedTensor x{this}, w{this};
+  SavedTensor x{this}, w{this}, cols{this};  // cols: the forward's im2col, when kept (run_conv)
   ConvCall call;
   explicit ConvolutionBackward(ConvCall c) : call(std::move(c)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor xs = needs(1) ? x.get(*this) : Tensor(), ws = needs(0) ? w.get(*this) : Tensor();
     if (!xs) xs = empty(call.x_shape, g[0]->dtype);  // shape only (not read)
     if (!ws) ws = empty(call.w_shape, g[0]->dtype);
-    return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2));
+    return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2), cols.t ? cols.get(*this) : Tensor());
   }
   std::string name() const override { return "ConvolutionBackward0"; }
 };
 
+// The forward keeps its im2col columns for the weight gradient (instead of making them again in
+// the backward) when that gradient will be needed and they take at most kKeepColsBytes.
+constexpr int64_t kKeepColsBytes = 64 << 20;
+
 Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCall& c) {
-  Tensor out;
+  Tensor out, kept;
+  const int64_t cols_n = c.z.N * c.z.G * c.z.c_img * c.g.k_n() * c.g.col_n();
+  if (!c.transposed && !c.g.trivial() && GradMode::is_enabled() && w->requires_grad &&
+      cols_n * (int64_t)itemsize(x->dtype) <= kKeepColsBytes)
+    kept = empty({cols_n}, x->dtype);
   {
     NoGradGuard ng;
     Tensor xc = contiguous(x), wc = contiguous(w);
@@ -403,7 +417,7 @@ Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCal
     Tensor bc = b ? contiguous(b) : Tensor();
     EMBER_DISPATCH_NUMERIC(x->dtype, "convolution", T, {
       const int64_t cout = out->shape[1];
-      if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
+      if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>(), kept ? kept->data<T>() : nullptr);
       else conv_scatter<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
       if (bc) add_channel_bias<T>(out->data<T>(), bc->data<T>(), c.z.N, cout, out->numel() / std::max<int64_t>(c.z.N * cout, 1));
     });
@@ -412,6 +426,7 @@ Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCal
     auto n = make_node<ConvolutionBackward>({&x, &w, &b}, c);
     if (n->needs(1)) n->x.save(x);
     if (n->needs(0)) n->w.save(w);
+    if (kept && n->needs(1)) n->cols.save(kept);
     set_history(out, n);
   }
   return out;
