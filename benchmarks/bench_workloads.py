@@ -15,7 +15,7 @@ import workloads  # noqa: E402
 
 QUICK = os.environ.get("EMBER_BENCH_QUICK") == "1"
 FLAVORS = [f for f in ("ember", "torch", "numpy") if workloads.available(f)]
-WIDS = ["W1", "W1b", "W2", "W3"] if QUICK else list(workloads.WORKLOADS)
+WIDS = ["W1", "W1b", "W2", "W3", "W6", "W7"] if QUICK else list(workloads.WORKLOADS)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -8,8 +8,9 @@ round (A B C A B C ...) so machine noise hits all alike; print µs per training 
 
 A speedup is the ratio of medians; the chart shows the median of the per-round ratios with
 min-max whiskers. The "gemm" part measures this CPU's float32 FMA peak (a probe in ember's core,
-all threads) and a 2048 x 2048 product in each flavour, and reports it, W4 and W5 (LeNet-5, its
-convs counted as their im2col products) in GFLOP/s as a fraction of that peak. Results go to
+all threads) and a 2048 x 2048 product in each flavour, and reports it, W4, W5 (LeNet-5, its
+convs counted as their im2col products), W6 and W7 (the LSTM and the GPT) in GFLOP/s as a
+fraction of that peak. Results go to
 benchmarks/results/latest.json (and .png), which git ignores, or to the path given with --out.
 
     python benchmarks/run.py            # the full suite (a few minutes on 2 cores)
@@ -274,7 +275,7 @@ def main(argv=None):
         line = lambda d: ", ".join(f"{f} {statistics.median(v):.0f} GFLOP/s ({100 * statistics.median(v) / peak:.0f}%)"
                                    for f, v in d.items())
         print(f"matmul {n}^2 (A @ B): " + line(g["gflops"]))
-        for wid in ("W4", "W5"):
+        for wid in ("W4", "W5", "W6", "W7"):
             if wid in results.get("workloads", {}):
                 fl = workloads.step_flops(wid)
                 wg = {f: [fl / (us * 1e3) for us in v] for f, v in results["workloads"][wid]["us_per_step"].items()}
