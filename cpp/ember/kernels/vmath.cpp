@@ -1,6 +1,8 @@
 // The SIMD clones of the float32 vector math (vmath.h, Note [Run-time SIMD]).
 #include "ember/kernels/vmath.h"
 
+#include <cmath>
+
 namespace ember {
 
 EMBER_CLONES void sigmoid_inplace(float* x, int64_t n) {
@@ -17,6 +19,22 @@ EMBER_CLONES void sigmoid_to(const float* x, float* y, int64_t n) {
 
 EMBER_CLONES void tanh_to(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = vtanh(x[i]);
+}
+
+EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
+  float mx = x[0];
+  for (int64_t i = 1; i < len; ++i) mx = x[i] > mx ? x[i] : mx;
+  // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
+  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);  // (vectorizes; the sum below does not)
+  float s = 0;
+  for (int64_t i = 0; i < len; ++i) s += y[i];
+  if (log) {
+    const float ls = std::log(s);
+    for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
+  } else {
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) y[i] *= inv;
+  }
 }
 
 }  // namespace ember

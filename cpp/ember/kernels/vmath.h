@@ -1,8 +1,8 @@
 // Vectorizable float32 exp, tanh and sigmoid: branch-free (selects, no calls) so that a loop of
 // them compiles to SIMD in each clone of Note [Run-time SIMD]; libm's expf / tanhf are calls,
 // one element at a time, and were half of an LSTM step. Cephes' polynomials: exp within 2 ulp,
-// tanh within 3 ulp, over the whole float range (exp's argument is clamped where float over- or
-// underflows). float64 keeps libm.
+// tanh within 3 ulp, over the whole float range (exp's argument is clamped where float overflows,
+// and e^x is 0 where it would be subnormal). float64 keeps libm.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -13,6 +13,7 @@
 namespace ember {
 
 EMBER_INLINE float vexp(float x) {
+  const float x0 = x;
   x = x < -87.33f ? -87.33f : x;  // e^x stays a normal float: 2^n with n in [-126, 127]
   x = x > 88.37f ? 88.37f : x;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -29,7 +30,7 @@ EMBER_INLINE float vexp(float x) {
   const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return x0 < -87.33f ? 0.0f : p * scale;  // below, e^x is subnormal (< 1.2e-38): 0, as e^-inf
 }
 
 EMBER_INLINE float vtanh(float x) {
@@ -56,6 +57,8 @@ inline double vexp(double x) { return std::exp(x); }
 inline double vtanh(double x) { return std::tanh(x); }
 inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// softmax (or log_softmax) of one contiguous row of len values (SIMD clones).
+void softmax_row(const float* x, float* y, int64_t len, bool log);
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);
