@@ -219,12 +219,6 @@ struct ConvCall {
   Shape x_shape, w_shape;
 };
 
-std::string ints_str(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 // torch's argument expansion: one value for every spatial dim, or one per dim.
 std::vector<int64_t> expand_param(const std::vector<int64_t>& v, size_t nd, const char* name, int64_t dflt) {
   if (v.empty()) return std::vector<int64_t>(nd, dflt);
@@ -232,7 +226,7 @@ std::vector<int64_t> expand_param(const std::vector<int64_t>& v, size_t nd, cons
   if (v.size() != nd)
     throw std::runtime_error(std::string("expected ") + name + " to be a single integer value or a list of " +
                              std::to_string(nd) + " values to match the convolution dimensions, but got " + name + "=" +
-                             ints_str(v));
+                             shape_str(v));
   return v;
 }
 
@@ -328,12 +322,12 @@ ConvCall plan_conv(const Tensor& x, const Tensor& w, const Tensor& b, std::vecto
     } else {
       if (output_padding[i] >= stride[i] && output_padding[i] >= dilation[i])
         throw std::runtime_error("output padding must be smaller than either stride or dilation, but got output_padding=" +
-                                 ints_str(output_padding) + ", stride=" + ints_str(stride) + ", dilation=" +
-                                 ints_str(dilation));
+                                 shape_str(output_padding) + ", stride=" + shape_str(stride) + ", dilation=" +
+                                 shape_str(dilation));
       outs[i] = (in - 1) * stride[i] - 2 * padding[i] + ext + output_padding[i];
       if (outs[i] <= 0)
-        throw std::runtime_error("Given input size per channel: " + ints_str(std::vector<int64_t>(x->shape.begin() + 2, x->shape.end())) +
-                                 ". Calculated output size per channel: " + ints_str(outs) + ". Output size is too small");
+        throw std::runtime_error("Given input size per channel: " + shape_str(std::vector<int64_t>(x->shape.begin() + 2, x->shape.end())) +
+                                 ". Calculated output size per channel: " + shape_str(outs) + ". Output size is too small");
     }
     // image side: a convolution's input, a transposed convolution's output
     c.g.img[off + i] = transposed ? outs[i] : in;

@@ -43,7 +43,8 @@ struct PoolGeom {
   }
 };
 
-std::string ints_str(const std::vector<int64_t>& v) {
+// "(4x6x6)": torch's pooling messages write sizes so
+std::string sizes_x(const std::vector<int64_t>& v) {
   std::string s = "(";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "x" : "") + std::to_string(v[i]);
   return s + ")";
@@ -113,8 +114,8 @@ PoolGeom sliding_geom(const Tensor& x, int nd, const char* fn, std::vector<int64
   for (int i = 0; i < nd; ++i)
     if (outs[i] < 1) {
       const int64_t c = x->shape[lead - 1];
-      throw std::runtime_error(std::string(fn) + ": Given input size: (" + std::to_string(c) + "x" + ints_str(ins).substr(1) +
-                               ". Calculated output size: (" + std::to_string(c) + "x" + ints_str(outs).substr(1) +
+      throw std::runtime_error(std::string(fn) + ": Given input size: (" + std::to_string(c) + "x" + sizes_x(ins).substr(1) +
+                               ". Calculated output size: (" + std::to_string(c) + "x" + sizes_x(outs).substr(1) +
                                ". Output size is too small");
     }
   return g;
