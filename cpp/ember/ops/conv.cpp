@@ -356,17 +356,18 @@ Shape out_shape(const ConvCall& c) {
 // The three results of one backward, each computed when asked for.
 std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Tensor& w_, const Tensor& gy_,
                                   bool need_x, bool need_w, bool need_b, const Tensor& kept) {
-  Tensor x = contiguous(x_), w = contiguous(w_), gy = contiguous(gy_);
+  // x is given when the weight gradient is asked for, w when the input's is
+  Tensor x = x_ ? contiguous(x_) : Tensor(), w = w_ ? contiguous(w_) : Tensor(), gy = contiguous(gy_);
   std::vector<Tensor> r(3);
-  EMBER_DISPATCH_NUMERIC(x->dtype, "convolution_backward", T, {
+  EMBER_DISPATCH_NUMERIC(gy->dtype, "convolution_backward", T, {
     if (need_x) {
-      Tensor gx = empty(x->shape, x->dtype);
+      Tensor gx = empty(c.x_shape, gy->dtype);
       if (!c.transposed) conv_scatter<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
       else conv_gather<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
       r[0] = gx;
     }
     if (need_w) {
-      Tensor gw = empty(w->shape, w->dtype);
+      Tensor gw = empty(c.w_shape, gy->dtype);
       if (!c.transposed)
         conv_wgrad<T>(c.g, c.z, gy->data<T>(), x->data<T>(), gw->data<T>(), kept ? kept->data<T>() : nullptr);
       else conv_wgrad<T>(c.g, c.z, x->data<T>(), gy->data<T>(), gw->data<T>());
@@ -387,8 +388,6 @@ struct ConvolutionBackward : Node {
   explicit ConvolutionBackward(ConvCall c) : call(std::move(c)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor xs = needs(1) ? x.get(*this) : Tensor(), ws = needs(0) ? w.get(*this) : Tensor();
-    if (!xs) xs = empty(call.x_shape, g[0]->dtype);  // shape only (not read)
-    if (!ws) ws = empty(call.w_shape, g[0]->dtype);
     return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2), cols.t ? cols.get(*this) : Tensor());
   }
   std::string name() const override { return "ConvolutionBackward0"; }

@@ -8,6 +8,18 @@ from ..parameter import Parameter
 from .module import Module
 
 
+def _register_running_stats(module, num_features, dtype, track):
+    """The buffers of a batch / instance norm: running_mean (zeros), running_var (ones) and
+    num_batches_tracked, or all three None when it does not track running statistics."""
+    if track:
+        module.register_buffer("running_mean", _C._zeros([num_features], dtype))
+        module.register_buffer("running_var", _C._ones([num_features], dtype))
+        module.register_buffer("num_batches_tracked", _C._scalar_tensor(0, _C.dtype.int64))
+    else:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            module.register_buffer(name, None)
+
+
 class _BatchNorm(Module):
     _dims = (2, 3)
 
@@ -26,14 +38,7 @@ class _BatchNorm(Module):
             self.bias = Parameter(_C._zeros([num_features], dtype))
         else:
             self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", _C._zeros([num_features], dtype))
-            self.register_buffer("running_var", _C._ones([num_features], dtype))
-            self.register_buffer("num_batches_tracked", _C._scalar_tensor(0, _C.dtype.int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        _register_running_stats(self, num_features, dtype, track_running_stats)
 
     def _check_input_dim(self, input):
         if input.dim() not in self._dims:
@@ -87,14 +92,7 @@ class _InstanceNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", _C._zeros([num_features], dtype))
-            self.register_buffer("running_var", _C._ones([num_features], dtype))
-            self.register_buffer("num_batches_tracked", _C._scalar_tensor(0, _C.dtype.int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        _register_running_stats(self, num_features, dtype, track_running_stats)
 
     def forward(self, input):
         n = self._nd
