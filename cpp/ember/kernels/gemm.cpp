@@ -593,6 +593,27 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epil
   gemm_packed_on(packed_target<T>(), M, N, K, A, B, C, ep);
 }
 
+// A product with a packed right operand (gemm_packed_rhs), on the calling thread.
+template <class T>
+void gemm_rhs_on(const PackedTarget<T>& tg, int64_t M, MatRef A, const PackedRhs<T>& B, T* C, int64_t ldc,
+                 Epilogue<T> ep) {
+  const int64_t MR = tile_rows(tg.vb);
+  const Blocking bl = blocking<T>(MR, 2 * tg.vb / (int64_t)sizeof(T));
+  const T* a = static_cast<const T*>(A.p);
+  thread_local AlignedBuf<T> abuf;
+  const int64_t mc = std::min(bl.mc, (M + MR - 1) / MR * MR);
+  T* pa = abuf.get(mc * B.kc);
+  for (int64_t pc = 0; pc < B.K; pc += B.kc) {
+    const int64_t kb = std::min(B.kc, B.K - pc);
+    for (int64_t i0 = 0; i0 < M; i0 += mc) {
+      const int64_t rows = std::min(mc, M - i0);
+      tg.pack_a(a + i0 * A.rs + pc * A.cs, A.rs, A.cs, rows, kb, pa);
+      tg.macro(rows, B.N, kb, pa, B.data.data() + pc * B.npad, C + i0 * ldc, ldc, pc == 0, pc + kb == B.K, ep.bias,
+               ep.relu);
+    }
+  }
+}
+
 // Threads take blocks of C's columns (whole vectors), or of its rows when C is narrow.
 constexpr int64_t kMidSplitMinFlops = 128 * 1024;  // per thread
 
@@ -962,6 +983,38 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T>
   gemm_direct<T>(M, N, K, A, B, C);
   apply_epilogue(M, N, C, ep);
 }
+
+template <class T>
+PackedRhs<T> pack_rhs(int64_t K, int64_t N, MatRef B) {
+  const PackedTarget<T>& tg = packed_target<T>();
+  const int64_t NR = 2 * tg.vb / (int64_t)sizeof(T);
+  PackedRhs<T> r;
+  r.K = K, r.N = N, r.kc = blocking<T>(tile_rows(tg.vb), NR).kc, r.npad = (N + NR - 1) / NR * NR;
+  r.data.resize(K * r.npad);
+  const T* b = static_cast<const T*>(B.p);
+  for (int64_t pc = 0; pc < K; pc += r.kc)  // block pc: npad / NR panels of kb x NR
+    tg.pack_b(b + pc * B.rs, B.rs, B.cs, std::min(r.kc, K - pc), N, r.data.data() + pc * r.npad);
+  return r;
+}
+
+template <class T>
+void gemm_packed_rhs(int64_t M, MatRef A, const PackedRhs<T>& B, T* C, int64_t ldc, Epilogue<T> ep) {
+  if (M == 0 || B.N == 0) return;
+  if (B.K == 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < B.N; ++j) {
+        const T v = ep.bias ? ep.bias[j] : T(0);
+        C[i * ldc + j] = ep.relu && v < 0 ? T(0) : v;
+      }
+    return;
+  }
+  gemm_rhs_on(packed_target<T>(), M, A, B, C, ldc, ep);
+}
+
+template PackedRhs<float> pack_rhs<float>(int64_t, int64_t, MatRef);
+template PackedRhs<double> pack_rhs<double>(int64_t, int64_t, MatRef);
+template void gemm_packed_rhs<float>(int64_t, MatRef, const PackedRhs<float>&, float*, int64_t, Epilogue<float>);
+template void gemm_packed_rhs<double>(int64_t, MatRef, const PackedRhs<double>&, double*, int64_t, Epilogue<double>);
 
 template void gemm<float>(int64_t, int64_t, int64_t, MatRef, MatRef, float*, Epilogue<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, MatRef, MatRef, double*, Epilogue<double>);

@@ -4,6 +4,7 @@
 // Note [GEMM paths] in gemm.cpp); int64 products use the direct loop.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace ember {
 
@@ -24,6 +25,19 @@ void* blas_symbol(const char* name);
 
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep = {});
+
+// A right operand packed once for many products (an RNN's recurrent weights, one per step): K x N
+// in the packed kernel's B micro-panels, one K block after another.
+template <class T>
+struct PackedRhs {
+  std::vector<T> data;
+  int64_t K = 0, N = 0, kc = 0, npad = 0;  // npad: N rounded up to whole micro-panels
+};
+template <class T>
+PackedRhs<T> pack_rhs(int64_t K, int64_t N, MatRef B);
+// C (M x N, rows ldc apart) = A (M x K) @ B, on the calling thread only, + the epilogue.
+template <class T>
+void gemm_packed_rhs(int64_t M, MatRef A, const PackedRhs<T>& B, T* C, int64_t ldc, Epilogue<T> ep = {});
 
 // The kernel gemm uses (Note [GEMM paths]); forcing one is for tests and benchmarks only.
 enum class GemmPath { Auto, Direct, Mid, Packed, Blas };

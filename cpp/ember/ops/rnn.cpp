@@ -15,6 +15,8 @@
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/parallel.h"
+#include "ember/kernels/simd.h"
 #include "ember/kernels/vmath.h"
 #include "ember/ops/nn.h"
 #include "ember/ops/ops.h"
@@ -40,7 +42,7 @@ struct RnnSaved {
   std::vector<T> act;     // [rows, G*H] the gates after their nonlinearity (GRU: r, z, n; RNN: h')
   std::vector<T> hprev;   // [rows, Hout] the state each row started its step from
   std::vector<T> cprev;   // [rows, H] LSTM: the cell state before the step
-  std::vector<T> cnew;    // [rows, H] LSTM: the cell state after the step
+  std::vector<T> tc;      // [rows, H] LSTM: tanh of the cell state after the step
   std::vector<T> hraw;    // [rows, H] LSTM with projection: o * tanh(c) before W_hr
   std::vector<T> ghn;     // [rows, H] GRU: (h @ W_hh^T + b_hh) of the n gate
 };
@@ -51,65 +53,228 @@ void mm_bt(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* y) {
   gemm<T>(m, n, k, MatRef{a, k, 1}, MatRef{b, 1, k}, y);
 }
 
+// Note [RNN step split]: a step's gates are a product with H*G columns and then one independent
+// cell per hidden unit, so the hidden units are split over the threads once for the whole
+// sequence: part p owns units [j0, j1) and, in the forward, computes its own columns of the
+// recurrent product (W_hh^T is copied once, with each part's G gate blocks side by side) and
+// then its own cells; one parallel region per step, and the state is double-buffered because
+// every part's product reads the whole previous state. In the backward a step has two parts:
+// the cells' gradients (by unit) and then dgates @ W_hh, which needs every unit's gate
+// gradients (by columns of the state); two regions per step. Small layers run on one thread.
+struct UnitSplit {
+  std::vector<int64_t> lo;  // part p: units [lo[p], lo[p + 1])
+  int parts() const { return (int)lo.size() - 1; }
+  int64_t width(int p) const { return lo[p + 1] - lo[p]; }
+};
+
+UnitSplit split_units(int64_t units, int64_t step_macs) {
+  int n = step_macs < (int64_t(1) << 17) ? 1 : get_num_threads();
+  n = (int)std::max<int64_t>(1, std::min<int64_t>(n, units / 16));
+  UnitSplit u;
+  for (int p = 0; p <= n; ++p) u.lo.push_back(p == n ? units : (units * p / n) / 16 * 16);  // vector-aligned starts
+  return u;
+}
+
+template <class F>
+void over_parts(const UnitSplit& u, F&& f) {
+  if (u.parts() == 1) f(0);
+  else parallel_run(u.parts(), [&f](int p) { f(p); });
+}
+
+// The cells of one row over w units. x*: the input projection's gates, g*: the recurrent
+// product's (b_hh included); a*: where the activated gates go. No two pointers alias (the loops
+// vectorize only so), except a value read and written at the same index (c, dc, dh). Pointers start at the
+// part's first unit. Compiled per SIMD target for float (Note [Run-time SIMD]).
+template <class T>
+EMBER_INLINE void lstm_cell(int64_t w, const T* __restrict x0, const T* __restrict x1, const T* __restrict x2,
+                            const T* __restrict x3, const T* __restrict g0, const T* __restrict g1,
+                            const T* __restrict g2, const T* __restrict g3, T* __restrict a0, T* __restrict a1,
+                            T* __restrict a2, T* __restrict a3, T* __restrict c, T* __restrict h, T* __restrict cprev,
+                            T* __restrict tcs) {
+  // one function per loop: GCC if-converts a loop with one or two of them, not with five
+  for (int64_t j = 0; j < w; ++j) a0[j] = vsigmoid(x0[j] + g0[j]);
+  for (int64_t j = 0; j < w; ++j) a1[j] = vsigmoid(x1[j] + g1[j]);
+  for (int64_t j = 0; j < w; ++j) a2[j] = vtanh(x2[j] + g2[j]);
+  for (int64_t j = 0; j < w; ++j) a3[j] = vsigmoid(x3[j] + g3[j]);
+  for (int64_t j = 0; j < w; ++j) {
+    const T cp = c[j], cn = a1[j] * cp + a0[j] * a2[j], tc = vtanh(cn);
+    c[j] = cn;
+    h[j] = a3[j] * tc;
+    cprev[j] = cp;
+    tcs[j] = tc;
+  }
+}
+
+template <class T>
+EMBER_INLINE void gru_cell(int64_t w, const T* __restrict x0, const T* __restrict x1, const T* __restrict x2,
+                           const T* __restrict g0, const T* __restrict g1, const T* __restrict g2, T* __restrict a0,
+                           T* __restrict a1, T* __restrict a2, const T* __restrict hp, T* __restrict h,
+                           T* __restrict ghn) {
+  for (int64_t j = 0; j < w; ++j) a0[j] = vsigmoid(x0[j] + g0[j]);
+  for (int64_t j = 0; j < w; ++j) a1[j] = vsigmoid(x1[j] + g1[j]);
+  for (int64_t j = 0; j < w; ++j) {
+    const T gn = g2[j], n = vtanh(x2[j] + a0[j] * gn);
+    a2[j] = n;
+    ghn[j] = gn;
+    h[j] = n + a1[j] * (hp[j] - n);
+  }
+}
+
+template <class T>
+EMBER_INLINE void rnn_cell(int64_t w, bool relu, const T* __restrict x, const T* __restrict g, T* __restrict a,
+                           T* __restrict h) {
+  if (relu)
+    for (int64_t j = 0; j < w; ++j) {
+      const T v = x[j] + g[j];
+      a[j] = h[j] = v > 0 ? v : T(0);
+    }
+  else
+    for (int64_t j = 0; j < w; ++j) a[j] = h[j] = vtanh(x[j] + g[j]);
+}
+
+// Their gradients: d* the gates' (pre-activation) gradients; dc (LSTM) and dh (GRU) are updated.
+template <class T>
+EMBER_INLINE void lstm_cell_back(int64_t w, const T* __restrict a0, const T* __restrict a1, const T* __restrict a2,
+                                 const T* __restrict a3, const T* __restrict cp, const T* __restrict tc,
+                                 const T* __restrict dh, T* __restrict dc, T* __restrict d0, T* __restrict d1,
+                                 T* __restrict d2, T* __restrict d3) {
+  for (int64_t j = 0; j < w; ++j) {
+    const T ig = a0[j], fg = a1[j], gg = a2[j], og = a3[j], t = tc[j], dhj = dh[j];
+    const T dct = dc[j] + dhj * og * (T(1) - t * t);
+    d0[j] = dct * gg * ig * (T(1) - ig);
+    d1[j] = dct * cp[j] * fg * (T(1) - fg);
+    d2[j] = dct * ig * (T(1) - gg * gg);
+    d3[j] = dhj * t * og * (T(1) - og);
+    dc[j] = dct * fg;
+  }
+}
+
+// dr, dz, dn go to the input projection (d*); the recurrent product's n part is dn * r (dgn)
+template <class T>
+EMBER_INLINE void gru_cell_back(int64_t w, const T* __restrict a0, const T* __restrict a1, const T* __restrict a2,
+                                const T* __restrict hp, const T* __restrict gn, T* __restrict dh, T* __restrict d0,
+                                T* __restrict d1, T* __restrict d2, T* __restrict dgn) {
+  for (int64_t j = 0; j < w; ++j) {
+    const T r = a0[j], z = a1[j], n = a2[j], g = dh[j];
+    const T dn = g * (T(1) - z) * (T(1) - n * n);
+    d0[j] = dn * gn[j] * r * (T(1) - r);
+    d1[j] = g * (hp[j] - n) * z * (T(1) - z);
+    d2[j] = dn;
+    dgn[j] = dn * r;
+    dh[j] = g * z;  // the direct path; the recurrent product's part is added after it
+  }
+}
+
+template <class T>
+EMBER_INLINE void rnn_cell_back(int64_t w, bool relu, const T* __restrict y, const T* __restrict dh, T* __restrict d) {
+  if (relu)
+    for (int64_t j = 0; j < w; ++j) d[j] = y[j] > 0 ? dh[j] : T(0);
+  else
+    for (int64_t j = 0; j < w; ++j) d[j] = dh[j] * (T(1) - y[j] * y[j]);
+}
+
+#define EMBER_RNN_CELLS(T, CLONES)                                                                                    \
+  CLONES void lstm_cell_k(int64_t w, const T* __restrict x0, const T* __restrict x1, const T* __restrict x2,          \
+                          const T* __restrict x3, const T* __restrict g0, const T* __restrict g1,                     \
+                          const T* __restrict g2, const T* __restrict g3, T* __restrict a0, T* __restrict a1,         \
+                          T* __restrict a2, T* __restrict a3, T* __restrict c, T* __restrict h, T* __restrict cp,     \
+                          T* __restrict tc) {                                                                         \
+    lstm_cell<T>(w, x0, x1, x2, x3, g0, g1, g2, g3, a0, a1, a2, a3, c, h, cp, tc);                                    \
+  }                                                                                                                   \
+  CLONES void gru_cell_k(int64_t w, const T* __restrict x0, const T* __restrict x1, const T* __restrict x2,           \
+                         const T* __restrict g0, const T* __restrict g1, const T* __restrict g2, T* __restrict a0,    \
+                         T* __restrict a1, T* __restrict a2, const T* __restrict hp, T* __restrict h,                 \
+                         T* __restrict ghn) {                                                                         \
+    gru_cell<T>(w, x0, x1, x2, g0, g1, g2, a0, a1, a2, hp, h, ghn);                                                   \
+  }                                                                                                                   \
+  CLONES void rnn_cell_k(int64_t w, bool relu, const T* __restrict x, const T* __restrict g, T* __restrict a,         \
+                         T* __restrict h) {                                                                           \
+    rnn_cell<T>(w, relu, x, g, a, h);                                                                                 \
+  }                                                                                                                   \
+  CLONES void lstm_cell_back_k(int64_t w, const T* __restrict a0, const T* __restrict a1, const T* __restrict a2,     \
+                               const T* __restrict a3, const T* __restrict cp, const T* __restrict tc,                \
+                               const T* __restrict dh, T* __restrict dc, T* __restrict d0, T* __restrict d1,          \
+                               T* __restrict d2, T* __restrict d3) {                                                  \
+    lstm_cell_back<T>(w, a0, a1, a2, a3, cp, tc, dh, dc, d0, d1, d2, d3);                                             \
+  }                                                                                                                   \
+  CLONES void gru_cell_back_k(int64_t w, const T* __restrict a0, const T* __restrict a1, const T* __restrict a2,      \
+                              const T* __restrict hp, const T* __restrict gn, T* __restrict dh, T* __restrict d0,     \
+                              T* __restrict d1, T* __restrict d2, T* __restrict dgn) {                                \
+    gru_cell_back<T>(w, a0, a1, a2, hp, gn, dh, d0, d1, d2, dgn);                                                     \
+  }                                                                                                                   \
+  CLONES void rnn_cell_back_k(int64_t w, bool relu, const T* __restrict y, const T* __restrict dh, T* __restrict d) { \
+    rnn_cell_back<T>(w, relu, y, dh, d);                                                                              \
+  }
+EMBER_RNN_CELLS(float, EMBER_CLONES)
+EMBER_RNN_CELLS(double, )  // float64 runs libm's exp / tanh: nothing to vectorize
+#undef EMBER_RNN_CELLS
+
 template <class T>
 void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const T* whh, const T* bhh, const T* whr,
                  T* out, T* hn, T* cn, RnnSaved<T>* sv) {
-  const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout;
-  std::vector<T> h(h0, h0 + s.N * Ho), c(c0 ? c0 : h0, c0 ? c0 + s.N * H : h0), gates(s.N * GH), raw(s.N * H);
-  std::vector<T> whh_t(GH * Ho);  // W_hh^T, row-major: the per-step product reads it as plain rows
-  for (int64_t g = 0; g < GH; ++g)
-    for (int64_t k = 0; k < Ho; ++k) whh_t[k * GH + g] = whh[g * Ho + k];
+  const int64_t G = s.G, GH = G * s.H, H = s.H, Ho = s.Hout, N = s.N;
+  const UnitSplit u = split_units(H, N * GH * Ho);
+  // W_hh^T (Ho x GH, row-major) with part p's columns at G * lo[p]: gate g's unit j0 + k at + g * w + k
+  std::vector<T> wt(Ho * GH), bias(bhh ? GH : 0);
+  for (int p = 0; p < u.parts(); ++p)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < u.width(p); ++k) {
+        const int64_t src = g * H + u.lo[p] + k, dst = G * u.lo[p] + g * u.width(p) + k;
+        for (int64_t r = 0; r < Ho; ++r) wt[r * GH + dst] = whh[src * Ho + r];
+        if (bhh) bias[dst] = bhh[src];
+      }
+  std::vector<PackedRhs<T>> packs;
+  for (int p = 0; p < u.parts(); ++p)
+    packs.push_back(pack_rhs<T>(Ho, G * u.width(p), MatRef{wt.data() + G * u.lo[p], GH, 1}));
+  std::vector<T> h(h0, h0 + N * Ho), hnext(N * Ho), c(c0 ? c0 : h0, c0 ? c0 + N * H : h0), gates(N * GH),
+      raw(whr ? N * H : 0),
+      scratch(s.mode == kLstm  ? 2 * N * H
+              : s.mode == kGru ? N * H
+                               : 0),
+      actbuf(sv ? 0 : N * GH);
   if (!c0) c.clear();
   if (sv) {
     const int64_t R = s.rows();
     sv->act.resize(R * GH), sv->hprev.resize(R * Ho);
-    if (s.mode == kLstm) sv->cprev.resize(R * H), sv->cnew.resize(R * H);
+    if (s.mode == kLstm) sv->cprev.resize(R * H), sv->tc.resize(R * H);
     if (s.mode == kLstm && whr) sv->hraw.resize(R * H);
     if (s.mode == kGru) sv->ghn.resize(R * H);
   }
-  for (int64_t p = 0; p < s.T(); ++p) {
-    const int64_t t = s.step(p), bs = s.bs[t], r0 = s.off[t];
+  for (int64_t q = 0; q < s.T(); ++q) {
+    const int64_t t = s.step(q), bs = s.bs[t], r0 = s.off[t];
     if (sv) std::copy(h.begin(), h.begin() + bs * Ho, sv->hprev.begin() + r0 * Ho);
-    gemm<T>(bs, GH, Ho, MatRef{h.data(), Ho, 1}, MatRef{whh_t.data(), GH, 1}, gates.data());  // h @ W_hh^T
-    for (int64_t i = 0; i < bs; ++i) {
-      T* gt = gates.data() + i * GH;
-      const T* x = xp + (r0 + i) * GH;
-      T* act = sv ? sv->act.data() + (r0 + i) * GH : gt;
-      if (bhh)
-        for (int64_t j = 0; j < GH; ++j) gt[j] += bhh[j];
-      if (s.mode == kLstm) {
-        T* ci = c.data() + i * H;
-        if (sv) std::copy(ci, ci + H, sv->cprev.begin() + (r0 + i) * H);
-        T* hr = whr ? raw.data() + i * H : h.data() + i * Ho;
-        for (int64_t j = 0; j < GH; ++j) act[j] = x[j] + gt[j];
-        sigmoid_inplace(act, 2 * H);  // i, f
-        tanh_inplace(act + 2 * H, H);  // g
-        sigmoid_inplace(act + 3 * H, H);  // o
-        for (int64_t j = 0; j < H; ++j) ci[j] = act[H + j] * ci[j] + act[j] * act[2 * H + j];
-        std::copy(ci, ci + H, hr);
-        tanh_inplace(hr, H);
-        for (int64_t j = 0; j < H; ++j) hr[j] *= act[3 * H + j];
-        if (sv) std::copy(ci, ci + H, sv->cnew.begin() + (r0 + i) * H);
-        if (sv && whr) std::copy(hr, hr + H, sv->hraw.begin() + (r0 + i) * H);
-      } else if (s.mode == kGru) {
-        T* hi = h.data() + i * Ho;
-        for (int64_t j = 0; j < 2 * H; ++j) act[j] = x[j] + gt[j];
-        sigmoid_inplace(act, 2 * H);  // r, z
-        if (sv) std::copy(gt + 2 * H, gt + 3 * H, sv->ghn.begin() + (r0 + i) * H);
-        for (int64_t j = 0; j < H; ++j) act[2 * H + j] = x[2 * H + j] + act[j] * gt[2 * H + j];
-        tanh_inplace(act + 2 * H, H);  // n
-        for (int64_t j = 0; j < H; ++j) hi[j] = act[2 * H + j] + act[H + j] * (hi[j] - act[2 * H + j]);
-      } else {
-        T* hi = h.data() + i * Ho;
-        for (int64_t j = 0; j < H; ++j) act[j] = x[j] + gt[j];
-        if (s.mode == kRnnTanh) tanh_inplace(act, H);
-        else
-          for (int64_t j = 0; j < H; ++j) act[j] = act[j] > 0 ? act[j] : T(0);
-        std::copy(act, act + H, hi);
+    over_parts(u, [&](int p) {
+      const int64_t j0 = u.lo[p], w = u.width(p), cw = G * w;
+      T* gp = gates.data() + N * G * j0;  // this part's product: bs x cw
+      Epilogue<T> ep;
+      ep.bias = bhh ? bias.data() + G * j0 : nullptr;
+      gemm_packed_rhs<T>(bs, MatRef{h.data(), Ho, 1}, packs[p], gp, cw, ep);
+      for (int64_t i = 0; i < bs; ++i) {
+        const int64_t row = r0 + i;
+        const T* x = xp + row * GH + j0;  // gate g of unit j0 + k: x[g * H + k]
+        T* g = gp + i * cw;               // gate g of unit j0 + k: g[g * w + k]
+        T* a = sv ? sv->act.data() + row * GH + j0 : actbuf.data() + i * GH + j0;  // gate k: a + k * H
+        auto act = [&](int64_t k) { return a + k * H; };
+        T* hi = hnext.data() + i * Ho + j0;
+        if (s.mode == kLstm) {
+          T* hr = whr ? raw.data() + i * H + j0 : hi;
+          T* cp = sv ? sv->cprev.data() + row * H + j0 : scratch.data() + i * H + j0;
+          T* tc = sv ? sv->tc.data() + row * H + j0 : scratch.data() + (N + i) * H + j0;
+          lstm_cell_k(w, x, x + H, x + 2 * H, x + 3 * H, g, g + w, g + 2 * w, g + 3 * w, act(0), act(1), act(2), act(3),
+                      c.data() + i * H + j0, hr, cp, tc);
+          if (sv && whr) std::copy(hr, hr + w, sv->hraw.begin() + row * H + j0);
+        } else if (s.mode == kGru) {
+          T* ghn = sv ? sv->ghn.data() + row * H + j0 : scratch.data() + i * H + j0;
+          gru_cell_k(w, x, x + H, x + 2 * H, g, g + w, g + 2 * w, act(0), act(1), act(2), h.data() + i * Ho + j0, hi,
+                     ghn);
+        } else {
+          rnn_cell_k(w, s.mode == kRnnRelu, x, g, act(0), hi);
+        }
       }
-    }
-    if (s.mode == kLstm && whr) mm_bt<T>(bs, Ho, H, raw.data(), whr, h.data());  // h = raw @ W_hr^T
-    std::copy(h.begin(), h.begin() + bs * Ho, out + r0 * Ho);
+    });
+    if (s.mode == kLstm && whr) mm_bt<T>(bs, Ho, H, raw.data(), whr, hnext.data());  // h = raw @ W_hr^T
+    std::copy(hnext.begin(), hnext.begin() + bs * Ho, h.begin());
+    std::copy(hnext.begin(), hnext.begin() + bs * Ho, out + r0 * Ho);
   }
   std::copy(h.begin(), h.end(), hn);
   if (cn) std::copy(c.begin(), c.end(), cn);
@@ -121,82 +286,60 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
 template <class T>
 void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const T* whr, const T* gout, const T* ghn,
                   const T* gcn, T* gxp, T* gh0, T* gc0, T* gwhh, T* gbhh, T* gwhr) {
-  const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout, R = s.rows();
+  const int64_t GH = s.G * s.H, H = s.H, Ho = s.Hout, R = s.rows(), N = s.N;
+  const UnitSplit u = split_units(H, N * GH * Ho), uo = split_units(Ho, N * GH * Ho);
   std::vector<T> dgh_all(s.mode == kGru ? R * GH : 0), dhp_all(whr && gwhr ? R * Ho : 0);
-  std::vector<T> dh(s.N * Ho, T(0)), dc;
-  if (ghn) std::copy(ghn, ghn + s.N * Ho, dh.begin());
+  std::vector<PackedRhs<T>> packs;  // W_hh's columns of each part of the state
+  for (int p = 0; p < uo.parts(); ++p) packs.push_back(pack_rhs<T>(GH, uo.width(p), MatRef{whh + uo.lo[p], Ho, 1}));
+  std::vector<T> dh(N * Ho, T(0)), dc, draw(whr ? N * H : 0), dprev(s.mode == kGru ? N * Ho : 0);
+  if (ghn) std::copy(ghn, ghn + N * Ho, dh.begin());
   if (s.mode == kLstm) {
-    dc.assign(s.N * H, T(0));
-    if (gcn) std::copy(gcn, gcn + s.N * H, dc.begin());
+    dc.assign(N * H, T(0));
+    if (gcn) std::copy(gcn, gcn + N * H, dc.begin());
   }
-  std::vector<T> draw(s.N * H), dprev(s.N * Ho);
-  for (int64_t p = s.T() - 1; p >= 0; --p) {
-    const int64_t t = s.step(p), bs = s.bs[t], r0 = s.off[t];
-    if (gout)
-      for (int64_t i = 0; i < bs * Ho; ++i) dh[i] += gout[r0 * Ho + i];
+  for (int64_t q = s.T() - 1; q >= 0; --q) {
+    const int64_t t = s.step(q), bs = s.bs[t], r0 = s.off[t];
     T* dg = gxp + r0 * GH;  // the gates' gradients are the input projection's
-    if (s.mode == kLstm) {
-      const T* dhr = dh.data();
-      if (whr) {  // h = raw @ W_hr^T: dW_hr += dh^T @ raw, draw = dh @ W_hr
-        if (gwhr) std::copy(dh.begin(), dh.begin() + bs * Ho, dhp_all.begin() + r0 * Ho);
-        gemm<T>(bs, H, Ho, MatRef{dh.data(), Ho, 1}, MatRef{whr, H, 1}, draw.data());
-        dhr = draw.data();
-      }
+    T* dgh = s.mode == kGru ? dgh_all.data() + r0 * GH : dg;  // the recurrent product's
+    if (whr) {  // h = raw @ W_hr^T: dW_hr += dh^T @ raw, draw = dh @ W_hr
+      if (gout)
+        for (int64_t i = 0; i < bs * Ho; ++i) dh[i] += gout[r0 * Ho + i];
+      if (gwhr) std::copy(dh.begin(), dh.begin() + bs * Ho, dhp_all.begin() + r0 * Ho);
+      gemm<T>(bs, H, Ho, MatRef{dh.data(), Ho, 1}, MatRef{whr, H, 1}, draw.data());
+    }
+    over_parts(u, [&](int p) {
+      const int64_t j0 = u.lo[p], w = u.width(p);
       for (int64_t i = 0; i < bs; ++i) {
-        const T* a = sv.act.data() + (r0 + i) * GH;
-        const T* cp = sv.cprev.data() + (r0 + i) * H;
-        const T* cnw = sv.cnew.data() + (r0 + i) * H;
-        T* d = dg + i * GH;
-        T* dci = dc.data() + i * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const T ig = a[j], fg = a[H + j], gg = a[2 * H + j], og = a[3 * H + j];
-          const T tc = vtanh(cnw[j]), dhj = dhr[i * H + j];
-          const T dct = dci[j] + dhj * og * (T(1) - tc * tc);
-          d[j] = dct * gg * ig * (T(1) - ig);
-          d[H + j] = dct * cp[j] * fg * (T(1) - fg);
-          d[2 * H + j] = dct * ig * (T(1) - gg * gg);
-          d[3 * H + j] = dhj * tc * og * (T(1) - og);
-          dci[j] = dct * fg;
+        const int64_t row = r0 + i;
+        T* dhi = dh.data() + i * Ho + j0;
+        if (gout && !whr)
+          for (int64_t k = 0; k < w; ++k) dhi[k] += gout[row * Ho + j0 + k];
+        const T* a = sv.act.data() + row * GH + j0;
+        T* d = dg + i * GH + j0;
+        if (s.mode == kLstm) {
+          lstm_cell_back_k(w, a, a + H, a + 2 * H, a + 3 * H, sv.cprev.data() + row * H + j0,
+                           sv.tc.data() + row * H + j0, whr ? draw.data() + i * H + j0 : dhi, dc.data() + i * H + j0, d,
+                           d + H, d + 2 * H, d + 3 * H);
+        } else if (s.mode == kGru) {
+          T* e = dgh + i * GH + j0;
+          gru_cell_back_k(w, a, a + H, a + 2 * H, sv.hprev.data() + row * Ho + j0, sv.ghn.data() + row * H + j0, dhi, d,
+                          d + H, d + 2 * H, e + 2 * H);
+          std::copy(d, d + w, e);
+          std::copy(d + H, d + H + w, e + H);
+        } else {
+          rnn_cell_back_k(w, s.mode == kRnnRelu, a, dhi, d);
         }
       }
-    } else if (s.mode == kGru) {
-      for (int64_t i = 0; i < bs; ++i) {
-        const T* a = sv.act.data() + (r0 + i) * GH;
-        const T* hp = sv.hprev.data() + (r0 + i) * Ho;
-        const T* gn = sv.ghn.data() + (r0 + i) * H;
-        T* d = dg + i * GH;
-        T* dhi = dh.data() + i * Ho;
-        for (int64_t j = 0; j < H; ++j) {
-          const T r = a[j], z = a[H + j], n = a[2 * H + j], g = dhi[j];
-          const T dn = g * (T(1) - z) * (T(1) - n * n);
-          d[j] = dn * gn[j] * r * (T(1) - r);
-          d[H + j] = g * (hp[j] - n) * z * (T(1) - z);
-          d[2 * H + j] = dn;
-          dhi[j] = g * z;  // the direct path; the recurrent product's part is added below
-        }
-      }
-    } else {
+    });
+    // dprev = dgates_h @ W_hh, by columns of the state
+    over_parts(uo, [&](int p) {
+      const int64_t c0 = uo.lo[p], w = uo.width(p);
+      if (s.mode != kGru) return gemm_packed_rhs<T>(bs, MatRef{dgh, GH, 1}, packs[p], dh.data() + c0, Ho);
+      T* dp = dprev.data() + N * c0;  // bs x w
+      gemm_packed_rhs<T>(bs, MatRef{dgh, GH, 1}, packs[p], dp, w);
       for (int64_t i = 0; i < bs; ++i)
-        for (int64_t j = 0; j < H; ++j) {
-          const T y = sv.act[(r0 + i) * GH + j];
-          dg[i * GH + j] = dh[i * Ho + j] * (s.mode == kRnnTanh ? T(1) - y * y : (y > 0 ? T(1) : T(0)));
-        }
-    }
-    // the recurrent product gates_h = h_prev @ W_hh^T + b_hh; for GRU its n part was scaled by r
-    const T* dgh = dg;
-    if (s.mode == kGru) {
-      T* d = dgh_all.data() + r0 * GH;
-      std::copy(dg, dg + bs * GH, d);
-      for (int64_t i = 0; i < bs; ++i)
-        for (int64_t j = 0; j < H; ++j) d[i * GH + 2 * H + j] *= sv.act[(r0 + i) * GH + j];
-      dgh = d;
-    }
-    gemm<T>(bs, Ho, GH, MatRef{dgh, GH, 1}, MatRef{whh, Ho, 1}, dprev.data());  // dgates_h @ W_hh
-    if (s.mode == kGru) {
-      for (int64_t i = 0; i < bs * Ho; ++i) dh[i] += dprev[i];
-    } else {
-      std::copy(dprev.begin(), dprev.begin() + bs * Ho, dh.begin());
-    }
+        for (int64_t k = 0; k < w; ++k) dh[i * Ho + c0 + k] += dp[i * w + k];
+    });
   }
   std::copy(dh.begin(), dh.end(), gh0);
   if (gc0) std::copy(dc.begin(), dc.end(), gc0);
@@ -216,9 +359,10 @@ struct RnnLayerBackward : Node {
   bool has_c = false;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     if (released || !saved)
-      throw std::runtime_error("Trying to backward through the graph a second time (or directly access saved tensors "
-                               "after they have already been freed). Specify retain_graph=True if you need to backward "
-                               "through the graph a second time.");
+      throw std::runtime_error(
+          "Trying to backward through the graph a second time (or directly access saved tensors "
+          "after they have already been freed). Specify retain_graph=True if you need to backward "
+          "through the graph a second time.");
     Tensor whh = contiguous(w_hh.get(*this)), whr = w_hr.t ? contiguous(w_hr.get(*this)) : Tensor();
     Tensor go = g[0] ? contiguous(g[0]) : Tensor(), gh = g[1] ? contiguous(g[1]) : Tensor();
     Tensor gc = g.size() > 2 && g[2] ? contiguous(g[2]) : Tensor();
@@ -258,7 +402,8 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
     return r;
   }
   const DType dt = xp_->dtype;
-  if (!is_floating(dt)) throw std::runtime_error(std::string("rnn: expected a floating point input, got ") + dtype_name(dt));
+  if (!is_floating(dt))
+    throw std::runtime_error(std::string("rnn: expected a floating point input, got ") + dtype_name(dt));
   for (const Tensor* t : {&h0_, &c0_, &w_hh_, &b_hh_, &w_hr_})
     if (*t && (*t)->dtype != dt)
       throw std::runtime_error(std::string("rnn: expected all tensors of dtype ") + dtype_name(dt) + ", got " +
@@ -271,9 +416,10 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
   s.H = w_hh_->shape[0] / s.G;
   s.reverse = reverse;
   const int64_t GH = s.G * s.H;
-  if (w_hh_->dim() != 2 || w_hh_->shape[1] != s.Hout || (w_hr_ && (w_hr_->shape[0] != s.Hout || w_hr_->shape[1] != s.H)) ||
-      (!w_hr_ && s.Hout != s.H) || (c0_ && (c0_->shape[0] != s.N || c0_->shape[1] != s.H)) ||
-      (b_hh_ && b_hh_->numel() != GH) || xp_->shape.back() != GH)
+  if (w_hh_->dim() != 2 || w_hh_->shape[1] != s.Hout ||
+      (w_hr_ && (w_hr_->shape[0] != s.Hout || w_hr_->shape[1] != s.H)) || (!w_hr_ && s.Hout != s.H) ||
+      (c0_ && (c0_->shape[0] != s.N || c0_->shape[1] != s.H)) || (b_hh_ && b_hh_->numel() != GH) ||
+      xp_->shape.back() != GH)
     throw std::runtime_error("rnn: inconsistent shapes (input projection " + shape_str(xp_->shape) + ", h0 " +
                              shape_str(h0_->shape) + ", weight_hh " + shape_str(w_hh_->shape) + ")");
   if (batch_sizes.empty()) {
@@ -290,7 +436,8 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
   if (shape_numel(xp_->shape) != s.rows() * GH)
     throw std::runtime_error("rnn: the input projection " + shape_str(xp_->shape) + " does not match the steps");
   Tensor xp = contiguous(xp_), h0 = contiguous(h0_), c0 = c0_ ? contiguous(c0_) : Tensor();
-  Tensor whh = contiguous(w_hh_), bhh = b_hh_ ? contiguous(b_hh_) : Tensor(), whr = w_hr_ ? contiguous(w_hr_) : Tensor();
+  Tensor whh = contiguous(w_hh_), bhh = b_hh_ ? contiguous(b_hh_) : Tensor(),
+         whr = w_hr_ ? contiguous(w_hr_) : Tensor();
   Shape os = xp_->shape;
   os.back() = s.Hout;
   Tensor out = empty(os, dt), hn = empty({s.N, s.Hout}, dt), cn = mode == kLstm ? empty({s.N, s.H}, dt) : Tensor();
