@@ -105,6 +105,9 @@ void bind_nn(py::module_& m) {
     });
     return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
   });
+  m.def("_gelu", [](const Tensor& x, bool approx_tanh) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return gelu(x, approx_tanh); });
+  });
   m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, double ls, const std::string& r) {
     return cross_entropy(x, t, opt(w), ii, ls, reduction_code(r));

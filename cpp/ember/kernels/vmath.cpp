@@ -21,6 +21,20 @@ EMBER_CLONES void tanh_to(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = vtanh(x[i]);
 }
 
+EMBER_CLONES void gelu_to(const float* x, float* y, int64_t n, bool approx_tanh) {
+  if (approx_tanh)  // (two loops: the flag is then a constant in each, and both vectorize)
+    for (int64_t i = 0; i < n; ++i) y[i] = vgelu(x[i], true);
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] = vgelu(x[i], false);
+}
+
+EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, int64_t n, bool approx_tanh) {
+  if (approx_tanh)
+    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], true);
+  else
+    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], false);
+}
+
 EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
   float mx = x[0];
   for (int64_t i = 1; i < len; ++i) mx = x[i] > mx ? x[i] : mx;

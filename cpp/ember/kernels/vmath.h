@@ -53,6 +53,42 @@ EMBER_INLINE float vsigmoid(float x) {
   return x < -88.7f ? 0.0f : r;
 }
 
+// erfc(z) for z >= 0 within about 1.2e-7 relative (a Chebyshev fit of erfc(z) e^(z^2) in
+// t = 1 / (1 + z/2)): one exp and one division, no branch; so GELU's x * Phi(x) keeps its relative
+// accuracy on the negative side, where 1 + erf(x) would cancel.
+EMBER_INLINE float verfc_pos(float z) {
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  return t * vexp(p - z * z);
+}
+
+// GELU and its derivative: x * Phi(x) (approximate: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))).
+EMBER_INLINE float vgelu(float x, bool approx_tanh) {
+  if (approx_tanh) {
+    const float th = vtanh(0.7978845608028654f * (x + 0.044715f * x * x * x));
+    return 0.5f * x * (1.0f + th);
+  }
+  const float e = verfc_pos((x < 0 ? -x : x) * 0.7071067811865476f);
+  return x * (x < 0 ? 0.5f * e : 1.0f - 0.5f * e);
+}
+EMBER_INLINE float vgelu_grad(float x, bool approx_tanh) {
+  if (approx_tanh) {
+    const float x2 = x * x, th = vtanh(0.7978845608028654f * (x + 0.044715f * x2 * x));
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * 0.7978845608028654f * (1.0f + 0.134145f * x2);
+  }
+  const float e = verfc_pos((x < 0 ? -x : x) * 0.7071067811865476f);
+  return (x < 0 ? 0.5f * e : 1.0f - 0.5f * e) + x * 0.3989422804014327f * vexp(-0.5f * x * x);
+}
+
 inline double vexp(double x) { return std::exp(x); }
 inline double vtanh(double x) { return std::tanh(x); }
 inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -62,6 +98,9 @@ void softmax_row(const float* x, float* y, int64_t len, bool log);
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);
+// GELU over n contiguous values, and its backward gx = g * GELU'(x) (SIMD clones).
+void gelu_to(const float* x, float* y, int64_t n, bool approx_tanh);
+void gelu_backward_to(const float* g, const float* x, float* gx, int64_t n, bool approx_tanh);
 // In place over n contiguous values (SIMD clones; float64 through libm).
 void sigmoid_inplace(float* x, int64_t n);
 void tanh_inplace(float* x, int64_t n);

@@ -5,6 +5,7 @@
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
 #include "ember/kernels/simd.h"
+#include "ember/kernels/vmath.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn.h"
 #include "ember/ops/registry.h"
@@ -135,6 +136,61 @@ void linear_into(const Tensor& x2, const Tensor& W, const Tensor& b, bool relu, 
   });
 }
 }  // namespace
+
+// ---- GELU: one op (torch's composite of erf, mul and add was five graph nodes and libm's scalar
+// erff); float32 contiguous runs the SIMD clones of kernels/vmath.h.
+namespace {
+template <class T>
+T gelu_scalar(T x, bool approx_tanh) {
+  if (approx_tanh) return T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x)));
+  return x < 0 ? T(0.5) * x * std::erfc(-x * T(0.7071067811865476)) : T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+}
+template <class T>
+T gelu_grad_scalar(T x, bool approx_tanh) {
+  if (approx_tanh) {
+    const T k = T(0.7978845608028654), th = std::tanh(k * (x + T(0.044715) * x * x * x));
+    return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
+  }
+  const T cdf = x < 0 ? T(0.5) * std::erfc(-x * T(0.7071067811865476)) : T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+  return cdf + x * T(0.3989422804014327) * std::exp(T(-0.5) * x * x);
+}
+
+struct GeluBackward : Node {
+  SavedTensor x{this};
+  bool approx_tanh = false;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {gelu_backward(g[0], x.get(*this), approx_tanh)}; }
+  std::string name() const override { return "GeluBackward0"; }
+};
+}  // namespace
+
+Tensor gelu_backward(const Tensor& grad, const Tensor& x, bool approx_tanh) {
+  if (any_storage({&grad, &x})) return from_compute(gelu_backward(to_compute(grad), to_compute(x), approx_tanh), {&x});
+  if (grad->dtype == DType::Float32 && x->dtype == DType::Float32 && grad->is_contiguous() && x->is_contiguous() &&
+      grad->shape == x->shape) {
+    Tensor out = empty(x->shape, DType::Float32);
+    gelu_backward_to(grad->data<float>(), x->data<float>(), out->data<float>(), x->numel(), approx_tanh);
+    return out;
+  }
+  return map2(grad, x, x->dtype, "gelu_backward", [approx_tanh](auto gv, auto v) { return gv * gelu_grad_scalar(v, approx_tanh); });
+}
+
+Tensor gelu(const Tensor& x, bool approx_tanh) {
+  if (any_storage({&x})) return from_compute(gelu(to_compute(x), approx_tanh), {&x});
+  Tensor out;
+  if (x->dtype == DType::Float32 && x->is_contiguous()) {
+    out = empty(x->shape, DType::Float32);
+    gelu_to(x->data<float>(), out->data<float>(), x->numel(), approx_tanh);
+  } else {
+    out = map1(x, x->dtype, "GeluKernelImpl", [approx_tanh](auto v) { return gelu_scalar(v, approx_tanh); });
+  }
+  if (any_requires_grad({&x})) {
+    auto n = make_node<GeluBackward>({&x});
+    n->x.save(x);
+    n->approx_tanh = approx_tanh;
+    set_history(out, n);
+  }
+  return out;
+}
 
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   if (any_storage({&x, &W, &b}))  // Note [Storage dtypes]

@@ -355,12 +355,9 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
 
 def gelu(input, approximate="none"):
     _float_only(input, "GeluKernelImpl")
-    if approximate == "tanh":
-        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
-        return 0.5 * input * (1.0 + _C.tanh(inner))
-    if approximate != "none":
+    if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
-    return 0.5 * input * (1.0 + _C.erf(input * (1.0 / math.sqrt(2.0))))
+    return _C._gelu(input, approximate == "tanh")
 
 
 def logsigmoid(input):
