@@ -2275,11 +2275,21 @@ CONV_CASES = [
     Case("avg_pool1d", lambda L, x: L.avg_pool1d(x, 4, padding=2), F(3, 9), id="include_pad_unbatched"),
     Case("adaptive_avg_pool1d", lambda L, x: L.adaptive_avg_pool1d(x, 4), F(2, 3, 10), id="uneven"),
     Case("adaptive_max_pool1d", lambda L, x: L.adaptive_max_pool1d(x, 3), F(2, 7), id="uneven"),
+    # the shuffles (cpp/ember/ops/fold.cpp): leading batch dims, unbatched inputs, views
+    Case("pixel_shuffle", lambda L, x: L.pixel_shuffle(x, 2), F(2, 8, 3, 2), id="4d"),
+    Case("pixel_shuffle", lambda L, x: L.pixel_shuffle(x.transpose(-1, -2), 3), F(2, 1, 9, 2, 3), id="5d_view"),
+    Case("pixel_unshuffle", lambda L, x: L.pixel_unshuffle(x, 2), F(2, 2, 4, 6), id="4d"),
+    Case("pixel_unshuffle", lambda L, x: L.pixel_unshuffle(x, 3), F(1, 6, 3), id="unbatched"),
+    Case("channel_shuffle", lambda L, x: L.channel_shuffle(x, 3), F(2, 6, 2, 2), id="4d"),
+    Case("channel_shuffle", lambda L, x: L.channel_shuffle(x[:, ::2], 2), F(2, 8, 3), id="3d_view"),
 ]
 CONV_DTYPE_CASES = [
     Case("conv2d", lambda L, x, w: L.conv2d(x, w, padding=1), Ints(1, 2, 4, 4), Ints(3, 2, 3, 3), id="int64"),
     Case("max_pool2d", lambda L, x: L.max_pool2d(x, 2), Ints(2, 4, 4), id="int64"),
     Case("avg_pool1d", lambda L, x: L.avg_pool1d(x, 2), Ints(2, 3, 6), id="int64", mirror=True),
+    Case("pixel_shuffle", lambda L, x: L.pixel_shuffle(x, 2), Ints(1, 4, 2, 3), id="int64"),
+    Case("pixel_unshuffle", lambda L, x: L.pixel_unshuffle(x, 2), Ints(1, 2, 2, 4), id="int64"),
+    Case("channel_shuffle", lambda L, x: L.channel_shuffle(x, 2), Ints(1, 4, 3), id="int64"),
 ]
 
 DIFF_CASES = UNARY_CASES + BINARY_CASES + MATH_CASES + REDUCTION_CASES + STATS_CASES + SOFTMAX_CASES \
@@ -2845,6 +2855,11 @@ BAD = [
     ("max_pool2d_pad_too_big", lambda L: L.max_pool2d(L.ones(1, 1, 4, 4), 3, padding=2), RuntimeError),
     ("max_pool2d_output_too_small", lambda L: L.max_pool2d(L.ones(1, 1, 2, 2), 3), RuntimeError),
     ("avg_pool1d_input_dims", lambda L: L.avg_pool1d(L.ones(1, 1, 1, 4), 2), RuntimeError),
+    ("pixel_shuffle_channels", lambda L: L.pixel_shuffle(L.ones(7, 3, 3), 2), RuntimeError),
+    ("pixel_shuffle_2d", lambda L: L.pixel_shuffle(L.ones(4, 4), 2), RuntimeError),
+    ("pixel_shuffle_float_factor", lambda L: L.pixel_shuffle(L.ones(4, 4, 4), 2.0), TypeError),
+    ("pixel_unshuffle_width", lambda L: L.pixel_unshuffle(L.ones(1, 4, 5), 2), RuntimeError),
+    ("channel_shuffle_groups", lambda L: L.channel_shuffle(L.ones(1, 6, 3), 4), RuntimeError),
     ("add_shapes", lambda L: L.add(L.ones(2, 3), L.ones(4)), RuntimeError),
     ("add_unknown_kw", lambda L: L.add(L.ones(2), L.ones(2), bogus=1), TypeError),
     ("add_str", lambda L: L.add(L.ones(2), "a"), TypeError),

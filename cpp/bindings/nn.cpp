@@ -98,6 +98,13 @@ void bind_nn(py::module_& m) {
   m.def("_adaptive_max_pool", [](const Tensor& x, int nd, const Ints& size) {
     return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_max_pool(x, nd, size); });
   });
+  // F.unfold / F.fold (src/ember/nn/_fold.py makes torch's pairs; cpp/ember/ops/fold.cpp).
+  m.def("_im2col", [](const Tensor& x, const Ints& k, const Ints& d, const Ints& p, const Ints& s) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return im2col(x, k, d, p, s); });
+  });
+  m.def("_col2im", [](const Tensor& x, const Ints& out, const Ints& k, const Ints& d, const Ints& p, const Ints& s) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return col2im(x, out, k, d, p, s); });
+  });
   m.def("_rnn_layer", [](int mode, const Tensor& xp, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
                          const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes) {
     auto r = release_gil_if(xp->numel() * h0->shape.back() >= kNoGilWork, [&] {

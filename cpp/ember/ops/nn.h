@@ -45,6 +45,21 @@ Tensor adaptive_avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& ou
 std::pair<Tensor, Tensor> adaptive_max_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 
 
+// Sliding blocks over the last two dims (fold.cpp), torch's im2col / col2im: im2col (F.unfold)
+// takes [N, C, H, W] or [C, H, W] to [N, C * kh * kw, L] or [C * kh * kw, L], the L blocks' values
+// as columns; col2im (F.fold) goes the other way to [N, C, output_size...], summing overlaps. Every
+// list has two entries (torch's messages otherwise).
+Tensor im2col(const Tensor& x, const std::vector<int64_t>& kernel_size, const std::vector<int64_t>& dilation,
+              const std::vector<int64_t>& padding, const std::vector<int64_t>& stride);
+Tensor col2im(const Tensor& x, const std::vector<int64_t>& output_size, const std::vector<int64_t>& kernel_size,
+              const std::vector<int64_t>& dilation, const std::vector<int64_t>& padding,
+              const std::vector<int64_t>& stride);
+// The shuffles (fold.cpp): permutations of [*, C, H, W] (channel_shuffle: [N, C, *]) into a new tensor.
+Tensor pixel_shuffle(const Tensor& x, int64_t upscale_factor);
+Tensor pixel_unshuffle(const Tensor& x, int64_t downscale_factor);
+Tensor channel_shuffle(const Tensor& x, int64_t groups);
+
+
 // One layer and direction of an RNN / LSTM / GRU over a sequence (rnn.cpp): xp is the input
 // projection x @ W_ih^T + b_ih, [T, N, G*H] (or packed rows [sum(batch_sizes), G*H] with
 // batch_sizes non-empty); h0 [N, Hout], c0 [N, H] (LSTM only), w_hh [G*H, Hout], b_hh and w_hr

@@ -1588,4 +1588,15 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     return input / div
 
 
+
+# --------------------------------------------------------------------------- blocks and shuffles
+# The shuffles are C++ table ops (cpp/ember/ops/fold.cpp), as torch's F.pixel_shuffle is
+# torch.pixel_shuffle; unfold / fold are Python functions over im2col / col2im (_fold.py).
+
+pixel_shuffle = _C.pixel_shuffle
+pixel_unshuffle = _C.pixel_unshuffle
+channel_shuffle = _C.channel_shuffle
+
+
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402,F401
+from ._fold import fold, unfold  # noqa: E402,F401
