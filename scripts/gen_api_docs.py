@@ -474,8 +474,9 @@ def differences_section(groups):
         lines.append("- Method-only ops (no `ember.X` function form): " + ", ".join(f"`{n}`" for n in method_only) +
                      ".")
     lines.append("- Convolution, pooling, recurrent and attention layers (`nn.Conv*`, `nn.*Pool*`, `nn.RNN`/`LSTM`/"
-                 "`GRU`, `nn.Transformer*`, `nn.MultiheadAttention`, `F.scaled_dot_product_attention`) are in "
-                 "`ember.nn` with torch's names; `nn.Unfold`/`Fold` are not there yet. [coverage.md](coverage.md) "
+                 "`GRU`, `nn.Transformer*`, `nn.MultiheadAttention`, `F.scaled_dot_product_attention`), sliding "
+                 "blocks and shuffles (`nn.Unfold`/`Fold`, `nn.PixelShuffle`/`PixelUnshuffle`, `nn.ChannelShuffle`) "
+                 "are in `ember.nn` with torch's names. [coverage.md](coverage.md) "
                  "lists, module by module, which of torch's other names ember has and which take torch's keywords.")
     lines.append("")
     return lines
