@@ -6,10 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/parallel.h"
+#include "ember/kernels/simd.h"
 #include "ember/ops/nn.h"
 #include "ember/ops/ops.h"
 #include "ember/ops/registry.h"
@@ -179,6 +181,81 @@ Taps taps(const PoolGeom& g, int i) {
   return t;
 }
 
+// Windows that all lie inside the input, undilated (MaxPool2d(2) and the like): taps outside,
+// a row of outputs inside, so the loop is over outputs, not over a window's few taps.
+template <class T>
+struct DenseMaxPool {
+  const T* x;
+  T* y;
+  int64_t* idx;
+  T lowest;
+  int64_t in_n, out_n, O0, O1, O2, H, W, K0, K1, K2, S0, S1, S2;
+};
+
+template <class T>
+EMBER_INLINE void dense_max_pool(const DenseMaxPool<T>& d, int64_t lo, int64_t hi) {
+  const int64_t O0 = d.O0, O1 = d.O1, O2 = d.O2, H = d.H, W = d.W, K0 = d.K0, K1 = d.K1, K2 = d.K2, S0 = d.S0,
+                S1 = d.S1, S2 = d.S2;  // (locals: the int64 index stores could alias the struct)
+  const T lowest = d.lowest;
+  for (int64_t pl = lo; pl < hi; ++pl) {
+    const T* __restrict src = d.x + pl * d.in_n;
+    T* __restrict dst = d.y + pl * d.out_n;
+    int64_t* __restrict ix = d.idx + pl * d.out_n;
+    for (int64_t od = 0; od < O0; ++od)
+      for (int64_t oh = 0; oh < O1; ++oh, dst += O2, ix += O2) {
+        for (int64_t ow = 0; ow < O2; ++ow) dst[ow] = lowest, ix[ow] = ((od * S0) * H + oh * S1) * W + ow * S2;
+        for (int64_t a = 0; a < K0; ++a)
+          for (int64_t b = 0; b < K1; ++b)
+            for (int64_t c = 0; c < K2; ++c) {
+              const int64_t row = ((od * S0 + a) * H + oh * S1 + b) * W + c;
+              for (int64_t ow = 0; ow < O2; ++ow) {  // branch-free: random data mispredicts half the time
+                const T v = src[row + ow * S2];
+                const bool take = (v > dst[ow]) | (v != v);
+                dst[ow] = take ? v : dst[ow];
+                ix[ow] = take ? row + ow * S2 : ix[ow];
+              }
+            }
+      }
+  }
+}
+// MaxPool2d(2) (2 x 2 windows, stride 2, over the last two dims): the four taps of a row of
+// windows read as two rows, their max and its index chosen in torch's scan order (the first
+// maximum; a NaN wins) with selects, so the loop vectorizes.
+template <class T>
+EMBER_INLINE void max_pool_2x2(const DenseMaxPool<T>& d, int64_t lo, int64_t hi) {
+  const int64_t O1 = d.O1, O2 = d.O2, W = d.W;
+  for (int64_t pl = lo; pl < hi; ++pl)
+    for (int64_t oh = 0; oh < O1; ++oh) {
+      const T* __restrict r0 = d.x + pl * d.in_n + 2 * oh * W;
+      const T* __restrict r1 = r0 + W;
+      T* __restrict dst = d.y + pl * d.out_n + oh * O2;
+      int64_t* __restrict ix = d.idx + pl * d.out_n + oh * O2;
+      const int64_t base = 2 * oh * W;
+      for (int64_t ow = 0; ow < O2; ++ow) {
+        const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
+        T m = a;
+        int64_t k = 2 * ow;
+        bool t = (b > m) | (b != b);
+        m = t ? b : m, k = t ? 2 * ow + 1 : k;
+        t = (c > m) | (c != c);
+        m = t ? c : m, k = t ? W + 2 * ow : k;
+        t = (e > m) | (e != e);
+        m = t ? e : m, k = t ? W + 2 * ow + 1 : k;
+        dst[ow] = m;
+        ix[ow] = base + k;
+      }
+    }
+}
+
+template <class T>
+EMBER_INLINE void dense_max_pool_any(const DenseMaxPool<T>& d, int64_t lo, int64_t hi) {
+  if (d.O0 == 1 && d.K0 == 1 && d.K1 == 2 && d.K2 == 2 && d.S1 == 2 && d.S2 == 2) max_pool_2x2(d, lo, hi);
+  else dense_max_pool(d, lo, hi);
+}
+// (per SIMD target: Note [Run-time SIMD]; a lambda would be compiled for the default one)
+EMBER_CLONES void dense_max_pool_f32(const DenseMaxPool<float>& d, int64_t lo, int64_t hi) { dense_max_pool_any(d, lo, hi); }
+EMBER_CLONES void dense_max_pool_f64(const DenseMaxPool<double>& d, int64_t lo, int64_t hi) { dense_max_pool_any(d, lo, hi); }
+
 template <class T>
 void max_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, int64_t* idx) {
   const int64_t in_n = g.in_n(), out_n = g.out_n();
@@ -189,34 +266,15 @@ void max_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, int64_
   const int64_t st0 = t0.step, st1 = t1.step, st2 = t2.step;
   const int64_t *f0 = t0.first.data(), *n0 = t0.count.data(), *f1 = t1.first.data(), *n1 = t1.count.data();
   const int64_t *f2 = t2.first.data(), *n2 = t2.count.data();
-  // Windows that all lie inside the input, undilated (MaxPool2d(2) and the like): taps outside,
-  // a row of outputs inside, so the loop is over outputs, not over a window's few taps.
   bool dense = !g.adaptive;
   for (int i = 0; i < 3; ++i)
     dense = dense && g.d[i] == 1 && g.p[i] == 0 && (g.out[i] - 1) * g.s[i] + g.k[i] <= g.in[i];
   if (dense) {
-    const int64_t K0 = g.k[0], K1 = g.k[1], K2 = g.k[2], S0 = g.s[0], S1 = g.s[1], S2 = g.s[2];
-    parallel_for(planes, pool_threads(planes, planes * out_n * K0 * K1 * K2), 1, [=](int64_t lo, int64_t hi) {
-      for (int64_t pl = lo; pl < hi; ++pl) {
-        const T* __restrict src = x + pl * in_n;
-        T* __restrict dst = y + pl * out_n;
-        int64_t* __restrict ix = idx + pl * out_n;
-        for (int64_t od = 0; od < O0; ++od)
-          for (int64_t oh = 0; oh < O1; ++oh, dst += O2, ix += O2) {
-            for (int64_t ow = 0; ow < O2; ++ow) dst[ow] = lowest, ix[ow] = ((od * S0) * H + oh * S1) * W + ow * S2;
-            for (int64_t a = 0; a < K0; ++a)
-              for (int64_t b = 0; b < K1; ++b)
-                for (int64_t c = 0; c < K2; ++c) {
-                  const int64_t row = ((od * S0 + a) * H + oh * S1 + b) * W + c;
-                  for (int64_t ow = 0; ow < O2; ++ow) {  // branch-free: random data mispredicts half the time
-                    const T v = src[row + ow * S2];
-                    const bool take = (v > dst[ow]) | (v != v);
-                    dst[ow] = take ? v : dst[ow];
-                    ix[ow] = take ? row + ow * S2 : ix[ow];
-                  }
-                }
-          }
-      }
+    const DenseMaxPool<T> d{x, y, idx, lowest, in_n, out_n, O0, O1, O2, H, W, g.k[0], g.k[1], g.k[2], g.s[0], g.s[1], g.s[2]};
+    parallel_for(planes, pool_threads(planes, planes * out_n * d.K0 * d.K1 * d.K2), 1, [&](int64_t lo, int64_t hi) {
+      if constexpr (std::is_same_v<T, float>) dense_max_pool_f32(d, lo, hi);
+      else if constexpr (std::is_same_v<T, double>) dense_max_pool_f64(d, lo, hi);
+      else dense_max_pool_any(d, lo, hi);
     });
     return;
   }
