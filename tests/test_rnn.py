@@ -193,6 +193,37 @@ def test_rnn_grid(mode, num_layers, bidirectional, batch_first, bias, proj, init
     assert tuple(e_out[0].shape) == out_shape
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("packed", [False, True])
+def test_wide_layers_split_over_threads(mode, threads, packed):
+    """Layers wide enough that the hidden units are split over the threads (Note [RNN step split] in
+    cpp/ember/ops/rnn.cpp: H = 200, split at a 16-unit boundary) and that the backward's product
+    over G * H gate columns spans more than one K block of the packed kernel; a batch that is not
+    a multiple of the kernel's row tile; dense and packed (shrinking batch) sequences; 1 and 2 threads."""
+    kind, extra = MODES[mode]
+    T, N, F, H = 5, 33, 7, 200
+    g = rng(zlib.crc32(repr(("wide", mode, packed)).encode()))
+    x = (g.standard_normal((T, N, F)) * 0.5).astype(np.float32)
+    hs, cs = hidden_shapes(kind, 1, True, N, H)
+    hx = make_hx(kind, g, hs, cs)
+    old = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        if not packed:
+            run_and_compare(kind, (F, H), dict(extra, bidirectional=True), x, hx, what=f"{mode} wide")
+            return
+        lengths = sorted(g.integers(1, T + 1, N).tolist(), reverse=True)
+        lengths[0] = T
+        em, tm = make_pair(kind, F, H, **extra)
+        ex, tx = leaf(ember, x), leaf(torch, x)
+        ep = eru.pack_padded_sequence(ex, lengths)
+        tp = tru.pack_padded_sequence(tx, lengths)
+        compare_outputs_and_grads(em, tm, em(ep), tm(tp), [ex], [tx], what=f"{mode} wide packed")
+    finally:
+        ember.set_num_threads(old)
+
+
 # --------------------------------------------------------------------------- 2. unbatched, T=1, N=1
 
 @pytest.mark.parametrize("mode", list(MODES))
