@@ -5,6 +5,7 @@ np.random.default_rng (never torch's stream); values and gradients are compared 
 with finite differences in float64); random-sampling functions are checked statistically."""
 import math
 import os
+import re
 import sys
 import warnings
 
@@ -1493,3 +1494,53 @@ def test_buffer_assignment_registers_as_torch():
                     isinstance(lib.ones(1), nn.Buffer), m.a.tolist(), m.b.requires_grad,
                     nn.Buffer(lib.ones(1, requires_grad=True)).requires_grad))
     assert out[0] == out[1]
+
+
+# --------------------------------------------------------------------------- layer_norm (one C++ op)
+
+@pytest.mark.parametrize("shape,nshape", [((4, 5), (5,)), ((2, 3, 4), (3, 4)), ((3, 1, 7), (7,)), ((6,), (6,)),
+                                          ((0, 5), (5,)), ((2, 300), (300,))])
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layer_norm_matches_torch(shape, nshape, affine, dtype):
+    x = x_of(shape, 11, dtype=dtype) + 2.0  # (an offset: the mean matters)
+    w = (1 + 0.3 * x_of(nshape, 12)).astype(dtype) if affine in ("both", "weight") else None
+    b = x_of(nshape, 13, dtype=dtype) if affine in ("both", "bias") else None
+    inputs = [x] + [t for t in (w, b) if t is not None]
+
+    def fn(lib_F):
+        def f(x, *wb):
+            it = iter(wb)
+            return lib_F.layer_norm(x, nshape, next(it) if w is not None else None, next(it) if b is not None else None,
+                                    eps=1e-3)
+        return f
+    tol = dict(atol=1e-5, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-10)
+    check_op(fn(EF), fn(TF), inputs, **tol)
+    if dtype == np.float64 and 0 not in shape:
+        gradcheck(fn(EF), inputs)
+
+
+def test_layer_norm_views_names_and_errors():
+    x = x_of((4, 6, 5), 3)
+    # a transposed (non-contiguous) input and a strided weight
+    check_op(lambda a, w: EF.layer_norm(a.transpose(0, 1), (4,), w[::2]),
+             lambda a, w: TF.layer_norm(a.transpose(0, 1), (4,), w[::2]),
+             [x_of((6, 5, 4), 4), x_of((8,), 5)], atol=1e-12, rtol=1e-10)
+    y = EF.layer_norm(ember.tensor(x, requires_grad=True), (5,))
+    assert y.grad_fn.name() == "NativeLayerNormBackward0"
+    for bad_w, bad_b in (((2,), None), (None, (4,))):
+        e1 = lambda s: ember.ones(s, dtype=ember.float64) if s else None  # noqa: E731
+        t1 = lambda s: torch.ones(s, dtype=torch.float64) if s else None  # noqa: E731
+        args = [ember.tensor(x), (5,), e1(bad_w), e1(bad_b)]
+        targs = [torch.tensor(x), (5,), t1(bad_w), t1(bad_b)]
+        with pytest.raises(RuntimeError) as te:
+            TF.layer_norm(*targs)
+        with pytest.raises(RuntimeError, match=str(te.value).split(",")[0]):
+            EF.layer_norm(*args)
+    with pytest.raises(NotImplementedError, match="LayerNormKernelImpl"):
+        EF.layer_norm(ember.ones(2, 3, dtype=ember.int64), (3,))
+    for xd, wd in (("float32", "float64"), ("float64", "float32")):
+        with pytest.raises(RuntimeError) as te:
+            TF.layer_norm(torch.ones(2, 3, dtype=getattr(torch, xd)), (3,), torch.ones(3, dtype=getattr(torch, wd)))
+        with pytest.raises(RuntimeError, match=re.escape(str(te.value))):
+            EF.layer_norm(ember.ones(2, 3, dtype=getattr(ember, xd)), (3,), ember.ones(3, dtype=getattr(ember, wd)))

@@ -112,6 +112,9 @@ void bind_nn(py::module_& m) {
     });
     return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
   });
+  m.def("_layer_norm", [](const Tensor& x, int64_t D, const OptTensor& w, const OptTensor& b, double eps) {
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return layer_norm(x, D, opt(w), opt(b), eps); });
+  });
   m.def("_gelu", [](const Tensor& x, bool approx_tanh) {
     return release_gil_if(x->numel() >= kNoGilWork, [&] { return gelu(x, approx_tanh); });
   });

@@ -1,9 +1,11 @@
 // Fused neural-network ops: linear (matmul + bias), mse_loss, cross_entropy / nll_loss and
 // binary_cross_entropy(_with_logits). One kernel forward, one backward node each, stable numerics.
+#include <algorithm>
 #include <cmath>
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
+#include "ember/kernels/parallel.h"
 #include "ember/kernels/simd.h"
 #include "ember/kernels/vmath.h"
 #include "ember/ops/elementwise.h"
@@ -190,6 +192,124 @@ Tensor gelu(const Tensor& x, bool approx_tanh) {
     set_history(out, n);
   }
   return out;
+}
+
+// ---- LayerNorm over the last D values of every row: one op and one node (the composite was
+// eight ops and their nodes). Moments in double; the backward makes the input gradient row by
+// row and the weight and bias gradients as per-thread partial column sums.
+namespace {
+int rows_threads(int64_t rows, int64_t work) {
+  return (int)std::max<int64_t>(1, std::min<int64_t>({work / (1 << 15), rows, get_num_threads()}));
+}
+
+template <class T>
+void layer_norm_fwd(int64_t rows, int64_t D, const T* x, const T* w, const T* b, double eps, T* y, T* mean, T* rstd) {
+  parallel_for(rows, rows_threads(rows, rows * D), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * D;
+      double s = 0, q = 0;
+      for (int64_t j = 0; j < D; ++j) s += xr[j];
+      const double mu = s / D;
+      for (int64_t j = 0; j < D; ++j) q += (xr[j] - mu) * (xr[j] - mu);
+      const T m = (T)mu, rs = (T)(1.0 / std::sqrt(q / D + eps));
+      mean[r] = m, rstd[r] = rs;
+      T* yr = y + r * D;
+      for (int64_t j = 0; j < D; ++j) {
+        T v = (xr[j] - m) * rs;
+        if (w) v *= w[j];
+        if (b) v += b[j];
+        yr[j] = v;
+      }
+    }
+  });
+}
+
+template <class T>
+void layer_norm_bwd(int64_t rows, int64_t D, const T* gy, const T* x, const T* w, const T* mean, const T* rstd, T* gx,
+                    T* gw, T* gb) {
+  const int nt = rows_threads(rows, rows * D);
+  std::vector<double> part((size_t)nt * 2 * D, 0.0);  // per part: sum gy * xhat, sum gy
+  const int64_t chunk = std::max<int64_t>(1, (rows + nt - 1) / nt);
+  parallel_run((int)((rows + chunk - 1) / chunk), [&](int p) {
+    double* pw = part.data() + (size_t)p * 2 * D;
+    double* pb = pw + D;
+    for (int64_t r = p * chunk; r < std::min(rows, (p + 1) * chunk); ++r) {
+      const T* xr = x + r * D;
+      const T* gr = gy + r * D;
+      const T m = mean[r], rs = rstd[r];
+      double a = 0, c = 0;
+      for (int64_t j = 0; j < D; ++j) {
+        const T xh = (xr[j] - m) * rs, g = w ? gr[j] * w[j] : gr[j];
+        a += g, c += g * xh;
+        pw[j] += gr[j] * xh, pb[j] += gr[j];
+      }
+      if (!gx) continue;
+      const T am = (T)(a / D), cm = (T)(c / D);
+      T* o = gx + r * D;
+      for (int64_t j = 0; j < D; ++j) {
+        const T xh = (xr[j] - m) * rs, g = w ? gr[j] * w[j] : gr[j];
+        o[j] = rs * (g - am - xh * cm);
+      }
+    }
+  });
+  for (int64_t j = 0; j < D; ++j) {
+    double sw = 0, sb = 0;
+    for (int p = 0; p < nt; ++p) sw += part[(size_t)p * 2 * D + j], sb += part[(size_t)p * 2 * D + D + j];
+    if (gw) gw[j] = (T)sw;
+    if (gb) gb[j] = (T)sb;
+  }
+}
+
+struct LayerNormBackward : Node {
+  SavedTensor x{this}, w{this}, mean{this}, rstd{this};
+  int64_t D = 0;
+  Shape nshape;  // normalized_shape: the weight's and bias's
+  bool has_w = false, has_b = false;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor xs = x.get(*this), ws = has_w ? w.get(*this) : Tensor(), gy = contiguous(g[0]);
+    Tensor mu = mean.get(*this), rs = rstd.get(*this);
+    const int64_t rows = D ? xs->numel() / D : 0;
+    Tensor gx = needs(0) ? empty(xs->shape, xs->dtype) : Tensor();
+    Tensor gw = has_w && needs(1) ? empty({D}, xs->dtype) : Tensor(), gb = has_b && needs(2) ? empty({D}, xs->dtype) : Tensor();
+    EMBER_DISPATCH_FLOAT(xs->dtype, "layer_norm_backward", T, {
+      layer_norm_bwd<T>(rows, D, gy->data<T>(), xs->data<T>(), ws ? ws->data<T>() : nullptr, mu->data<T>(),
+                        rs->data<T>(), gx ? gx->data<T>() : nullptr, gw ? gw->data<T>() : nullptr,
+                        gb ? gb->data<T>() : nullptr);
+    });
+    if (gw) gw = reshape(gw, nshape);
+    if (gb) gb = reshape(gb, nshape);
+    return {gx, gw, gb};
+  }
+  std::string name() const override { return "NativeLayerNormBackward0"; }
+};
+}  // namespace
+
+Tensor layer_norm(const Tensor& x_, int64_t D, const Tensor& w_, const Tensor& b_, double eps) {
+  if (any_storage({&x_, &w_, &b_})) return from_compute(layer_norm(to_compute(x_), D, to_compute(w_), to_compute(b_), eps), {&x_});
+  for (const Tensor* t : {&w_, &b_})
+    if (*t && (*t)->dtype != x_->dtype)  // (torch's messages; a float16 / bfloat16 input with float32 parameters is fine, above)
+      throw std::runtime_error(x_->dtype == DType::Float32
+                                   ? "mixed dtype (CPU): expect parameter to have scalar type of Float"
+                                   : "mixed dtype (CPU): all inputs must share same datatype.");
+  Tensor x = contiguous(x_), w = w_ ? contiguous(w_) : Tensor(), b = b_ ? contiguous(b_) : Tensor();
+  const int64_t rows = D ? x->numel() / D : 0;
+  Tensor y = empty(x->shape, x->dtype), mean = empty({rows}, x->dtype), rstd = empty({rows}, x->dtype);
+  EMBER_DISPATCH_FLOAT(x->dtype, "LayerNormKernelImpl", T, {
+    layer_norm_fwd<T>(rows, D, x->data<T>(), w ? w->data<T>() : nullptr, b ? b->data<T>() : nullptr, eps, y->data<T>(),
+                      mean->data<T>(), rstd->data<T>());
+  });
+  if (any_requires_grad({&x_, &w_, &b_})) {
+    auto n = make_node<LayerNormBackward>({&x_, &w_, &b_});
+    n->x.save(x);
+    if (w) n->w.save(w);
+    n->mean.save(mean);
+    n->rstd.save(rstd);
+    n->D = D;
+    n->has_w = (bool)w_, n->has_b = (bool)b_;
+    if (w_ || b_) n->nshape = (w_ ? w_ : b_)->shape;
+    set_history(y, n);
+  }
+  return y;
 }
 
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {

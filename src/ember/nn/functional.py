@@ -1230,20 +1230,16 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if len(normalized_shape) == 0:
         raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
                            f"element, but got normalized_shape = {list(normalized_shape)}")
-    dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
     if tuple(input.shape[input.dim() - len(normalized_shape):]) != tuple(normalized_shape):
         raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
                            f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size "
                            f"{list(input.shape)}")
-    mu = input.mean(dims, keepdim=True)
-    xc = input - mu
-    var = (xc * xc).mean(dims, keepdim=True)
-    y = xc / (var + eps).sqrt()
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != tuple(normalized_shape):
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                               f"{list(t.shape)} and normalized_shape = {list(normalized_shape)}")
+    _float_only(input, "LayerNormKernelImpl")
+    return _C._layer_norm(input, math.prod(normalized_shape), weight, bias, float(eps))
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
