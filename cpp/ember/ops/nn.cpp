@@ -2,6 +2,7 @@
 // binary_cross_entropy(_with_logits). One kernel forward, one backward node each, stable numerics.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
@@ -195,68 +196,120 @@ Tensor gelu(const Tensor& x, bool approx_tanh) {
 }
 
 // ---- LayerNorm over the last D values of every row: one op and one node (the composite was
-// eight ops and their nodes). Moments in double; the backward makes the input gradient row by
-// row and the weight and bias gradients as per-thread partial column sums.
+// eight ops and their nodes). Rows split over the pool; the row loops are compiled per SIMD target,
+// their sums kept in 16 lanes of partial sums (a plain float sum does not vectorize: its order
+// would change), as torch's vectorized moments do. The backward makes the input gradient row by
+// row and the weight and bias gradients as per-part column sums.
 namespace {
 int rows_threads(int64_t rows, int64_t work) {
   return (int)std::max<int64_t>(1, std::min<int64_t>({work / (1 << 15), rows, get_num_threads()}));
 }
 
+// sum of f(j) over [0, D) in 16 interleaved partial sums
+template <class T, class F>
+EMBER_INLINE T lane_sum(int64_t D, F f) {
+  T acc[16] = {};
+  int64_t j = 0;
+  for (; j + 16 <= D; j += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += f(j + k);
+  for (; j < D; ++j) acc[j & 15] += f(j);
+  T s = 0;
+  for (int k = 0; k < 16; ++k) s += acc[k];
+  return s;
+}
+
+template <class T>
+EMBER_INLINE void ln_fwd_rows(int64_t lo, int64_t hi, int64_t D, const T* __restrict x, const T* __restrict w,
+                              const T* __restrict b, T eps, T* __restrict y, T* __restrict mean, T* __restrict rstd) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * D;
+    const T m = lane_sum<T>(D, [&](int64_t j) { return xr[j]; }) / T(D);
+    const T q = lane_sum<T>(D, [&](int64_t j) { return (xr[j] - m) * (xr[j] - m); });
+    const T rs = T(1) / std::sqrt(q / T(D) + eps);
+    mean[r] = m, rstd[r] = rs;
+    T* __restrict yr = y + r * D;
+    if (w && b)
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
+    else if (w)
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * rs * w[j];
+    else if (b)
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * rs + b[j];
+    else
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * rs;
+  }
+}
+
+// rows [lo, hi): gx (when asked), and this part's column sums of gy * xhat (pw) and gy (pb)
+template <class T>
+EMBER_INLINE void ln_bwd_rows(int64_t lo, int64_t hi, int64_t D, const T* __restrict gy, const T* __restrict x,
+                              const T* __restrict w, const T* __restrict mean, const T* __restrict rstd,
+                              T* __restrict gx, T* __restrict pw, T* __restrict pb) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * D;
+    const T* __restrict gr = gy + r * D;
+    const T m = mean[r], rs = rstd[r];
+    for (int64_t j = 0; j < D; ++j) {
+      pw[j] += gr[j] * ((xr[j] - m) * rs);
+      pb[j] += gr[j];
+    }
+    if (!gx) continue;
+    T a, c;
+    if (w) {
+      a = lane_sum<T>(D, [&](int64_t j) { return gr[j] * w[j]; }) / T(D);
+      c = lane_sum<T>(D, [&](int64_t j) { return gr[j] * w[j] * ((xr[j] - m) * rs); }) / T(D);
+    } else {
+      a = lane_sum<T>(D, [&](int64_t j) { return gr[j]; }) / T(D);
+      c = lane_sum<T>(D, [&](int64_t j) { return gr[j] * ((xr[j] - m) * rs); }) / T(D);
+    }
+    T* __restrict o = gx + r * D;
+    if (w)
+      for (int64_t j = 0; j < D; ++j) o[j] = rs * (gr[j] * w[j] - a - ((xr[j] - m) * rs) * c);
+    else
+      for (int64_t j = 0; j < D; ++j) o[j] = rs * (gr[j] - a - ((xr[j] - m) * rs) * c);
+  }
+}
+
+// (per SIMD target: Note [Run-time SIMD]; the parallel lambdas call these)
+EMBER_CLONES void ln_fwd_rows_f32(int64_t lo, int64_t hi, int64_t D, const float* x, const float* w, const float* b,
+                                  float eps, float* y, float* mean, float* rstd) {
+  ln_fwd_rows<float>(lo, hi, D, x, w, b, eps, y, mean, rstd);
+}
+EMBER_CLONES void ln_bwd_rows_f32(int64_t lo, int64_t hi, int64_t D, const float* gy, const float* x, const float* w,
+                                  const float* mean, const float* rstd, float* gx, float* pw, float* pb) {
+  ln_bwd_rows<float>(lo, hi, D, gy, x, w, mean, rstd, gx, pw, pb);
+}
+template <class T, class... A>
+void ln_fwd_any(A... a) {
+  if constexpr (std::is_same_v<T, float>) ln_fwd_rows_f32(a...);
+  else ln_fwd_rows<T>(a...);
+}
+template <class T, class... A>
+void ln_bwd_any(A... a) {
+  if constexpr (std::is_same_v<T, float>) ln_bwd_rows_f32(a...);
+  else ln_bwd_rows<T>(a...);
+}
+
 template <class T>
 void layer_norm_fwd(int64_t rows, int64_t D, const T* x, const T* w, const T* b, double eps, T* y, T* mean, T* rstd) {
-  parallel_for(rows, rows_threads(rows, rows * D), 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * D;
-      double s = 0, q = 0;
-      for (int64_t j = 0; j < D; ++j) s += xr[j];
-      const double mu = s / D;
-      for (int64_t j = 0; j < D; ++j) q += (xr[j] - mu) * (xr[j] - mu);
-      const T m = (T)mu, rs = (T)(1.0 / std::sqrt(q / D + eps));
-      mean[r] = m, rstd[r] = rs;
-      T* yr = y + r * D;
-      for (int64_t j = 0; j < D; ++j) {
-        T v = (xr[j] - m) * rs;
-        if (w) v *= w[j];
-        if (b) v += b[j];
-        yr[j] = v;
-      }
-    }
-  });
+  parallel_for(rows, rows_threads(rows, rows * D), 1,
+               [&](int64_t lo, int64_t hi) { ln_fwd_any<T>(lo, hi, D, x, w, b, (T)eps, y, mean, rstd); });
 }
 
 template <class T>
 void layer_norm_bwd(int64_t rows, int64_t D, const T* gy, const T* x, const T* w, const T* mean, const T* rstd, T* gx,
                     T* gw, T* gb) {
   const int nt = rows_threads(rows, rows * D);
-  std::vector<double> part((size_t)nt * 2 * D, 0.0);  // per part: sum gy * xhat, sum gy
   const int64_t chunk = std::max<int64_t>(1, (rows + nt - 1) / nt);
+  std::vector<T> part((size_t)nt * 2 * D, T(0));  // per part: sum gy * xhat, sum gy
   parallel_run((int)((rows + chunk - 1) / chunk), [&](int p) {
-    double* pw = part.data() + (size_t)p * 2 * D;
-    double* pb = pw + D;
-    for (int64_t r = p * chunk; r < std::min(rows, (p + 1) * chunk); ++r) {
-      const T* xr = x + r * D;
-      const T* gr = gy + r * D;
-      const T m = mean[r], rs = rstd[r];
-      double a = 0, c = 0;
-      for (int64_t j = 0; j < D; ++j) {
-        const T xh = (xr[j] - m) * rs, g = w ? gr[j] * w[j] : gr[j];
-        a += g, c += g * xh;
-        pw[j] += gr[j] * xh, pb[j] += gr[j];
-      }
-      if (!gx) continue;
-      const T am = (T)(a / D), cm = (T)(c / D);
-      T* o = gx + r * D;
-      for (int64_t j = 0; j < D; ++j) {
-        const T xh = (xr[j] - m) * rs, g = w ? gr[j] * w[j] : gr[j];
-        o[j] = rs * (g - am - xh * cm);
-      }
-    }
+    T* pw = part.data() + (size_t)p * 2 * D;
+    ln_bwd_any<T>(p * chunk, std::min(rows, (p + 1) * chunk), D, gy, x, w, mean, rstd, gx, pw, pw + D);
   });
   for (int64_t j = 0; j < D; ++j) {
-    double sw = 0, sb = 0;
+    T sw = 0, sb = 0;
     for (int p = 0; p < nt; ++p) sw += part[(size_t)p * 2 * D + j], sb += part[(size_t)p * 2 * D + D + j];
-    if (gw) gw[j] = (T)sw;
-    if (gb) gb[j] = (T)sb;
+    if (gw) gw[j] = sw;
+    if (gb) gb[j] = sb;
   }
 }
 
