@@ -131,6 +131,13 @@ S filter_cubic(S x) {
   if (x < 2.0) return cubic2(x, a, kAll);
   return 0.0;
 }
+double filter_cubic075(double x) {  // Keys with a = -0.75 (torch's uint8 bicubic without antialias)
+  constexpr double a = -0.75;
+  x = std::abs(x);
+  if (x < 1.0) return cubic1(x, a, kAll);
+  if (x < 2.0) return cubic2(x, a, kAll);
+  return 0.0;
+}
 template <class S>
 S sinc(S x) {
   if (x == 0.0) return 1.0;
@@ -443,6 +450,111 @@ Tensor aa_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shape) 
   return cur;
 }
 
+// ---- uint8 bilinear / bicubic (antialiased or not): torch's integer path, one pass per resized
+// axis as the antialiased float path. The weights are computed in double, then scaled by 2^prec
+// (the largest precision that keeps them in int16) and rounded; a pass sums t * w in int32 from
+// 2^(prec-1) and keeps (sum >> prec) clamped to [0, 255].
+struct IntTaps {
+  int64_t K = 1;
+  unsigned prec = 0;
+  std::vector<int64_t> first, cnt;  // the window of each output
+  std::vector<int32_t> w;           // out * K
+};
+
+IntTaps int16_taps(const ResizeGeom& g, int ax) {
+  const int64_t in = g.in[ax], out = g.out[ax];
+  IntTaps r;
+  std::vector<double> wd;
+  double wt_max = 0.0;
+  if (g.mode >= kResizeAaLinear) {
+    const Taps<double> t = make_taps<double>(g, ax, 1, false);
+    r.K = t.K, r.cnt = t.cnt, wd = t.w;
+    r.first.resize(out);
+    for (int64_t o = 0; o < out; ++o) {
+      r.first[o] = t.idx[o * t.K];
+      double total = 0.0;  // torch's maximum: over the normalised weights of windows with a nonzero sum
+      for (int64_t j = 0; j < t.cnt[o]; ++j) total += wd[o * t.K + j];
+      if (total != 0.0)
+        for (int64_t j = 0; j < t.cnt[o]; ++j) wt_max = std::max(wt_max, wd[o * t.K + j]);
+    }
+  } else {
+    // not antialiased: the taps of the float path, those outside the input folded onto its border taps
+    const bool cubic = g.mode == kResizeCubic;
+    const int64_t K = cubic ? 4 : 2, support = K / 2;
+    r.K = K;
+    r.first.resize(out), r.cnt.resize(out), wd.assign(out * K, 0.0);
+    const double scale = pixel_scale<double>(in, out, g.align, g.scale[ax]);
+    for (int64_t o = 0; o < out; ++o) {
+      int64_t i;
+      double lambda;
+      guard_index(source_index<double>(scale, o, g.align, cubic, true), in, i, lambda);
+      const int64_t lo = i - support + 1, hi = i + support + 1;
+      r.first[o] = std::max<int64_t>(lo, 0);
+      r.cnt[o] = std::clamp<int64_t>(std::min(hi, in) - r.first[o], 0, K);
+      double* w = wd.data() + o * K;
+      int64_t at = 0;
+      for (int64_t j = 0; j < K; ++j) {
+        const double arg = static_cast<double>(j + 1 - support) - lambda;
+        const double v = cubic ? filter_cubic075(arg) : filter_linear<double>(arg);
+        if (lo + j <= 0) at = 0;
+        else if (lo + j >= in - 1) at = r.cnt[o] - 1;
+        w[at] += v;
+        wt_max = std::max(wt_max, w[at]);
+        ++at;
+      }
+    }
+  }
+  for (r.prec = 0; r.prec < 22; ++r.prec) {
+    const int next = (int)(0.5 + wt_max * (1 << (r.prec + 1)));
+    if (next >= (1 << 15)) break;
+  }
+  r.w.resize(wd.size());
+  for (size_t k = 0; k < wd.size(); ++k) {
+    const double v = wd[k] * (1 << r.prec);
+    r.w[k] = (int16_t)(v < 0 ? (int)(-0.5 + v) : (int)(0.5 + v));
+  }
+  return r;
+}
+
+void uint8_pass(const IntTaps& t, int64_t outer, int64_t in, int64_t out, int64_t inner, const uint8_t* x, uint8_t* y) {
+  parallel_for(outer, resize_threads(outer, outer * out * inner * t.K), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t a = lo; a < hi; ++a) {
+      const uint8_t* src = x + a * in * inner;
+      uint8_t* dst = y + a * out * inner;
+      for (int64_t o = 0; o < out; ++o, dst += inner) {
+        const uint8_t* first = src + t.first[o] * inner;
+        const int32_t* w = t.w.data() + o * t.K;
+        for (int64_t b = 0; b < inner; ++b) {
+          int32_t acc = 1 << (t.prec - 1);
+          for (int64_t k = 0; k < t.cnt[o]; ++k) acc += (int32_t)first[k * inner + b] * w[k];
+          dst[b] = (uint8_t)std::clamp(acc >> t.prec, 0, 255);
+        }
+      }
+    }
+  });
+}
+
+Tensor uint8_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shape) {
+  Tensor cur = x;
+  Shape shape = x->shape;
+  for (int ax = 2; ax >= 1; --ax) {  // 2-D only: the width, then the height
+    if (g.in[ax] == g.out[ax]) continue;
+    const IntTaps t = int16_taps(g, ax);
+    const int64_t inner = ax == 2 ? 1 : shape[3];
+    const int64_t outer = cur->numel() / std::max<int64_t>(g.in[ax] * inner, 1);
+    shape[ax + 1] = g.out[ax];
+    Tensor nxt = empty(shape, x->dtype);
+    if (nxt->numel()) uint8_pass(t, outer, g.in[ax], g.out[ax], inner, cur->data<uint8_t>(), nxt->data<uint8_t>());
+    cur = nxt;
+  }
+  if (cur.get() == x.get()) {
+    Tensor y = empty(out_shape, x->dtype);
+    if (y->numel()) std::copy(x->data<uint8_t>(), x->data<uint8_t>() + x->numel(), y->data<uint8_t>());
+    return y;
+  }
+  return cur;
+}
+
 // ---- backward: the adjoint scatter, grad_in[taps of o] += weight * grad_out[o], in torch's order
 // and fusions (Note [Resize FMA]).
 template <class T>
@@ -606,9 +718,10 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
   if (g.nd == 3 && (mode <= kResizeLinear)) g.cl = cl_layout;
   const DType dt = x_->dtype;
   const bool nearest = mode <= kResizeNearestExact;
+  const bool uint8_interp = dt == DType::UInt8 && g.nd == 2 && mode >= kResizeLinear;  // bilinear, bicubic, antialiased
   const bool ok = dt == DType::Float32 || dt == DType::Float64 ||
                   (mode < kResizeAaLinear && (dt == DType::Float16 || dt == DType::BFloat16)) ||
-                  (nearest && dt == DType::UInt8);
+                  (nearest && dt == DType::UInt8) || uint8_interp;
   if (!ok) not_implemented_for(kernel_name(g), dt);
   if (is_storage_only(dt) && dt != DType::UInt8) return from_compute(upsample(to_compute(x_), mode, size, scales, align_corners), {&x_});
 
@@ -617,7 +730,9 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
   for (int i = off; i < 3; ++i) os.push_back(g.out[i]);
   const int64_t planes = x->shape[0] * x->shape[1];
   Tensor y;
-  if (mode >= kResizeAaLinear) {
+  if (uint8_interp) {
+    y = uint8_forward(g, x, os);
+  } else if (mode >= kResizeAaLinear) {
     EMBER_DISPATCH_FLOAT(dt, "upsample", T, { y = aa_forward<T>(g, x, os); });
   } else {
     y = empty(os, dt);

@@ -1592,3 +1592,4 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402,F401
+from ._resize import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402,F401
