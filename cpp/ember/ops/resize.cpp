@@ -293,6 +293,29 @@ struct InterpJob {
   int64_t C, vec_width;  // channels; torch's vector width (its AVX2 kernels: 32 bytes)
 };
 
+// acc = v (step 0), fma(acc, w0, v * w) (step 1: acc holds the first tap's unweighted sum), fma(v, w, acc)
+template <class T>
+EMBER_INLINE void combine_row(const T* __restrict v, int64_t n, T* __restrict acc, int step, T w0, T w) {
+  if (step == 0) std::copy(v, v + n, acc);
+  else if (step == 1) for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(acc[i], w0, v[i] * w);
+  else for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(v[i], w, acc[i]);
+}
+// the K-tap sums along the width of one input row, combined into acc as combine_row does
+template <class T, int K>
+EMBER_INLINE void width_row(const T* __restrict row, const int64_t* __restrict ix, const T* __restrict wc, int64_t n,
+                            T* __restrict acc, int step, T w0, T w) {
+  auto sum = [&](int64_t c0) {
+    const int64_t* i = ix + c0 * K;
+    const T* wt = wc + c0 * K;
+    T v = std::fma(row[i[0]], wt[0], row[i[1]] * wt[1]);
+    for (int c = 2; c < K; ++c) v = std::fma(row[i[c]], wt[c], v);
+    return v;
+  };
+  if (step == 0) for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = sum(c0);
+  else if (step == 1) for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(acc[c0], w0, sum(c0) * w);
+  else for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(sum(c0), w, acc[c0]);
+}
+
 template <class T>
 EMBER_INLINE void interp_planes(const InterpJob<T>& j, int64_t lo, int64_t hi) {
   const Taps<T>&t0 = *j.t[0], &t1 = *j.t[1], &t2 = *j.t[2];
@@ -331,26 +354,18 @@ EMBER_INLINE void interp_planes(const InterpJob<T>& j, int64_t lo, int64_t hi) {
           }
           continue;
         }
+        // the width sums of the rows of each (a, b) tap, combined over b into `mid` (dst itself when
+        // there is no depth axis), then over a into dst
+        T* m = K0 == 1 ? dst : mid.data();
         for (int a = 0; a < K0; ++a) {
           for (int b = 0; b < K1; ++b) {
             const T* row = src + t0.idx[a0 * K0 + a] + t1.idx[b0 * K1 + b];
-            const T wb = t1.w[b0 * K1 + b], wb0 = t1.w[b0 * K1];
-            const int64_t* ix = t2.idx.data();
-            const T* wc = t2.w.data();
-            for (int64_t c0 = 0; c0 < O2; ++c0, ix += K2, wc += K2) {
-              T v = K2 == 1 ? row[ix[0]] : std::fma(row[ix[0]], wc[0], row[ix[1]] * wc[1]);
-              for (int c = 2; c < K2; ++c) v = std::fma(row[ix[c]], wc[c], v);
-              if (K1 == 1 || b == 0) mid[c0] = v;
-              else if (b == 1) mid[c0] = std::fma(mid[c0], wb0, v * wb);
-              else mid[c0] = std::fma(v, wb, mid[c0]);
-            }
+            const int step = K1 == 1 ? 0 : b < 2 ? b : 2;
+            const T w0 = t1.w[b0 * K1], w = t1.w[b0 * K1 + b];
+            if (K2 == 2) width_row<T, 2>(row, t2.idx.data(), t2.w.data(), O2, m, step, w0, w);
+            else width_row<T, 4>(row, t2.idx.data(), t2.w.data(), O2, m, step, w0, w);
           }
-          const T wa = t0.w[a0 * K0 + a], wa0 = t0.w[a0 * K0];
-          for (int64_t c0 = 0; c0 < O2; ++c0) {
-            if (K0 == 1 || a == 0) dst[c0] = mid[c0];
-            else if (a == 1) dst[c0] = std::fma(dst[c0], wa0, mid[c0] * wa);
-            else dst[c0] = std::fma(mid[c0], wa, dst[c0]);
-          }
+          if (K0 > 1) combine_row<T>(m, O2, dst, a < 2 ? a : 2, t0.w[a0 * K0], t0.w[a0 * K0 + a]);
         }
       }
   }
@@ -556,52 +571,81 @@ Tensor uint8_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shap
 }
 
 // ---- backward: the adjoint scatter, grad_in[taps of o] += weight * grad_out[o], in torch's order
-// and fusions (Note [Resize FMA]).
+// and fusions (Note [Resize FMA]); planes split over the pool, each plane's scatter on one thread.
+template <class T>
+struct BackJob {
+  const Taps<T>* t[3];
+  const T* go;
+  T* gi;
+  int64_t in_n, out_n, O[3];
+  int mode;
+};
+
+template <class T>
+EMBER_INLINE void backward_planes(const BackJob<T>& j, int64_t lo, int64_t hi) {
+  const Taps<T>&t0 = *j.t[0], &t1 = *j.t[1], &t2 = *j.t[2];
+  const int K0 = t0.K, K1 = t1.K, K2 = t2.K;
+  const int64_t O0 = j.O[0], O1 = j.O[1], O2 = j.O[2];
+  for (int64_t pl = lo; pl < hi; ++pl) {
+    const T* __restrict src = j.go + pl * j.out_n;
+    T* __restrict dst = j.gi + pl * j.in_n;
+    for (int64_t a0 = 0; a0 < O0; ++a0)
+      for (int64_t b0 = 0; b0 < O1; ++b0, src += O2) {
+        const int64_t *ia = &t0.idx[a0 * K0], *ib = &t1.idx[b0 * K1];
+        const T *wa = &t0.w[a0 * K0], *wb = &t1.w[b0 * K1];
+        if (j.mode <= kResizeNearestExact) {
+          T* row = dst + ia[0] + ib[0];
+          const int64_t* ic = t2.idx.data();
+          for (int64_t c0 = 0; c0 < O2; ++c0) row[ic[c0]] += src[c0];
+        } else if (j.mode == kResizeCubic) {  // torch: x taps outer, grad * wy * wx, unfused
+          for (int64_t c0 = 0; c0 < O2; ++c0) {
+            const int64_t* ic = &t2.idx[c0 * K2];
+            const T* wc = &t2.w[c0 * K2];
+            for (int c = 0; c < K2; ++c)
+              for (int b = 0; b < K1; ++b) dst[ib[b] + ic[c]] += src[c0] * wb[b] * wc[c];
+          }
+        } else if (j.mode >= kResizeAaLinear) {  // 2-D: fma(wx * wy, grad, .) over each window
+          const int64_t nb = t1.cnt[b0];
+          for (int64_t c0 = 0; c0 < O2; ++c0) {
+            const int64_t* ic = &t2.idx[c0 * K2];
+            const T* wc = &t2.w[c0 * K2];
+            const int64_t nc = t2.cnt[c0];
+            for (int64_t b = 0; b < nb; ++b) {
+              T* row = dst + ib[b];
+              for (int64_t c = 0; c < nc; ++c) row[ic[c]] = std::fma(wc[c] * wb[b], src[c0], row[ic[c]]);
+            }
+          }
+        } else {  // linear: fma(w0 * w1 * w2, grad, .), taps in order (a padding axis's weight is 1: exact)
+          for (int64_t c0 = 0; c0 < O2; ++c0) {
+            const int64_t* ic = &t2.idx[c0 * K2];
+            const T* wc = &t2.w[c0 * K2];
+            for (int a = 0; a < K0; ++a)
+              for (int b = 0; b < K1; ++b) {
+                T* row = dst + ia[a] + ib[b];
+                const T wab = wa[a] * wb[b];
+                for (int c = 0; c < K2; ++c) row[ic[c]] = std::fma(wab * wc[c], src[c0], row[ic[c]]);
+              }
+          }
+        }
+      }
+  }
+}
+EMBER_CLONES void backward_planes_any(const BackJob<float>& j, int64_t lo, int64_t hi) { backward_planes<float>(j, lo, hi); }
+EMBER_CLONES void backward_planes_any(const BackJob<double>& j, int64_t lo, int64_t hi) { backward_planes<double>(j, lo, hi); }
+
 template <class T>
 void resize_backward_kernel(const ResizeGeom& g, int64_t planes, const T* go, T* gi) {
-  const Taps<T> t0 = make_taps<T>(g, 0, g.in[1] * g.in[2], true), t1 = make_taps<T>(g, 1, g.in[2], true),
-                t2 = make_taps<T>(g, 2, 1, true);
-  const int64_t in_n = g.in_n(), out_n = g.out_n(), O0 = g.out[0], O1 = g.out[1], O2 = g.out[2];
-  const int K0 = t0.K, K1 = t1.K, K2 = t2.K;
-  const bool aa = g.mode >= kResizeAaLinear, cubic = g.mode == kResizeCubic;
-  if (cubic && in_n == out_n && g.in[1] == g.out[1] && g.in[2] == g.out[2]) {
+  const int64_t in_n = g.in_n(), out_n = g.out_n();
+  if (g.mode == kResizeCubic && in_n == out_n && g.in[1] == g.out[1] && g.in[2] == g.out[2]) {
     // torch's bicubic backward copies when no size changes, whatever the scales (its forward does not)
     std::copy(go, go + planes * out_n, gi);
     return;
   }
-  parallel_for(planes, resize_threads(planes, planes * out_n * K0 * K1 * K2), 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t pl = lo; pl < hi; ++pl) {
-      const T* src = go + pl * out_n;
-      T* dst = gi + pl * in_n;
-      for (int64_t a0 = 0; a0 < O0; ++a0)
-        for (int64_t b0 = 0; b0 < O1; ++b0)
-          for (int64_t c0 = 0; c0 < O2; ++c0) {
-            const T v = *src++;
-            const int64_t *ia = &t0.idx[a0 * K0], *ib = &t1.idx[b0 * K1], *ic = &t2.idx[c0 * K2];
-            const T *wa = &t0.w[a0 * K0], *wb = &t1.w[b0 * K1], *wc = &t2.w[c0 * K2];
-            if (g.mode <= kResizeNearestExact) {
-              dst[ia[0] + ib[0] + ic[0]] += v;
-            } else if (cubic) {  // torch: x taps outer, grad * wy * wx, unfused
-              for (int c = 0; c < K2; ++c)
-                for (int b = 0; b < K1; ++b) dst[ib[b] + ic[c]] += v * wb[b] * wc[c];
-            } else if (aa) {  // 2-D: fma(wx * wy, grad, .) over each window
-              const int64_t nb = t1.cnt[b0], nc = t2.cnt[c0];
-              for (int64_t b = 0; b < nb; ++b)
-                for (int64_t c = 0; c < nc; ++c) {
-                  T& d = dst[ib[b] + ic[c]];
-                  d = std::fma(wc[c] * wb[b], v, d);
-                }
-            } else {  // linear: fma(w0 * w1 * w2, grad, .), taps in order (a padding axis's weight is 1: exact)
-              for (int a = 0; a < K0; ++a)
-                for (int b = 0; b < K1; ++b)
-                  for (int c = 0; c < K2; ++c) {
-                    T& d = dst[ia[a] + ib[b] + ic[c]];
-                    d = std::fma(wa[a] * wb[b] * wc[c], v, d);
-                  }
-            }
-          }
-    }
-  });
+  const Taps<T> t0 = make_taps<T>(g, 0, g.in[1] * g.in[2], true), t1 = make_taps<T>(g, 1, g.in[2], true),
+                t2 = make_taps<T>(g, 2, 1, true);
+  const BackJob<T> j{{&t0, &t1, &t2}, go, gi, in_n, out_n, {g.out[0], g.out[1], g.out[2]}, g.mode};
+  const int64_t work = planes * out_n * t0.K * t1.K * t2.K;
+  parallel_for(planes, resize_threads(planes, work), 1, [&](int64_t lo, int64_t hi) { backward_planes_any(j, lo, hi); });
 }
 
 const char* resize_node_name(int mode, int nd) {
