@@ -100,8 +100,8 @@ void bind_nn(py::module_& m) {
   });
   // F.interpolate (src/ember/nn/_resize.py normalises torch's arguments; cpp/ember/ops/resize.cpp):
   // exactly one of size / scales, mode a ResizeMode.
-  m.def("_upsample", [](const Tensor& x, int mode, const std::optional<Ints>& size, const std::optional<std::vector<double>>& scales,
-                        bool align_corners) {
+  m.def("_upsample", [](const Tensor& x, int mode, const std::optional<Ints>& size,
+                        const std::optional<std::vector<double>>& scales, bool align_corners) {
     const Ints sz = size.value_or(Ints());
     const std::vector<double> sc = scales.value_or(std::vector<double>());
     double out_n = x->dim() >= 2 ? (double)x->shape[0] * (double)x->shape[1] : 0;  // the output's size (Note [GIL])

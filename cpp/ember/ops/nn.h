@@ -45,12 +45,16 @@ std::pair<Tensor, Tensor> adaptive_max_pool(const Tensor& x, int nd, const std::
 // `size`, or by `scales` (exactly one of the two non-empty; the scales then also set the source
 // indices, as torch's kernels given scale factors).
 enum ResizeMode : int {
-  kResizeNearest = 0, kResizeNearestExact = 1, kResizeLinear = 2, kResizeCubic = 3,
-  kResizeAaLinear = 4, kResizeAaCubic = 5, kResizeAaLanczos = 6  // antialias=True
+  kResizeNearest = 0,
+  kResizeNearestExact = 1,
+  kResizeLinear = 2,
+  kResizeCubic = 3,
+  kResizeAaLinear = 4,
+  kResizeAaCubic = 5,
+  kResizeAaLanczos = 6  // antialias=True
 };
 Tensor upsample(const Tensor& x, int mode, const std::vector<int64_t>& size, const std::vector<double>& scales,
                 bool align_corners);
-
 
 // One layer and direction of an RNN / LSTM / GRU over a sequence (rnn.cpp): xp is the input
 // projection x @ W_ih^T + b_ih, [T, N, G*H] (or packed rows [sum(batch_sizes), G*H] with

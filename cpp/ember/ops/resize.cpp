@@ -31,13 +31,20 @@ namespace {
 // always uses and its 2-D forward uses for small outputs (out_h + out_w <= 128: its channels-last
 // kernel); both are kept, so indices match torch's forward and backward.
 //
-// Note [Resize FMA]: torch's kernels under aten/src/ATen/native/cpu are built per CPU capability
-// (AVX2, AVX-512: with FMA), and the compiler fuses their a * b + c into fused multiply-adds: the
-// source index scale * (o + 0.5) - 0.5, the cubic coefficients, every weighted sum of the forward
-// and the accumulations of the linear and antialiased backwards (the bicubic backward lives outside
-// that directory: unfused). Writing the same fusions as std::fma gives torch's results to the bit
-// on such CPUs (measured against torch 2.13 on AVX-512); the forward kernels are cloned per target
-// (Note [Run-time SIMD]) so the fma is one instruction where the CPU has it.
+// Note [Resize FMA]: torch's kernels under aten/src/ATen/native/cpu are built per CPU capability,
+// and on x86 its upsample kernels run their AVX2 build (on AVX-512 CPUs too), where the compiler
+// fuses a * b + c into fused multiply-adds. Which ones, measured against torch 2.13: the source
+// index scale * (o + 0.5) - 0.5; the cubic coefficients (all but the last multiply-add of each
+// polynomial; every one in the antialias filter); each weighted sum of the forward,
+// fma(t0, w0, t1 * w1) then fma(t, w, sum); the channels-last bilinear kernel's sum of products,
+// left to right, and right to left on its vectorized channels (32-byte vectors); the antialiased
+// window sums, t0 * w0, then groups of 16 bytes' worth of taps multiplied and added unfused (a
+// vectorized in-order reduction), the rest fused; the linear and antialiased backward
+// accumulations. The bicubic backward is built outside that directory: unfused. resize.cpp writes
+// exactly these as std::fma and is compiled with -ffp-contract=off (no other fusion), which gives
+// torch's results to the bit; the hot loops are cloned per target (Note [Run-time SIMD]) so an
+// fma is one instruction where the CPU has it. On a CPU without FMA torch's results differ from
+// these (and from its own AVX2 results) in the last bit.
 
 struct ResizeGeom {
   int nd = 0, mode = 0;
@@ -144,6 +151,8 @@ S sinc(S x) {
   x = x * static_cast<S>(M_PI);
   return std::sin(x) / x;
 }
+// (float32 lanczos weights differ from torch 2.13's in the last bit now and then: its float
+// arithmetic here is not known; float64 and the other filters are exact)
 template <class S>
 S filter_lanczos(S x) {
   if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3);
@@ -159,7 +168,8 @@ struct Taps {
   std::vector<T> w;
 };
 
-// T: the weights' type (the tensor's); nearest's arithmetic is float unless T is double.
+// T: the weights' type (the tensor's); nearest's arithmetic is float unless T is double. `backward`:
+// the tables of torch's backward kernels (nearest_idx; the unfused bicubic coefficients).
 template <class T>
 Taps<T> make_taps(const ResizeGeom& g, int ax, int64_t stride, bool backward) {
   Taps<T> t;
@@ -228,7 +238,9 @@ Taps<T> make_taps(const ResizeGeom& g, int ax, int64_t stride, bool backward) {
     }
     default: {  // antialiased: a window of the filter's support, stretched by the scale when downsampling
       const int interp = g.mode == kResizeAaLinear ? 2 : g.mode == kResizeAaCubic ? 4 : 6;
-      T (*filter)(T) = g.mode == kResizeAaLinear ? &filter_linear<T> : g.mode == kResizeAaCubic ? &filter_cubic<T> : &filter_lanczos<T>;
+      T (*filter)(T) = g.mode == kResizeAaLinear  ? &filter_linear<T>
+                       : g.mode == kResizeAaCubic ? &filter_cubic<T>
+                                                  : &filter_lanczos<T>;
       const T scale = pixel_scale<T>(in, out, g.align, s);
       const T support = (scale >= 1.0) ? (interp * 0.5) * scale : interp * 0.5;
       resize((int)std::ceil(support) * 2 + 1);
@@ -238,7 +250,8 @@ Taps<T> make_taps(const ResizeGeom& g, int ax, int64_t stride, bool backward) {
         const T center = scale * (o + 0.5);
         const T invscale = (scale >= 1.0) ? 1.0 / scale : 1.0;
         const int64_t xmin = std::max(static_cast<int64_t>(center - support + 0.5), static_cast<int64_t>(0));
-        const int64_t xsize = std::clamp<int64_t>(std::min(static_cast<int64_t>(center + support + 0.5), in) - xmin, 0, K);
+        const int64_t xsize =
+            std::clamp<int64_t>(std::min(static_cast<int64_t>(center + support + 0.5), in) - xmin, 0, K);
         T* w = t.w.data() + o * K;
         T total = 0.0;
         for (int64_t j = 0; j < xsize; ++j) {
@@ -297,8 +310,10 @@ struct InterpJob {
 template <class T>
 EMBER_INLINE void combine_row(const T* __restrict v, int64_t n, T* __restrict acc, int step, T w0, T w) {
   if (step == 0) std::copy(v, v + n, acc);
-  else if (step == 1) for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(acc[i], w0, v[i] * w);
-  else for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(v[i], w, acc[i]);
+  else if (step == 1)
+    for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(acc[i], w0, v[i] * w);
+  else
+    for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(v[i], w, acc[i]);
 }
 // the K-tap sums along the width of one input row, combined into acc as combine_row does
 template <class T, int K>
@@ -311,9 +326,12 @@ EMBER_INLINE void width_row(const T* __restrict row, const int64_t* __restrict i
     for (int c = 2; c < K; ++c) v = std::fma(row[i[c]], wt[c], v);
     return v;
   };
-  if (step == 0) for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = sum(c0);
-  else if (step == 1) for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(acc[c0], w0, sum(c0) * w);
-  else for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(sum(c0), w, acc[c0]);
+  if (step == 0)
+    for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = sum(c0);
+  else if (step == 1)
+    for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(acc[c0], w0, sum(c0) * w);
+  else
+    for (int64_t c0 = 0; c0 < n; ++c0) acc[c0] = std::fma(sum(c0), w, acc[c0]);
 }
 
 template <class T>
@@ -370,15 +388,21 @@ EMBER_INLINE void interp_planes(const InterpJob<T>& j, int64_t lo, int64_t hi) {
       }
   }
 }
-EMBER_CLONES void interp_planes_any(const InterpJob<float>& j, int64_t lo, int64_t hi) { interp_planes<float>(j, lo, hi); }
-EMBER_CLONES void interp_planes_any(const InterpJob<double>& j, int64_t lo, int64_t hi) { interp_planes<double>(j, lo, hi); }
+EMBER_CLONES void interp_planes_any(const InterpJob<float>& j, int64_t lo, int64_t hi) {
+  interp_planes<float>(j, lo, hi);
+}
+EMBER_CLONES void interp_planes_any(const InterpJob<double>& j, int64_t lo, int64_t hi) {
+  interp_planes<double>(j, lo, hi);
+}
 
 template <class T>
 void interp_kernel(const ResizeGeom& g, int64_t planes, int64_t C, const T* x, T* y) {
   const Taps<T> t0 = make_taps<T>(g, 0, g.in[1] * g.in[2], false), t1 = make_taps<T>(g, 1, g.in[2], false),
                 t2 = make_taps<T>(g, 2, 1, false);
-  InterpJob<T> j{{&t0, &t1, &t2}, x, y, g.in_n(), g.out_n(), {g.out[0], g.out[1], g.out[2]},
-                 g.cl && g.mode == kResizeLinear, std::max<int64_t>(C, 1), 32 / (int64_t)sizeof(T)};
+  InterpJob<T> j{{&t0, &t1, &t2}, x, y, g.in_n(), g.out_n(), {g.out[0], g.out[1], g.out[2]}, false, 1, 1};
+  j.product = g.cl && g.mode == kResizeLinear;
+  j.C = std::max<int64_t>(C, 1);
+  j.vec_width = 32 / (int64_t)sizeof(T);
   const int64_t work = planes * g.out_n() * t0.K * t1.K * t2.K;
   parallel_for(planes, resize_threads(planes, work), 1, [&](int64_t lo, int64_t hi) { interp_planes_any(j, lo, hi); });
 }
@@ -454,7 +478,8 @@ Tensor aa_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shape) 
     Tensor nxt = empty(shape, x->dtype);
     AaJob<T> j{&t, cur->data<T>(), nxt->data<T>(), g.in[ax], g.out[ax], inner};
     if (nxt->numel())
-      parallel_for(outer, resize_threads(outer, nxt->numel() * t.K), 1, [&](int64_t lo, int64_t hi) { aa_rows_any(j, lo, hi); });
+      parallel_for(outer, resize_threads(outer, nxt->numel() * t.K), 1,
+                   [&](int64_t lo, int64_t hi) { aa_rows_any(j, lo, hi); });
     cur = nxt;
   }
   if (cur.get() == x.get()) {
@@ -630,8 +655,12 @@ EMBER_INLINE void backward_planes(const BackJob<T>& j, int64_t lo, int64_t hi) {
       }
   }
 }
-EMBER_CLONES void backward_planes_any(const BackJob<float>& j, int64_t lo, int64_t hi) { backward_planes<float>(j, lo, hi); }
-EMBER_CLONES void backward_planes_any(const BackJob<double>& j, int64_t lo, int64_t hi) { backward_planes<double>(j, lo, hi); }
+EMBER_CLONES void backward_planes_any(const BackJob<float>& j, int64_t lo, int64_t hi) {
+  backward_planes<float>(j, lo, hi);
+}
+EMBER_CLONES void backward_planes_any(const BackJob<double>& j, int64_t lo, int64_t hi) {
+  backward_planes<double>(j, lo, hi);
+}
 
 template <class T>
 void resize_backward_kernel(const ResizeGeom& g, int64_t planes, const T* go, T* gi) {
@@ -645,7 +674,8 @@ void resize_backward_kernel(const ResizeGeom& g, int64_t planes, const T* go, T*
                 t2 = make_taps<T>(g, 2, 1, true);
   const BackJob<T> j{{&t0, &t1, &t2}, go, gi, in_n, out_n, {g.out[0], g.out[1], g.out[2]}, g.mode};
   const int64_t work = planes * out_n * t0.K * t1.K * t2.K;
-  parallel_for(planes, resize_threads(planes, work), 1, [&](int64_t lo, int64_t hi) { backward_planes_any(j, lo, hi); });
+  parallel_for(planes, resize_threads(planes, work), 1,
+               [&](int64_t lo, int64_t hi) { backward_planes_any(j, lo, hi); });
 }
 
 const char* resize_node_name(int mode, int nd) {
@@ -670,7 +700,8 @@ struct ResizeBackward : Node {
     Tensor gi = zeros(in_shape, go->dtype);
     const int64_t planes = g.in_n() ? gi->numel() / g.in_n() : 0;
     if (planes) {
-      EMBER_DISPATCH_FLOAT(go->dtype, "upsample_backward", T, { resize_backward_kernel<T>(g, planes, go->data<T>(), gi->data<T>()); });
+      EMBER_DISPATCH_FLOAT(go->dtype, "upsample_backward", T,
+                           { resize_backward_kernel<T>(g, planes, go->data<T>(), gi->data<T>()); });
     }
     return {is_storage_only(dt) ? to_dtype(gi, dt) : gi};
   }
@@ -723,8 +754,10 @@ const char* kernel_name(const ResizeGeom& g) {
 Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, const std::vector<double>& scales,
                 bool align_corners) {
   const int64_t dim = x_->dim();
-  if (dim < 3 || dim > 5) throw std::runtime_error("upsample: expected a 3-D, 4-D or 5-D input, got " + std::to_string(dim) + "-D");
-  if (mode < kResizeNearest || mode > kResizeAaLanczos) throw ValueError("upsample: unknown mode " + std::to_string(mode));
+  if (dim < 3 || dim > 5)
+    throw std::runtime_error("upsample: expected a 3-D, 4-D or 5-D input, got " + std::to_string(dim) + "-D");
+  if (mode < kResizeNearest || mode > kResizeAaLanczos)
+    throw ValueError("upsample: unknown mode " + std::to_string(mode));
   ResizeGeom g;
   g.nd = (int)dim - 2;
   g.mode = mode;
@@ -752,13 +785,14 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
   int64_t rest = 1;
   for (int i = 1; i < dim; ++i) rest *= x_->shape[i];
   if (x_->numel() == 0 && rest == 0)
-    throw std::runtime_error("Non-empty " + std::to_string(dim) + "D data tensor expected but got a tensor with sizes " +
-                             shape_str(x_->shape));
+    throw std::runtime_error("Non-empty " + std::to_string(dim) +
+                             "D data tensor expected but got a tensor with sizes " + shape_str(x_->shape));
   // torch's kernel choice (Note [Resize source index]); 2-D bilinear also takes the channels-last
   // kernel on one thread for 3 channels
   const bool cl_layout = channels_last_contiguous(x_) && x_->shape[1] > 3;
   if (g.nd == 2 && mode <= kResizeLinear)
-    g.cl = cl_layout || g.out[1] + g.out[2] <= 128 || (mode == kResizeLinear && get_num_threads() == 1 && x_->shape[1] == 3);
+    g.cl = cl_layout || g.out[1] + g.out[2] <= 128 ||
+           (mode == kResizeLinear && get_num_threads() == 1 && x_->shape[1] == 3);
   if (g.nd == 3 && (mode <= kResizeLinear)) g.cl = cl_layout;
   const DType dt = x_->dtype;
   const bool nearest = mode <= kResizeNearestExact;
@@ -767,7 +801,8 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
                   (mode < kResizeAaLinear && (dt == DType::Float16 || dt == DType::BFloat16)) ||
                   (nearest && dt == DType::UInt8) || uint8_interp;
   if (!ok) not_implemented_for(kernel_name(g), dt);
-  if (is_storage_only(dt) && dt != DType::UInt8) return from_compute(upsample(to_compute(x_), mode, size, scales, align_corners), {&x_});
+  if (is_storage_only(dt) && dt != DType::UInt8)
+    return from_compute(upsample(to_compute(x_), mode, size, scales, align_corners), {&x_});
 
   Tensor x = contiguous(x_);
   Shape os(x->shape.begin(), x->shape.begin() + 2);
@@ -786,7 +821,8 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
         else if (dt == DType::Float32) nearest_kernel<float, float>(g, planes, x->data<float>(), y->data<float>());
         else nearest_kernel<uint8_t, float>(g, planes, x->data<uint8_t>(), y->data<uint8_t>());
       } else {
-        EMBER_DISPATCH_FLOAT(dt, "upsample", T, { interp_kernel<T>(g, planes, x->shape[1], x->data<T>(), y->data<T>()); });
+        EMBER_DISPATCH_FLOAT(dt, "upsample", T,
+                             { interp_kernel<T>(g, planes, x->shape[1], x->data<T>(), y->data<T>()); });
       }
     }
   }
