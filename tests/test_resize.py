@@ -135,6 +135,34 @@ def test_2d_kernel_choice_matches_torch(mode, size, C):
         run_both(lambda F, t: F.interpolate(t, scale_factor=1.001, mode=mode), x)
 
 
+def test_one_thread_three_channels_matches_torch():
+    """On one thread torch's 2-D bilinear takes its channels-last kernel for 3 channels at any size."""
+    e_threads, t_threads = ember.get_num_threads(), torch.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        torch.set_num_threads(1)
+        for dtype in (np.float32, np.float64):
+            run_both(lambda F, t: F.interpolate(t, (90, 70), mode="bilinear"), normal((2, 3, 9, 7), 2, dtype))
+    finally:
+        ember.set_num_threads(e_threads)
+        torch.set_num_threads(t_threads)
+
+
+def test_size_and_scale_argument_types_match_torch():
+    """Sizes as numpy integers or 0-d integer tensors, scale factors as ints, numpy floats, lists."""
+    x = normal((1, 2, 5, 6), 3)
+    run_both(lambda F, t: F.interpolate(t, size=np.int64(7), mode="bilinear"), x)
+    run_both(lambda F, t: F.interpolate(t, size=[np.int32(3), 8], mode="bicubic"), x)
+    run_both(lambda F, t: F.interpolate(t, scale_factor=[2, np.float64(1.5)]), x)
+    run_both(lambda F, t: F.interpolate(t, scale_factor=np.float32(0.75), mode="nearest-exact"), x)
+    outs = [F.interpolate(lib.tensor(x), size=(lib.tensor(4), lib.tensor(9)), mode="bilinear")
+            for lib, F in ((ember, EF), (torch, TF))]
+    assert_same(*outs)
+    for F in (EF, TF):
+        with pytest.raises(AttributeError, match="'list' object has no attribute 'dim'"):
+            F.interpolate([[1.0]], size=2)
+
+
 def channels_last(lib, a):
     """a [N, C, *S] as a tensor with channels-last strides (torch's channels_last memory format)."""
     nd = a.ndim
