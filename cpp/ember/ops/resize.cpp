@@ -829,7 +829,6 @@ Tensor upsample(const Tensor& x_, int mode, const std::vector<int64_t>& size, co
   if (any_requires_grad({&x_})) {
     auto n = make_node<ResizeBackward>({&x_});
     n->g = g;
-    n->g.cl = false;
     n->in_shape = x_->shape;
     set_history(y, n);
   }
