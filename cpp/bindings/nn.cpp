@@ -105,6 +105,18 @@ void bind_nn(py::module_& m) {
   m.def("_col2im", [](const Tensor& x, const Ints& out, const Ints& k, const Ints& d, const Ints& p, const Ints& s) {
     return release_gil_if(x->numel() >= kNoGilWork, [&] { return col2im(x, out, k, d, p, s); });
   });
+  // F.interpolate (src/ember/nn/_resize.py normalises torch's arguments; cpp/ember/ops/resize.cpp):
+  // exactly one of size / scales, mode a ResizeMode.
+  m.def("_upsample", [](const Tensor& x, int mode, const std::optional<Ints>& size,
+                        const std::optional<std::vector<double>>& scales, bool align_corners) {
+    const Ints sz = size.value_or(Ints());
+    const std::vector<double> sc = scales.value_or(std::vector<double>());
+    double out_n = x->dim() >= 2 ? (double)x->shape[0] * (double)x->shape[1] : 0;  // the output's size (Note [GIL])
+    for (size_t i = 0; i < std::max(sz.size(), sc.size()); ++i)
+      out_n *= sz.empty() ? (2 + i < (size_t)x->dim() ? (double)x->shape[2 + i] : 0.0) * sc[i] : (double)sz[i];
+    const bool long_work = x->numel() >= kNoGilWork || out_n >= (double)kNoGilWork;
+    return release_gil_if(long_work, [&] { return upsample(x, mode, sz, sc, align_corners); });
+  });
   m.def("_rnn_layer", [](int mode, const Tensor& xp, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
                          const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes) {
     auto r = release_gil_if(xp->numel() * h0->shape.back() >= kNoGilWork, [&] {

@@ -46,6 +46,20 @@ Tensor avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& kernel, con
 Tensor adaptive_avg_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 std::pair<Tensor, Tensor> adaptive_max_pool(const Tensor& x, int nd, const std::vector<int64_t>& output_size);
 
+// Resizing the last x.dim() - 2 dims of x [N, C, spatial...] (resize.cpp, F.interpolate): to
+// `size`, or by `scales` (exactly one of the two non-empty; the scales then also set the source
+// indices, as torch's kernels given scale factors).
+enum ResizeMode : int {
+  kResizeNearest = 0,
+  kResizeNearestExact = 1,
+  kResizeLinear = 2,
+  kResizeCubic = 3,
+  kResizeAaLinear = 4,
+  kResizeAaCubic = 5,
+  kResizeAaLanczos = 6  // antialias=True
+};
+Tensor upsample(const Tensor& x, int mode, const std::vector<int64_t>& size, const std::vector<double>& scales,
+                bool align_corners);
 
 // Sliding blocks over the last two dims (fold.cpp), torch's im2col / col2im: im2col (F.unfold)
 // takes [N, C, H, W] or [C, H, W] to [N, C * kh * kw, L] or [C * kh * kw, L], the L blocks' values

@@ -1596,3 +1596,4 @@ channel_shuffle = _C.channel_shuffle
 
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402,F401
 from ._fold import fold, unfold  # noqa: E402,F401
+from ._resize import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402,F401
