@@ -334,7 +334,8 @@ def nn_module_group(cls):
             "activation": "Non-linear activations", "normalization": "Normalization layers",
             "batchnorm": "Normalization layers", "dropout": "Dropout layers", "sparse": "Sparse layers",
             "distance": "Distance functions", "loss": "Loss functions", "padding": "Padding layers",
-            "flatten": "Utilities", "parameter": "Parameters"}.get(stem, stem.replace("_", " ").capitalize())
+            "flatten": "Utilities", "parameter": "Parameters", "upsampling": "Vision layers",
+            "pixelshuffle": "Vision layers", "channelshuffle": "Shuffle layers", "fold": "Conv"}.get(stem, stem.replace("_", " ").capitalize())
 
 
 def functional_group(name):
@@ -349,7 +350,8 @@ def functional_group(name):
         return "Sparse functions"
     if name in ("pairwise_distance", "cosine_similarity", "pdist"):
         return "Distance functions"
-    if name in ("pad", "interpolate", "upsample", "grid_sample", "affine_grid", "pixel_shuffle"):
+    if name in ("pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "grid_sample", "affine_grid",
+                "pixel_shuffle", "pixel_unshuffle", "channel_shuffle"):
         return "Vision functions"
     return "Non-linear activation functions"
 
@@ -475,7 +477,8 @@ def differences_section(groups):
                      ".")
     lines.append("- Convolution, pooling, recurrent and attention layers (`nn.Conv*`, `nn.*Pool*`, `nn.RNN`/`LSTM`/"
                  "`GRU`, `nn.Transformer*`, `nn.MultiheadAttention`, `F.scaled_dot_product_attention`), sliding "
-                 "blocks and shuffles (`nn.Unfold`/`Fold`, `nn.PixelShuffle`/`PixelUnshuffle`, `nn.ChannelShuffle`) "
+                 "blocks and shuffles (`nn.Unfold`/`Fold`, `nn.PixelShuffle`/`PixelUnshuffle`, `nn.ChannelShuffle`), resizing "
+                 "(`F.interpolate`, `nn.Upsample`) "
                  "are in `ember.nn` with torch's names. [coverage.md](coverage.md) "
                  "lists, module by module, which of torch's other names ember has and which take torch's keywords.")
     lines.append("")

@@ -195,6 +195,34 @@ def test_sdpa_gradcheck_float64(kind):
     gradcheck(fn, inputs)
 
 
+@pytest.mark.parametrize("kind", ["plain", "causal", "float_mask", "bool_mask_4d", "transposed", "L_ne_S"])
+def test_sdpa_fused_gradcheck_float64(kind):
+    """The fused op (cpp/ember/ops/attention.cpp: no dropout, no head repetition, shared leading dims): float64
+    finite differences, each mask form, strided inputs, L != S, and torch's grad_fn name."""
+    g = rng(12)
+    shapes = {"L_ne_S": ((2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 3))}.get(kind, ((2, 2, 4, 3), (2, 2, 4, 3), (2, 2, 4, 5)))
+    kw = {}
+    if kind == "causal":
+        kw = {"is_causal": True}
+    elif kind == "float_mask":
+        kw = {"attn_mask": ember.tensor(g.standard_normal((4, 4)))}
+    elif kind == "bool_mask_4d":
+        m = g.random((2, 1, 4, 4)) > 0.4
+        m[0, 0, 1] = False  # a row with nothing to attend to
+        kw = {"attn_mask": ember.tensor(m)}
+
+    def fn(q, k, v):
+        if kind == "transposed":
+            q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        return EF.scaled_dot_product_attention(q, k, v, **kw)
+    inputs = [g.standard_normal(s) for s in shapes]
+    if kind == "transposed":
+        inputs = [np.ascontiguousarray(a.transpose(0, 2, 1, 3)) for a in inputs]
+    gradcheck(fn, inputs)
+    q = ember.tensor(g.standard_normal((2, 3, 4)), requires_grad=True)
+    assert EF.scaled_dot_product_attention(q, q, q).grad_fn.name() == "ScaledDotProductFlashAttentionForCpuBackward0"
+
+
 def test_sdpa_dtypes():
     g = rng(5)
     q, k, v = randn(g, 2, 4, 6), randn(g, 2, 5, 6), randn(g, 2, 5, 3)

@@ -124,6 +124,10 @@ void bind_nn(py::module_& m) {
     });
     return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
   });
+  m.def("_sdpa", [](const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& mask, double scale, bool causal) {
+    return release_gil_if(q->numel() * k->shape[k->dim() - 2] >= kNoGilWork,
+                          [&] { return scaled_dot_product_attention_fused(q, k, v, opt(mask), scale, causal); });
+  });
   m.def("_layer_norm", [](const Tensor& x, int64_t D, const OptTensor& w, const OptTensor& b, double eps) {
     return release_gil_if(x->numel() >= kNoGilWork, [&] { return layer_norm(x, D, opt(w), opt(b), eps); });
   });

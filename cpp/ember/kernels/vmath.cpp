@@ -36,12 +36,22 @@ EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, in
 }
 
 EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
-  float mx = x[0];
-  for (int64_t i = 1; i < len; ++i) mx = x[i] > mx ? x[i] : mx;
+  // max and sum in 16 partial lanes, so that they vectorize too (a float reduction in order does not)
+  float lm[16], ls16[16];
+  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY, ls16[k] = 0.0f;
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16)
+    for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
+  for (; i < len; ++i) lm[i & 15] = x[i] > lm[i & 15] ? x[i] : lm[i & 15];
+  float mx = lm[0];
+  for (int k = 1; k < 16; ++k) mx = lm[k] > mx ? lm[k] : mx;
   // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
-  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);  // (vectorizes; the sum below does not)
+  for (i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
+  for (i = 0; i + 16 <= len; i += 16)
+    for (int k = 0; k < 16; ++k) ls16[k] += y[i + k];
+  for (; i < len; ++i) ls16[i & 15] += y[i];
   float s = 0;
-  for (int64_t i = 0; i < len; ++i) s += y[i];
+  for (int k = 0; k < 16; ++k) s += ls16[k];
   if (log) {
     const float ls = std::log(s);
     for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact

@@ -14,6 +14,11 @@ enum Reduction : int { kNone = 0, kMean = 1, kSum = 2 };
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu = false);
 // Linear layers in a chain (2-D input), layer l followed by ReLU when relu[l]; bs entries may be null.
 Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu);
+// softmax((q * scale) @ k^T + mask) @ v over the last two dims (cpp/ember/ops/attention.cpp): q, k, v
+// float32/float64 with the same leading dims, mask null or bool / q's dtype expanded to the scores'
+// shape, causal: keys after the query masked.
+Tensor scaled_dot_product_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                          double scale, bool causal);
 // LayerNorm over the last D values of every row (weight and bias: D values, optional).
 Tensor layer_norm(const Tensor& x, int64_t D, const Tensor& weight, const Tensor& bias, double eps);
 // GELU (approx_tanh: torch's approximate='tanh') and its input gradient.

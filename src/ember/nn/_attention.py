@@ -76,6 +76,25 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     L, S = query.shape[-2], key.shape[-2]
     scale_factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
 
+    # The common case as one op and one node (cpp/ember/ops/attention.cpp): no dropout, no head repetition,
+    # q, k, v with the same leading dims, a mask that needs no gradient.
+    lead = tuple(query.shape[:-2])
+    if (dropout_p == 0.0 and not enable_gqa and lead == tuple(key.shape[:-2]) == tuple(value.shape[:-2])
+            and query.shape[-1] == key.shape[-1] and key.shape[-2] == value.shape[-2]
+            and not (is_causal and attn_mask is not None)
+            and (attn_mask is None or not attn_mask.requires_grad)):
+        mask = attn_mask
+        if mask is not None:
+            if mask.dtype != _C.dtype.bool and mask.dtype != query.dtype:
+                mask = mask.to(query.dtype)
+            shape = lead + (L, S)
+            if F._broadcast_shapes(shape, tuple(mask.shape)) != shape:  # torch adds the mask in place
+                raise RuntimeError(f"output with shape {list(shape)} doesn't match the broadcast shape "
+                                   f"{list(F._broadcast_shapes(shape, tuple(mask.shape)))}")
+            mask = mask.expand(shape)
+        out = _C._sdpa(query, key, value, mask, float(scale_factor), bool(is_causal))
+        return out if out.dtype == out_dtype else out.to(out_dtype)
+
     bias = None
     if is_causal:
         if attn_mask is not None:
