@@ -36,15 +36,25 @@ struct RnnShape {
   int64_t step(int64_t p) const { return reverse ? T() - 1 - p : p; }  // p-th processed step
 };
 
+// A buffer from ember's caching allocator (uninitialised, recycled between calls: a training
+// step's megabytes of saved gates would otherwise be zeroed and page-faulted in every time).
+template <class T>
+struct Buf {
+  Tensor t;
+  void resize(int64_t n) { t = empty({n}, dtype_of<T>::value); }
+  T* data() const { return t ? t->template data<T>() : nullptr; }
+  T* begin() const { return data(); }
+};
+
 // Everything the backward needs, per row of the sequence (row r of step t is row off[t] + i).
 template <class T>
 struct RnnSaved {
-  std::vector<T> act;     // [rows, G*H] the gates after their nonlinearity (GRU: r, z, n; RNN: h')
-  std::vector<T> hprev;   // [rows, Hout] the state each row started its step from
-  std::vector<T> cprev;   // [rows, H] LSTM: the cell state before the step
-  std::vector<T> tc;      // [rows, H] LSTM: tanh of the cell state after the step
-  std::vector<T> hraw;    // [rows, H] LSTM with projection: o * tanh(c) before W_hr
-  std::vector<T> ghn;     // [rows, H] GRU: (h @ W_hh^T + b_hh) of the n gate
+  Buf<T> act;    // [rows, G*H] the gates after their nonlinearity (GRU: r, z, n; RNN: h')
+  Buf<T> hprev;  // [rows, Hout] the state each row started its step from
+  Buf<T> cprev;  // [rows, H] LSTM: the cell state before the step
+  Buf<T> tc;     // [rows, H] LSTM: tanh of the cell state after the step
+  Buf<T> hraw;   // [rows, H] LSTM with projection: o * tanh(c) before W_hr
+  Buf<T> ghn;    // [rows, H] GRU: (h @ W_hh^T + b_hh) of the n gate
 };
 
 // y (m x n, contiguous) = a (m x k, row-major) @ b^T where b is n x k row-major
@@ -216,13 +226,13 @@ void rnn_forward(const RnnShape& s, const T* xp, const T* h0, const T* c0, const
   const UnitSplit u = split_units(H, N * GH * Ho);
   // W_hh^T (Ho x GH, row-major) with part p's columns at G * lo[p]: gate g's unit j0 + k at + g * w + k
   std::vector<T> wt(Ho * GH), bias(bhh ? GH : 0);
+  std::vector<int64_t> src_of(GH);  // wt's column -> W_hh's row
   for (int p = 0; p < u.parts(); ++p)
     for (int64_t g = 0; g < G; ++g)
-      for (int64_t k = 0; k < u.width(p); ++k) {
-        const int64_t src = g * H + u.lo[p] + k, dst = G * u.lo[p] + g * u.width(p) + k;
-        for (int64_t r = 0; r < Ho; ++r) wt[r * GH + dst] = whh[src * Ho + r];
-        if (bhh) bias[dst] = bhh[src];
-      }
+      for (int64_t k = 0; k < u.width(p); ++k) src_of[G * u.lo[p] + g * u.width(p) + k] = g * H + u.lo[p] + k;
+  for (int64_t r = 0; r < Ho; ++r)  // (rows of wt written in order: the strided side is the read)
+    for (int64_t c = 0; c < GH; ++c) wt[r * GH + c] = whh[src_of[c] * Ho + r];
+  for (int64_t c = 0; bhh && c < GH; ++c) bias[c] = bhh[src_of[c]];
   std::vector<PackedRhs<T>> packs;
   for (int p = 0; p < u.parts(); ++p)
     packs.push_back(pack_rhs<T>(Ho, G * u.width(p), MatRef{wt.data() + G * u.lo[p], GH, 1}));
