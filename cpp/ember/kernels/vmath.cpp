@@ -35,23 +35,34 @@ EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, in
     for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], false);
 }
 
-EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
-  // max and sum in 16 partial lanes, so that they vectorize too (a float reduction in order does not)
-  float lm[16], ls16[16];
-  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY, ls16[k] = 0.0f;
+// max and sum of a row in 16 partial lanes, so that they vectorize (a float reduction in order does not)
+EMBER_INLINE float lane_max(const float* x, int64_t len) {
+  float lm[16];
+  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
   int64_t i = 0;
   for (; i + 16 <= len; i += 16)
     for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
   for (; i < len; ++i) lm[i & 15] = x[i] > lm[i & 15] ? x[i] : lm[i & 15];
   float mx = lm[0];
   for (int k = 1; k < 16; ++k) mx = lm[k] > mx ? lm[k] : mx;
-  // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
-  for (i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
-  for (i = 0; i + 16 <= len; i += 16)
-    for (int k = 0; k < 16; ++k) ls16[k] += y[i + k];
-  for (; i < len; ++i) ls16[i & 15] += y[i];
+  return mx;
+}
+EMBER_INLINE float lane_sum(const float* x, int64_t len) {
+  float ls[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16)
+    for (int k = 0; k < 16; ++k) ls[k] += x[i + k];
+  for (; i < len; ++i) ls[i & 15] += x[i];
   float s = 0;
-  for (int k = 0; k < 16; ++k) s += ls16[k];
+  for (int k = 0; k < 16; ++k) s += ls[k];
+  return s;
+}
+
+EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
+  const float mx = lane_max(x, len);
+  // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
+  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
+  const float s = lane_sum(y, len);
   if (log) {
     const float ls = std::log(s);
     for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
@@ -59,6 +70,16 @@ EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
     const float inv = 1.0f / s;
     for (int64_t i = 0; i < len; ++i) y[i] *= inv;
   }
+}
+
+EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float* max) {
+  const float mx = lane_max(x, len);
+  *max = mx;
+  if (!(mx > -INFINITY && mx < INFINITY)) return NAN;
+  for (int64_t i = 0; i < len; ++i) p[i] = vexp(x[i] - mx);
+  const float s = lane_sum(p, len), inv = 1.0f / s;
+  for (int64_t i = 0; i < len; ++i) p[i] *= inv;
+  return std::log(s);
 }
 
 }  // namespace ember

@@ -95,6 +95,10 @@ inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // softmax (or log_softmax) of one contiguous row of len values (SIMD clones).
 void softmax_row(const float* x, float* y, int64_t len, bool log);
+// p = softmax(x), *max = max(x), and the return value log(sum(exp(x - max))) (the log-sum-exp is
+// max + that: the caller adds them in double, so large logits keep their precision), for a row
+// whose max is finite; NaN (p unspecified) when it is not (SIMD clones).
+float softmax_lse_row(const float* x, float* p, int64_t len, float* max);
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);

@@ -567,6 +567,12 @@ struct CrossEntropyBackward : Node {
         }
         const T* prow = p + i * C;
         double a = (1 - smoothing) * wy, s = smoothing / (double)C;
+        if (!w && smoothing == 0) {  // the common case: gi * (p - onehot), in the input's precision
+          const T ga = (T)(gi * a);
+          for (int64_t c = 0; c < C; ++c) orow[c] = ga * prow[c];
+          orow[y] -= ga;
+          continue;
+        }
         for (int64_t c = 0; c < C; ++c) {
           double wc = w ? (double)w[c] : 1.0;
           orow[c] = (T)(gi * (a * (double)prow[c] + s * ((double)prow[c] * wsum - wc)));
@@ -579,6 +585,13 @@ struct CrossEntropyBackward : Node {
   std::string name() const override { return is_nll ? "NllLossBackward0" : "CrossEntropyLossBackward0"; }
   void release_saved() override { probs.reset(), target.reset(), weight.reset(); }
 };
+
+static double ce_lse(const float* row, float* p, int64_t C) {
+  float mx;
+  const float ls = softmax_lse_row(row, p, C, &mx);
+  return (double)mx + (double)ls;
+}
+static double ce_lse(const double*, double*, int64_t) { return NAN; }
 
 static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weight0, int64_t ignore_index, double smoothing,
                       int reduction, bool is_nll) {
@@ -627,18 +640,22 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
         wtotal += wy;
         continue;
       }
-      double mx = -INFINITY;
-      for (int64_t c = 0; c < C; ++c) mx = std::max(mx, (double)row[c]);
-      if (std::isinf(mx)) mx = 0;
-      double s = 0;
       T* pr = probs->data<T>() + i * C;
-      for (int64_t c = 0; c < C; ++c) {  // exp in the input's precision (expf for float32), as torch
-        T e = std::exp(row[c] - (T)mx);
-        pr[c] = e;
-        s += (double)e;
+      double lse = NAN;
+      lse = ce_lse(row, pr, C);  // (float32 with a finite max: the SIMD kernel)
+      if (std::isnan(lse)) {
+        double mx = -INFINITY;
+        for (int64_t c = 0; c < C; ++c) mx = std::max(mx, (double)row[c]);
+        if (std::isinf(mx)) mx = 0;
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) {  // exp in the input's precision (expf for float32), as torch
+          T e = std::exp(row[c] - (T)mx);
+          pr[c] = e;
+          s += (double)e;
+        }
+        lse = std::log(s) + mx;
+        for (int64_t c = 0; c < C; ++c) pr[c] = (T)((double)pr[c] / s);
       }
-      double lse = std::log(s) + mx;
-      for (int64_t c = 0; c < C; ++c) pr[c] = (T)((double)pr[c] / s);
       if (y == ignore_index) { lp[i] = 0; continue; }
       double wy = w ? (double)w[y] : 1.0;
       double nll = -wy * ((double)row[y] - lse);
