@@ -82,4 +82,12 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
   return std::log(s);
 }
 
+EMBER_CLONES void relu_to(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? 0.0f : x[i];  // (NaN stays)
+}
+
+EMBER_CLONES void relu_backward_to(const float* g, const float* y, float* gx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = y[i] <= 0 ? 0.0f : g[i];
+}
+
 }  // namespace ember

@@ -102,6 +102,9 @@ float softmax_lse_row(const float* x, float* p, int64_t len, float* max);
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);
+// ReLU over n contiguous values, and its backward from the output y (SIMD clones).
+void relu_to(const float* x, float* y, int64_t n);
+void relu_backward_to(const float* g, const float* y, float* gx, int64_t n);
 // GELU over n contiguous values, and its backward gx = g * GELU'(x) (SIMD clones).
 void gelu_to(const float* x, float* y, int64_t n, bool approx_tanh);
 void gelu_backward_to(const float* g, const float* x, float* gx, int64_t n, bool approx_tanh);
