@@ -35,7 +35,7 @@ EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, in
     for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], false);
 }
 
-// max and sum of a row in 16 partial lanes, so that they vectorize (a float reduction in order does not)
+// max of a row in 16 partial lanes, so that it vectorizes (lane_sum, vmath.h, is its sum)
 EMBER_INLINE float lane_max(const float* x, int64_t len) {
   float lm[16];
   for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
@@ -47,22 +47,12 @@ EMBER_INLINE float lane_max(const float* x, int64_t len) {
   for (int k = 1; k < 16; ++k) mx = lm[k] > mx ? lm[k] : mx;
   return mx;
 }
-EMBER_INLINE float lane_sum(const float* x, int64_t len) {
-  float ls[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= len; i += 16)
-    for (int k = 0; k < 16; ++k) ls[k] += x[i + k];
-  for (; i < len; ++i) ls[i & 15] += x[i];
-  float s = 0;
-  for (int k = 0; k < 16; ++k) s += ls[k];
-  return s;
-}
 
 EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
   const float mx = lane_max(x, len);
   // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
   for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
-  const float s = lane_sum(y, len);
+  const float s = lane_sum<float>(len, [&](int64_t i) { return y[i]; });
   if (log) {
     const float ls = std::log(s);
     for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
@@ -77,7 +67,7 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
   *max = mx;
   if (!(mx > -INFINITY && mx < INFINITY)) return NAN;
   for (int64_t i = 0; i < len; ++i) p[i] = vexp(x[i] - mx);
-  const float s = lane_sum(p, len), inv = 1.0f / s;
+  const float s = lane_sum<float>(len, [&](int64_t i) { return p[i]; }), inv = 1.0f / s;
   for (int64_t i = 0; i < len; ++i) p[i] *= inv;
   return std::log(s);
 }

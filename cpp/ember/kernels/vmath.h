@@ -89,6 +89,20 @@ EMBER_INLINE float vgelu_grad(float x, bool approx_tanh) {
   return (x < 0 ? 0.5f * e : 1.0f - 0.5f * e) + x * 0.3989422804014327f * vexp(-0.5f * x * x);
 }
 
+// sum of f(j) over [0, n) in 16 interleaved partial sums: a float sum in order does not vectorize
+// (its order would change), this one does in each SIMD clone (softmax rows, LayerNorm moments).
+template <class T, class F>
+EMBER_INLINE T lane_sum(int64_t n, F f) {
+  T acc[16] = {};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += f(j + k);
+  for (; j < n; ++j) acc[j & 15] += f(j);
+  T s = 0;
+  for (int k = 0; k < 16; ++k) s += acc[k];
+  return s;
+}
+
 inline double vexp(double x) { return std::exp(x); }
 inline double vtanh(double x) { return std::tanh(x); }
 inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }

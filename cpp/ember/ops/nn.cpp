@@ -205,19 +205,6 @@ int rows_threads(int64_t rows, int64_t work) {
   return (int)std::max<int64_t>(1, std::min<int64_t>({work / (1 << 15), rows, get_num_threads()}));
 }
 
-// sum of f(j) over [0, D) in 16 interleaved partial sums
-template <class T, class F>
-EMBER_INLINE T lane_sum(int64_t D, F f) {
-  T acc[16] = {};
-  int64_t j = 0;
-  for (; j + 16 <= D; j += 16)
-    for (int k = 0; k < 16; ++k) acc[k] += f(j + k);
-  for (; j < D; ++j) acc[j & 15] += f(j);
-  T s = 0;
-  for (int k = 0; k < 16; ++k) s += acc[k];
-  return s;
-}
-
 template <class T>
 EMBER_INLINE void ln_fwd_rows(int64_t lo, int64_t hi, int64_t D, const T* __restrict x, const T* __restrict w,
                               const T* __restrict b, T eps, T* __restrict y, T* __restrict mean, T* __restrict rstd) {

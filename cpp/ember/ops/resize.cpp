@@ -462,6 +462,15 @@ EMBER_INLINE void aa_rows(const AaJob<T>& j, int64_t lo, int64_t hi) {
 EMBER_CLONES void aa_rows_any(const AaJob<float>& j, int64_t lo, int64_t hi) { aa_rows<float>(j, lo, hi); }
 EMBER_CLONES void aa_rows_any(const AaJob<double>& j, int64_t lo, int64_t hi) { aa_rows<double>(j, lo, hi); }
 
+// The result of the per-axis passes: a fresh tensor even when no axis was resized (cur is x).
+template <class T>
+Tensor passes_result(const Tensor& cur, const Tensor& x, const Shape& out_shape) {
+  if (cur.get() != x.get()) return cur;
+  Tensor y = empty(out_shape, x->dtype);
+  if (y->numel()) std::copy(x->data<T>(), x->data<T>() + x->numel(), y->data<T>());
+  return y;
+}
+
 template <class T>
 Tensor aa_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shape) {
   // torch copies when nothing changes size, and skips each axis that keeps its size
@@ -482,12 +491,7 @@ Tensor aa_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shape) 
                    [&](int64_t lo, int64_t hi) { aa_rows_any(j, lo, hi); });
     cur = nxt;
   }
-  if (cur.get() == x.get()) {
-    Tensor y = empty(out_shape, x->dtype);
-    if (y->numel()) std::copy(x->data<T>(), x->data<T>() + x->numel(), y->data<T>());
-    return y;
-  }
-  return cur;
+  return passes_result<T>(cur, x, out_shape);
 }
 
 // ---- uint8 bilinear / bicubic (antialiased or not): torch's integer path, one pass per resized
@@ -587,12 +591,7 @@ Tensor uint8_forward(const ResizeGeom& g, const Tensor& x, const Shape& out_shap
     if (nxt->numel()) uint8_pass(t, outer, g.in[ax], g.out[ax], inner, cur->data<uint8_t>(), nxt->data<uint8_t>());
     cur = nxt;
   }
-  if (cur.get() == x.get()) {
-    Tensor y = empty(out_shape, x->dtype);
-    if (y->numel()) std::copy(x->data<uint8_t>(), x->data<uint8_t>() + x->numel(), y->data<uint8_t>());
-    return y;
-  }
-  return cur;
+  return passes_result<uint8_t>(cur, x, out_shape);
 }
 
 // ---- backward: the adjoint scatter, grad_in[taps of o] += weight * grad_out[o], in torch's order
