@@ -378,7 +378,13 @@ EMBER_INLINE void pack_panels(const T* m, int64_t ps, int64_t ks, int64_t n, int
           for (int r = 0; r < LT; ++r) t[r] = r0 + r < W ? Vec<T, VB>::load(src + (r0 + r) * ps + k) : V{};
           transpose_stages<T, VB, LT / 2>(t);
           const int c = std::min(LT, W - r0);
-          for (int j = 0; j < LT; ++j) std::memcpy(dst + (k + j) * W + r0, &t[j], c * sizeof(T));
+          // A whole vector per line even where only c < LT values belong (float MR = 14 of 16) when the
+          // line is one vector (r0 = 0): the extra lanes are zeros and land on the next line's first
+          // values, stored right after; the panel's last line is cut to c. (A copy of part of a vector
+          // went through the stack and missed store forwarding: a third of the packing's time.)
+          for (int j = 0; j < LT; ++j)
+            if (c == LT || (r0 == 0 && k + j + 1 < kdim)) Vec<T, VB>::store(dst + (k + j) * W + r0, t[j]);
+            else std::memcpy(dst + (k + j) * W + r0, &t[j], c * sizeof(T));
         }
       for (; k < kdim; ++k)
         for (int r = 0; r < W; ++r) dst[k * W + r] = src[r * ps + k];
@@ -536,9 +542,78 @@ struct AlignedBuf {
   }
 };
 
+// The whole product on the calling thread into C (rows ldc apart), with scratch pa (MC x KC) and
+// pb (KC x NC) given; the epilogue's bias (N long) and ReLU as the last K block is written.
+template <class T>
+void packed_serial(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B,
+                   T* C, int64_t ldc, T* pa, T* pb, const T* bias = nullptr, bool relu = false) {
+  const T* a = static_cast<const T*>(A.p);
+  const T* b = static_cast<const T*>(B.p);
+  for (int64_t jc = 0; jc < N; jc += bl.nc) {
+    const int64_t nb = std::min(bl.nc, N - jc);
+    for (int64_t pc = 0; pc < K; pc += bl.kc) {
+      const int64_t kb = std::min(bl.kc, K - pc);
+      tg.pack_b(b + pc * B.rs + jc * B.cs, B.rs, B.cs, kb, nb, pb);
+      for (int64_t i0 = 0; i0 < M; i0 += bl.mc) {
+        const int64_t rows = std::min(bl.mc, M - i0);
+        tg.pack_a(a + i0 * A.rs + pc * A.cs, A.rs, A.cs, rows, kb, pa);
+        tg.macro(rows, nb, kb, pa, pb, C + i0 * ldc + jc, ldc, pc == 0, pc + kb == K, bias ? bias + jc : nullptr,
+                 relu);
+      }
+    }
+  }
+}
+
+// Note [GEMM K split]: a product with few tiles of C and a long K (a weight gradient, dY^T @ X, of
+// a small layer over a batch: 64 x 64 over K = 512) splits K instead: K falls into 2 to 4 parts (by
+// the shape alone), each part's product goes into its own copy of C (the first into C), and the
+// copies are added in order, then the epilogue. Threads take parts round-robin; on one thread the
+// parts run one after another, so the result does not depend on the thread count (the row and
+// column splits never change an element either). Split by C's tiles, 5 row tiles for 2 threads ran
+// 3 + 2 and every thread packed the whole B: 64 x 64 over 512 took 38 us on 2 threads, 19 split.
+constexpr int64_t kKSplitMinK = 256;        // per part
+constexpr int64_t kKSplitMaxC = 1 << 16;    // elements of C (the copies stay in L2)
+constexpr int64_t kRowSplitMinTiles = 4;    // MR-row tiles of C per thread (Note [GEMM row split])
+template <class T>
+bool gemm_k_split(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B,
+                  T* C, const Epilogue<T>& ep) {
+  const int64_t MR = tile_rows(tg.vb), NR = 2 * tg.vb / (int64_t)sizeof(T);
+  const int64_t tiles = ((M + MR - 1) / MR) * ((N + NR - 1) / NR);
+  if (K < 2 * kKSplitMinK || M * N > kKSplitMaxC || (tiles >= 16 && K < std::max(M, N))) return false;
+  const int parts = (int)std::min<int64_t>(4, K / kKSplitMinK);
+  const int nt = std::min(parts, get_num_threads());
+  const int64_t mc = std::min(bl.mc, (M + MR - 1) / MR * MR), nc = std::min(bl.nc, (N + NR - 1) / NR * NR);
+  const int64_t pa_n = mc * bl.kc + 64, pb_n = bl.kc * nc + 64;  // (+64: each thread's scratch on its own lines)
+  thread_local AlignedBuf<T> scratch;
+  T* base = scratch.get(nt * (pa_n + pb_n) + (parts - 1) * M * N);
+  T* copies = base + nt * (pa_n + pb_n);
+  const T* a = static_cast<const T*>(A.p);
+  const T* b = static_cast<const T*>(B.p);
+  parallel_run(nt, [&](int t) {
+    for (int p = t; p < parts; p += nt) {
+      const int64_t k0 = K * p / parts, k1 = K * (p + 1) / parts;
+      packed_serial(tg, bl, M, N, k1 - k0, MatRef{a + k0 * A.cs, A.rs, A.cs}, MatRef{b + k0 * B.rs, B.rs, B.cs},
+                    p == 0 ? C : copies + (p - 1) * M * N, N, base + t * (pa_n + pb_n),
+                    base + t * (pa_n + pb_n) + pa_n);
+    }
+  });
+  for (int64_t i = 0; i < M; ++i) {
+    T* ci = C + i * N;
+    for (int p = 1; p < parts; ++p) {
+      const T* pi = copies + (p - 1) * M * N + i * N;
+      for (int64_t j = 0; j < N; ++j) ci[j] += pi[j];
+    }
+    if (ep.bias)
+      for (int64_t j = 0; j < N; ++j) ci[j] += ep.bias[j];
+    if (ep.relu)
+      for (int64_t j = 0; j < N; ++j) ci[j] = ci[j] < 0 ? T(0) : ci[j];
+  }
+  return true;
+}
+
 // The threads split each packed B block's tiles: by A blocks (rows of C) when there are enough
-// of them, else by B micro-panels too. All scratch is taken on the calling thread (a worker must
-// not throw): one packed B block, and one packed A block per thread.
+// of them, else by B micro-panels too; or K (Note [GEMM K split]). All scratch is taken on the
+// calling thread (a worker must not throw): one packed B block, and one packed A block per thread.
 template <class T>
 void gemm_packed_on(const PackedTarget<T>& tg, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C,
                     Epilogue<T> ep) {
@@ -547,8 +622,28 @@ void gemm_packed_on(const PackedTarget<T>& tg, int64_t M, int64_t N, int64_t K, 
   const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
   const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), M * N * K / kPackedSplitMinFlops));
-  // Row blocks: at most MC, a multiple of the thread count (when M allows) so that none waits.
+  if (gemm_k_split(tg, bl, M, N, K, A, B, C, ep)) return;
   const int64_t row_units = (M + MR - 1) / MR;
+  if (nt > 1 && row_units >= kRowSplitMinTiles * nt) {
+    // Note [GEMM row split]: with enough rows, each thread takes its own rows of C (whole MR tiles)
+    // and runs the serial loops on them, packing its own copy of each B block: one parallel region
+    // for the whole product and nothing shared but the inputs. Sharing one packed B (two regions
+    // per K block, each thread packing half of the panels and reading the other half from the
+    // other core's cache) left the caller waiting a fifth of a 512 x 64 x 192 product.
+    const int64_t mcap = std::min(bl.mc, (row_units + nt - 1) / nt * MR), ncap = std::min(bl.nc, (N + NR - 1) / NR * NR);
+    const int64_t pa_n = mcap * bl.kc + 64, pb_n = bl.kc * ncap + 64;
+    thread_local AlignedBuf<T> scratch;
+    T* base = scratch.get(nt * (pa_n + pb_n));
+    parallel_run(nt, [&](int t) {
+      const int64_t r0 = row_units * t / nt * MR, r1 = std::min(M, row_units * (t + 1) / nt * MR);
+      if (r1 <= r0) return;
+      T* pa_t = base + t * (pa_n + pb_n);
+      packed_serial(tg, bl, r1 - r0, N, K, MatRef{a + r0 * A.rs, A.rs, A.cs}, B, C + r0 * N, N, pa_t, pa_t + pa_n,
+                    ep.bias, ep.relu);
+    });
+    return;
+  }
+  // Row blocks: at most MC, a multiple of the thread count (when M allows) so that none waits.
   const int64_t n_ic = std::min<int64_t>(row_units, ((M + bl.mc - 1) / bl.mc + nt - 1) / nt * nt);
   const int64_t mc = (row_units + n_ic - 1) / n_ic * MR;
   thread_local AlignedBuf<T> bbuf, abuf;
