@@ -35,31 +35,8 @@ EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, in
     for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], false);
 }
 
-// max of a row in 16 partial lanes, so that it vectorizes (lane_sum, vmath.h, is its sum)
-EMBER_INLINE float lane_max(const float* x, int64_t len) {
-  float lm[16];
-  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
-  int64_t i = 0;
-  for (; i + 16 <= len; i += 16)
-    for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
-  for (; i < len; ++i) lm[i & 15] = x[i] > lm[i & 15] ? x[i] : lm[i & 15];
-  float mx = lm[0];
-  for (int k = 1; k < 16; ++k) mx = lm[k] > mx ? lm[k] : mx;
-  return mx;
-}
-
 EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
-  const float mx = lane_max(x, len);
-  // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
-  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
-  const float s = lane_sum<float>(len, [&](int64_t i) { return y[i]; });
-  if (log) {
-    const float ls = std::log(s);
-    for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
-  } else {
-    const float inv = 1.0f / s;
-    for (int64_t i = 0; i < len; ++i) y[i] *= inv;
-  }
+  softmax_row_from_max(x, y, len, lane_max(x, len), log);
 }
 
 EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float* max) {

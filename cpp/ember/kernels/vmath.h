@@ -4,6 +4,7 @@
 // tanh within 3 ulp, over the whole float range (exp's argument is clamped where float overflows,
 // and e^x is 0 where it would be subnormal). float64 keeps libm.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -89,18 +90,59 @@ EMBER_INLINE float vgelu_grad(float x, bool approx_tanh) {
   return (x < 0 ? 0.5f * e : 1.0f - 0.5f * e) + x * 0.3989422804014327f * vexp(-0.5f * x * x);
 }
 
+// 16 lanes combined pairwise, 8 + 8, 4 + 4, 2 + 2, 1 + 1 (every index a constant: a loop over the
+// halving width kept the lanes on the stack)
+template <class T, class Op>
+EMBER_INLINE T lanes_reduce(T* v, Op op) {
+  for (int k = 0; k < 8; ++k) v[k] = op(v[k], v[k + 8]);
+  for (int k = 0; k < 4; ++k) v[k] = op(v[k], v[k + 4]);
+  for (int k = 0; k < 2; ++k) v[k] = op(v[k], v[k + 2]);
+  return op(v[0], v[1]);
+}
+
 // sum of f(j) over [0, n) in 16 interleaved partial sums: a float sum in order does not vectorize
 // (its order would change), this one does in each SIMD clone (softmax rows, LayerNorm moments).
+// The 16 partial sums are added pairwise (8 + 8, 4 + 4, ...): a chain of 16 dependent scalar
+// additions was most of a 32-long row's time (attention's softmax rows).
 template <class T, class F>
 EMBER_INLINE T lane_sum(int64_t n, F f) {
   T acc[16] = {};
   int64_t j = 0;
   for (; j + 16 <= n; j += 16)
     for (int k = 0; k < 16; ++k) acc[k] += f(j + k);
-  for (; j < n; ++j) acc[j & 15] += f(j);
-  T s = 0;
-  for (int k = 0; k < 16; ++k) s += acc[k];
-  return s;
+  if (j < n)  // the tail as one more masked pass (indices clamped in range): lanes by constant index stay in registers
+    for (int k = 0; k < 16; ++k) acc[k] += j + k < n ? f(std::min<int64_t>(j + k, n - 1)) : T(0);
+  return lanes_reduce(acc, [](T a, T b) { return a + b; });
+}
+
+// max of x[0, n) in 16 partial lanes, so that it vectorizes (NaN is skipped: a row of NaN and
+// -inf gives -inf), reduced pairwise as lane_sum.
+EMBER_INLINE float lane_max(const float* x, int64_t n) {
+  float lm[16];
+  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
+  if (i < n)
+    for (int k = 0; k < 16; ++k) {
+      const float v = x[std::min<int64_t>(i + k, n - 1)];  // (x[n - 1] again past the end: the max is the same)
+      lm[k] = v > lm[k] ? v : lm[k];
+    }
+  return lanes_reduce(lm, [](float a, float b) { return b > a ? b : a; });
+}
+
+// softmax (log: log_softmax) of a row whose max mx the caller has (softmax_row's body, inlined
+// into other SIMD clones: attention's masked rows). An infinite max, or a row of -inf, gives NaN.
+EMBER_INLINE void softmax_row_from_max(const float* x, float* y, int64_t len, float mx, bool log) {
+  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
+  const float s = lane_sum<float>(len, [&](int64_t i) { return y[i]; });
+  if (log) {
+    const float ls = std::log(s);
+    for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
+  } else {
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) y[i] *= inv;
+  }
 }
 
 inline double vexp(double x) { return std::exp(x); }
