@@ -43,4 +43,12 @@ void parallel_for(int64_t n, int threads, int64_t grain, F&& f) {
   parallel_run((int)((n + chunk - 1) / chunk), [&](int p) { f(p * chunk, std::min(n, (p + 1) * chunk)); });
 }
 
+// f(lo, hi) over [0, n) of an elementwise kernel: on one thread while there are fewer than
+// 2 * per_thread elements, else one block per thread that gets at least per_thread (blocks are
+// whole 4096-element pieces, so vector loops start aligned as the data does).
+template <class F>
+void parallel_blocks(int64_t n, int64_t per_thread, F&& f) {
+  parallel_for(n, (int)std::min<int64_t>(n / per_thread, 64), 1 << 12, f);
+}
+
 }  // namespace ember

@@ -158,6 +158,10 @@ T gelu_grad_scalar(T x, bool approx_tanh) {
   return cdf + x * T(0.3989422804014327) * std::exp(T(-0.5) * x * x);
 }
 
+// GELU costs about 2 cycles an element (an erfc and an exp): worth a thread from 8192 on (a tiny
+// GPT's 512 x 256 activations: 95 us on one thread)
+constexpr int64_t kGeluPerThread = 1 << 13;
+
 struct GeluBackward : Node {
   SavedTensor x{this};
   bool approx_tanh = false;
@@ -171,7 +175,10 @@ Tensor gelu_backward(const Tensor& grad, const Tensor& x, bool approx_tanh) {
   if (grad->dtype == DType::Float32 && x->dtype == DType::Float32 && grad->is_contiguous() && x->is_contiguous() &&
       grad->shape == x->shape) {
     Tensor out = empty(x->shape, DType::Float32);
-    gelu_backward_to(grad->data<float>(), x->data<float>(), out->data<float>(), x->numel(), approx_tanh);
+    const float *g = grad->data<float>(), *xp = x->data<float>();
+    float* o = out->data<float>();
+    parallel_blocks(x->numel(), kGeluPerThread,
+                    [&](int64_t lo, int64_t hi) { gelu_backward_to(g + lo, xp + lo, o + lo, hi - lo, approx_tanh); });
     return out;
   }
   return map2(grad, x, x->dtype, "gelu_backward", [approx_tanh](auto gv, auto v) { return gv * gelu_grad_scalar(v, approx_tanh); });
@@ -182,7 +189,9 @@ Tensor gelu(const Tensor& x, bool approx_tanh) {
   Tensor out;
   if (x->dtype == DType::Float32 && x->is_contiguous()) {
     out = empty(x->shape, DType::Float32);
-    gelu_to(x->data<float>(), out->data<float>(), x->numel(), approx_tanh);
+    const float* xp = x->data<float>();
+    float* o = out->data<float>();
+    parallel_blocks(x->numel(), kGeluPerThread, [&](int64_t lo, int64_t hi) { gelu_to(xp + lo, o + lo, hi - lo, approx_tanh); });
   } else {
     out = map1(x, x->dtype, "GeluKernelImpl", [approx_tanh](auto v) { return gelu_scalar(v, approx_tanh); });
   }

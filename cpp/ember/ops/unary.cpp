@@ -269,7 +269,7 @@ EMBER_OP("polygamma(int n, Tensor input, *, Tensor? out=None) -> Tensor", "funct
 // pool when large (it ran as the generic SSE2 loop, 3x torch's time on a LeNet step's activations).
 template <class F>
 static void float_blocks(int64_t n, F f) {
-  parallel_for(n, (int)std::min<int64_t>(n / (1 << 16) + 1, 64), 1 << 12, [&](int64_t lo, int64_t hi) { f(lo, hi); });
+  parallel_blocks(n, 1 << 15, f);
 }
 static bool plain_f32(const Tensor& a) { return a->dtype == DType::Float32 && a->is_contiguous(); }
 
