@@ -231,6 +231,24 @@ def _in_projection(q, k, v, w_q, w_k, w_v, b_q=None, b_k=None, b_v=None):
     return F.linear(q, w_q, b_q), F.linear(k, w_k, b_k), F.linear(v, w_v, b_v)
 
 
+def _self_attention_nle(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, attn_mask,
+                        dropout_p, is_causal):
+    """Self-attention (query = key = value) of x (N, L, E) with the packed in-projection, as
+    multi_head_attention_forward computes it with need_weights=False and no key padding, bias_k/v, zero
+    attention or static keys, but without its layout copies: the heads are strided views of the one
+    projection (N, L, 3, H, hd) that scaled_dot_product_attention reads in place, and the output is
+    (N, L, E) (a batch_first MultiheadAttention returns it as it is). attn_mask: None or (L, L), already
+    canonical; is_causal with attn_mask None uses the causal mask."""
+    F = _F()
+    N, L, E = x.shape
+    hd = E // num_heads
+    proj = F.linear(x, in_proj_weight, in_proj_bias).view(N, L, 3, num_heads, hd)
+    q, k, v = proj.permute(2, 0, 3, 1, 4).unbind(0)  # each (N, H, L, hd)
+    out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal and attn_mask is None)
+    out = out.transpose(1, 2).reshape(N, L, E)
+    return F.linear(out, out_proj_weight, out_proj_bias)
+
+
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
                                  bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
                                  training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
@@ -276,6 +294,17 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  f"{value.shape[:2]}")
     elif tuple(key.shape) != tuple(value.shape):
         raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
+
+    if (not use_separate_proj_weight and query is key and key is value and bias_k is None and bias_v is None
+            and not add_zero_attn and static_k is None and static_v is None and not need_weights
+            and key_padding_mask is None and (attn_mask is None or attn_mask.dim() == 2)):
+        if attn_mask is not None and tuple(attn_mask.shape) != (tgt_len, src_len):
+            raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be "
+                               f"{(tgt_len, src_len)}.")
+        out = _self_attention_nle(query.transpose(0, 1), num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
+                                  out_proj_bias, attn_mask, dropout_p if training else 0.0, is_causal)
+        out = out.transpose(0, 1)
+        return (out.squeeze(1) if not is_batched else out), None
 
     # in-projection
     if not use_separate_proj_weight:
