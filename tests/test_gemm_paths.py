@@ -36,7 +36,8 @@ def operand(rng, rows, cols, layout, dtype):
     return v[:, ::2], ember.tensor(v, dtype=dtype)[:, ::2]
 
 
-SHAPES = [(3, 5, 7), (29, 70, 45), (130, 33, 1000), (700, 40, 30), (20, 2800, 400)]
+# (64, 48, 1100): K split in 4 parts (Note [GEMM K split]); (130, 33, 1000), (700, 40, 30): rows split
+SHAPES = [(3, 5, 7), (29, 70, 45), (130, 33, 1000), (700, 40, 30), (20, 2800, 400), (64, 48, 1100)]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -67,12 +68,31 @@ def test_each_path_applies_linear_bias_and_relu(forced, path, dtype):
     rng = np.random.default_rng(5)
     dt = getattr(ember, dtype)
     tol = dict(rtol=1e-12, atol=1e-11) if dtype == "float64" else dict(rtol=1e-4, atol=3e-4)
-    for batch, fin, fout in [(9, 1000, 37), (64, 33, 70), (700, 20, 45)]:
+    for batch, fin, fout in [(9, 1000, 37), (64, 33, 70), (700, 20, 45), (50, 1100, 64)]:
         x, w, b = rng.standard_normal((batch, fin)), rng.standard_normal((fout, fin)), rng.standard_normal(fout)
         ex, ew, eb = (ember.tensor(v, dtype=dt) for v in (x, w, b))
         want = x @ w.T + b
         np.testing.assert_allclose(ember.nn.functional.linear(ex, ew, eb).numpy(), want, **tol)
         np.testing.assert_allclose(ember._C._linear_relu(ex, ew, eb).numpy(), np.maximum(want, 0), **tol)
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 1100), (9, 37, 1000), (700, 40, 30), (130, 33, 1000)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_packed_splits_do_not_depend_on_the_thread_count(forced, shape):
+    """The packed kernel's row split and K split (Notes [GEMM row split], [GEMM K split]) give every
+    element the same operations on 1 and on 2 threads: bit-identical products and Linear outputs."""
+    M, N, K = shape
+    rng = np.random.default_rng(K)
+    a, b, bias = rng.standard_normal((M, K)), rng.standard_normal((N, K)), rng.standard_normal(N)
+    ea, eb, ebias = (ember.tensor(v, dtype=ember.float32) for v in (a, b, bias))
+    forced("packed")
+    got = []
+    for threads in (1, 2):
+        ember.set_num_threads(threads)
+        got.append(((ea @ eb.t()).numpy(), ember.nn.functional.linear(ea, eb, ebias).numpy()))
+    for one, two in zip(*got):
+        np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(got[0][1], a @ b.T + bias, rtol=1e-4, atol=1e-3)
 
 
 def test_gemm_path_names(forced):
