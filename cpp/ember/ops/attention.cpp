@@ -180,20 +180,35 @@ void softmax_backward_rows_scalar(T* d, const T* w, int64_t L, int64_t S) {
 // A batch's products are small (a tiny transformer's 32 x 32 scores over 16-wide heads): through
 // gemm each paid its dispatch and OpenBLAS's buffer lock, more than the arithmetic. With the right
 // operand's rows contiguous and N (the output's width) 16, 32 or 64, float runs this one instead:
-// C (M x N, contiguous) = A (any strides) @ B (rows ldb apart), a row of C held in registers while
-// K rows of B are added into it (SIMD clones).
-template <int N>
-EMBER_INLINE void small_mm_rows(int64_t M, int64_t K, const float* a, int64_t ars, int64_t acs,
-                                const float* __restrict b, int64_t ldb, float* __restrict c) {
-  for (int64_t i = 0; i < M; ++i) {
-    float acc[N] = {};
-    for (int64_t k = 0; k < K; ++k) {
-      const float av = a[i * ars + k * acs];
-      const float* __restrict bk = b + k * ldb;
-      for (int j = 0; j < N; ++j) acc[j] += av * bk[j];
+// C (M x N, contiguous) = A (any strides) @ B (rows ldb apart), rows of C held in registers while
+// K rows of B are added into them (SIMD clones).
+// R rows at a time (4 to 8 accumulators of 16 floats), so that consecutive multiply-adds do not wait
+// on each other; the last M % R rows one at a time. Written with GCC's vector types: as scalar loops
+// with constant bounds GCC vectorized them along K, through shuffles.
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef float F32x16u __attribute__((vector_size(64), aligned(4), may_alias));  // (unaligned access)
+template <int NV, int R>
+EMBER_INLINE void small_mm_block(int64_t i, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
+                                 int64_t ldb, float* c) {
+  F32x16 acc[R][NV] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    F32x16 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const F32x16u*>(b + k * ldb + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const float av = a[(i + r) * ars + k * acs];
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
-    for (int j = 0; j < N; ++j) c[i * N + j] = acc[j];
   }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<F32x16u*>(c + (i + r) * NV * 16 + 16 * v) = acc[r][v];
+}
+template <int N>
+EMBER_INLINE void small_mm_rows(int64_t M, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
+                                int64_t ldb, float* c) {
+  constexpr int NV = N / 16, R = 8 / NV;
+  int64_t i = 0;
+  for (; i + R <= M; i += R) small_mm_block<NV, R>(i, K, a, ars, acs, b, ldb, c);
+  for (; i < M; ++i) small_mm_block<NV, 1>(i, K, a, ars, acs, b, ldb, c);
 }
 EMBER_CLONES void small_mm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
                            int64_t ldb, float* c) {
