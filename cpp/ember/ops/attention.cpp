@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -69,112 +70,6 @@ void scaled_q(const Mat<T>& q, const AttnGeom& g, T* qs) {
   const T sc = (T)g.scale;
   for (int64_t i = 0; i < g.L; ++i)
     for (int64_t e = 0; e < g.E; ++e) qs[i * g.E + e] = q.p[i * q.rs + e * q.cs] * sc;
-}
-
-// The softmax of one batch's L x S scores in place, after adding the causal mask (-inf above the
-// diagonal) and the explicit one m (bool: true = attend; float: added; its rows mr and columns mc
-// elements apart); under `safe` a row with nothing to attend to becomes 0, not NaN. The float
-// version is compiled per SIMD target (Note [Run-time SIMD]) and gives ember.softmax's values
-// (softmax_row_from_max); a mask contiguous along S is added in vector loops.
-template <class T>
-EMBER_INLINE bool safe_zero_row(T* row, int64_t S) {  // a row of -inf only: zeros, and true
-  for (int64_t j = 0; j < S; ++j)
-    if (row[j] != -std::numeric_limits<T>::infinity()) return false;  // (NaN scores are not "nothing": they stay NaN)
-  std::fill(row, row + S, T(0));
-  return true;
-}
-// row += (m ? 0 : -inf) over a contiguous bool row: the bits of -inf where the byte is 0, of +0 where
-// it is 1 (a select from bytes did not vectorize)
-EMBER_INLINE void add_bool_row(float* __restrict row, const uint8_t* __restrict m, int64_t S) {
-  for (int64_t j = 0; j < S; ++j) {
-    const uint32_t u = ((uint32_t)m[j] - 1u) & 0xff800000u;
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    row[j] += f;
-  }
-}
-template <class T>
-EMBER_INLINE void add_masks(T* row, int64_t i, int64_t S, const void* m, bool mbool, int64_t mr, int64_t mc,
-                            bool causal) {
-  const T ninf = -std::numeric_limits<T>::infinity();
-  if (causal)
-    for (int64_t j = i + 1; j < S; ++j) row[j] += ninf;
-  if (!m) return;
-  if (mbool) {
-    const bool* mb = static_cast<const bool*>(m) + i * mr;
-    if constexpr (std::is_same_v<T, float>) {
-      if (mc == 1) return add_bool_row(row, reinterpret_cast<const uint8_t*>(mb), S);
-    }
-    for (int64_t j = 0; j < S; ++j) row[j] += mb[j * mc] ? T(0) : ninf;
-  } else {
-    const T* mt = static_cast<const T*>(m) + i * mr;
-    if (mc == 1)
-      for (int64_t j = 0; j < S; ++j) row[j] += mt[j];
-    else
-      for (int64_t j = 0; j < S; ++j) row[j] += mt[j * mc];
-  }
-}
-EMBER_INLINE void masked_softmax_rows_impl(float* w, int64_t L, int64_t S, const void* m, bool mbool, int64_t mr,
-                                           int64_t mc, bool causal, bool safe) {
-  for (int64_t i = 0; i < L; ++i) {
-    float* row = w + i * S;
-    add_masks(row, i, S, m, mbool, mr, mc, causal);
-    const float mx = lane_max(row, S);
-    if (safe && mx == -INFINITY && safe_zero_row(row, S)) continue;
-    softmax_row_from_max(row, row, S, mx, false);
-  }
-}
-// Short rows (a small model's sequence) take a copy with S a constant: the five row loops unroll
-// into straight vector code; as loops with a run-time length, their set-up was most of a 32-long row.
-EMBER_CLONES void masked_softmax_rows(float* w, int64_t L, int64_t S, const void* m, bool mbool, int64_t mr,
-                                      int64_t mc, bool causal, bool safe) {
-  switch (S) {
-    case 16: return masked_softmax_rows_impl(w, L, 16, m, mbool, mr, mc, causal, safe);
-    case 32: return masked_softmax_rows_impl(w, L, 32, m, mbool, mr, mc, causal, safe);
-    case 64: return masked_softmax_rows_impl(w, L, 64, m, mbool, mr, mc, causal, safe);
-    default: return masked_softmax_rows_impl(w, L, S, m, mbool, mr, mc, causal, safe);
-  }
-}
-template <class T>
-void masked_softmax_rows_libm(T* w, int64_t L, int64_t S, const void* m, bool mbool, int64_t mr, int64_t mc,
-                              bool causal, bool safe) {
-  for (int64_t i = 0; i < L; ++i) {
-    T* row = w + i * S;
-    add_masks(row, i, S, m, mbool, mr, mc, causal);
-    T mx = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < S; ++j) mx = row[j] > mx ? row[j] : mx;
-    if (safe && mx == -std::numeric_limits<T>::infinity() && safe_zero_row(row, S)) continue;
-    T s = 0;
-    for (int64_t j = 0; j < S; ++j) s += (row[j] = std::exp(row[j] - mx));
-    for (int64_t j = 0; j < S; ++j) row[j] /= s;
-  }
-}
-
-// The softmax's backward over L rows of S in place: d = w * (d - sum(d * w)) (float: SIMD clones,
-// the row sums in lane_sum's order).
-template <class T>
-EMBER_INLINE void softmax_backward_row(T* __restrict d, const T* __restrict w, int64_t S, T dot) {
-  for (int64_t j = 0; j < S; ++j) d[j] = w[j] * (d[j] - dot);
-}
-EMBER_INLINE void softmax_backward_rows_impl(float* d, const float* w, int64_t L, int64_t S) {
-  for (int64_t i = 0; i < L; ++i, d += S, w += S)
-    softmax_backward_row(d, w, S, lane_sum<float>(S, [&](int64_t j) { return d[j] * w[j]; }));
-}
-EMBER_CLONES void softmax_backward_rows(float* d, const float* w, int64_t L, int64_t S) {
-  switch (S) {  // (short rows with S a constant, as masked_softmax_rows)
-    case 16: return softmax_backward_rows_impl(d, w, L, 16);
-    case 32: return softmax_backward_rows_impl(d, w, L, 32);
-    case 64: return softmax_backward_rows_impl(d, w, L, 64);
-    default: return softmax_backward_rows_impl(d, w, L, S);
-  }
-}
-template <class T>
-void softmax_backward_rows_scalar(T* d, const T* w, int64_t L, int64_t S) {
-  for (int64_t i = 0; i < L; ++i, d += S, w += S) {
-    T dot = 0;
-    for (int64_t j = 0; j < S; ++j) dot += d[j] * w[j];
-    softmax_backward_row(d, w, S, dot);
-  }
 }
 
 // A batch's products are small (a tiny transformer's 32 x 32 scores over 16-wide heads): through
@@ -240,6 +135,117 @@ const T* with_rows(const T* p, int64_t rs, int64_t cs, int64_t rows, int64_t col
   return buf.data();
 }
 
+// Note [Key-major scores]: a batch's scores are kept as S x L (row j: key j against every query),
+// so the softmax over the keys of each query runs down the columns: every loop is contiguous along
+// the queries and vectorizes with no horizontal reduction (a 32-long row's max and sum trees were
+// most of its time). sT = k @ (q * scale)^T, out = sT^T @ v, and the saved weights are S x L.
+
+// (q * scale)^T: E x L, contiguous
+template <class T>
+void scaled_q_t(const Mat<T>& q, const AttnGeom& g, T* qt) {
+  const T sc = (T)g.scale;
+  for (int64_t e = 0; e < g.E; ++e)
+    for (int64_t i = 0; i < g.L; ++i) qt[e * g.L + i] = q.p[i * q.rs + e * q.cs] * sc;
+}
+
+// A batch's mask as the additive S x L matrix (bool: 0 where true, -inf where false); its element
+// (query i, key j) at m + i * mr + j * mc
+template <class T>
+void additive_mask_t(const void* m, bool mbool, int64_t mr, int64_t mc, int64_t L, int64_t S, T* dst) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < S; ++j)
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t o = i * mr + j * mc;
+      dst[j * L + i] = mbool ? (static_cast<const bool*>(m)[o] ? T(0) : ninf) : static_cast<const T*>(m)[o];
+    }
+}
+
+// The softmax over the keys (rows) of every query (column) of s (S x L) in place, after adding mt
+// (S x L, or null) and the causal mask (key j after query i); mx, sm: L values of scratch, dead: L
+// flags. Under `safe` a query with nothing to attend to (every score -inf) gets weights 0 (not NaN;
+// NaN scores are not "nothing" and stay NaN).
+template <class T, class Exp>
+EMBER_INLINE void softmax_cols(T* s, int64_t S, int64_t L, const T* mt, bool causal, bool safe, T* mx, T* sm,
+                               bool* dead, Exp ex) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < L; ++i) mx[i] = ninf, sm[i] = T(0);
+  for (int64_t j = 0; j < S; ++j) {
+    T* r = s + j * L;
+    if (mt)
+      for (int64_t i = 0; i < L; ++i) r[i] += mt[j * L + i];
+    if (causal)
+      for (int64_t i = 0; i < std::min(j, L); ++i) r[i] += ninf;
+    for (int64_t i = 0; i < L; ++i) mx[i] = r[i] > mx[i] ? r[i] : mx[i];
+  }
+  bool any_dead = false;
+  if (safe)
+    for (int64_t i = 0; i < L; ++i) {
+      dead[i] = false;
+      if (mx[i] != ninf) continue;
+      bool all = true;
+      for (int64_t j = 0; j < S && all; ++j) all = s[j * L + i] == ninf;
+      dead[i] = all;
+      any_dead = any_dead || all;
+    }
+  for (int64_t j = 0; j < S; ++j) {
+    T* r = s + j * L;
+    for (int64_t i = 0; i < L; ++i) {
+      const T e = ex(r[i] - mx[i]);
+      r[i] = e;
+      sm[i] += e;
+    }
+  }
+  for (int64_t i = 0; i < L; ++i) sm[i] = T(1) / sm[i];
+  for (int64_t j = 0; j < S; ++j)
+    for (int64_t i = 0; i < L; ++i) s[j * L + i] *= sm[i];
+  if (any_dead)
+    for (int64_t i = 0; i < L; ++i)
+      if (dead[i])
+        for (int64_t j = 0; j < S; ++j) s[j * L + i] = T(0);
+}
+// Its backward in place: d = w * (d - colsum(d * w)); dot: L values of scratch
+template <class T>
+EMBER_INLINE void softmax_cols_backward(T* d, const T* w, int64_t S, int64_t L, T* dot) {
+  for (int64_t i = 0; i < L; ++i) dot[i] = T(0);
+  for (int64_t j = 0; j < S; ++j)
+    for (int64_t i = 0; i < L; ++i) dot[i] += d[j * L + i] * w[j * L + i];
+  for (int64_t j = 0; j < S; ++j)
+    for (int64_t i = 0; i < L; ++i) d[j * L + i] = w[j * L + i] * (d[j * L + i] - dot[i]);
+}
+// float: SIMD clones, with the usual query counts as constants (the loops along them then unroll)
+EMBER_CLONES void softmax_cols_f32(float* s, int64_t S, int64_t L, const float* mt, bool causal, bool safe, float* mx,
+                                   float* sm, bool* dead) {
+  auto ex = [](float x) { return vexp(x); };
+  switch (L) {
+    case 16: return softmax_cols(s, S, 16, mt, causal, safe, mx, sm, dead, ex);
+    case 32: return softmax_cols(s, S, 32, mt, causal, safe, mx, sm, dead, ex);
+    case 64: return softmax_cols(s, S, 64, mt, causal, safe, mx, sm, dead, ex);
+    default: return softmax_cols(s, S, L, mt, causal, safe, mx, sm, dead, ex);
+  }
+}
+EMBER_CLONES void softmax_cols_backward_f32(float* d, const float* w, int64_t S, int64_t L, float* dot) {
+  switch (L) {
+    case 16: return softmax_cols_backward(d, w, S, 16, dot);
+    case 32: return softmax_cols_backward(d, w, S, 32, dot);
+    case 64: return softmax_cols_backward(d, w, S, 64, dot);
+    default: return softmax_cols_backward(d, w, S, L, dot);
+  }
+}
+void softmax_cols_any(float* s, int64_t S, int64_t L, const float* mt, bool causal, bool safe, float* mx, float* sm,
+                      bool* dead) {
+  softmax_cols_f32(s, S, L, mt, causal, safe, mx, sm, dead);
+}
+void softmax_cols_any(double* s, int64_t S, int64_t L, const double* mt, bool causal, bool safe, double* mx,
+                      double* sm, bool* dead) {
+  softmax_cols(s, S, L, mt, causal, safe, mx, sm, dead, [](double x) { return std::exp(x); });
+}
+void softmax_cols_backward_any(float* d, const float* w, int64_t S, int64_t L, float* dot) {
+  softmax_cols_backward_f32(d, w, S, L, dot);
+}
+void softmax_cols_backward_any(double* d, const double* w, int64_t S, int64_t L, double* dot) {
+  softmax_cols_backward(d, w, S, L, dot);
+}
+
 template <class T>
 void attn_forward(const AttnGeom& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, T* w_all,
                   T* out) {
@@ -247,23 +253,30 @@ void attn_forward(const AttnGeom& g, const Tensor& q, const Tensor& k, const Ten
   const auto om = mask ? batch_offsets(mask, g.nb) : std::vector<int64_t>();
   const bool mbool = mask && mask->dtype == DType::Bool;
   const int64_t mr = mask ? mask->strides[mask->dim() - 2] : 0, mc = mask ? mask->strides[mask->dim() - 1] : 0;
+  auto mask_of = [&](int64_t b) -> const void* {
+    return mbool ? (const void*)(mask->data<bool>() + om[b]) : (const void*)(mask->data<T>() + om[b]);
+  };
+  // a mask shared by every batch (an (L, S) mask expanded) is transposed once
+  const bool shared = mask && std::all_of(om.begin(), om.end(), [&](int64_t o) { return o == om[0]; });
+  std::vector<T> shared_mt(shared ? g.S * g.L : 0);
+  if (shared) additive_mask_t(mask_of(0), mbool, mr, mc, g.L, g.S, shared_mt.data());
   parallel_for(g.nb, attn_threads(g), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> qs(g.L * g.E), kt, vr;
+    std::vector<T> qt(g.E * g.L), mx(g.L), sm(g.L), vr, mt(mask && !shared ? g.S * g.L : 0);
+    std::unique_ptr<bool[]> dead(new bool[g.L]);
     for (int64_t b = lo; b < hi; ++b) {
       const Mat<T> qb = mat<T>(q, oq, b), kb = mat<T>(k, ok, b), vb = mat<T>(v, ov, b);
-      scaled_q(qb, g, qs.data());
-      T* w = w_all + b * g.L * g.S;
-      int64_t ldk, ldv;
-      const T* kT = with_rows(kb.p, kb.cs, kb.rs, g.E, g.S, kt, &ldk);  // k^T: E x S
-      batch_mm<T>(g.L, g.S, g.E, MatRef{qs.data(), g.E, 1}, kT, ldk, w);  // (q * scale) @ k^T
-      const void* m = nullptr;  // this batch's mask
-      if (mask) m = mbool ? (const void*)(mask->data<bool>() + om[b]) : (const void*)(mask->data<T>() + om[b]);
-      if constexpr (std::is_same_v<T, float>)
-        masked_softmax_rows(w, g.L, g.S, m, mbool, mr, mc, g.causal, g.safe);
-      else
-        masked_softmax_rows_libm(w, g.L, g.S, m, mbool, mr, mc, g.causal, g.safe);
+      scaled_q_t(qb, g, qt.data());
+      T* w = w_all + b * g.S * g.L;
+      batch_mm<T>(g.S, g.L, g.E, MatRef{kb.p, kb.rs, kb.cs}, qt.data(), g.L, w);  // k @ (q * scale)^T
+      const T* m = shared ? shared_mt.data() : nullptr;
+      if (mask && !shared) {
+        additive_mask_t(mask_of(b), mbool, mr, mc, g.L, g.S, mt.data());
+        m = mt.data();
+      }
+      softmax_cols_any(w, g.S, g.L, m, g.causal, g.safe, mx.data(), sm.data(), dead.get());
+      int64_t ldv;
       const T* vp = with_rows(vb.p, vb.rs, vb.cs, g.S, g.Ev, vr, &ldv);
-      batch_mm<T>(g.L, g.Ev, g.S, MatRef{w, g.S, 1}, vp, ldv, out + b * g.L * g.Ev);  // w @ v
+      batch_mm<T>(g.L, g.Ev, g.S, MatRef{w, 1, g.L}, vp, ldv, out + b * g.L * g.Ev);  // weights @ v
     }
   });
 }
@@ -273,28 +286,27 @@ void attn_backward(const AttnGeom& g, const Tensor& q, const Tensor& k, const Te
                    T* gq, T* gk, T* gv) {
   const auto oq = batch_offsets(q, g.nb), ok = batch_offsets(k, g.nb), ov = batch_offsets(v, g.nb);
   parallel_for(g.nb, attn_threads(g), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> qs(g.L * g.E), ds(g.L * g.S), vt, kr;
+    std::vector<T> qs(g.L * g.E), ds(g.S * g.L), dot(g.L), got, kr;
     for (int64_t b = lo; b < hi; ++b) {
       const Mat<T> qb = mat<T>(q, oq, b), kb = mat<T>(k, ok, b), vb = mat<T>(v, ov, b);
-      const T* w = w_all + b * g.L * g.S;
+      const T* w = w_all + b * g.S * g.L;  // the weights' transpose, S x L
       const T* go = gout + b * g.L * g.Ev;
-      if (gv) batch_mm<T>(g.S, g.Ev, g.L, MatRef{w, 1, g.S}, go, g.Ev, gv + b * g.S * g.Ev);  // w^T @ dout
+      if (gv) batch_mm<T>(g.S, g.Ev, g.L, MatRef{w, g.L, 1}, go, g.Ev, gv + b * g.S * g.Ev);  // weights^T @ dout
       if (!gq && !gk) continue;
-      int64_t ldv, ldk;
-      const T* vT = with_rows(vb.p, vb.cs, vb.rs, g.Ev, g.S, vt, &ldv);  // v^T: Ev x S
-      batch_mm<T>(g.L, g.S, g.Ev, MatRef{go, g.Ev, 1}, vT, ldv, ds.data());  // dw = dout @ v^T
-      if constexpr (std::is_same_v<T, float>) softmax_backward_rows(ds.data(), w, g.L, g.S);
-      else softmax_backward_rows_scalar(ds.data(), w, g.L, g.S);
+      int64_t ldg, ldk;
+      const T* goT = with_rows(go, 1, g.Ev, g.Ev, g.L, got, &ldg);  // dout^T: Ev x L
+      batch_mm<T>(g.S, g.L, g.Ev, MatRef{vb.p, vb.rs, vb.cs}, goT, ldg, ds.data());  // (dout @ v^T)^T
+      softmax_cols_backward_any(ds.data(), w, g.S, g.L, dot.data());  // the scores' gradient, transposed
       if (gq) {
         T* o = gq + b * g.L * g.E;
         const T* kp = with_rows(kb.p, kb.rs, kb.cs, g.S, g.E, kr, &ldk);
-        batch_mm<T>(g.L, g.E, g.S, MatRef{ds.data(), g.S, 1}, kp, ldk, o);  // ds @ k
+        batch_mm<T>(g.L, g.E, g.S, MatRef{ds.data(), 1, g.L}, kp, ldk, o);  // ds @ k
         const T sc = (T)g.scale;
         for (int64_t i = 0; i < g.L * g.E; ++i) o[i] *= sc;
       }
       if (gk) {
         scaled_q(qb, g, qs.data());
-        batch_mm<T>(g.S, g.E, g.L, MatRef{ds.data(), 1, g.S}, qs.data(), g.E, gk + b * g.S * g.E);  // ds^T @ qs
+        batch_mm<T>(g.S, g.E, g.L, MatRef{ds.data(), g.L, 1}, qs.data(), g.E, gk + b * g.S * g.E);  // ds^T @ qs
       }
     }
   });
@@ -308,7 +320,7 @@ Shape with_last2(const Shape& lead_of, int64_t a, int64_t b) {
 
 struct SdpaBackward : Node {
   SavedTensor q{this}, k{this}, v{this};
-  Tensor weights;  // [nb, L, S]
+  Tensor weights;  // [nb, S, L] (Note [Key-major scores])
   AttnGeom g;
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     if (released || !weights)
@@ -353,7 +365,7 @@ Tensor scaled_dot_product_attention_fused(const Tensor& q, const Tensor& k, cons
   if (mask && (mask->dim() != nd || mask->shape != with_last2(q->shape, g.L, g.S) ||
                (mask->dtype != DType::Bool && mask->dtype != q->dtype)))
     throw std::runtime_error("scaled_dot_product_attention (fused): the mask must be expanded to the scores' shape");
-  Tensor out = empty(with_last2(q->shape, g.L, g.Ev), q->dtype), w = empty({g.nb, g.L, g.S}, q->dtype);
+  Tensor out = empty(with_last2(q->shape, g.L, g.Ev), q->dtype), w = empty({g.nb, g.S, g.L}, q->dtype);  // Note [Key-major scores]
   EMBER_DISPATCH_FLOAT(q->dtype, "scaled_dot_product_attention", T,
                        { attn_forward<T>(g, q, k, v, mask, w->data<T>(), out->data<T>()); });
   if (any_requires_grad({&q, &k, &v})) {
