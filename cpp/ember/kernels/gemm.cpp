@@ -407,9 +407,11 @@ EMBER_INLINE void pack_b(const T* b, int64_t rs, int64_t cs, int64_t rows, int64
 
 // One MR x NR tile of C (h x w of it valid) from a packed A micro-panel and a packed B
 // micro-panel over kc: C = acc on the first K block, C += acc after; the epilogue on the last.
-template <class T, int VB>
+// Direct: A is read in place instead, MR whole rows lda apart with unit stride along k (Note
+// [GEMM direct A]).
+template <class T, int VB, bool Direct = false>
 EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int64_t h,
-                               int64_t w, bool first, bool last, const T* bias, bool relu) {
+                               int64_t w, bool first, bool last, const T* bias, bool relu, int64_t lda = 0) {
   using Vt = Vec<T, VB>;
   using V = typename Vt::type;
   constexpr int MR = Tile<T, VB>::MR, LT = Tile<T, VB>::LT, NR = Tile<T, VB>::NR;
@@ -421,10 +423,10 @@ EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __res
     __builtin_prefetch(c + r * ldc + NR - 1, 1);
   }
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+  for (int64_t k = 0; k < kc; ++k, a += Direct ? 1 : MR, b += NR) {
     const V b0 = Vt::load(b), b1 = Vt::load(b + LT);
     for (int r = 0; r < MR; ++r) {
-      const T av = a[r];
+      const T av = Direct ? a[r * lda] : a[r];
       acc[r][0] += av * b0;
       acc[r][1] += av * b1;
     }
@@ -469,6 +471,26 @@ EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* 
   }
 }
 
+// Note [GEMM direct A]: with A's rows unit-stride (A.cs = 1), the full MR-row tiles read A in place
+// (MR rows lda apart, as the packed panel holds them, but in MR streams) and only the last partial
+// tile is packed (into tail, MR x kc). Packing a row-major A transposes it, and for the short K of a
+// small layer (64) that cost a third of the products' own time.
+template <class T, int VB>
+EMBER_INLINE void macro_direct_kernel(int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t lda, const T* pb,
+                                      T* c, int64_t ldc, bool first, bool last, const T* bias, bool relu, T* tail) {
+  constexpr int MR = Tile<T, VB>::MR, NR = Tile<T, VB>::NR;
+  const int64_t full = rows / MR * MR, h = rows - full;
+  if (h) pack_a<T, VB>(a + full * lda, lda, 1, h, kc, tail);
+  for (int64_t j = 0; j < cols; j += NR) {
+    const int64_t w = std::min<int64_t>(NR, cols - j);
+    const T* bp = pb + j * kc;
+    const T* bj = bias ? bias + j : nullptr;
+    for (int64_t i = 0; i < full; i += MR)
+      micro_kernel<T, VB, true>(kc, a + i * lda, bp, c + i * ldc + j, ldc, MR, w, first, last, bj, relu, lda);
+    if (h) micro_kernel<T, VB>(kc, tail, bp, c + full * ldc + j, ldc, h, w, first, last, bj, relu);
+  }
+}
+
 // The per-target pieces: vector code must sit in a function compiled for its target (a lambda
 // inside one is compiled for the default target), so the driver below calls these.
 #if EMBER_HAS_CLONES
@@ -485,6 +507,11 @@ EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* 
   __attribute__((target(tgt))) void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, \
                                                 T* c, int64_t ldc, bool first, bool last, const T* bias, bool relu) { \
     macro_kernel<T, vb>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                              \
+  } \
+  __attribute__((target(tgt))) void macro_direct_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* a,          \
+                                                       int64_t lda, const T* pb, T* c, int64_t ldc, bool first,       \
+                                                       bool last, const T* bias, bool relu, T* tail) {                \
+    macro_direct_kernel<T, vb>(rows, cols, kc, a, lda, pb, c, ldc, first, last, bias, relu, tail);                  \
   }
 #define EMBER_PACKED(T, sfx)                           \
   EMBER_PACKED_VERSION(T, sfx, "arch=x86-64-v4", 64) \
@@ -502,6 +529,10 @@ EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* 
   void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc, bool first, \
                    bool last, const T* bias, bool relu) {                                                          \
     macro_kernel<T, 16>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                                  \
+  } \
+  void macro_direct_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t lda, const T* pb, T* c,       \
+                          int64_t ldc, bool first, bool last, const T* bias, bool relu, T* tail) {                  \
+    macro_direct_kernel<T, 16>(rows, cols, kc, a, lda, pb, c, ldc, first, last, bias, relu, tail);                  \
   }
 #endif
 EMBER_PACKED(float, f32)
@@ -515,12 +546,15 @@ struct PackedTarget {
   void (*pack_a)(const T*, int64_t, int64_t, int64_t, int64_t, T*);
   void (*pack_b)(const T*, int64_t, int64_t, int64_t, int64_t, T*);
   void (*macro)(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, bool, const T*, bool);
+  void (*macro_direct)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool, bool, const T*, bool,
+                       T*);
 };
 template <class T>
 const PackedTarget<T>& packed_target() {
   static const PackedTarget<T> t = [] {
-    if constexpr (std::is_same_v<T, float>) return PackedTarget<T>{packed_width_f32(), pack_a_f32, pack_b_f32, macro_f32};
-    else return PackedTarget<T>{packed_width_f64(), pack_a_f64, pack_b_f64, macro_f64};
+    if constexpr (std::is_same_v<T, float>)
+      return PackedTarget<T>{packed_width_f32(), pack_a_f32, pack_b_f32, macro_f32, macro_direct_f32};
+    else return PackedTarget<T>{packed_width_f64(), pack_a_f64, pack_b_f64, macro_f64, macro_direct_f64};
   }();
   return t;
 }
@@ -542,6 +576,8 @@ struct AlignedBuf {
   }
 };
 
+constexpr int64_t kDirectMaxK = 256;  // Note [GEMM direct A]: longer rows are packed (measured below)
+
 // The whole product on the calling thread into C (rows ldc apart), with scratch pa (MC x KC) and
 // pb (KC x NC) given; the epilogue's bias (N long) and ReLU as the last K block is written.
 template <class T>
@@ -556,7 +592,13 @@ void packed_serial(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int
       tg.pack_b(b + pc * B.rs + jc * B.cs, B.rs, B.cs, kb, nb, pb);
       for (int64_t i0 = 0; i0 < M; i0 += bl.mc) {
         const int64_t rows = std::min(bl.mc, M - i0);
-        tg.pack_a(a + i0 * A.rs + pc * A.cs, A.rs, A.cs, rows, kb, pa);
+        const T* ai = a + i0 * A.rs + pc * A.cs;
+        if (A.cs == 1 && K <= kDirectMaxK) {  // Note [GEMM direct A]
+          tg.macro_direct(rows, nb, kb, ai, A.rs, pb, C + i0 * ldc + jc, ldc, pc == 0, pc + kb == K,
+                          bias ? bias + jc : nullptr, relu, pa);
+          continue;
+        }
+        tg.pack_a(ai, A.rs, A.cs, rows, kb, pa);
         tg.macro(rows, nb, kb, pa, pb, C + i0 * ldc + jc, ldc, pc == 0, pc + kb == K, bias ? bias + jc : nullptr,
                  relu);
       }
