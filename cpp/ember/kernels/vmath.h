@@ -57,18 +57,16 @@ EMBER_INLINE float vsigmoid(float x) {
 // erfc(z) for z >= 0 within about 1.2e-7 relative (a Chebyshev fit of erfc(z) e^(z^2) in
 // t = 1 / (1 + z/2)): one exp and one division, no branch; so GELU's x * Phi(x) keeps its relative
 // accuracy on the negative side, where 1 + erf(x) would cancel.
+// The polynomial in Estrin's form (pairs, then t^2, t^4, t^8): its dependency chain is 4
+// multiply-adds deep instead of Horner's 9, and a GELU loop waited on that chain more than it
+// computed (about 3 cycles an element on AVX-512).
 EMBER_INLINE float verfc_pos(float z) {
   const float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
+  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const float q0 = -1.26551223f + 1.00002368f * t, q1 = 0.37409196f + 0.09678418f * t,
+              q2 = -0.18628806f + 0.27886807f * t, q3 = -1.13520398f + 1.48851587f * t,
+              q4 = -0.82215223f + 0.17087277f * t;
+  const float p = (q0 + q1 * t2) + (q2 + q3 * t2) * t4 + q4 * t8;
   return t * vexp(p - z * z);
 }
 
