@@ -615,7 +615,9 @@ void packed_serial(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int
 // 3 + 2 and every thread packed the whole B: 64 x 64 over 512 took 38 us on 2 threads, 19 split.
 constexpr int64_t kKSplitMinK = 256;        // per part
 constexpr int64_t kKSplitMaxC = 1 << 16;    // elements of C (the copies stay in L2)
-constexpr int64_t kRowSplitMinTiles = 4;    // MR-row tiles of C per thread (Note [GEMM row split])
+constexpr int64_t kRowSplitMinTiles = 4;    // MR-row tiles of C per thread (Note [GEMM row split]),
+constexpr int64_t kRowSplitMaxB = 1 << 16;  // and B small enough for every thread to pack it (K x N),
+constexpr int64_t kRowSplitMinRows = 256;   // or rows enough per thread to pay for that
 template <class T>
 bool gemm_k_split(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B,
                   T* C, const Epilogue<T>& ep) {
@@ -666,12 +668,14 @@ void gemm_packed_on(const PackedTarget<T>& tg, int64_t M, int64_t N, int64_t K, 
   const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), M * N * K / kPackedSplitMinFlops));
   if (gemm_k_split(tg, bl, M, N, K, A, B, C, ep)) return;
   const int64_t row_units = (M + MR - 1) / MR;
-  if (nt > 1 && row_units >= kRowSplitMinTiles * nt) {
+  if (nt > 1 && row_units >= kRowSplitMinTiles * nt && (K * N <= kRowSplitMaxB || M / nt >= kRowSplitMinRows)) {
     // Note [GEMM row split]: with enough rows, each thread takes its own rows of C (whole MR tiles)
     // and runs the serial loops on them, packing its own copy of each B block: one parallel region
     // for the whole product and nothing shared but the inputs. Sharing one packed B (two regions
     // per K block, each thread packing half of the panels and reading the other half from the
-    // other core's cache) left the caller waiting a fifth of a 512 x 64 x 192 product.
+    // other core's cache) left the caller waiting a fifth of a 512 x 64 x 192 product. Packing B
+    // on every thread costs K x N copies per thread: not for a large B over few rows (a 784 x 256
+    // B for 128 rows made an MLP step 4% slower).
     const int64_t mcap = std::min(bl.mc, (row_units + nt - 1) / nt * MR), ncap = std::min(bl.nc, (N + NR - 1) / NR * NR);
     const int64_t pa_n = mcap * bl.kc + 64, pb_n = bl.kc * ncap + 64;
     thread_local AlignedBuf<T> scratch;
