@@ -576,7 +576,7 @@ struct AlignedBuf {
   }
 };
 
-constexpr int64_t kDirectMaxK = 256;  // Note [GEMM direct A]: longer rows are packed (measured below)
+constexpr int64_t kDirectMaxK = 256;  // Note [GEMM direct A]: longer rows are packed (14 rows of A then no longer fit L1 beside a B panel)
 
 // The whole product on the calling thread into C (rows ldc apart), with scratch pa (MC x KC) and
 // pb (KC x NC) given; the epilogue's bias (N long) and ReLU as the last K block is written.

@@ -5,8 +5,8 @@
 // softmax(scores) (the "safe" softmax under an explicit mask: a row with nothing to attend to gets
 // weights 0 and no gradient, as torch's math kernel), out = weights @ v. The weights are kept for
 // the backward: dv = w^T @ dout, dw = dout @ v^T, ds = w * (dw - rowsum(dw * w)), dq = scale * ds @ k,
-// dk = ds^T @ (q * scale). The same operations in the same order as the composite, so the values
-// agree with it to rounding.
+// dk = ds^T @ (q * scale). The composite's operations with its exp (vexp); the sums run in another
+// order (Note [Key-major scores]), so the values agree with it to rounding.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

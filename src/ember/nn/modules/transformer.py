@@ -7,7 +7,7 @@ import warnings
 from ... import _C, _factories
 from .. import functional as F
 from .. import init
-from .._attention import _canonical_mask, _none_or_dtype, _self_attention_nle, multi_head_attention_forward
+from .._attention import _canonical_mask, _none_or_dtype, multi_head_attention_forward
 from ..parameter import Parameter
 from .activation import GELU, ReLU
 from .container import ModuleList
@@ -95,21 +95,6 @@ class MultiheadAttention(Module):
                                            "attn_mask", query.dtype)
         attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query.dtype, check_other=False)
 
-        if (self.batch_first and is_batched and query is key and key is value and self._qkv_same_embed_dim
-                and self.bias_k is None and not self.add_zero_attn and not need_weights and key_padding_mask is None
-                and (attn_mask is None or attn_mask.dim() == 2) and query.dim() == 3
-                and query.shape[-1] == self.embed_dim):
-            if is_causal and attn_mask is None:
-                raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
-                                   "module method `generate_square_subsequent_mask` to create this mask.")
-            L = query.shape[1]
-            if attn_mask is not None and tuple(attn_mask.shape) != (L, L):
-                raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be {(L, L)}.")
-            if is_causal:  # (the mask is then only a hint, as in multi_head_attention_forward)
-                attn_mask = None
-            return _self_attention_nle(query, self.num_heads, self.in_proj_weight, self.in_proj_bias,
-                                       self.out_proj.weight, self.out_proj.bias, attn_mask,
-                                       self.dropout if self.training else 0.0, is_causal), None
         if self.batch_first and is_batched:
             if key is value:
                 if query is key:
