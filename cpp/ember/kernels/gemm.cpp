@@ -576,6 +576,22 @@ struct AlignedBuf {
   }
 };
 
+// Scratch for packed_serial on each of nt threads, for products of at most M x N: thread t's packed
+// A block at a(t), its B block at b(t), each on cache lines of its own; `extra` more values after.
+template <class T>
+struct SerialScratch {
+  int64_t pa_n, pb_n;
+  T* base;
+  SerialScratch(AlignedBuf<T>& buf, const Blocking& bl, int64_t MR, int64_t NR, int64_t M, int64_t N, int nt,
+                int64_t extra = 0)
+      : pa_n(std::min(bl.mc, (M + MR - 1) / MR * MR) * bl.kc + 64),
+        pb_n(bl.kc * std::min(bl.nc, (N + NR - 1) / NR * NR) + 64),
+        base(buf.get(nt * (pa_n + pb_n) + extra)) {}
+  T* a(int t) const { return base + t * (pa_n + pb_n); }
+  T* b(int t) const { return a(t) + pa_n; }
+  T* end(int nt) const { return a(nt); }
+};
+
 constexpr int64_t kDirectMaxK = 256;  // Note [GEMM direct A]: longer rows are packed (14 rows of A then no longer fit L1 beside a B panel)
 
 // The whole product on the calling thread into C (rows ldc apart), with scratch pa (MC x KC) and
@@ -606,6 +622,9 @@ void packed_serial(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int
   }
 }
 
+template <class T>
+void apply_epilogue(int64_t M, int64_t N, T* C, const Epilogue<T>& ep);  // (below, with the other paths)
+
 // Note [GEMM K split]: a product with few tiles of C and a long K (a weight gradient, dY^T @ X, of
 // a small layer over a batch: 64 x 64 over K = 512) splits K instead: K falls into 2 to 4 parts (by
 // the shape alone), each part's product goes into its own copy of C (the first into C), and the
@@ -626,32 +645,23 @@ bool gemm_k_split(const PackedTarget<T>& tg, const Blocking& bl, int64_t M, int6
   if (K < 2 * kKSplitMinK || M * N > kKSplitMaxC || (tiles >= 16 && K < std::max(M, N))) return false;
   const int parts = (int)std::min<int64_t>(4, K / kKSplitMinK);
   const int nt = std::min(parts, get_num_threads());
-  const int64_t mc = std::min(bl.mc, (M + MR - 1) / MR * MR), nc = std::min(bl.nc, (N + NR - 1) / NR * NR);
-  const int64_t pa_n = mc * bl.kc + 64, pb_n = bl.kc * nc + 64;  // (+64: each thread's scratch on its own lines)
-  thread_local AlignedBuf<T> scratch;
-  T* base = scratch.get(nt * (pa_n + pb_n) + (parts - 1) * M * N);
-  T* copies = base + nt * (pa_n + pb_n);
+  thread_local AlignedBuf<T> buf;
+  const SerialScratch<T> sc(buf, bl, MR, NR, M, N, nt, (parts - 1) * M * N);
+  T* copies = sc.end(nt);
   const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
   parallel_run(nt, [&](int t) {
     for (int p = t; p < parts; p += nt) {
       const int64_t k0 = K * p / parts, k1 = K * (p + 1) / parts;
       packed_serial(tg, bl, M, N, k1 - k0, MatRef{a + k0 * A.cs, A.rs, A.cs}, MatRef{b + k0 * B.rs, B.rs, B.cs},
-                    p == 0 ? C : copies + (p - 1) * M * N, N, base + t * (pa_n + pb_n),
-                    base + t * (pa_n + pb_n) + pa_n);
+                    p == 0 ? C : copies + (p - 1) * M * N, N, sc.a(t), sc.b(t));
     }
   });
-  for (int64_t i = 0; i < M; ++i) {
-    T* ci = C + i * N;
-    for (int p = 1; p < parts; ++p) {
-      const T* pi = copies + (p - 1) * M * N + i * N;
-      for (int64_t j = 0; j < N; ++j) ci[j] += pi[j];
-    }
-    if (ep.bias)
-      for (int64_t j = 0; j < N; ++j) ci[j] += ep.bias[j];
-    if (ep.relu)
-      for (int64_t j = 0; j < N; ++j) ci[j] = ci[j] < 0 ? T(0) : ci[j];
+  for (int p = 1; p < parts; ++p) {
+    const T* cp = copies + (p - 1) * M * N;
+    for (int64_t i = 0; i < M * N; ++i) C[i] += cp[i];
   }
+  apply_epilogue(M, N, C, ep);
   return true;
 }
 
@@ -676,15 +686,12 @@ void gemm_packed_on(const PackedTarget<T>& tg, int64_t M, int64_t N, int64_t K, 
     // other core's cache) left the caller waiting a fifth of a 512 x 64 x 192 product. Packing B
     // on every thread costs K x N copies per thread: not for a large B over few rows (a 784 x 256
     // B for 128 rows made an MLP step 4% slower).
-    const int64_t mcap = std::min(bl.mc, (row_units + nt - 1) / nt * MR), ncap = std::min(bl.nc, (N + NR - 1) / NR * NR);
-    const int64_t pa_n = mcap * bl.kc + 64, pb_n = bl.kc * ncap + 64;
-    thread_local AlignedBuf<T> scratch;
-    T* base = scratch.get(nt * (pa_n + pb_n));
+    thread_local AlignedBuf<T> buf;
+    const SerialScratch<T> sc(buf, bl, MR, NR, (row_units + nt - 1) / nt * MR, N, nt);
     parallel_run(nt, [&](int t) {
       const int64_t r0 = row_units * t / nt * MR, r1 = std::min(M, row_units * (t + 1) / nt * MR);
       if (r1 <= r0) return;
-      T* pa_t = base + t * (pa_n + pb_n);
-      packed_serial(tg, bl, r1 - r0, N, K, MatRef{a + r0 * A.rs, A.rs, A.cs}, B, C + r0 * N, N, pa_t, pa_t + pa_n,
+      packed_serial(tg, bl, r1 - r0, N, K, MatRef{a + r0 * A.rs, A.rs, A.cs}, B, C + r0 * N, N, sc.a(t), sc.b(t),
                     ep.bias, ep.relu);
     });
     return;

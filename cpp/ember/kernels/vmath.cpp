@@ -1,6 +1,7 @@
 // The SIMD clones of the float32 vector math (vmath.h, Note [Run-time SIMD]).
 #include "ember/kernels/vmath.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ember {
@@ -35,8 +36,34 @@ EMBER_CLONES void gelu_backward_to(const float* g, const float* x, float* gx, in
     for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * vgelu_grad(x[i], false);
 }
 
+// max of x[0, n) in 16 partial lanes, so that it vectorizes (NaN is skipped: a row of NaN and
+// -inf gives -inf), reduced pairwise as lane_sum.
+EMBER_INLINE float lane_max(const float* x, int64_t n) {
+  float lm[16];
+  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
+  if (i < n)
+    for (int k = 0; k < 16; ++k) {
+      const float v = x[std::min<int64_t>(i + k, n - 1)];  // (x[n - 1] again past the end: the max is the same)
+      lm[k] = v > lm[k] ? v : lm[k];
+    }
+  return lanes_reduce(lm, [](float a, float b) { return b > a ? b : a; });
+}
+
 EMBER_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log) {
-  softmax_row_from_max(x, y, len, lane_max(x, len), log);
+  const float mx = lane_max(x, len);
+  // no special case for an infinite max: a +inf, or a row of -inf, gives NaN, as torch
+  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
+  const float s = lane_sum<float>(len, [&](int64_t i) { return y[i]; });
+  if (log) {
+    const float ls = std::log(s);
+    for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
+  } else {
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) y[i] *= inv;
+  }
 }
 
 EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float* max) {

@@ -113,36 +113,6 @@ EMBER_INLINE T lane_sum(int64_t n, F f) {
   return lanes_reduce(acc, [](T a, T b) { return a + b; });
 }
 
-// max of x[0, n) in 16 partial lanes, so that it vectorizes (NaN is skipped: a row of NaN and
-// -inf gives -inf), reduced pairwise as lane_sum.
-EMBER_INLINE float lane_max(const float* x, int64_t n) {
-  float lm[16];
-  for (int k = 0; k < 16; ++k) lm[k] = -INFINITY;
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) lm[k] = x[i + k] > lm[k] ? x[i + k] : lm[k];
-  if (i < n)
-    for (int k = 0; k < 16; ++k) {
-      const float v = x[std::min<int64_t>(i + k, n - 1)];  // (x[n - 1] again past the end: the max is the same)
-      lm[k] = v > lm[k] ? v : lm[k];
-    }
-  return lanes_reduce(lm, [](float a, float b) { return b > a ? b : a; });
-}
-
-// softmax (log: log_softmax) of a row whose max mx the caller has (softmax_row's body, inlined
-// into other SIMD clones: attention's masked rows). An infinite max, or a row of -inf, gives NaN.
-EMBER_INLINE void softmax_row_from_max(const float* x, float* y, int64_t len, float mx, bool log) {
-  for (int64_t i = 0; i < len; ++i) y[i] = vexp(x[i] - mx);
-  const float s = lane_sum<float>(len, [&](int64_t i) { return y[i]; });
-  if (log) {
-    const float ls = std::log(s);
-    for (int64_t i = 0; i < len; ++i) y[i] = (x[i] - mx) - ls;  // (x - max) first: large logits stay exact
-  } else {
-    const float inv = 1.0f / s;
-    for (int64_t i = 0; i < len; ++i) y[i] *= inv;
-  }
-}
-
 inline double vexp(double x) { return std::exp(x); }
 inline double vtanh(double x) { return std::tanh(x); }
 inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <type_traits>
@@ -64,12 +63,13 @@ int attn_threads(const AttnGeom& g) {
   return (int)std::max<int64_t>(1, std::min<int64_t>({work / (1 << 16), g.nb, get_num_threads()}));
 }
 
-// q * scale (L x E, contiguous)
+// q * scale: L x E contiguous, or (transposed) E x L
 template <class T>
-void scaled_q(const Mat<T>& q, const AttnGeom& g, T* qs) {
+void scaled_q(const Mat<T>& q, const AttnGeom& g, T* qs, bool transposed = false) {
   const T sc = (T)g.scale;
+  const int64_t rs = transposed ? 1 : g.E, cs = transposed ? g.L : 1;
   for (int64_t i = 0; i < g.L; ++i)
-    for (int64_t e = 0; e < g.E; ++e) qs[i * g.E + e] = q.p[i * q.rs + e * q.cs] * sc;
+    for (int64_t e = 0; e < g.E; ++e) qs[i * rs + e * cs] = q.p[i * q.rs + e * q.cs] * sc;
 }
 
 // A batch's products are small (a tiny transformer's 32 x 32 scores over 16-wide heads): through
@@ -139,14 +139,6 @@ const T* with_rows(const T* p, int64_t rs, int64_t cs, int64_t rows, int64_t col
 // so the softmax over the keys of each query runs down the columns: every loop is contiguous along
 // the queries and vectorizes with no horizontal reduction (a 32-long row's max and sum trees were
 // most of its time). sT = k @ (q * scale)^T, out = sT^T @ v, and the saved weights are S x L.
-
-// (q * scale)^T: E x L, contiguous
-template <class T>
-void scaled_q_t(const Mat<T>& q, const AttnGeom& g, T* qt) {
-  const T sc = (T)g.scale;
-  for (int64_t e = 0; e < g.E; ++e)
-    for (int64_t i = 0; i < g.L; ++i) qt[e * g.L + i] = q.p[i * q.rs + e * q.cs] * sc;
-}
 
 // A batch's mask as the additive S x L matrix (bool: 0 where true, -inf where false); its element
 // (query i, key j) at m + i * mr + j * mc
@@ -231,19 +223,16 @@ EMBER_CLONES void softmax_cols_backward_f32(float* d, const float* w, int64_t S,
     default: return softmax_cols_backward(d, w, S, L, dot);
   }
 }
-void softmax_cols_any(float* s, int64_t S, int64_t L, const float* mt, bool causal, bool safe, float* mx, float* sm,
-                      bool* dead) {
-  softmax_cols_f32(s, S, L, mt, causal, safe, mx, sm, dead);
+// float through the SIMD clones above, double through libm's exp
+template <class T>
+void softmax_cols_any(T* s, int64_t S, int64_t L, const T* mt, bool causal, bool safe, T* mx, T* sm, bool* dead) {
+  if constexpr (std::is_same_v<T, float>) softmax_cols_f32(s, S, L, mt, causal, safe, mx, sm, dead);
+  else softmax_cols(s, S, L, mt, causal, safe, mx, sm, dead, [](T x) { return std::exp(x); });
 }
-void softmax_cols_any(double* s, int64_t S, int64_t L, const double* mt, bool causal, bool safe, double* mx,
-                      double* sm, bool* dead) {
-  softmax_cols(s, S, L, mt, causal, safe, mx, sm, dead, [](double x) { return std::exp(x); });
-}
-void softmax_cols_backward_any(float* d, const float* w, int64_t S, int64_t L, float* dot) {
-  softmax_cols_backward_f32(d, w, S, L, dot);
-}
-void softmax_cols_backward_any(double* d, const double* w, int64_t S, int64_t L, double* dot) {
-  softmax_cols_backward(d, w, S, L, dot);
+template <class T>
+void softmax_cols_backward_any(T* d, const T* w, int64_t S, int64_t L, T* dot) {
+  if constexpr (std::is_same_v<T, float>) softmax_cols_backward_f32(d, w, S, L, dot);
+  else softmax_cols_backward(d, w, S, L, dot);
 }
 
 template <class T>
@@ -265,7 +254,7 @@ void attn_forward(const AttnGeom& g, const Tensor& q, const Tensor& k, const Ten
     std::unique_ptr<bool[]> dead(new bool[g.L]);
     for (int64_t b = lo; b < hi; ++b) {
       const Mat<T> qb = mat<T>(q, oq, b), kb = mat<T>(k, ok, b), vb = mat<T>(v, ov, b);
-      scaled_q_t(qb, g, qt.data());
+      scaled_q(qb, g, qt.data(), true);  // (q * scale)^T: E x L
       T* w = w_all + b * g.S * g.L;
       batch_mm<T>(g.S, g.L, g.E, MatRef{kb.p, kb.rs, kb.cs}, qt.data(), g.L, w);  // k @ (q * scale)^T
       const T* m = shared ? shared_mt.data() : nullptr;

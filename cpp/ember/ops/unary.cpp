@@ -267,10 +267,7 @@ EMBER_OP("polygamma(int n, Tensor input, *, Tensor? out=None) -> Tensor", "funct
 // ---- relu
 // float32 contiguous ReLU (and its backward): the SIMD clones of kernels/vmath.h, blocks over the
 // pool when large (it ran as the generic SSE2 loop, 3x torch's time on a LeNet step's activations).
-template <class F>
-static void float_blocks(int64_t n, F f) {
-  parallel_blocks(n, 1 << 15, f);
-}
+constexpr int64_t kReluPerThread = 1 << 15;
 static bool plain_f32(const Tensor& a) { return a->dtype == DType::Float32 && a->is_contiguous(); }
 
 struct ReluBackward : UnaryBackward {
@@ -280,7 +277,7 @@ struct ReluBackward : UnaryBackward {
       Tensor gx = empty(y->shape, DType::Float32);
       const float *gp = g[0]->data<float>(), *yp = y->data<float>();
       float* o = gx->data<float>();
-      float_blocks(y->numel(), [&](int64_t lo, int64_t hi) { relu_backward_to(gp + lo, yp + lo, o + lo, hi - lo); });
+      parallel_blocks(y->numel(), kReluPerThread, [&](int64_t lo, int64_t hi) { relu_backward_to(gp + lo, yp + lo, o + lo, hi - lo); });
       return {gx};
     }
     return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v <= 0 ? decltype(gv)(0) : gv; })};
@@ -294,7 +291,7 @@ Tensor relu(const Tensor& a) {
     out = empty(a->shape, DType::Float32);
     const float* x = a->data<float>();
     float* y = out->data<float>();
-    float_blocks(a->numel(), [&](int64_t lo, int64_t hi) { relu_to(x + lo, y + lo, hi - lo); });
+    parallel_blocks(a->numel(), kReluPerThread, [&](int64_t lo, int64_t hi) { relu_to(x + lo, y + lo, hi - lo); });
   } else {
     // (v < 0 ? 0 : v) keeps NaN and compiles to a branch-free vector select.
     out = map_same(a, "relu", [](auto v) { return v < 0 ? decltype(v)(0) : v; });

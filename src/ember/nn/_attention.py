@@ -237,8 +237,8 @@ def _self_attention_nle(x, num_heads, in_proj_weight, in_proj_bias, out_proj_wei
     multi_head_attention_forward computes it with need_weights=False and no key padding, bias_k/v, zero
     attention or static keys, but without its layout copies: the heads are strided views of the one
     projection (N, L, 3, H, hd) that scaled_dot_product_attention reads in place, and the output is
-    (N, L, E) (for a batch_first MultiheadAttention its transposes cancel: no copy). attn_mask: None or (L, L), already
-    canonical; is_causal with attn_mask None uses the causal mask."""
+    (N, L, E) (for a batch_first MultiheadAttention its transposes cancel: no copy). attn_mask: None or
+    (L, L), already canonical; is_causal with attn_mask None uses the causal mask."""
     F = _F()
     N, L, E = x.shape
     hd = E // num_heads
