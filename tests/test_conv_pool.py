@@ -455,6 +455,87 @@ def test_gradcheck_float64(name):
     gradcheck(fn, arrays)
 
 
+# --------------------------------------------------------------------------- direct convolution
+# Unit-stride 1-d and 2-d convolutions with at most 16 output channels per group run as a direct
+# convolution over padded rows (Note [Direct convolution] in cpp/ember/ops/conv.cpp): rows of
+# outputs in register blocks of 1-8 channels, weight-gradient blocks of 2-4 channels, positions
+# past each row's end computed and dropped. These cases walk its block shapes and tails.
+
+DIRECT_GRADCHECKS = {
+    "lenet_first_layer": dict(fn="conv2d", x=(2, 1, 8, 8), w=(6, 1, 5, 5), bias=6, padding=2),
+    "lenet_second_layer": dict(fn="conv2d", x=(2, 6, 7, 7), w=(16, 6, 5, 5), bias=16),
+    "asymmetric_dilated": dict(fn="conv2d", x=(1, 3, 6, 9), w=(5, 3, 2, 3), bias=5, padding=(1, 0), dilation=(2, 2)),
+    "groups": dict(fn="conv2d", x=(2, 4, 5, 5), w=(10, 2, 3, 3), bias=None, padding=1, groups=2),
+    "conv1d_same": dict(fn="conv1d", x=(3, 2, 11), w=(7, 2, 4), bias=7, padding="same", dilation=2),
+}
+
+
+@pytest.mark.parametrize("name", list(DIRECT_GRADCHECKS))
+def test_direct_convolution_gradcheck_float64(name):
+    c = dict(DIRECT_GRADCHECKS[name])
+    fn, xs, ws, bias = c.pop("fn"), c.pop("x"), c.pop("w"), c.pop("bias")
+    f, arrays = _gc_conv(fn, xs, ws, bias, seed=len(name), **c)
+    gradcheck(f, arrays)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(n=st.integers(1, 3), groups=st.integers(1, 2), cin_g=st.integers(1, 5), cout_g=st.integers(1, 16),
+       h=st.integers(1, 12), w=st.integers(1, 23), kh=st.integers(1, 5), kw=st.integers(1, 5),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_direct_convolution_random_geometry_matches_torch(n, groups, cin_g, cout_g, h, w, kh, kw, ph, pw, dh, dw,
+                                                          bias, dtype, seed):
+    if h + 2 * ph < dh * (kh - 1) + 1 or w + 2 * pw < dw * (kw - 1) + 1:
+        return  # no output (the refusal is tested above)
+    x, wt, b = conv_arrays((n, groups * cin_g, h, w), (groups * cout_g, cin_g, kh, kw),
+                           groups * cout_g if bias else None, seed=seed, dtype=dtype)
+    tol = F32 if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    run_both(lambda L, x, wt, b: L.F.conv2d(x, wt, b, padding=(ph, pw), dilation=(dh, dw), groups=groups),
+             [x, wt, b], seed=seed, **tol)
+
+
+@pytest.mark.parametrize("where", ["row_end", "padding_side", "everywhere"])
+def test_direct_convolution_non_finite_values_like_torch(where):
+    # an inf or NaN in the input must reach exactly the outputs and weight-gradient entries it
+    # reaches in torch: the positions past a row's end meet it too, and are masked out
+    # (an inf weight times the padding's zeros: NaN in torch's float64 convolution, which multiplies
+    # the padding as ember does, while its float32 one skips the padding; so that case is float64)
+    dtype = np.float64 if where == "everywhere" else np.float32
+    x, wt, b = conv_arrays((2, 2, 6, 7), (3, 2, 3, 3), 3, seed=5, dtype=dtype)
+    if where == "row_end":
+        x[0, 0, :, -1] = np.inf
+        x[1, 1, 2, -1] = np.nan
+    elif where == "padding_side":
+        x[0, 1, 0, 0] = -np.inf
+    else:
+        x[1, 0, 3, 3] = np.inf
+        wt[1, 0, 0, 2] = np.inf  # the input gradient then takes im2col's way
+    run_both(lambda L, x, wt, b: L.F.conv2d(x, wt, b, padding=1), [x, wt, b], **F32)
+
+
+@pytest.mark.parametrize("needs", ["input", "weight", "bias", "weight_no_grad_input"])
+def test_direct_convolution_partial_gradients_like_torch(needs):
+    # only some gradients asked for: the forward keeps its padded rows only for the weight's
+    x, wt, b = conv_arrays((3, 2, 9, 9), (6, 2, 5, 5), 6, seed=9)
+    grads = []
+    for lib, _, F in LIBS:
+        xt = lib.tensor(x, requires_grad=needs in ("input", "weight_no_grad_input"))
+        wt_t = lib.tensor(wt, requires_grad=needs.startswith("weight"))
+        bt = lib.tensor(b, requires_grad=needs == "bias")
+        if needs == "weight_no_grad_input":
+            xt = xt * 2  # a non-leaf input that needs no gradient of its own beyond this
+        out = F.conv2d(xt, wt_t, bt, padding=2)
+        leaf = {"input": xt, "weight": wt_t, "bias": bt, "weight_no_grad_input": wt_t}[needs]
+        grads.append(lib.autograd.grad((out * out).sum(), leaf)[0])
+    assert_close(grads[0], grads[1], **F32)
+
+
+def test_direct_convolution_batch_over_threads_matches_torch():
+    # a LeNet batch: samples split over the pool forward and backward, per-part weight gradients
+    x, wt, b = conv_arrays((64, 6, 14, 14), (16, 6, 5, 5), 16, seed=3)
+    run_both(lambda L, x, wt, b: L.F.relu(L.F.conv2d(x, wt, b)), [x, wt, b], rtol=1e-4, atol=2e-4)
+
+
 # --------------------------------------------------------------------------- pooling
 
 # name -> (function of (F, x), input shape, input maker)

@@ -15,13 +15,16 @@
 // image value under it or 0 in the padding. Padding may differ on the two ends of a dim (only
 // the low end and the output size enter), which is how padding='same' with an even kernel works.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "ember/autograd/node.h"
+#include "ember/kernels/direct_conv.h"
 #include "ember/kernels/gemm.h"
 #include "ember/kernels/parallel.h"
+#include "ember/kernels/vmath.h"
 #include "ember/ops/im2col.h"
 #include "ember/ops/nn.h"
 #include "ember/ops/ops.h"
@@ -125,6 +128,22 @@ void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM
     for (int64_t i = 0; i < msize; ++i) gM[i] += acc[p * msize + i];
 }
 
+// s[c] = the sum of x[n, c, ...] over every sample and position, accumulated in double (as sum
+// does): the bias gradient. (sum over dims (0, 2, ...) took 150 us for LeNet's first layer.)
+template <class T>
+void channel_sums(const T* x, int64_t N, int64_t C, int64_t inner, T* s) {
+  parallel_for(C, (int)std::clamp<int64_t>(N * C * inner / (1 << 16), 1, 64), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* p = x + (n * C + c) * inner;
+        acc += lane_sum<double>(inner, [p](int64_t j) { return (double)p[j]; });
+      }
+      s[c] = (T)acc;
+    }
+  });
+}
+
 // x[n, c, ...] += b[c] over every sample and position.
 template <class T>
 void add_channel_bias(T* x, const T* b, int64_t N, int64_t C, int64_t inner) {
@@ -141,8 +160,195 @@ struct ConvCall {
   Geom g;
   Sizes z;
   bool transposed;
+  bool direct = false;  // Note [Direct convolution]
   Shape x_shape, w_shape;
 };
+
+// ---- Note [Direct convolution] ----
+// A convolution with few output channels is bound by im2col's memory traffic, not by its
+// arithmetic: LeNet's 1->6 5x5 layer writes and reads 25 values per output for 6 multiply-adds
+// each. At unit stride it is computed directly instead. Each channel of a sample is padded into
+// rows of Wp = OW + (KW-1)*dw values (its padding included), one after another; in that
+// flattened image the window of kernel offset (kh, kw) is the image shifted by off = kh*dh*Wp +
+// kw*dw, so with output "positions" p = oh*Wp + ow
+//   y[co][p] = sum over ci, k of w[co][ci][k] * xp[ci][p + off_k]
+// is a sum of shifted rows, one vector of positions at a time (direct_corr). Positions with
+// ow >= OW (Wp - OW per row) are computed and dropped. The input gradient is the same sum read
+// backwards: the output gradient in the same rows (0 at the dropped positions), offmax = off of
+// the last offset zeros ahead, summed with the weight transposed and its offsets reversed gives
+// the padded input's gradient. The weight gradient is a dot product of the output gradient with
+// each shifted row over all positions and samples, the dropped positions masked out of the
+// input side (direct_wgrad). The forward keeps the padded rows for the weight gradient.
+// It is used at unit stride, in 1 and 2 spatial dims, for float and double, when a group has at
+// most kDirectMaxChannels output channels and at most half the positions are dropped.
+constexpr int64_t kDirectMaxChannels = 16;
+
+bool direct_applies(const ConvCall& c, DType dt) {
+  const Geom& g = c.g;
+  if (c.transposed || (dt != DType::Float32 && dt != DType::Float64) || g.trivial()) return false;
+  if (g.img[0] != 1 || g.col[0] != 1 || g.k[0] != 1 || g.s[1] != 1 || g.s[2] != 1) return false;
+  return c.z.c_col <= kDirectMaxChannels && (g.k[2] - 1) * g.d[2] <= g.col[2];
+}
+
+// The direct convolution's layout of one call (Note [Direct convolution]); every length a whole
+// number of vectors.
+struct Direct {
+  int64_t H, W, OH, OW, ph, pw, Wp;
+  int64_t P, Pv;      // output positions, and rounded up to whole vectors
+  int64_t Lx;         // one padded input channel, with room for every shifted read
+  int64_t offmax;     // the last kernel offset's shift
+  int64_t Qv, Lz;     // the input gradient's positions (its rows); one output-gradient channel
+  std::vector<int64_t> off;
+};
+
+template <class T>
+Direct direct_layout(const Geom& g) {
+  Direct d;
+  d.H = g.img[1], d.W = g.img[2], d.OH = g.col[1], d.OW = g.col[2], d.ph = g.p[1], d.pw = g.p[2];
+  d.Wp = d.OW + (g.k[2] - 1) * g.d[2];
+  const int64_t Hp = d.OH + (g.k[1] - 1) * g.d[1], L = direct_lanes<T>();
+  const auto up = [L](int64_t v) { return (v + L - 1) / L * L; };
+  for (int64_t kh = 0; kh < g.k[1]; ++kh)
+    for (int64_t kw = 0; kw < g.k[2]; ++kw) d.off.push_back(kh * g.d[1] * d.Wp + kw * g.d[2]);
+  d.offmax = d.off.back();
+  d.P = d.OH * d.Wp, d.Pv = up(d.P);
+  d.Lx = up(std::max(Hp * d.Wp, d.Pv + d.offmax));
+  d.Qv = up(d.H * d.Wp);
+  d.Lz = up(std::max(d.ph * d.Wp + d.Qv, d.Pv) + d.offmax);
+  return d;
+}
+
+// C channels of `rows` rows of `len` values (src) into channels of L values (dst): row r at
+// first + r * Wp, zeros everywhere else. Each value is written once (the zeros around the rows
+// with them, not by a fill first).
+template <class T>
+void into_rows(const T* src, int64_t C, int64_t rows, int64_t len, T* dst, int64_t L, int64_t first, int64_t Wp) {
+  for (int64_t c = 0; c < C; ++c, src += rows * len, dst += L) {
+    T* p = dst;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = dst + first + r * Wp;
+      std::fill(p, row, T(0));
+      for (int64_t i = 0; i < len; ++i) row[i] = src[r * len + i];
+      p = row + len;
+    }
+    std::fill(p, dst + L, T(0));
+  }
+}
+
+// A buffer of at least n values for this thread, kept from call to call: a convolution's scratch
+// allocated afresh each time cost more in page faults than its arithmetic. Slot tells apart the
+// buffers one call uses at the same time.
+template <class T, int Slot>
+T* direct_scratch(int64_t n) {
+  thread_local std::vector<T> buf;
+  if ((int64_t)buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// C channels of one sample into padded rows, Lx apart (zero outside the image)
+template <class T>
+void pad_rows(const Direct& d, int64_t C, const T* x, T* xp) {
+  into_rows(x, C, d.H, d.W, xp, d.Lx, d.ph * d.Wp + d.pw, d.Wp);
+}
+
+template <class T>
+void direct_forward(const ConvCall& c, const Direct& d, const T* x, const T* w, const T* b, T* out, T* keep) {
+  const Sizes& z = c.z;
+  const int64_t K = (int64_t)d.off.size(), ci = z.c_img, co = z.c_col, in = d.H * d.W, on = d.OH * d.OW;
+  parallel_for(z.N, conv_threads(c.g, z), 1, [&](int64_t lo, int64_t hi) {
+    T* xbuf = keep ? nullptr : direct_scratch<T, 0>(ci * d.Lx);
+    T* ybuf = direct_scratch<T, 1>(co * d.Pv);
+    for (int64_t n = lo; n < hi; ++n)
+      for (int64_t gr = 0; gr < z.G; ++gr) {
+        const int64_t s = n * z.G + gr;
+        T* xp = keep ? keep + s * ci * d.Lx : xbuf;
+        pad_rows(d, ci, x + s * ci * in, xp);
+        direct_corr<T>(co, d.Pv, ci, K, d.off.data(), xp, d.Lx, w + gr * co * ci * K, ci * K, ybuf, d.Pv);
+        for (int64_t o = 0; o < co; ++o) {
+          T* dst = out + (s * co + o) * on;
+          const T* src = ybuf + o * d.Pv;
+          const T v = b ? b[gr * co + o] : T(0);
+          for (int64_t oh = 0; oh < d.OH; ++oh, dst += d.OW, src += d.Wp) {
+            if (b)
+              for (int64_t ow = 0; ow < d.OW; ++ow) dst[ow] = src[ow] + v;
+            else
+              for (int64_t ow = 0; ow < d.OW; ++ow) dst[ow] = src[ow];
+          }
+        }
+      }
+  });
+}
+
+// gx and gw (either may be null) from the output gradient; xp: the forward's padded rows, or null
+template <class T>
+void direct_backward(const ConvCall& c, const Direct& d, const T* x, const T* xp, const T* w, const T* gy, T* gx,
+                     T* gw) {
+  const Sizes& z = c.z;
+  const int64_t K = (int64_t)d.off.size(), ci = z.c_img, co = z.c_col, in = d.H * d.W, on = d.OH * d.OW;
+  const int64_t msize = z.G * co * ci * K;
+  // the weight of each group transposed, [ci][co * K], its offsets reversed
+  std::vector<T> wf(gx ? msize : 0);
+  if (gx)
+    for (int64_t gr = 0; gr < z.G; ++gr)
+      for (int64_t o = 0; o < co; ++o)
+        for (int64_t i = 0; i < ci; ++i)
+          for (int64_t k = 0; k < K; ++k)
+            wf[((gr * ci + i) * co + o) * K + K - 1 - k] = w[((gr * co + o) * ci + i) * K + k];
+  std::vector<DirectMask<T>> mask(gw ? d.Pv : 0);
+  std::vector<int64_t> xo(gw ? ci * K : 0);
+  if (gw) {
+    for (int64_t p = 0; p < d.Pv; ++p) mask[p] = p < d.P && p % d.Wp < d.OW ? DirectMask<T>(-1) : 0;
+    for (int64_t i = 0; i < ci; ++i)
+      for (int64_t k = 0; k < K; ++k) xo[i * K + k] = i * d.Lx + d.off[k];
+  }
+  const int parts = conv_threads(c.g, z);
+  const int64_t chunk = (z.N + parts - 1) / parts;
+  std::vector<T> acc(gw ? parts * msize : 0, T(0));
+  parallel_run(parts, [&](int part) {
+    const int64_t n0 = std::min(z.N, part * chunk), nn = std::min(z.N, n0 + chunk) - n0;
+    // the output gradient of these samples in padded rows, offmax zeros ahead
+    T* zb = direct_scratch<T, 0>(nn * z.G * co * d.Lz);
+    into_rows(gy + n0 * z.G * co * on, nn * z.G * co, d.OH, d.OW, zb, d.Lz, d.offmax, d.Wp);
+    if (gx) {
+      T* ybuf = direct_scratch<T, 1>(ci * d.Qv);
+      for (int64_t n = 0; n < nn; ++n)
+        for (int64_t gr = 0; gr < z.G; ++gr) {
+          const T* zg = zb + (n * z.G + gr) * co * d.Lz;
+          direct_corr<T>(ci, d.Qv, co, K, d.off.data(), zg + d.ph * d.Wp, d.Lz, wf.data() + gr * ci * co * K, co * K,
+                         ybuf, d.Qv);
+          T* dst = gx + ((n0 + n) * z.G + gr) * ci * in;
+          for (int64_t i = 0; i < ci; ++i)
+            for (int64_t ih = 0; ih < d.H; ++ih) {
+              const T* src = ybuf + i * d.Qv + ih * d.Wp + d.pw;
+              T* row = dst + (i * d.H + ih) * d.W;
+              for (int64_t iw = 0; iw < d.W; ++iw) row[iw] = src[iw];
+            }
+        }
+    }
+    if (gw) {
+      T* xb = xp ? nullptr : direct_scratch<T, 2>(nn * z.G * ci * d.Lx);
+      const T* xs = xp ? xp + n0 * z.G * ci * d.Lx : xb;
+      if (!xp)
+        for (int64_t s = 0; s < nn * z.G; ++s) pad_rows(d, ci, x + (n0 * z.G + s) * ci * in, xb + s * ci * d.Lx);
+      T* mine = acc.data() + part * msize;
+      for (int64_t gr = 0; gr < z.G; ++gr)
+        direct_wgrad<T>(co, ci * K, nn, d.Pv, zb + gr * co * d.Lz + d.offmax, z.G * co * d.Lz, d.Lz,
+                        xs + gr * ci * d.Lx, z.G * ci * d.Lx, xo.data(), mask.data(), mine + gr * co * ci * K, ci * K);
+    }
+  });
+  if (gw) {
+    std::copy(acc.begin(), acc.begin() + msize, gw);
+    for (int p = 1; p < parts; ++p)
+      for (int64_t i = 0; i < msize; ++i) gw[i] += acc[p * msize + i];
+  }
+}
+
+template <class T>
+bool all_finite(const T* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
 
 // torch's argument expansion: one value for every spatial dim, or one per dim.
 std::vector<int64_t> expand_param(const std::vector<int64_t>& v, size_t nd, const char* name, int64_t dflt) {
@@ -267,6 +473,7 @@ ConvCall plan_conv(const Tensor& x, const Tensor& w, const Tensor& b, std::vecto
   // M is the weight of one group as [c_col, c_img * K]
   c.z.c_col = transposed ? cin / groups : cout / groups;
   c.z.c_img = w->shape[1];
+  c.direct = direct_applies(c, x->dtype);
   return c;
 }
 
@@ -285,21 +492,39 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
   Tensor x = x_ ? contiguous(x_) : Tensor(), w = w_ ? contiguous(w_) : Tensor(), gy = contiguous(gy_);
   std::vector<Tensor> r(3);
   EMBER_DISPATCH_NUMERIC(gy->dtype, "convolution_backward", T, {
+    Tensor gx = need_x ? empty(c.x_shape, gy->dtype) : Tensor();
+    Tensor gw = need_w ? empty(c.w_shape, gy->dtype) : Tensor();
+    if constexpr (std::is_floating_point_v<T>) {
+      if (c.direct) {
+        // a non-finite weight would meet the dropped positions' zeros (0 * inf): im2col's way then
+        const bool dx = need_x && all_finite(w->data<T>(), w->numel());
+        direct_backward<T>(c, direct_layout<T>(c.g), x ? x->data<T>() : nullptr, kept ? kept->data<T>() : nullptr,
+                           dx ? w->data<T>() : nullptr, gy->data<T>(), dx ? gx->data<T>() : nullptr,
+                           need_w ? gw->data<T>() : nullptr);
+        if (need_x && !dx) conv_scatter<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
+        r[0] = gx, r[1] = gw;
+        need_x = need_w = false;
+      }
+    }
     if (need_x) {
-      Tensor gx = empty(c.x_shape, gy->dtype);
       if (!c.transposed) conv_scatter<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
       else conv_gather<T>(c.g, c.z, gy->data<T>(), w->data<T>(), gx->data<T>());
       r[0] = gx;
     }
     if (need_w) {
-      Tensor gw = empty(c.w_shape, gy->dtype);
       if (!c.transposed)
         conv_wgrad<T>(c.g, c.z, gy->data<T>(), x->data<T>(), gw->data<T>(), kept ? kept->data<T>() : nullptr);
       else conv_wgrad<T>(c.g, c.z, x->data<T>(), gy->data<T>(), gw->data<T>());
       r[1] = gw;
     }
   });
-  if (need_b) {
+  if (need_b && is_floating(gy->dtype)) {
+    const int64_t C = gy->shape[1];
+    r[2] = empty({C}, gy->dtype);
+    EMBER_DISPATCH_FLOAT(gy->dtype, "convolution_backward", T,
+                         channel_sums<T>(gy->data<T>(), c.z.N, C, gy->numel() / std::max<int64_t>(c.z.N * C, 1),
+                                         r[2]->data<T>()));
+  } else if (need_b) {
     std::vector<int64_t> dims{0};
     for (int64_t i = 2; i < gy->dim(); ++i) dims.push_back(i);
     r[2] = sum(gy, dims, false);
@@ -308,7 +533,7 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
 }
 
 struct ConvolutionBackward : Node {
-  SavedTensor x{this}, w{this}, cols{this};  // cols: the forward's im2col, when kept (run_conv)
+  SavedTensor x{this}, w{this}, cols{this};  // cols: the forward's im2col (or padded rows), when kept (run_conv)
   ConvCall call;
   explicit ConvolutionBackward(ConvCall c) : call(std::move(c)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
@@ -318,16 +543,19 @@ struct ConvolutionBackward : Node {
   std::string name() const override { return "ConvolutionBackward0"; }
 };
 
-// The forward keeps its im2col columns for the weight gradient (instead of making them again in
-// the backward) when that gradient will be needed and they take at most kKeepColsBytes.
+// The forward keeps its im2col columns (a direct convolution its padded rows) for the weight
+// gradient (instead of making them again in the backward) when that gradient will be needed and
+// they take at most kKeepColsBytes.
 constexpr int64_t kKeepColsBytes = 64 << 20;
 
 Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCall& c) {
   Tensor out, kept;
-  const int64_t cols_n = c.z.N * c.z.G * c.z.c_img * c.g.k_n() * c.g.col_n();
+  int64_t keep_n = c.z.N * c.z.G * c.z.c_img * c.g.k_n() * c.g.col_n();
+  if (c.direct)
+    EMBER_DISPATCH_FLOAT(x->dtype, "convolution", T, { keep_n = c.z.N * c.z.G * c.z.c_img * direct_layout<T>(c.g).Lx; });
   if (!c.transposed && !c.g.trivial() && GradMode::is_enabled() && w->requires_grad &&
-      cols_n * (int64_t)itemsize(x->dtype) <= kKeepColsBytes)
-    kept = empty({cols_n}, x->dtype);
+      keep_n * (int64_t)itemsize(x->dtype) <= kKeepColsBytes)
+    kept = empty({keep_n}, x->dtype);
   {
     NoGradGuard ng;
     Tensor xc = contiguous(x), wc = contiguous(w);
@@ -335,9 +563,21 @@ Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCal
     Tensor bc = b ? contiguous(b) : Tensor();
     EMBER_DISPATCH_NUMERIC(x->dtype, "convolution", T, {
       const int64_t cout = out->shape[1];
-      if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>(), kept ? kept->data<T>() : nullptr);
-      else conv_scatter<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
-      if (bc) add_channel_bias<T>(out->data<T>(), bc->data<T>(), c.z.N, cout, out->numel() / std::max<int64_t>(c.z.N * cout, 1));
+      T* keep = kept ? kept->data<T>() : nullptr;
+      bool done = false;  // by the direct convolution, bias included
+      if constexpr (std::is_floating_point_v<T>)
+        if (c.direct) {
+          direct_forward<T>(c, direct_layout<T>(c.g), xc->data<T>(), wc->data<T>(), bc ? bc->data<T>() : nullptr,
+                            out->data<T>(), keep);
+          done = true;
+        }
+      if (!done) {
+        if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>(), keep);
+        else conv_scatter<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
+        if (bc)
+          add_channel_bias<T>(out->data<T>(), bc->data<T>(), c.z.N, cout,
+                              out->numel() / std::max<int64_t>(c.z.N * cout, 1));
+      }
     });
   }
   if (any_requires_grad({&x, &w, &b})) {
