@@ -642,7 +642,23 @@ TIES = {
     "adaptive_max_pool2d": (lambda F, x: F.adaptive_max_pool2d(x, (3, 4), return_indices=True),
                             with_ties((1, 2, 7, 10), 8)),
     "max_pool2d_unbatched": (lambda F, x: F.max_pool2d(x, 2, 1, return_indices=True), with_ties((2, 4, 4), 9)),
+    # MaxPool2d(2) of float maps narrower than 32 columns takes eight windows at a time (pool.cpp):
+    # full groups, a partial last group reading on into the next row, the input's very last row
+    # (one window at a time), an odd width's unused column
+    "max_pool2d_k2_lenet_maps": (lambda F, x: F.max_pool2d(x, 2, return_indices=True), with_ties((3, 4, 10, 10), 10)),
+    "max_pool2d_k2_28": (lambda F, x: F.max_pool2d(x, 2, return_indices=True), with_ties((2, 3, 28, 28), 11)),
+    "max_pool2d_k2_odd_width": (lambda F, x: F.max_pool2d(x, 2, return_indices=True), with_ties((2, 2, 7, 31), 12)),
+    "max_pool2d_k2_one_window": (lambda F, x: F.max_pool2d(x, 2, return_indices=True), with_ties((1, 1, 2, 3), 13)),
 }
+
+
+def test_max_pool2d_k2_narrow_maps_nan_like_torch():
+    # a NaN wins its window (the last NaN of the window, as torch scans): eight windows at a time too
+    x = with_ties((2, 3, 10, 14), 14)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    x[1, 2, 9, 13] = np.nan
+    x[1, 1, 4, 6] = x[1, 1, 5, 7] = np.nan
+    run_both(lambda L, x: L.F.max_pool2d(x, 2, return_indices=True), [x], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(TIES))
