@@ -155,10 +155,52 @@ EMBER_INLINE void wgrad_impl(int64_t R, int64_t J, int64_t N, int64_t P, const T
   wgrad_rows<T, VB, 2>(R, J, N, P, dy, dns, drs, x, xns, xo, mask, g, grs);
 }
 
+// ---- the layout moves: each value written once, the few zeros between two rows inline (GCC made
+// each gap a memset call, 10,000 of them for LeNet's first layer; the attribute below stops it)
+template <class T>
+EMBER_INLINE void into_rows_impl(const T* __restrict src, int64_t C, int64_t rows, int64_t len, T* __restrict dst,
+                                 int64_t L, int64_t first, int64_t Wp) {
+  for (int64_t c = 0; c < C; ++c, src += rows * len, dst += L) {
+    T* p = dst;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* __restrict row = dst + first + r * Wp;
+      for (; p < row; ++p) *p = T(0);
+      const T* __restrict from = src + r * len;
+      for (int64_t i = 0; i < len; ++i) row[i] = from[i];
+      p = row + len;
+    }
+    for (; p < dst + L; ++p) *p = T(0);
+  }
+}
+template <class T>
+EMBER_INLINE void from_rows_impl(const T* __restrict src, int64_t C, int64_t L, int64_t first, int64_t Wp,
+                                 int64_t rows, int64_t len, const T* __restrict bias, T* __restrict dst) {
+  for (int64_t c = 0; c < C; ++c, src += L)
+    for (int64_t r = 0; r < rows; ++r, dst += len) {
+      const T* __restrict row = src + first + r * Wp;
+      const T v = bias ? bias[c] : T(0);
+      if (bias)
+        for (int64_t i = 0; i < len; ++i) dst[i] = row[i] + v;
+      else
+        for (int64_t i = 0; i < len; ++i) dst[i] = row[i];
+    }
+}
+
 // One version per target (Note [GEMM vector width]); GCC picks the running CPU's at load time.
 // Everything above is inlined into these (always_inline): a template instance compiled on its own
 // gets the default target, and 64-byte vectors in SSE registers.
+#define EMBER_DIRECT_MOVES(ATTR, T, sfx)                                                                      \
+  ATTR void into_rows_##sfx(const T* src, int64_t C, int64_t rows, int64_t len, T* dst, int64_t L, int64_t first, \
+                            int64_t Wp) {                                                                     \
+    into_rows_impl(src, C, rows, len, dst, L, first, Wp);                                                     \
+  }                                                                                                           \
+  ATTR void from_rows_##sfx(const T* src, int64_t C, int64_t L, int64_t first, int64_t Wp, int64_t rows,        \
+                            int64_t len, const T* bias, T* dst) {                                             \
+    from_rows_impl(src, C, L, first, Wp, rows, len, bias, dst);                                               \
+  }
 #define EMBER_DIRECT_FUNCS(ATTR, vb)                                                                          \
+  EMBER_DIRECT_MOVES(ATTR __attribute__((optimize("no-tree-loop-distribute-patterns"))), float, f32)          \
+  EMBER_DIRECT_MOVES(ATTR __attribute__((optimize("no-tree-loop-distribute-patterns"))), double, f64)         \
   ATTR int vector_bytes() { return vb; }                                                                      \
   ATTR void corr_f32(int64_t R, int64_t P, int64_t C, int64_t K, const int64_t* off, const float* x, int64_t xs, \
                      const float* w, int64_t wrs, float* y, int64_t ys) {                                     \
@@ -185,9 +227,30 @@ EMBER_DIRECT_FUNCS(__attribute__((target("default"))), 16)
 EMBER_DIRECT_FUNCS(, 16)
 #endif
 #undef EMBER_DIRECT_FUNCS
+#undef EMBER_DIRECT_MOVES
 
 }  // namespace
 
+template <>
+void direct_into_rows<float>(const float* src, int64_t C, int64_t rows, int64_t len, float* dst, int64_t L,
+                             int64_t first, int64_t Wp) {
+  into_rows_f32(src, C, rows, len, dst, L, first, Wp);
+}
+template <>
+void direct_into_rows<double>(const double* src, int64_t C, int64_t rows, int64_t len, double* dst, int64_t L,
+                              int64_t first, int64_t Wp) {
+  into_rows_f64(src, C, rows, len, dst, L, first, Wp);
+}
+template <>
+void direct_from_rows<float>(const float* src, int64_t C, int64_t L, int64_t first, int64_t Wp, int64_t rows,
+                             int64_t len, const float* bias, float* dst) {
+  from_rows_f32(src, C, L, first, Wp, rows, len, bias, dst);
+}
+template <>
+void direct_from_rows<double>(const double* src, int64_t C, int64_t L, int64_t first, int64_t Wp, int64_t rows,
+                              int64_t len, const double* bias, double* dst) {
+  from_rows_f64(src, C, L, first, Wp, rows, len, bias, dst);
+}
 template <>
 int64_t direct_lanes<float>() {
   return vector_bytes() / 4;

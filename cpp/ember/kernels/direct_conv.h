@@ -18,6 +18,16 @@ template <class T>
 void direct_corr(int64_t R, int64_t P, int64_t C, int64_t K, const int64_t* off, const T* x, int64_t xs, const T* w,
                  int64_t wrs, T* y, int64_t ys);
 
+// The layout moves around those loops. direct_into_rows: C channels of `rows` rows of `len`
+// values (src, contiguous) into channels of L values (dst), row r at first + r * Wp, zeros
+// everywhere else. direct_from_rows: the reverse, C channels of L values (src) to contiguous rows
+// (dst), plus bias[c] when bias is not null.
+template <class T>
+void direct_into_rows(const T* src, int64_t C, int64_t rows, int64_t len, T* dst, int64_t L, int64_t first, int64_t Wp);
+template <class T>
+void direct_from_rows(const T* src, int64_t C, int64_t L, int64_t first, int64_t Wp, int64_t rows, int64_t len,
+                      const T* bias, T* dst);
+
 // A position mask: -1 (all bits) where a position counts, 0 where not; as wide as T.
 template <class T>
 using DirectMask = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;

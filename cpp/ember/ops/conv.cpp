@@ -24,6 +24,7 @@
 #include "ember/kernels/direct_conv.h"
 #include "ember/kernels/gemm.h"
 #include "ember/kernels/parallel.h"
+#include "ember/kernels/simd.h"
 #include "ember/kernels/vmath.h"
 #include "ember/ops/im2col.h"
 #include "ember/ops/nn.h"
@@ -128,6 +129,14 @@ void conv_wgrad(const Geom& g, const Sizes& z, const T* col, const T* img, T* gM
     for (int64_t i = 0; i < msize; ++i) gM[i] += acc[p * msize + i];
 }
 
+// The sum of n values, in double (per SIMD target: Note [Run-time SIMD]).
+template <class T>
+EMBER_INLINE double sum_in_double(const T* p, int64_t n) {
+  return lane_sum<double>(n, [p](int64_t j) { return (double)p[j]; });
+}
+EMBER_CLONES double sum_in_double_f32(const float* p, int64_t n) { return sum_in_double(p, n); }
+EMBER_CLONES double sum_in_double_f64(const double* p, int64_t n) { return sum_in_double(p, n); }
+
 // s[c] = the sum of x[n, c, ...] over every sample and position, accumulated in double (as sum
 // does): the bias gradient. (sum over dims (0, 2, ...) took 150 us for LeNet's first layer.)
 template <class T>
@@ -137,7 +146,8 @@ void channel_sums(const T* x, int64_t N, int64_t C, int64_t inner, T* s) {
       double acc = 0;
       for (int64_t n = 0; n < N; ++n) {
         const T* p = x + (n * C + c) * inner;
-        acc += lane_sum<double>(inner, [p](int64_t j) { return (double)p[j]; });
+        if constexpr (std::is_same_v<T, float>) acc += sum_in_double_f32(p, inner);
+        else acc += sum_in_double_f64(p, inner);
       }
       s[c] = (T)acc;
     }
@@ -218,23 +228,6 @@ Direct direct_layout(const Geom& g) {
   return d;
 }
 
-// C channels of `rows` rows of `len` values (src) into channels of L values (dst): row r at
-// first + r * Wp, zeros everywhere else. Each value is written once (the zeros around the rows
-// with them, not by a fill first).
-template <class T>
-void into_rows(const T* src, int64_t C, int64_t rows, int64_t len, T* dst, int64_t L, int64_t first, int64_t Wp) {
-  for (int64_t c = 0; c < C; ++c, src += rows * len, dst += L) {
-    T* p = dst;
-    for (int64_t r = 0; r < rows; ++r) {
-      T* row = dst + first + r * Wp;
-      std::fill(p, row, T(0));
-      for (int64_t i = 0; i < len; ++i) row[i] = src[r * len + i];
-      p = row + len;
-    }
-    std::fill(p, dst + L, T(0));
-  }
-}
-
 // A buffer of at least n values for this thread, kept from call to call: a convolution's scratch
 // allocated afresh each time cost more in page faults than its arithmetic. Slot tells apart the
 // buffers one call uses at the same time.
@@ -248,7 +241,7 @@ T* direct_scratch(int64_t n) {
 // C channels of one sample into padded rows, Lx apart (zero outside the image)
 template <class T>
 void pad_rows(const Direct& d, int64_t C, const T* x, T* xp) {
-  into_rows(x, C, d.H, d.W, xp, d.Lx, d.ph * d.Wp + d.pw, d.Wp);
+  direct_into_rows(x, C, d.H, d.W, xp, d.Lx, d.ph * d.Wp + d.pw, d.Wp);
 }
 
 template <class T>
@@ -264,17 +257,7 @@ void direct_forward(const ConvCall& c, const Direct& d, const T* x, const T* w, 
         T* xp = keep ? keep + s * ci * d.Lx : xbuf;
         pad_rows(d, ci, x + s * ci * in, xp);
         direct_corr<T>(co, d.Pv, ci, K, d.off.data(), xp, d.Lx, w + gr * co * ci * K, ci * K, ybuf, d.Pv);
-        for (int64_t o = 0; o < co; ++o) {
-          T* dst = out + (s * co + o) * on;
-          const T* src = ybuf + o * d.Pv;
-          const T v = b ? b[gr * co + o] : T(0);
-          for (int64_t oh = 0; oh < d.OH; ++oh, dst += d.OW, src += d.Wp) {
-            if (b)
-              for (int64_t ow = 0; ow < d.OW; ++ow) dst[ow] = src[ow] + v;
-            else
-              for (int64_t ow = 0; ow < d.OW; ++ow) dst[ow] = src[ow];
-          }
-        }
+        direct_from_rows(ybuf, co, d.Pv, int64_t(0), d.Wp, d.OH, d.OW, b ? b + gr * co : nullptr, out + s * co * on);
       }
   });
 }
@@ -308,7 +291,7 @@ void direct_backward(const ConvCall& c, const Direct& d, const T* x, const T* xp
     const int64_t n0 = std::min(z.N, part * chunk), nn = std::min(z.N, n0 + chunk) - n0;
     // the output gradient of these samples in padded rows, offmax zeros ahead
     T* zb = direct_scratch<T, 0>(nn * z.G * co * d.Lz);
-    into_rows(gy + n0 * z.G * co * on, nn * z.G * co, d.OH, d.OW, zb, d.Lz, d.offmax, d.Wp);
+    direct_into_rows(gy + n0 * z.G * co * on, nn * z.G * co, d.OH, d.OW, zb, d.Lz, d.offmax, d.Wp);
     if (gx) {
       T* ybuf = direct_scratch<T, 1>(ci * d.Qv);
       for (int64_t n = 0; n < nn; ++n)
@@ -316,13 +299,7 @@ void direct_backward(const ConvCall& c, const Direct& d, const T* x, const T* xp
           const T* zg = zb + (n * z.G + gr) * co * d.Lz;
           direct_corr<T>(ci, d.Qv, co, K, d.off.data(), zg + d.ph * d.Wp, d.Lz, wf.data() + gr * ci * co * K, co * K,
                          ybuf, d.Qv);
-          T* dst = gx + ((n0 + n) * z.G + gr) * ci * in;
-          for (int64_t i = 0; i < ci; ++i)
-            for (int64_t ih = 0; ih < d.H; ++ih) {
-              const T* src = ybuf + i * d.Qv + ih * d.Wp + d.pw;
-              T* row = dst + (i * d.H + ih) * d.W;
-              for (int64_t iw = 0; iw < d.W; ++iw) row[iw] = src[iw];
-            }
+          direct_from_rows(ybuf, ci, d.Qv, d.pw, d.Wp, d.H, d.W, (const T*)nullptr, gx + ((n0 + n) * z.G + gr) * ci * in);
         }
     }
     if (gw) {
@@ -495,7 +472,7 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
     Tensor gx = need_x ? empty(c.x_shape, gy->dtype) : Tensor();
     Tensor gw = need_w ? empty(c.w_shape, gy->dtype) : Tensor();
     if constexpr (std::is_floating_point_v<T>) {
-      if (c.direct) {
+      if (c.direct && (need_x || need_w)) {
         // a non-finite weight would meet the dropped positions' zeros (0 * inf): im2col's way then
         const bool dx = need_x && all_finite(w->data<T>(), w->numel());
         direct_backward<T>(c, direct_layout<T>(c.g), x ? x->data<T>() : nullptr, kept ? kept->data<T>() : nullptr,
