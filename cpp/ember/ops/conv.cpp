@@ -228,15 +228,23 @@ Direct direct_layout(const Geom& g) {
   return d;
 }
 
-// A buffer of at least n values for this thread, kept from call to call: a convolution's scratch
-// allocated afresh each time cost more in page faults than its arithmetic. Slot tells apart the
-// buffers one call uses at the same time.
+// A buffer of at least n values. Up to kScratchKeepBytes it is this thread's, kept from call to
+// call (a convolution's scratch allocated afresh each time cost more in page faults than its
+// arithmetic); a larger one is allocated for the call, so that no thread holds on to a big batch's
+// rows. Slot tells apart the buffers one call uses at the same time.
+constexpr int64_t kScratchKeepBytes = 16 << 20;
+
 template <class T, int Slot>
-T* direct_scratch(int64_t n) {
-  thread_local std::vector<T> buf;
-  if ((int64_t)buf.size() < n) buf.resize(n);
-  return buf.data();
-}
+struct DirectScratch {
+  std::vector<T> own;
+  T* p;
+  explicit DirectScratch(int64_t n) {
+    thread_local std::vector<T> kept;
+    std::vector<T>& buf = n * (int64_t)sizeof(T) > kScratchKeepBytes ? own : kept;
+    if ((int64_t)buf.size() < n) buf.resize(n);
+    p = buf.data();
+  }
+};
 
 // C channels of one sample into padded rows, Lx apart (zero outside the image)
 template <class T>
@@ -249,8 +257,9 @@ void direct_forward(const ConvCall& c, const Direct& d, const T* x, const T* w, 
   const Sizes& z = c.z;
   const int64_t K = (int64_t)d.off.size(), ci = z.c_img, co = z.c_col, in = d.H * d.W, on = d.OH * d.OW;
   parallel_for(z.N, conv_threads(c.g, z), 1, [&](int64_t lo, int64_t hi) {
-    T* xbuf = keep ? nullptr : direct_scratch<T, 0>(ci * d.Lx);
-    T* ybuf = direct_scratch<T, 1>(co * d.Pv);
+    DirectScratch<T, 0> xs(keep ? 0 : ci * d.Lx);
+    DirectScratch<T, 1> ys(co * d.Pv);
+    T *xbuf = xs.p, *ybuf = ys.p;
     for (int64_t n = lo; n < hi; ++n)
       for (int64_t gr = 0; gr < z.G; ++gr) {
         const int64_t s = n * z.G + gr;
@@ -290,10 +299,12 @@ void direct_backward(const ConvCall& c, const Direct& d, const T* x, const T* xp
   parallel_run(parts, [&](int part) {
     const int64_t n0 = std::min(z.N, part * chunk), nn = std::min(z.N, n0 + chunk) - n0;
     // the output gradient of these samples in padded rows, offmax zeros ahead
-    T* zb = direct_scratch<T, 0>(nn * z.G * co * d.Lz);
+    DirectScratch<T, 0> zs(nn * z.G * co * d.Lz);
+    T* zb = zs.p;
     direct_into_rows(gy + n0 * z.G * co * on, nn * z.G * co, d.OH, d.OW, zb, d.Lz, d.offmax, d.Wp);
     if (gx) {
-      T* ybuf = direct_scratch<T, 1>(ci * d.Qv);
+      DirectScratch<T, 1> ys(ci * d.Qv);
+      T* ybuf = ys.p;
       for (int64_t n = 0; n < nn; ++n)
         for (int64_t gr = 0; gr < z.G; ++gr) {
           const T* zg = zb + (n * z.G + gr) * co * d.Lz;
@@ -303,7 +314,8 @@ void direct_backward(const ConvCall& c, const Direct& d, const T* x, const T* xp
         }
     }
     if (gw) {
-      T* xb = xp ? nullptr : direct_scratch<T, 2>(nn * z.G * ci * d.Lx);
+      DirectScratch<T, 2> xbs(xp ? 0 : nn * z.G * ci * d.Lx);
+      T* xb = xbs.p;
       const T* xs = xp ? xp + n0 * z.G * ci * d.Lx : xb;
       if (!xp)
         for (int64_t s = 0; s < nn * z.G; ++s) pad_rows(d, ci, x + (n0 * z.G + s) * ci * in, xb + s * ci * d.Lx);
