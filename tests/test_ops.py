@@ -3014,6 +3014,7 @@ NOT_OPS = {
     "use_deterministic_algorithms", "get_float32_matmul_precision", "set_float32_matmul_precision",
     "float", "double", "long", "bool", "float32", "float64", "int64", "BoolTensor", "DoubleTensor", "FloatTensor",
     "LongTensor", "return_types", "seed", "get_rng_state", "set_rng_state",
+    "compiler", "compile",  # torch.compile's interface (test_compile.py)
     # factories (test_tensor.py)
     "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
     "rand",

@@ -16,6 +16,8 @@ from .functional import *  # noqa: F401,F403  (einsum, tensordot, cdist, ...: op
 from ._extras import *  # noqa
 from . import linalg
 from . import autograd, nn, optim, utils
+from . import _dynamo, compiler
+from ._dynamo.eval_frame import compile  # noqa: A004 (torch.compile)
 from ._torch_compat import (Generator, accelerator, backends, cuda, get_default_device, get_num_interop_threads,
                             get_num_threads, install_as_torch, set_num_interop_threads, set_num_threads, typename)
 from ._torch_compat import (finfo, iinfo, BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,

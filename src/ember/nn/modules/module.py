@@ -66,6 +66,13 @@ class Module:
                 out = r
         return out
 
+    def compile(self, *args, **kwargs):
+        """Compile this module in place, as torch's Module.compile(): the arguments are
+        torch.compile's and checked as it checks them; the module and its state_dict keys stay as
+        they are (Note [Compile] in ember/_dynamo/eval_frame.py: it runs ember's eager path)."""
+        from ..._dynamo.eval_frame import compile as compile_
+        self.__dict__["_compiled_call_impl"] = compile_(self.__call__, *args, **kwargs)
+
     def register_forward_hook(self, hook):
         Module._hook_id += 1
         self._forward_hooks[Module._hook_id] = hook

@@ -1,0 +1,10 @@
+"""torch._dynamo.exc: the exceptions ember.compile raises as torch's does."""
+
+
+class TorchDynamoException(RuntimeError):
+    pass
+
+
+class InvalidBackend(TorchDynamoException):
+    def __init__(self, name):
+        super().__init__(f"Invalid backend: {name!r}, see `torch._dynamo.list_backends()` for available backends.")
