@@ -43,3 +43,14 @@ def test_micro(benchmark, name, flavor):
         pytest.skip(f"{flavor} has no analogue of {name}")
     benchmark.group = "micro-" + name
     benchmark.pedantic(fn, rounds=20 if QUICK else 2000, iterations=10, warmup_rounds=1)
+
+
+def test_compiled_flavour_trains_as_eager():
+    """compiled.py's ember-compiled flavour (model = ember.compile(model)) reaches eager ember's
+    loss exactly (Note [Compile]: it runs the eager path)."""
+    import compiled
+    eager, comp = compiled.build("W2", "ember", quick=True), compiled.build("W2", "ember-compiled", quick=True)
+    assert type(comp.model).__name__ == "OptimizedModule"
+    eager.steps()
+    comp.steps()
+    assert comp.loss() == eager.loss()

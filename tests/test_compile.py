@@ -264,3 +264,16 @@ def test_torch_program_with_torch_compile_runs_under_ember(tmp_path):
         out.append(r.stdout.splitlines())
     assert out[0][:3] == out[1][:3]  # the losses
     assert out[0][3] == "_orig_mod.0.bias" and out[1][3] == "0.bias"
+
+
+def test_hooks_on_the_wrapper_and_the_original_both_run():
+    m = ember.nn.Linear(2, 2)
+    c = ember.compile(m)
+    seen = []
+    m.register_forward_hook(lambda mod, args, out: seen.append("original"))
+    handle = c.register_forward_pre_hook(lambda mod, args: seen.append("wrapper"))
+    c(ember.ones(1, 2))
+    assert seen == ["wrapper", "original"]
+    handle.remove()
+    c(ember.ones(1, 2))
+    assert seen == ["wrapper", "original", "original"]

@@ -115,6 +115,13 @@ class OptimizedModule(Module):
     def forward(self, *args, **kwargs):
         return self._orig_mod(*args, **kwargs)
 
+    def __call__(self, *args, **kwargs):
+        # straight to the original when the wrapper has no hooks of its own (a Python call less)
+        d = self.__dict__
+        if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+            return Module.__call__(self, *args, **kwargs)
+        return d["_modules"]["_orig_mod"](*args, **kwargs)
+
     @property
     def training(self):
         return self._modules["_orig_mod"].training
