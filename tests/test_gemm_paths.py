@@ -37,7 +37,8 @@ def operand(rng, rows, cols, layout, dtype):
 
 
 # (64, 48, 1100): K split in 4 parts (Note [GEMM K split]); (130, 33, 1000), (700, 40, 30): rows split
-SHAPES = [(3, 5, 7), (29, 70, 45), (130, 33, 1000), (700, 40, 30), (20, 2800, 400), (64, 48, 1100)]
+# M's last tiles under AVX-512's 14-row tile (micro_tail): 3, 1, 4, none, 6, 8 and 11 rows
+SHAPES = [(3, 5, 7), (29, 70, 45), (130, 33, 1000), (700, 40, 30), (20, 2800, 400), (64, 48, 1100), (25, 19, 77)]
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -408,13 +408,13 @@ EMBER_INLINE void pack_b(const T* b, int64_t rs, int64_t cs, int64_t rows, int64
 // One MR x NR tile of C (h x w of it valid) from a packed A micro-panel and a packed B
 // micro-panel over kc: C = acc on the first K block, C += acc after; the epilogue on the last.
 // Direct: A is read in place instead, MR whole rows lda apart with unit stride along k (Note
-// [GEMM direct A]).
-template <class T, int VB, bool Direct = false>
+// [GEMM direct A]). ROWS: the rows computed, MR but for a last partial tile (micro_tail).
+template <class T, int VB, bool Direct = false, int ROWS = Tile<T, VB>::MR>
 EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int64_t h,
                                int64_t w, bool first, bool last, const T* bias, bool relu, int64_t lda = 0) {
   using Vt = Vec<T, VB>;
   using V = typename Vt::type;
-  constexpr int MR = Tile<T, VB>::MR, LT = Tile<T, VB>::LT, NR = Tile<T, VB>::NR;
+  constexpr int MR = ROWS, PANEL = Tile<T, VB>::MR, LT = Tile<T, VB>::LT, NR = Tile<T, VB>::NR;
   V acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V{};
   // C's rows lie a row stride apart: fetch the tile while the products run.
@@ -423,7 +423,7 @@ EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __res
     __builtin_prefetch(c + r * ldc + NR - 1, 1);
   }
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k, a += Direct ? 1 : MR, b += NR) {
+  for (int64_t k = 0; k < kc; ++k, a += Direct ? 1 : PANEL, b += NR) {
     const V b0 = Vt::load(b), b1 = Vt::load(b + LT);
     for (int r = 0; r < MR; ++r) {
       const T av = Direct ? a[r * lda] : a[r];
@@ -457,6 +457,21 @@ EMBER_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __res
     }
 }
 
+// A last tile of h < MR rows (a 32-row product's third tile under AVX-512's 14-row one: an LSTM
+// step's) by the kernel of the fewest rows that covers them, not all MR: 2, 4 or 8 rows.
+template <class T, int VB>
+EMBER_INLINE void micro_tail(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t h, int64_t w, bool first,
+                             bool last, const T* bias, bool relu) {
+  constexpr int MR = Tile<T, VB>::MR;
+  if constexpr (MR > 2)
+    if (h <= 2) return micro_kernel<T, VB, false, 2>(kc, a, b, c, ldc, h, w, first, last, bias, relu);
+  if constexpr (MR > 4)
+    if (h <= 4) return micro_kernel<T, VB, false, 4>(kc, a, b, c, ldc, h, w, first, last, bias, relu);
+  if constexpr (MR > 8)
+    if (h <= 8) return micro_kernel<T, VB, false, 8>(kc, a, b, c, ldc, h, w, first, last, bias, relu);
+  micro_kernel<T, VB>(kc, a, b, c, ldc, h, w, first, last, bias, relu);
+}
+
 // rows x (npanels * NR, w valid in the last) of C from a packed A block and packed B panels.
 template <class T, int VB>
 EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc,
@@ -465,9 +480,14 @@ EMBER_INLINE void macro_kernel(int64_t rows, int64_t cols, int64_t kc, const T* 
   for (int64_t j = 0; j < cols; j += NR) {
     const int64_t w = std::min<int64_t>(NR, cols - j);
     const T* bp = pb + j * kc;
-    for (int64_t i = 0; i < rows; i += MR)
-      micro_kernel<T, VB>(kc, pa + i * kc, bp, c + i * ldc + j, ldc, std::min<int64_t>(MR, rows - i), w, first, last,
-                          bias ? bias + j : nullptr, relu);
+    for (int64_t i = 0; i < rows; i += MR) {
+      const int64_t h = std::min<int64_t>(MR, rows - i);
+      if (h == MR)
+        micro_kernel<T, VB>(kc, pa + i * kc, bp, c + i * ldc + j, ldc, h, w, first, last, bias ? bias + j : nullptr,
+                            relu);
+      else
+        micro_tail<T, VB>(kc, pa + i * kc, bp, c + i * ldc + j, ldc, h, w, first, last, bias ? bias + j : nullptr, relu);
+    }
   }
 }
 
@@ -487,7 +507,7 @@ EMBER_INLINE void macro_direct_kernel(int64_t rows, int64_t cols, int64_t kc, co
     const T* bj = bias ? bias + j : nullptr;
     for (int64_t i = 0; i < full; i += MR)
       micro_kernel<T, VB, true>(kc, a + i * lda, bp, c + i * ldc + j, ldc, MR, w, first, last, bj, relu, lda);
-    if (h) micro_kernel<T, VB>(kc, tail, bp, c + full * ldc + j, ldc, h, w, first, last, bj, relu);
+    if (h) micro_tail<T, VB>(kc, tail, bp, c + full * ldc + j, ldc, h, w, first, last, bj, relu);
   }
 }
 
