@@ -539,12 +539,11 @@ constexpr int64_t kKeepColsBytes = 64 << 20;
 
 Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCall& c) {
   Tensor out, kept;
-  int64_t keep_n = c.z.N * c.z.G * c.z.c_img * c.g.k_n() * c.g.col_n();
-  if (c.direct)
-    EMBER_DISPATCH_FLOAT(x->dtype, "convolution", T, { keep_n = c.z.N * c.z.G * c.z.c_img * direct_layout<T>(c.g).Lx; });
-  if (!c.transposed && !c.g.trivial() && GradMode::is_enabled() && w->requires_grad &&
-      keep_n * (int64_t)itemsize(x->dtype) <= kKeepColsBytes)
-    kept = empty({keep_n}, x->dtype);
+  const bool want_keep = !c.transposed && !c.g.trivial() && GradMode::is_enabled() && w->requires_grad;
+  // the buffer the forward keeps, of n values, if it is wanted and small enough
+  const auto keep_buffer = [&](int64_t n) -> Tensor {
+    return want_keep && n * (int64_t)itemsize(x->dtype) <= kKeepColsBytes ? empty({n}, x->dtype) : Tensor();
+  };
   {
     NoGradGuard ng;
     Tensor xc = contiguous(x), wc = contiguous(w);
@@ -552,16 +551,18 @@ Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCal
     Tensor bc = b ? contiguous(b) : Tensor();
     EMBER_DISPATCH_NUMERIC(x->dtype, "convolution", T, {
       const int64_t cout = out->shape[1];
-      T* keep = kept ? kept->data<T>() : nullptr;
       bool done = false;  // by the direct convolution, bias included
       if constexpr (std::is_floating_point_v<T>)
         if (c.direct) {
-          direct_forward<T>(c, direct_layout<T>(c.g), xc->data<T>(), wc->data<T>(), bc ? bc->data<T>() : nullptr,
-                            out->data<T>(), keep);
+          const Direct d = direct_layout<T>(c.g);
+          kept = keep_buffer(c.z.N * c.z.G * c.z.c_img * d.Lx);
+          direct_forward<T>(c, d, xc->data<T>(), wc->data<T>(), bc ? bc->data<T>() : nullptr, out->data<T>(),
+                            kept ? kept->data<T>() : nullptr);
           done = true;
         }
       if (!done) {
-        if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>(), keep);
+        kept = keep_buffer(c.z.N * c.z.G * c.z.c_img * c.g.k_n() * c.g.col_n());
+        if (!c.transposed) conv_gather<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>(), kept ? kept->data<T>() : nullptr);
         else conv_scatter<T>(c.g, c.z, xc->data<T>(), wc->data<T>(), out->data<T>());
         if (bc)
           add_channel_bias<T>(out->data<T>(), bc->data<T>(), c.z.N, cout,

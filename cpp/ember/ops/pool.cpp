@@ -239,33 +239,36 @@ EMBER_INLINE T bit_select(bool t, T a, T b) {
   return out;
 }
 
-// MaxPool2d(2) (2 x 2 windows, stride 2, over the last two dims): the four taps of a row of
-// windows read as two rows, their max and its index chosen in torch's scan order (the first
-// maximum; a NaN wins) with selects, so the loop vectorizes.
+// MaxPool2d(2) (2 x 2 windows, stride 2, over the last two dims): n windows along the two rows
+// from r0 (W apart), the maxima to dst and their indices (base + the tap's offset from r0) to ix,
+// each chosen in torch's scan order (the first maximum; a NaN wins) with selects, so the loop
+// vectorizes.
+template <class T>
+EMBER_INLINE void max_pool_2x2_row(const T* __restrict r0, int64_t W, int64_t n, int64_t base, T* __restrict dst,
+                                   int64_t* __restrict ix) {
+  const T* __restrict r1 = r0 + W;
+  for (int64_t ow = 0; ow < n; ++ow) {
+    const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
+    T m = a;
+    int64_t k = 2 * ow;
+    bool t = (b > m) | (b != b);
+    m = bit_select(t, b, m), k = bit_select(t, 2 * ow + 1, k);
+    t = (c > m) | (c != c);
+    m = bit_select(t, c, m), k = bit_select(t, W + 2 * ow, k);
+    t = (e > m) | (e != e);
+    m = bit_select(t, e, m), k = bit_select(t, W + 2 * ow + 1, k);
+    dst[ow] = m;
+    ix[ow] = base + k;
+  }
+}
+
 template <class T>
 EMBER_INLINE void max_pool_2x2(const DenseMaxPool<T>& d, int64_t lo, int64_t hi) {
   const int64_t O1 = d.O1, O2 = d.O2, W = d.W;
   for (int64_t pl = lo; pl < hi; ++pl)
-    for (int64_t oh = 0; oh < O1; ++oh) {
-      const T* __restrict r0 = d.x + pl * d.in_n + 2 * oh * W;
-      const T* __restrict r1 = r0 + W;
-      T* __restrict dst = d.y + pl * d.out_n + oh * O2;
-      int64_t* __restrict ix = d.idx + pl * d.out_n + oh * O2;
-      const int64_t base = 2 * oh * W;
-      for (int64_t ow = 0; ow < O2; ++ow) {
-        const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
-        T m = a;
-        int64_t k = 2 * ow;
-        bool t = (b > m) | (b != b);
-        m = bit_select(t, b, m), k = bit_select(t, 2 * ow + 1, k);
-        t = (c > m) | (c != c);
-        m = bit_select(t, c, m), k = bit_select(t, W + 2 * ow, k);
-        t = (e > m) | (e != e);
-        m = bit_select(t, e, m), k = bit_select(t, W + 2 * ow + 1, k);
-        dst[ow] = m;
-        ix[ow] = base + k;
-      }
-    }
+    for (int64_t oh = 0; oh < O1; ++oh)
+      max_pool_2x2_row(d.x + pl * d.in_n + 2 * oh * W, W, O2, 2 * oh * W, d.y + pl * d.out_n + oh * O2,
+                       d.idx + pl * d.out_n + oh * O2);
 }
 
 // The same for float rows shorter than a vector (LeNet's 28 -> 14 and 10 -> 5 columns), which
@@ -287,18 +290,8 @@ EMBER_INLINE void max_pool_2x2_f32(const DenseMaxPool<float>& d, int64_t lo, int
       for (int64_t ow = 0; ow < O2; ow += 8) {
         const float* p = r0 + 2 * ow;
         const int64_t n = std::min<int64_t>(8, O2 - ow);
-        if (n < 8 && p + W + 16 > d.x_end) {  // (one window at a time, as max_pool_2x2)
-          for (int64_t i = 0; i < n; ++i) {
-            const float* q = p + 2 * i;
-            float m = q[0];
-            int64_t k = 0;
-            for (const int64_t o : {int64_t(1), W, W + 1}) {
-              const bool t = (q[o] > m) | (q[o] != q[o]);
-              m = t ? q[o] : m, k = t ? o : k;
-            }
-            dst[ow + i] = m;
-            ix[ow + i] = 2 * oh * W + 2 * (ow + i) + k;
-          }
+        if (n < 8 && p + W + 16 > d.x_end) {  // (one window at a time)
+          max_pool_2x2_row(p, W, n, 2 * oh * W + 2 * ow, dst + ow, ix + ow);
           break;
         }
         const PoolF8 t0 = *reinterpret_cast<const PoolF8u*>(p), t1 = *reinterpret_cast<const PoolF8u*>(p + 8);
