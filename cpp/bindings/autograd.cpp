@@ -78,17 +78,24 @@ void bind_autograd(py::module_& m) {
   m.def("_backward", [](std::vector<Tensor> roots, const std::vector<OptTensor>& grads, bool keep_graph) {
     std::vector<Tensor> gs = opts(grads);
     py::gil_scoped_release nogil;
-    run_backward(roots, gs, keep_graph, true, {}, false);
+    capture::call("backward", [](const std::vector<Tensor>& roots, const std::vector<Tensor>& gs, bool keep) {
+      run_backward(roots, gs, keep, true, {}, false);
+    }, roots, gs, keep_graph);
+    if (auto* r = capture::Recorder::active()) r->after_backward();
   });
   m.def("_grad", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& grads, std::vector<Tensor> inputs, bool keep_graph,
                     bool allow_unused) {
     std::vector<Tensor> gs = opts(grads);
     py::gil_scoped_release nogil;
-    return run_backward(outputs, gs, keep_graph, false, inputs, allow_unused);
+    return capture::call("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& gs, bool keep,
+                                    const std::vector<Tensor>& inputs, bool allow_unused) {
+      return run_backward(outputs, gs, keep, false, inputs, allow_unused);
+    }, outputs, gs, keep_graph, inputs, allow_unused);
   });
   // inputs: one entry per forward argument (None for non-tensors).
   m.def("_attach_function", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& inputs_, py::object backward_fn,
                                std::string name) {
+    capture_refuse("a Python autograd.Function ran");
     std::vector<Tensor> inputs = opts(inputs_);
     if (!GradMode::is_enabled()) return;
     bool any = false;

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "ember/autograd/node.h"
+#include "ember/capture/capture.h"
 #include "ember/core/generator.h"
 #include "ember/ops/ops.h"
 
@@ -141,9 +142,19 @@ void bind_autograd(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_op_table(py::module_& m);
 void bind_random(py::module_& m);
+void bind_capture(py::module_& m);
 void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
 Tensor matmul_released(const Tensor& a, const Tensor& b);
 py::object tensor_to_numpy(const Tensor& t, bool force);
 Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype);
 
 }  // namespace ember
+
+// A binding's core call, kept as a Step while this thread records (Note [Capture]): the replay calls
+// `fn` again with the same non-tensor arguments and the tensors in the same slots.
+#define EMBER_CAPTURED(fn, ...) \
+  ::ember::capture::call(#fn, [](const auto&... a_) { return fn(a_...); }, __VA_ARGS__)
+// A binding that cannot be replayed (a value read into Python, a Python hook) fails the recording.
+inline void capture_refuse(const std::string& why) {
+  if (auto* r = ::ember::capture::Recorder::active()) r->fail(why);
+}

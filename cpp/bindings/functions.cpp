@@ -12,29 +12,41 @@ Tensor matmul_released(const Tensor& a, const Tensor& b) {
 
 void bind_functions(py::module_& m) {
   // ---- factories (shape + dtype; torch's signatures live in Python)
-  m.def("_empty", [](const Shape& s, DType d) { return empty(s, d); });
-  m.def("_zeros", &zeros);
-  m.def("_ones", &ones);
-  m.def("_full", &full);
-  m.def("_arange", &arange);
-  m.def("_linspace", &linspace);
-  m.def("_eye", &eye);
-  m.def("_rand", [](const Shape& s, DType d, Generator* g) { return rand(s, d, g); }, py::arg("size"), py::arg("dtype"),
-        py::arg("generator") = nullptr);
-  m.def("_randn", [](const Shape& s, DType d, Generator* g) { return randn(s, d, g); }, py::arg("size"), py::arg("dtype"),
-        py::arg("generator") = nullptr);
-  m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d, Generator* g) { return randint(lo, hi, s, d, g); },
-        py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
-  m.def("_randperm", [](int64_t n, DType d, Generator* g) { return randperm(n, d, g); }, py::arg("n"), py::arg("dtype"),
-        py::arg("generator") = nullptr);
+  m.def("_empty", [](const Shape& s, DType d) { return EMBER_CAPTURED(empty, s, d); });
+  m.def("_zeros", [](const Shape& s, DType d) { return EMBER_CAPTURED(zeros, s, d); });
+  m.def("_ones", [](const Shape& s, DType d) { return EMBER_CAPTURED(ones, s, d); });
+  m.def("_full", [](const Shape& s, Scalar v, DType d) { return EMBER_CAPTURED(full, s, v, d); });
+  m.def("_arange", [](double a, double b, double st, DType d) { return EMBER_CAPTURED(arange, a, b, st, d); });
+  m.def("_linspace", [](double a, double b, int64_t n, DType d) { return EMBER_CAPTURED(linspace, a, b, n, d); });
+  m.def("_eye", [](int64_t n, int64_t k, DType d) { return EMBER_CAPTURED(eye, n, k, d); });
+  // Sampling from an explicit generator is not recorded (the recording refuses it); the default
+  // generator's draws are replayed in order (Note [Capture]).
+  m.def("_rand", [](const Shape& s, DType d, Generator* g) {
+    if (g) capture_refuse("rand() was given an explicit generator");
+    return g ? rand(s, d, g) : EMBER_CAPTURED(rand, s, d);
+  }, py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
+  m.def("_randn", [](const Shape& s, DType d, Generator* g) {
+    if (g) capture_refuse("randn() was given an explicit generator");
+    return g ? randn(s, d, g) : EMBER_CAPTURED(randn, s, d);
+  }, py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
+  m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d, Generator* g) {
+    if (g) capture_refuse("randint() was given an explicit generator");
+    return g ? randint(lo, hi, s, d, g) : EMBER_CAPTURED(randint, lo, hi, s, d);
+  }, py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
+  m.def("_randperm", [](int64_t n, DType d, Generator* g) {
+    if (g) capture_refuse("randperm() was given an explicit generator");
+    return g ? randperm(n, d, g) : EMBER_CAPTURED(randperm, n, d);
+  }, py::arg("n"), py::arg("dtype"), py::arg("generator") = nullptr);
   m.def("_scalar_tensor", [](Scalar s, std::optional<DType> d) {
-    Tensor t = scalar_tensor(s, d ? *d : (s.kind == Scalar::Float ? DType::Float32 : s.dtype()));
-    t->wrapped_number = false;
-    return t;
+    return capture::call("_scalar_tensor", [](Scalar s, std::optional<DType> d) {
+      Tensor t = scalar_tensor(s, d ? *d : (s.kind == Scalar::Float ? DType::Float32 : s.dtype()));
+      t->wrapped_number = false;
+      return t;
+    }, s, d);
   });
 
   // ---- (ops: see the op table, ember/ops/registry.h)
-  m.def("one_hot", &one_hot, py::arg("tensor"), py::arg("num_classes") = -1);
+  m.def("one_hot", [](const Tensor& t, int64_t n) { return EMBER_CAPTURED(one_hot, t, n); }, py::arg("tensor"), py::arg("num_classes") = -1);
 }
 
 }  // namespace ember

@@ -97,8 +97,8 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("_promote_types", [](DType a, DType b) { return promote(a, b); });
   m.def("is_grad_enabled", &GradMode::is_enabled);
-  m.def("_set_grad_enabled", &GradMode::set_enabled);
-  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
+  m.def("_set_grad_enabled", [](bool on) { capture::call("_set_grad_enabled", [](bool on) { GradMode::set_enabled(on); }, on); });
+  m.def("manual_seed", [](uint64_t s) { capture::call("manual_seed", [](uint64_t s) { manual_seed(s); }, s); });
   m.def("initial_seed", &initial_seed);
   m.def("set_num_threads", &ember::set_num_threads);
   m.def("get_num_threads", &ember::get_num_threads);
@@ -130,5 +130,6 @@ PYBIND11_MODULE(_C, m) {
   bind_autograd(m);
   bind_nn(m);
   bind_random(m);
+  bind_capture(m);
   bind_op_table(m);  // last: the table's bindings are the ones that stay
 }

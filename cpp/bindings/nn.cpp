@@ -32,12 +32,12 @@ int64_t total_numel(const std::vector<Tensor>& ts) {
 void bind_nn(py::module_& m) {
   m.def("linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) {
           const int64_t work = x->numel() * (w->dim() == 2 ? w->shape[0] : 1);  // Note [GIL]
-          return release_gil_if(work >= kNoGilWork, [&] { return linear(x, w, b ? *b : Tensor()); });
+          return release_gil_if(work >= kNoGilWork, [&] { return EMBER_CAPTURED(linear, x, w, b ? *b : Tensor()); });
         },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("_mlp", [](const Tensor& x, const std::vector<Tensor>& ws, const std::vector<OptTensor>& bs, const std::vector<bool>& relu) {
     std::vector<Tensor> b = opts(bs);
-    return release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return mlp(x, ws, b, relu); });
+    return release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return EMBER_CAPTURED(mlp, x, ws, b, relu); });
   });
   // Sequential's fast path: when its children are exact Linear / ReLU modules in a chain (each
   // Linear optionally followed by one ReLU) and no hooks are registered, run them as one mlp op.
@@ -79,31 +79,31 @@ void bind_nn(py::module_& m) {
       relu.push_back(false);
     }
     if (ws.empty()) return py::none();
-    Tensor out = release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return mlp(x, ws, bs, relu); });
+    Tensor out = release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return EMBER_CAPTURED(mlp, x, ws, bs, relu); });
     return py::cast(out);
   });
-  m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return linear(x, w, opt(b), true); });
+  m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return EMBER_CAPTURED(linear, x, w, opt(b), true); });
   // Pooling (F.max_pool2d and friends normalise the arguments in Python; cpp/ember/ops/pool.cpp).
   using Ints = std::vector<int64_t>;
   m.def("_max_pool", [](const Tensor& x, int nd, const Ints& k, const Ints& s, const Ints& p, const Ints& d, bool ceil) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return max_pool(x, nd, k, s, p, d, ceil); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(max_pool, x, nd, k, s, p, d, ceil); });
   });
   m.def("_avg_pool", [](const Tensor& x, int nd, const Ints& k, const Ints& s, const Ints& p, bool ceil, bool count_pad,
                         std::optional<int64_t> divisor) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return avg_pool(x, nd, k, s, p, ceil, count_pad, divisor); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(avg_pool, x, nd, k, s, p, ceil, count_pad, divisor); });
   });
   m.def("_adaptive_avg_pool", [](const Tensor& x, int nd, const Ints& size) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_avg_pool(x, nd, size); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(adaptive_avg_pool, x, nd, size); });
   });
   m.def("_adaptive_max_pool", [](const Tensor& x, int nd, const Ints& size) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return adaptive_max_pool(x, nd, size); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(adaptive_max_pool, x, nd, size); });
   });
   // F.unfold / F.fold (src/ember/nn/_fold.py makes torch's pairs; cpp/ember/ops/fold.cpp).
   m.def("_im2col", [](const Tensor& x, const Ints& k, const Ints& d, const Ints& p, const Ints& s) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return im2col(x, k, d, p, s); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(im2col, x, k, d, p, s); });
   });
   m.def("_col2im", [](const Tensor& x, const Ints& out, const Ints& k, const Ints& d, const Ints& p, const Ints& s) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return col2im(x, out, k, d, p, s); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(col2im, x, out, k, d, p, s); });
   });
   // F.interpolate (src/ember/nn/_resize.py normalises torch's arguments; cpp/ember/ops/resize.cpp):
   // exactly one of size / scales, mode a ResizeMode.
@@ -115,37 +115,37 @@ void bind_nn(py::module_& m) {
     for (size_t i = 0; i < std::max(sz.size(), sc.size()); ++i)
       out_n *= sz.empty() ? (2 + i < (size_t)x->dim() ? (double)x->shape[2 + i] : 0.0) * sc[i] : (double)sz[i];
     const bool long_work = x->numel() >= kNoGilWork || out_n >= (double)kNoGilWork;
-    return release_gil_if(long_work, [&] { return upsample(x, mode, sz, sc, align_corners); });
+    return release_gil_if(long_work, [&] { return EMBER_CAPTURED(upsample, x, mode, sz, sc, align_corners); });
   });
   m.def("_rnn_layer", [](int mode, const Tensor& xp, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
                          const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes) {
     auto r = release_gil_if(xp->numel() * h0->shape.back() >= kNoGilWork, [&] {
-      return rnn_layer(mode, xp, h0, opt(c0), w_hh, opt(b_hh), opt(w_hr), reverse, batch_sizes);
+      return EMBER_CAPTURED(rnn_layer, mode, xp, h0, opt(c0), w_hh, opt(b_hh), opt(w_hr), reverse, batch_sizes);
     });
     return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
   });
   m.def("_sdpa", [](const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& mask, double scale, bool causal) {
     return release_gil_if(q->numel() * k->shape[k->dim() - 2] >= kNoGilWork,
-                          [&] { return scaled_dot_product_attention_fused(q, k, v, opt(mask), scale, causal); });
+                          [&] { return EMBER_CAPTURED(scaled_dot_product_attention_fused, q, k, v, opt(mask), scale, causal); });
   });
   m.def("_layer_norm", [](const Tensor& x, int64_t D, const OptTensor& w, const OptTensor& b, double eps) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return layer_norm(x, D, opt(w), opt(b), eps); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(layer_norm, x, D, opt(w), opt(b), eps); });
   });
   m.def("_gelu", [](const Tensor& x, bool approx_tanh) {
-    return release_gil_if(x->numel() >= kNoGilWork, [&] { return gelu(x, approx_tanh); });
+    return release_gil_if(x->numel() >= kNoGilWork, [&] { return EMBER_CAPTURED(gelu, x, approx_tanh); });
   });
-  m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return mse_loss(a, b, reduction_code(r)); });
+  m.def("_mse_loss", [](const Tensor& a, const Tensor& b, const std::string& r) { return EMBER_CAPTURED(mse_loss, a, b, reduction_code(r)); });
   m.def("_cross_entropy", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, double ls, const std::string& r) {
-    return cross_entropy(x, t, opt(w), ii, ls, reduction_code(r));
+    return EMBER_CAPTURED(cross_entropy, x, t, opt(w), ii, ls, reduction_code(r));
   });
   m.def("_nll_loss", [](const Tensor& x, const Tensor& t, const OptTensor& w, int64_t ii, const std::string& r) {
-    return nll_loss(x, t, opt(w), ii, reduction_code(r));
+    return EMBER_CAPTURED(nll_loss, x, t, opt(w), ii, reduction_code(r));
   });
   m.def("_bce_with_logits", [](const Tensor& x, const Tensor& t, const OptTensor& w, const OptTensor& pw, const std::string& r) {
-    return binary_cross_entropy_with_logits(x, t, opt(w), opt(pw), reduction_code(r));
+    return EMBER_CAPTURED(binary_cross_entropy_with_logits, x, t, opt(w), opt(pw), reduction_code(r));
   });
   m.def("_bce", [](const Tensor& p, const Tensor& t, const OptTensor& w, const std::string& r) {
-    return binary_cross_entropy(p, t, opt(w), reduction_code(r));
+    return EMBER_CAPTURED(binary_cross_entropy, p, t, opt(w), reduction_code(r));
   });
 
   // Reads each parameter's .grad itself (skipping None); returns the momentum buffers when it
@@ -181,14 +181,16 @@ void bind_nn(py::module_& m) {
                             const std::vector<double>& steps, double lr, double lr_decay, double wd, double eps, bool maximize) {
     release_gil_if(total_numel(ps) >= kNoGilWork, [&] { adagrad_step(ps, gs, ss, steps, lr, lr_decay, wd, eps, maximize); });
   });
-  m.def("_zero_grads", &zero_grads);
+  m.def("_zero_grads", [](const std::vector<Tensor>& ps, bool set_to_none) { EMBER_CAPTURED(zero_grads, ps, set_to_none); });
   // DataLoader fast path: rows idx[start:end] of every tensor, one call per batch.
   m.def("_gather_batch", [](const std::vector<Tensor>& ts, const Tensor& idx, int64_t start, int64_t end) {
-    Tensor b = narrow(idx, 0, start, end - start);
-    std::vector<Tensor> out;
-    out.reserve(ts.size());
-    for (auto& t : ts) out.push_back(index_select(t, 0, b));
-    return out;
+    return capture::call("_gather_batch", [](const std::vector<Tensor>& ts, const Tensor& idx, int64_t start, int64_t end) {
+      Tensor b = narrow(idx, 0, start, end - start);
+      std::vector<Tensor> out;
+      out.reserve(ts.size());
+      for (auto& t : ts) out.push_back(index_select(t, 0, b));
+      return out;
+    }, ts, idx, start, end);
   });
   // The rows of a batch as a Python list (a Subset's mapped indices): one index_select per tensor,
   // or None when a row is not a Python int in [0, rows) (the per-sample path then decides what
@@ -205,9 +207,10 @@ void bind_nn(py::module_& m) {
       if (overflow || v < 0 || v >= n) return py::none();
       p[i] = v;
     }
+    if (auto* r = capture::Recorder::active()) r->constant(idx);  // made from the Python list: a constant
     std::vector<Tensor> out;
     out.reserve(ts.size());
-    for (auto& t : ts) out.push_back(index_select(t, 0, idx));
+    for (auto& t : ts) out.push_back(EMBER_CAPTURED(index_select, t, 0, idx));
     return py::cast(out);
   });
   // default_collate's common cases in one call (no per-sample Python): a batch of tensors -> their

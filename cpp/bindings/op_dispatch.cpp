@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common.h"
+#include "ember/capture/capture.h"
 #include "ember/core/generator.h"
 #include "ember/ops/registry.h"
 
@@ -240,6 +241,7 @@ bool to_scalar(PyObject* o, Scalar& out) {
   if (is_tensor(o)) {  // a one-element tensor stands for its value, as in torch
     Tensor t = to_tensor(o);
     if (t->numel() != 1) return false;
+    if (auto* r = capture::Recorder::active()) r->fail("a tensor's value was used as a Python number argument");
     Tensor d = cast_nograd(t, is_floating(t->dtype) ? DType::Float64 : t->dtype == DType::Bool ? DType::Bool : DType::Int64);
     if (d->dtype == DType::Float64) out = Scalar(*d->data<double>());
     else if (d->dtype == DType::Bool) out = Scalar::from_bool(*d->data<bool>());
@@ -564,29 +566,27 @@ bool others_need_grad(const Args& A) {
   return false;
 }
 
-// Runs the op (Note [GIL]: released when the tensors are large) for the binding's kind.
-PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_obj) {
-  bool big = work_of(A) >= kNoGilWork;
+// Runs the op for the binding's kind, without Python: the result as C++ values (an in-place
+// form's is self, an out= call's the out tensors). A capture's replay calls this too.
+Value run_core(const Binding& b, const Signature& sig, Args& A) {
   if (b.kind == Kind::Inplace || b.kind == Kind::IDunder) {
     Tensor self = A.a[0].t;
     bool og = others_need_grad(A);
-    release_gil_if(big, [&] {
-      inplace_apply(self, og, b.name.c_str(), [&](const Tensor& s) {
-        A.a[0].t = s;
-        return call_op(sig.fn, sig.policy, A).t;
-      });
+    inplace_apply(self, og, b.name.c_str(), [&](const Tensor& s) {
+      A.a[0].t = s;
+      return call_op(sig.fn, sig.policy, A).t;
     });
-    Py_INCREF(self_obj);
-    return self_obj;
+    return Value(self);
   }
   if (sig.out_index >= 0 && A.a[sig.out_index].kind != Arg::None) {
     // out=: one tensor, or a tuple of one per result for an op returning a tuple (torch's form)
     Arg& o = A.a[sig.out_index];
     std::vector<Tensor> outs = o.kind == Arg::Tensors ? o.ts : std::vector<Tensor>{o.t};
-    if (sig.ret_tuple != (o.kind == Arg::Tensors) || outs.size() != sig.n_ret)
+    const bool tuple = o.kind == Arg::Tensors;
+    if (sig.ret_tuple != tuple || outs.size() != sig.n_ret)
       throw TypeError(sig.name + "(): argument 'out' must be " +
                       (sig.ret_tuple ? "a tuple of " + std::to_string(sig.n_ret) + " Tensors" : std::string("Tensor")) +
-                      ", not " + (o.kind == Arg::Tensors ? "a tuple of " + std::to_string(outs.size()) : std::string("Tensor")));
+                      ", not " + (tuple ? "a tuple of " + std::to_string(outs.size()) : std::string("Tensor")));
     if (GradMode::is_enabled()) {
       bool grad = false;
       for (int q = 0; q < A.n; ++q)
@@ -596,23 +596,107 @@ PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_ob
         throw std::runtime_error(sig.name + "(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad.");
     }
     o = Arg();
-    Value v = release_gil_if(big, [&] {
-      Value r = call_op(sig.fn, sig.policy, A);
-      if (r.kind == Value::Tensors) {
-        if (r.ts.size() != outs.size())  // (nonzero(as_tuple=True, out=...): torch refuses it too)
-          throw std::runtime_error(sig.name + "(): out= cannot be used here: the call returns " + std::to_string(r.ts.size()) +
-                                   " tensors");
-        for (size_t k = 0; k < outs.size(); ++k) write_out(outs[k], r.ts[k], sig.name.c_str());
-      } else
-        write_out(outs[0], r.t, sig.name.c_str());
-      return r;
-    });
-    if (v.kind != Value::Tensors) return py::cast(outs[0]).release().ptr();
-    v.ts = outs;
-    return to_python(v, sig, true);
+    Value r = call_op(sig.fn, sig.policy, A);
+    if (r.kind == Value::Tensors) {
+      if (r.ts.size() != outs.size())  // (nonzero(as_tuple=True, out=...): torch refuses it too)
+        throw std::runtime_error(sig.name + "(): out= cannot be used here: the call returns " + std::to_string(r.ts.size()) +
+                                 " tensors");
+      for (size_t k = 0; k < outs.size(); ++k) write_out(outs[k], r.ts[k], sig.name.c_str());
+    } else
+      write_out(outs[0], r.t, sig.name.c_str());
+    return tuple ? Value(outs) : Value(outs[0]);
   }
-  Value v = release_gil_if(big, [&] { return call_op(sig.fn, sig.policy, A); });
-  return to_python(v, sig);
+  return call_op(sig.fn, sig.policy, A);
+}
+
+// Table ops whose Python-number result is metadata, not a value read from a tensor.
+bool metadata_result(const std::string& name) {
+  static const char* const names[] = {"numel", "dim", "is_floating_point", "is_complex", "is_same_size", "is_signed",
+                                      "is_conj", "is_neg", "is_inference", "element_size", "size", "stride"};
+  for (const char* n : names)
+    if (name == n) return true;
+  return false;
+}
+
+// While this thread records (Note [Capture]): the call's arguments are kept (tensors as slots,
+// strings copied), the op runs, and its results get slots; the Step replays it through run_core.
+Value run_recorded(capture::Recorder& rec, const Binding& b, const Signature& sig, Args& A) {
+  struct Kept {
+    std::vector<Arg> args;
+    std::vector<int> slot;                  // per argument: its tensor's slot
+    std::vector<std::vector<int>> slots;    // per argument: its tensor list's slots
+    std::vector<std::string> strs;
+  };
+  auto k = std::make_shared<Kept>();
+  k->args.resize(A.n);
+  k->slot.assign(A.n, -1);
+  k->slots.resize(A.n);
+  k->strs.resize(A.n);
+  std::vector<int> uses;
+  for (int q = 0; q < A.n; ++q) {
+    Arg& a = k->args[q];
+    a = A.a[q];
+    if (a.kind == Arg::Tensor_) {
+      k->slot[q] = rec.in(a.t);
+      uses.push_back(k->slot[q]);
+      a.t.reset();
+    } else if (a.kind == Arg::Tensors) {
+      for (auto& t : a.ts) k->slots[q].push_back(rec.in(t));
+      uses.insert(uses.end(), k->slots[q].begin(), k->slots[q].end());
+      a.ts.clear();
+    }
+    if (a.str) k->strs[q] = a.str;
+    if (a.gen) rec.fail(sig.name + "() was given an explicit generator");
+  }
+  Value v;
+  try {
+    v = run_core(b, sig, A);
+  } catch (...) {
+    rec.fail(sig.name + "() raised an exception");
+    throw;
+  }
+  if (v.kind == Value::Number && !metadata_result(sig.name))
+    rec.fail(sig.name + "() returned a tensor's value to Python");
+  const bool same = b.kind == Kind::Inplace || b.kind == Kind::IDunder ||
+                    (sig.out_index >= 0 && k->args[sig.out_index].kind != Arg::None);
+  std::vector<int> outs;  // the results' slots (an in-place or out= result is already an operand)
+  if (!same) {
+    if (v.kind == Value::Tensor_) outs.push_back(rec.out(v.t));
+    else if (v.kind == Value::Tensors)
+      for (auto& t : v.ts) outs.push_back(rec.out(t));
+  }
+  rec.add([k, outs, bp = &b, sp = &sig](capture::Frame& f) {
+    Args R;
+    R.reset((int)k->args.size());
+    for (int q = 0; q < R.n; ++q) {
+      Arg& a = R.a[q];
+      a = k->args[q];
+      if (a.kind == Arg::Tensor_) a.t = f.at(k->slot[q]);
+      else if (a.kind == Arg::Tensors)
+        for (int s : k->slots[q]) a.ts.push_back(f.at(s));
+      if (a.str) a.str = k->strs[q].c_str();
+    }
+    Value r = run_core(*bp, *sp, R);
+    if (outs.empty()) return;
+    if (r.kind == Value::Tensor_) f.slot[outs[0]] = std::move(r.t);
+    else
+      for (size_t i = 0; i < outs.size() && i < r.ts.size(); ++i) f.slot[outs[i]] = std::move(r.ts[i]);
+  }, std::move(uses));
+  return v;
+}
+
+// Runs the op (Note [GIL]: released when the tensors are large) and returns its Python result.
+PyObject* run(const Binding& b, const Signature& sig, Args& A, PyObject* self_obj) {
+  const bool out_form = sig.out_index >= 0 && A.a[sig.out_index].kind != Arg::None;
+  const bool big = work_of(A) >= kNoGilWork;
+  capture::Recorder* rec = capture::Recorder::active();
+  Value v = rec ? run_recorded(*rec, b, sig, A) : release_gil_if(big, [&] { return run_core(b, sig, A); });
+  if (b.kind == Kind::Inplace || b.kind == Kind::IDunder) {
+    Py_INCREF(self_obj);
+    return self_obj;
+  }
+  if (out_form && v.kind != Value::Tensors) return py::cast(v.t).release().ptr();
+  return to_python(v, sig, out_form);
 }
 
 PyObject* not_implemented() {

@@ -103,7 +103,7 @@ void bind_tensor(py::module_& m) {
   m.def("_from_numpy_copy", [](py::array a, std::optional<DType> d) { return tensor_from_numpy(a, true, d); },
         py::arg("a"), py::arg("dtype") = py::none());
 
-  cls.def(py::init([](const Tensor& src) { return alias_for_init(src); }))
+  cls.def(py::init([](const Tensor& src) { return EMBER_CAPTURED(alias_for_init, src); }))
       // Legacy constructor ember.Tensor(data) / ember.Tensor(2, 3): built in Python, aliased here.
       .def(py::init([](py::args a) {
         static py::handle legacy = py::object(py::module_::import("ember._factories").attr("_legacy_new")).release();
@@ -143,23 +143,29 @@ void bind_tensor(py::module_& m) {
                         throw std::runtime_error("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
                       if (v && !is_floating(t->dtype))
                         throw std::runtime_error(std::string("only Tensors of floating point dtype can require gradients (got ") + dtype_name(t->dtype) + ")");
-                      t->requires_grad = v;
+                      capture::call("requires_grad", [](const Tensor& t, bool v) { t->requires_grad = v; }, t, v);
                     })
       .def("requires_grad_", [](const Tensor& t, bool v) {
         if (!t->is_leaf() && !v) throw std::runtime_error("you can only change requires_grad flags of leaf variables.");
         if (v && !is_floating(t->dtype))
           throw std::runtime_error(std::string("only Tensors of floating point dtype can require gradients (got ") + dtype_name(t->dtype) + ")");
-        t->requires_grad = v;
+        capture::call("requires_grad_", [](const Tensor& t, bool v) { t->requires_grad = v; }, t, v);
         return t;
       }, py::arg("requires_grad") = true)
-      .def_property("grad", [](const Tensor& t) { return t->grad; },
+      .def_property("grad", [](const Tensor& t) {
+                      if (auto* r = capture::Recorder::active()) r->read_grad(t);
+                      return t->grad;
+                    },
                     [](const Tensor& t, py::handle g) {
-                      if (g.is_none()) { t->grad.reset(); return; }
+                      if (g.is_none()) {
+                        capture::call("grad=", [](const Tensor& t) { t->grad.reset(); }, t);
+                        return;
+                      }
                       if (!py::isinstance<TensorImpl>(g)) throw TypeError("assigned grad expected to be a Tensor or None but got " + std::string(py::str(py::type::handle_of(g).attr("__name__"))));
                       Tensor v = g.cast<Tensor>();
                       if (v->shape != t->shape) throw std::runtime_error("assigned grad has data of a different size (" + shape_str(v->shape) + " vs " + shape_str(t->shape) + ")");
                       if (v->dtype != t->dtype) throw std::runtime_error(std::string("assigned grad has data of a different type (") + dtype_name(v->dtype) + " vs " + dtype_name(t->dtype) + ")");
-                      t->grad = v;
+                      capture::call("grad=", [](const Tensor& t, const Tensor& v) { t->grad = v; }, t, v);
                     })
       .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
         if (!t->grad_fn) return py::none();
@@ -168,6 +174,7 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("is_leaf", [](const Tensor& t) { return t->is_leaf(); })
       .def_property_readonly("retains_grad", [](const Tensor& t) { return t->retains_grad; })
       .def("_register_hook", [](const Tensor& t, py::function fn) {
+        capture_refuse("a tensor hook was registered (register_hook)");
         // The hook may be destroyed with its node on a thread without the GIL: the holder takes it.
         std::shared_ptr<PyObject> holder(fn.release().ptr(), [](PyObject* o) {
           py::gil_scoped_acquire gil;
@@ -182,13 +189,21 @@ void bind_tensor(py::module_& m) {
           return r.cast<Tensor>();
         });
       })
-      .def("_become_view", [](Tensor t, const Tensor& v) { become_view_(t, v); })
-      .def("_remove_hook", [](const Tensor& t, int64_t id) { remove_hook(t, id); })
+      .def("_become_view", [](Tensor t, const Tensor& v) {
+        capture_refuse("_become_view was called");
+        become_view_(t, v);
+      })
+      .def("_remove_hook", [](const Tensor& t, int64_t id) {
+        capture_refuse("a tensor hook was removed");
+        remove_hook(t, id);
+      })
       .def("retain_grad", [](const Tensor& t) {
         if (!t->requires_grad) throw std::runtime_error("can't retain_grad on Tensor that has requires_grad=False");
-        if (t->is_leaf() || t->retains_grad) return;
-        t->retains_grad = true;
-        t->grad_fn->retained.push_back({t->output_nr, t});
+        capture::call("retain_grad", [](const Tensor& t) {
+          if (t->is_leaf() || t->retains_grad) return;
+          t->retains_grad = true;
+          t->grad_fn->retained.push_back({t->output_nr, t});
+        }, t);
       })
       .def("backward", [](const Tensor& t, const OptTensor& gradient, py::handle retain_graph, bool create_graph, py::handle inputs) {
         if (create_graph || !inputs.is_none()) {
@@ -198,25 +213,35 @@ void bind_tensor(py::module_& m) {
         }
         const bool keep = !retain_graph.is_none() && retain_graph.cast<bool>();
         py::gil_scoped_release nogil;
-        run_backward({t}, {opt(gradient)}, keep, true, {}, false);
+        capture::call("backward", [](const Tensor& t, const Tensor& g, bool keep) { run_backward({t}, {g}, keep, true, {}, false); },
+                      t, opt(gradient), keep);
+        if (auto* r = capture::Recorder::active()) r->after_backward();
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
          py::arg("inputs") = py::none())
       .def("detach_", [](const Tensor& t) {
-        t->grad_fn.reset();
-        t->requires_grad = false;
+        capture::call("detach_", [](const Tensor& t) {
+          t->grad_fn.reset();
+          t->requires_grad = false;
+        }, t);
         return t;
       })
-      .def_property("data", [](const Tensor& t) { return alias_for_init(t); },
+      .def_property("data", [](const Tensor& t) { return EMBER_CAPTURED(alias_for_init, t); },
                     [](const Tensor& t, const Tensor& src) {
-                      t->storage = src->storage;
-                      t->offset = src->offset;
-                      t->shape = src->shape;
-                      t->strides = src->strides;
-                      t->dtype = src->dtype;
+                      capture::call("data=", [](const Tensor& t, const Tensor& src) {
+                        t->storage = src->storage;
+                        t->offset = src->offset;
+                        t->shape = src->shape;
+                        t->strides = src->strides;
+                        t->dtype = src->dtype;
+                      }, t, src);
                     })
       // ---- conversion
-      .def("numpy", [](const Tensor& t, bool force) { return tensor_to_numpy(t, force); }, py::arg("force") = false)
+      .def("numpy", [](const Tensor& t, bool force) {
+        capture_refuse("Tensor.numpy() read a tensor's values into Python");
+        return tensor_to_numpy(t, force);
+      }, py::arg("force") = false)
       .def("item", [](const Tensor& t) -> py::object {
+        capture_refuse("Tensor.item() read a tensor's value into Python");
         if (t->numel() != 1)
           throw std::runtime_error("a Tensor with " + std::to_string(t->numel()) + " elements cannot be converted to Scalar");
         switch (t->dtype) {
@@ -229,49 +254,57 @@ void bind_tensor(py::module_& m) {
             return py::int_(*cast_nograd(t, DType::Int64)->data<int64_t>());
         }
       })
-      .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
-      .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
-      .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
-      .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
-      .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int32); })
-      .def("short", [](const Tensor& t) { return to_dtype(t, DType::Int16); })
-      .def("char", [](const Tensor& t) { return to_dtype(t, DType::Int8); })
-      .def("byte", [](const Tensor& t) { return to_dtype(t, DType::UInt8); })
-      .def("half", [](const Tensor& t) { return to_dtype(t, DType::Float16); })
-      .def("bfloat16", [](const Tensor& t) { return to_dtype(t, DType::BFloat16); })
-      .def("_to_dtype", [](const Tensor& t, DType d, bool copy) { return copy && t->dtype == d ? clone(t) : to_dtype(t, d); })
+      .def("float", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Float32); })
+      .def("double", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Float64); })
+      .def("long", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Int64); })
+      .def("bool", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Bool); })
+      .def("int", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Int32); })
+      .def("short", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Int16); })
+      .def("char", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Int8); })
+      .def("byte", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::UInt8); })
+      .def("half", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Float16); })
+      .def("bfloat16", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::BFloat16); })
+      .def("_to_dtype", [](const Tensor& t, DType d, bool copy) {
+        return capture::call("_to_dtype", [](const Tensor& t, DType d, bool copy) { return copy && t->dtype == d ? clone(t) : to_dtype(t, d); },
+                             t, d, copy);
+      })
       // ---- views
       .def_property_readonly("T", [](const Tensor& x) {
         std::vector<int64_t> p;
         for (int64_t i = x->dim() - 1; i >= 0; --i) p.push_back(i);
-        return permute(x, p);
+        return EMBER_CAPTURED(permute, x, p);
       })
-      .def_property_readonly("mT", [](const Tensor& x) { return mT(x); })
+      .def_property_readonly("mT", [](const Tensor& x) { return EMBER_CAPTURED(mT, x); })
       // ---- in place (the rest come from the op table)
-      .def("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); })
+      .def("copy_", [](Tensor t, const Tensor& src) { return capture::call("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); }, t, src); })
       .def("fill_", [](Tensor t, py::handle v) {
+        if (py::isinstance<TensorImpl>(v)) capture_refuse("fill_() was given a tensor's value");
         Tensor val = as_tensor_arg(v, "fill_");
         if (val->numel() != 1) throw std::runtime_error("fill_ only supports 0-dimension value tensor but got tensor with " + std::to_string(val->dim()) + " dimensions.");
         Scalar s;
         if (is_storage_only(val->dtype)) val = cast_nograd(val, compute_type(val->dtype));
         EMBER_DISPATCH_ALL(val->dtype, T, s = std::is_floating_point_v<T> ? Scalar((double)*val->data<T>()) : Scalar::from_int((int64_t)*val->data<T>()));
-        return fill_(t, s);
+        return capture::call("fill_", [](Tensor t, Scalar s) { return fill_(t, s); }, t, s);
       })
-      .def("zero_", [](Tensor t) { return zero_(t); })
+      .def("zero_", [](Tensor t) { return capture::call("zero_", [](Tensor t) { return zero_(t); }, t); })
       .def("__bool__", [](const Tensor& t) {
+        capture_refuse("Tensor.__bool__() read a tensor's value into Python");
         if (t->numel() != 1) throw std::runtime_error("Boolean value of Tensor with more than one value is ambiguous");
         Tensor b = cast_nograd(t, DType::Bool);
         return *b->data<bool>();
       })
       .def("__float__", [](const Tensor& t) {
+        capture_refuse("Tensor.__float__() read a tensor's value into Python");
         if (t->numel() != 1) throw TypeError("only one element tensors can be converted to Python scalars");
         return *cast_nograd(t, DType::Float64)->data<double>();
       })
       .def("__int__", [](const Tensor& t) {
+        capture_refuse("Tensor.__int__() read a tensor's value into Python");
         if (t->numel() != 1) throw TypeError("only one element tensors can be converted to Python scalars");
         return *cast_nograd(t, DType::Int64)->data<int64_t>();
       })
       .def("__index__", [](const Tensor& t) {
+        capture_refuse("Tensor.__index__() read a tensor's value into Python");
         if (t->numel() != 1 || category(t->dtype) != 1) throw TypeError("only integer tensors of a single element can be converted to an index");
         return *cast_nograd(t, DType::Int64)->data<int64_t>();
       });

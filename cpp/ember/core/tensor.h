@@ -1,6 +1,7 @@
 // TensorImpl: metadata (shape, strides in elements, offset, dtype) over a shared Storage, plus
 // the autograd fields. `Tensor` is a shared_ptr to it: the one holder type used everywhere.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,6 +24,17 @@ struct GradHooks {
   std::vector<std::pair<int64_t, GradHook>> list;  // (id, hook), run in registration order
 };
 
+// Note [Capture serial]: while a capture records on some thread (cpp/ember/capture/capture.h), every
+// new TensorImpl takes a number from one counter, so the recorder can tell a tensor made during its
+// recording (which must come from a recorded call) from one that existed before (a constant).
+// With no recorder anywhere the serial is 0 and the counter is not touched.
+extern std::atomic<int> g_capture_recorders;
+extern std::atomic<uint64_t> g_capture_serial;
+inline uint64_t capture_serial() {
+  return g_capture_recorders.load(std::memory_order_relaxed) ? g_capture_serial.fetch_add(1, std::memory_order_relaxed) + 1
+                                                             : 0;
+}
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   int64_t offset = 0;
@@ -43,6 +55,7 @@ struct TensorImpl {
   uint32_t output_nr = 0;
   std::weak_ptr<Node> grad_accumulator;  // cached AccumulateGrad of a leaf
   std::shared_ptr<GradHooks> leaf_hooks;  // a leaf's register_hook hooks (a non-leaf's live on its grad_fn)
+  uint64_t serial = capture_serial();     // Note [Capture serial]
 
   int64_t dim() const { return (int64_t)shape.size(); }
   int64_t numel() const {

@@ -17,6 +17,7 @@ import functools
 
 from ..nn.modules.module import Module
 from . import exc
+from .capture import Captured
 
 # torch._inductor.list_mode_options()'s modes, in its order (its error message lists them so)
 _MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
@@ -91,12 +92,15 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
 
 
 def _compiled_function(fn, ctx):
+    captured = Captured(fn, fullgraph=ctx.fullgraph)
+
     @functools.wraps(fn)
     def compiled(*args, **kwargs):
-        return fn(*args, **kwargs)
+        return captured(*args, **kwargs)
 
     compiled._torchdynamo_orig_callable = fn
     compiled.dynamo_ctx = ctx
+    compiled._ember_capture = captured
     return compiled
 
 
@@ -104,23 +108,25 @@ class OptimizedModule(Module):
     """What `ember.compile(module)` returns: the original module as its one child `_orig_mod`,
     every attribute but its own read and written through to it (Note [Compile])."""
 
-    _opt_mod_attributes = {"_orig_mod", "dynamo_ctx", "_torchdynamo_orig_callable", "forward", "__dict__"}
+    _opt_mod_attributes = {"_orig_mod", "dynamo_ctx", "_torchdynamo_orig_callable", "forward", "__dict__",
+                           "_ember_capture"}
 
     def __init__(self, mod, dynamo_ctx):
         super().__init__()
         Module.__setattr__(self, "_orig_mod", mod)
         self.__dict__["dynamo_ctx"] = dynamo_ctx
         self.__dict__["_torchdynamo_orig_callable"] = mod.__call__
+        self.__dict__["_ember_capture"] = Captured(mod, fullgraph=dynamo_ctx.fullgraph)
 
     def forward(self, *args, **kwargs):
-        return self._orig_mod(*args, **kwargs)
+        return self.__dict__["_ember_capture"](*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
         # straight to the original when the wrapper has no hooks of its own (a Python call less)
         d = self.__dict__
         if d["_forward_pre_hooks"] or d["_forward_hooks"]:
             return Module.__call__(self, *args, **kwargs)
-        return d["_modules"]["_orig_mod"](*args, **kwargs)
+        return d["_ember_capture"](*args, **kwargs)
 
     @property
     def training(self):

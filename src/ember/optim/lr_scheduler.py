@@ -28,6 +28,8 @@ import types
 import warnings
 import weakref
 from bisect import bisect_right
+
+from .._dynamo.capture import opaque
 from collections import Counter
 from contextlib import contextmanager
 
@@ -223,6 +225,14 @@ class LRScheduler:
         """The rates of epoch ``self.last_epoch``; implemented by each scheduler."""
         raise NotImplementedError
 
+    def __init_subclass__(cls, **kwargs):
+        # a compiled step replays a scheduler by calling step() again (Note [Capture guards])
+        super().__init_subclass__(**kwargs)
+        f = cls.__dict__.get("step")
+        if f is not None and not hasattr(f, "_ember_opaque"):
+            cls.step = opaque(f)
+
+    @opaque
     def step(self, epoch=None):
         """Advance one epoch (or, deprecated, jump to `epoch`) and update the param groups."""
         if self._step_count == 1:

@@ -5,6 +5,7 @@ from collections import defaultdict
 from copy import deepcopy
 
 from .. import _C
+from .._dynamo.capture import opaque
 from ..autograd.grad_mode import no_grad
 
 Tensor = _C.Tensor
@@ -76,6 +77,15 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(param_group)
 
+    def __init_subclass__(cls, **kwargs):
+        # a compiled step replays an optimizer by calling these again (Note [Capture guards])
+        super().__init_subclass__(**kwargs)
+        for name in ("step", "zero_grad"):
+            f = cls.__dict__.get(name)
+            if f is not None and not hasattr(f, "_ember_opaque"):
+                setattr(cls, name, opaque(f))
+
+    @opaque
     def zero_grad(self, set_to_none=True):
         params = [p for g in self.param_groups for p in g["params"]]
         _C._zero_grads(params, set_to_none)

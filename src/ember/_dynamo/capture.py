@@ -1,0 +1,447 @@
+"""Recording a compiled function's call and replaying it (ember.compile; Note [Capture] in
+cpp/ember/capture/capture.cpp says how tensor calls are recorded and why a replay repeats them).
+
+Note [Capture guards]: a replay skips the Python of the step, so it is used only when that Python
+would do the same tensor calls with the same Python values. What the recording depended on:
+
+- the arguments: tensors by shape, strides, dtype, requires_grad, history, .grad presence and
+  memory sharing (checked in C++, Program.mismatch); everything else by value (numbers, strings,
+  None, dtypes, and containers of these) or, for other objects, by identity;
+- the tensors the step used that existed before it (parameters, buffers, data): the same objects
+  (they are reached only through the guarded Python state below) with the same metadata;
+- grad mode and the default dtype;
+- the Python state the step's own code can read: every global its functions name (by identity),
+  the compiled function's closure cells, and the objects these lead to: a Module's whole tree
+  (every attribute of every submodule, its parameter, buffer, submodule and hook dicts), a plain
+  object's attributes, a list's or dict's items (one level);
+- an optimizer or LR scheduler is replayed by calling its step() again (an opaque step, reading
+  its hyper-parameters then: a scheduler changing lr does not force a new recording); its state is
+  guarded only when the step's code names it (param_groups, get_last_lr, ...).
+
+A recording is refused (the call stays eager) when the step does what a replay cannot repeat:
+reads a tensor's value into Python (.item(), bool(t), .tolist(), printing), calls Python's
+`random` or any non-pure C function from user code (print, list.append, next, time, numpy),
+changes any guarded Python state (a global, a module attribute), uses a tensor the recorder did
+not see being made, a Python autograd Function or hook, an explicit Generator, or returns a
+Python object other than numbers, strings and None. `fullgraph=True` raises Unsupported naming it.
+
+What is not guarded: attributes of objects reached only through calls' results (not through a
+global, a closure cell, an argument or a module), and builtins rebound after the recording.
+"""
+import builtins
+import functools
+import math
+import operator
+import os
+import sys
+import threading
+import types
+
+from .. import _C
+from . import exc
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ember's own code that a step may run, trusted to do nothing a replay would miss beyond the
+# tensor calls it records (its C calls other than ember's are not checked)
+_TRUSTED = tuple(os.path.join(_EMBER_DIR, p) for p in (
+    "nn", "_tensor.py", "functional.py", "_factories.py", "autograd", "linalg.py", "_functions.py",
+    "_op_registry.py", "optim", "_tensor_str.py", "_dynamo"))
+
+_state = threading.local()
+_MISSING = object()
+RECOMPILE_LIMIT = 8
+
+# C functions user code may call during a recording: pure, no side effects
+_PURE_BUILTINS = {getattr(builtins, n) for n in (
+    "len", "isinstance", "issubclass", "hasattr", "getattr", "callable", "abs", "min", "max", "sum", "round",
+    "divmod", "pow", "id", "hash", "repr", "format", "sorted", "any", "all", "iter", "ord", "chr")}
+_PURE_MODULES = {"math", "_operator", "operator", "builtins"}
+_PURE_FUNCTIONS = {("_abc", "_abc_instancecheck"), ("_abc", "_abc_subclasscheck")}  # isinstance with an ABC
+_PURE_METHOD_TYPES = (str, bytes, tuple, int, float, bool, complex, frozenset, type(None))
+_PURE_METHODS = {(dict, n) for n in ("get", "keys", "values", "items", "copy", "__getitem__", "__contains__")} | {
+    (list, n) for n in ("index", "count", "copy", "__getitem__", "__contains__")} | {
+    (set, n) for n in ("__contains__", "issubset", "issuperset", "union", "intersection", "difference", "copy")}
+# pybind11 functions of ember._C a step may call: recorded in C++, pure, or refusing themselves
+_C_OK = {
+    "linear", "_mlp", "_sequential_mlp", "_linear_relu", "_max_pool", "_avg_pool", "_adaptive_avg_pool",
+    "_adaptive_max_pool", "_im2col", "_col2im", "_upsample", "_rnn_layer", "_sdpa", "_layer_norm", "_gelu",
+    "_mse_loss", "_cross_entropy", "_nll_loss", "_bce_with_logits", "_bce", "_zero_grads", "_gather_batch",
+    "_gather_rows", "_empty", "_zeros", "_ones", "_full", "_arange", "_linspace", "_eye", "_rand", "_randn",
+    "_randint", "_randperm", "_scalar_tensor", "one_hot", "_backward", "_grad", "_attach_function",
+    "_set_grad_enabled", "is_grad_enabled", "manual_seed", "initial_seed", "get_num_threads", "_promote_types",
+    "size", "stride", "dim", "ndimension", "numel", "nelement", "element_size", "storage_offset",
+    "is_contiguous", "is_floating_point", "__len__", "requires_grad_", "retain_grad", "backward", "detach_",
+    "numpy", "item", "float", "double", "long", "bool", "int", "short", "char", "byte", "half", "bfloat16",
+    "_to_dtype", "copy_", "fill_", "zero_", "__bool__", "__float__", "__int__", "__index__", "__getitem__",
+    "__setitem__", "_register_hook", "_remove_hook", "_become_view", "__init__", "_capture_recording",
+    "_capture_pause", "_capture_resume", "_capture_opaque", "_capture_fail", "_capture_end", "_capture_abort",
+    "_capture_failure", "_capture_begin", "__repr__", "__str__", "is_floating_point", "name"}
+# names whose use in the step's code means it reads an optimizer's or scheduler's state
+_STATE_NAMES = {"param_groups", "state", "defaults", "get_last_lr", "last_epoch", "_last_lr", "base_lrs",
+                "state_dict", "_step_count"}
+
+
+def _recording():
+    return getattr(_state, "rec", None)
+
+
+def opaque(fn):
+    """Marks a method (Optimizer.step, LRScheduler.step) that a replay calls again in Python
+    instead of repeating the tensor calls it made (Note [Capture guards])."""
+    @functools.wraps(fn)
+    def step(self, *args, **kwargs):
+        rec = getattr(_state, "rec", None)
+        if rec is None or rec.paused:
+            return fn(self, *args, **kwargs)
+        return rec.opaque(fn, self, args, kwargs)
+    step._ember_opaque = fn
+    return step
+
+
+def _is_module(obj):
+    from ..nn.modules.module import Module
+    return isinstance(obj, Module)
+
+
+def _is_opaque_owner(obj):
+    from ..optim.lr_scheduler import LRScheduler
+    from ..optim.optimizer import Optimizer
+    return isinstance(obj, (Optimizer, LRScheduler))
+
+
+class _Guards:
+    """The Python state a recording depended on, as (dict, keys, values) triples compared by identity
+    (Note [Capture guards])."""
+
+    def __init__(self):
+        self.dicts = []      # (dict, ((key, value), ...)): the whole dict
+        self.keys = []       # (dict, key, value): one entry (a global the step's code names)
+        self.cells = []      # (closure cell, its content)
+        self.seqs = []       # (list or tuple, its items)
+        self.seen = set()    # ids of the objects already guarded
+        self.keep = []       # those objects, alive while the guard is
+        self.owners = []     # optimizers and schedulers met (their state guarded once code reads it)
+        self.state = False
+
+    def read_state(self):
+        """The step's code names an optimizer's or scheduler's state: guard theirs from now on."""
+        if not self.state:
+            self.state = True
+            for o in self.owners:
+                self._owner_state(o)
+
+    def _owner_state(self, o):
+        self.snapshot(o.__dict__)
+        for g in getattr(o, "param_groups", ()):
+            self.snapshot(g)
+
+    def snapshot(self, d):
+        if id(d) in self.seen:
+            return
+        self.seen.add(id(d))
+        self.keep.append(d)
+        self.dicts.append((d, tuple(d.items())))
+
+    def value(self, v, depth=0):
+        """Guard what a value leads to: a module tree, an object's attributes, a container's items."""
+        if id(v) in self.seen or v is None or isinstance(v, (int, float, str, bytes, bool, _C.Tensor, type,
+                                                                  type(sys), type(len), functools.partial)):
+            return
+        if isinstance(v, types.MethodType):
+            self.value(v.__self__, depth)
+            self.value(v.__func__, depth)
+            return
+        if isinstance(v, types.FunctionType):  # a function: its closure cells
+            self.seen.add(id(v))
+            self.keep.append(v)
+            for c in v.__closure__ or ():
+                self.cells.append((c, c.cell_contents if _cell_full(c) else _MISSING))
+                if _cell_full(c):
+                    self.value(c.cell_contents, depth + 1)
+            return
+        if _is_module(v):
+            for m in v.modules():
+                if id(m) in self.seen:
+                    continue
+                self.snapshot(m.__dict__)
+                for x in m.__dict__.values():
+                    if isinstance(x, dict):
+                        self.snapshot(x)
+            return
+        if _is_opaque_owner(v):
+            self.seen.add(id(v))
+            self.keep.append(v)
+            self.owners.append(v)
+            if self.state:
+                self._owner_state(v)
+            opt = getattr(v, "optimizer", None)
+            if opt is not None:
+                self.value(opt, depth + 1)
+            return
+        if depth > 1:
+            return
+        if isinstance(v, dict):
+            self.snapshot(v)
+            for x in list(v.values())[:64]:
+                self.value(x, depth + 1)
+        elif isinstance(v, (list, tuple)):
+            self.seen.add(id(v))
+            self.keep.append(v)
+            self.seqs.append((v, tuple(v)))
+            for x in v[:64]:
+                self.value(x, depth + 1)
+        elif hasattr(v, "__dict__") and isinstance(getattr(v, "__dict__", None), dict):
+            self.snapshot(v.__dict__)
+            for x in list(v.__dict__.values())[:64]:
+                self.value(x, depth + 1)
+
+    def changed(self):
+        """What no longer holds, or None."""
+        for d, items in self.dicts:
+            if len(d) != len(items):
+                new = [k for k in d if all(k != k2 for k2, _ in items)]
+                return f"keys added or removed: {new[:3] or [k for k, _ in items if k not in d][:3]}"
+            for k, v in items:
+                if d.get(k, _MISSING) is not v:
+                    return f"{k!r} changed"
+        for d, k, v in self.keys:
+            if d.get(k, _MISSING) is not v:
+                return f"global {k!r} changed"
+        for c, v in self.cells:
+            if (c.cell_contents if _cell_full(c) else _MISSING) is not v:
+                return "a closure variable changed"
+        for s, items in self.seqs:
+            if len(s) != len(items) or any(a is not b for a, b in zip(s, items)):
+                return "a guarded list changed"
+        return None
+
+
+def _cell_full(c):
+    try:
+        c.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _flatten(obj, tensors, depth=0):
+    """A hashable description of a call's arguments (or a result), tensors replaced by their index
+    in `tensors`; other objects kept by value when immutable, else by identity."""
+    if isinstance(obj, _C.Tensor):
+        tensors.append(obj)
+        return ("T", type(obj))
+    t = type(obj)
+    if obj is None or t in (int, float, bool, str, bytes, complex) or isinstance(obj, _C.dtype):
+        return (t, obj)
+    if depth < 8:
+        if t in (tuple, list):
+            return (t, tuple(_flatten(x, tensors, depth + 1) for x in obj))
+        if t is dict:
+            return (t, tuple((k, _flatten(v, tensors, depth + 1)) for k, v in obj.items()))
+    return ("id", id(obj))
+
+
+def _unflatten(spec, tensors, it):
+    kind = spec[0]
+    if kind == "T":
+        return tensors[next(it)]
+    if kind in (tuple, list):
+        return kind(_unflatten(s, tensors, it) for s in spec[1])
+    if kind is dict:
+        return {k: _unflatten(s, tensors, it) for k, s in spec[1]}
+    return spec[1]
+
+
+class Recording:
+    """One recording in progress on this thread: the C++ recorder plus the Python side's checks.
+    The Python state is guarded as it was when the code reading it was first called (the
+    arguments and the compiled function's closure at the start); after the step, the same state
+    must still be there, else the step changed what it reads and the recording is refused."""
+
+    def __init__(self, fn, args, tensors):
+        self.fn = fn
+        self.calls = []
+        self.codes = set()   # user code objects whose globals are guarded
+        self.paused = 0
+        self.why = None
+        self.trust = {}      # code -> trusted (ember's own)
+        self.g = _Guards()
+        self.g.value(fn)
+        for a in args:
+            self.g.value(a)
+        _C._capture_begin(tensors)
+
+    def fail(self, why):
+        if self.why is None:
+            self.why = why
+
+    def opaque(self, fn, obj, args, kwargs):
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, _C.Tensor) or callable(a):
+                self.fail(f"{type(obj).__name__}.{fn.__name__}() was given {type(a).__name__}")
+        self.paused += 1
+        _C._capture_pause()
+        try:
+            r = fn(obj, *args, **kwargs)
+        finally:
+            _C._capture_resume()
+            self.paused -= 1
+        if r is not None:
+            self.fail(f"{type(obj).__name__}.{fn.__name__}() returned a value")
+        _C._capture_opaque(len(self.calls))
+        self.calls.append(functools.partial(fn, obj, *args, **kwargs))
+        return r
+
+    def _trusted(self, code):
+        t = self.trust.get(code)
+        if t is None:
+            t = self.trust[code] = code.co_filename.startswith(_TRUSTED)
+        return t
+
+    def profile(self, frame, event, arg):
+        if self.paused:
+            return
+        if event == "call":
+            code = frame.f_code
+            if not self._trusted(code) and code not in self.codes:
+                self.codes.add(code)
+                if set(code.co_names) & _STATE_NAMES:
+                    self.g.read_state()
+                glb = frame.f_globals
+                for n in code.co_names:
+                    v = glb.get(n, _MISSING)
+                    if v is not _MISSING:
+                        self.g.keys.append((glb, n, v))
+                        self.g.value(v)
+            if code.co_argcount and code.co_varnames[0] == "self":
+                s = frame.f_locals.get("self")
+                if s is not None and id(s) not in self.g.seen and _is_module(s):
+                    self.g.value(s)
+        elif event == "c_call":
+            self._check_c_call(frame, arg)
+
+    def _check_c_call(self, frame, f):
+        mod = getattr(f, "__module__", None)
+        owner = getattr(f, "__self__", None)
+        if mod == "ember._C":
+            if owner is None or isinstance(owner, _C.Tensor):
+                return  # an op table function (recorded)
+            if f.__name__ not in _C_OK:
+                self.fail(f"ember._C.{f.__name__}() cannot be recorded")
+            return
+        if isinstance(owner, _C.Tensor):
+            return  # a table method
+        if self._trusted(frame.f_code):
+            return
+        if f in _PURE_BUILTINS or (mod in _PURE_MODULES and f not in (builtins.print, builtins.next, builtins.input,
+                                                                      builtins.open, builtins.setattr,
+                                                                      builtins.delattr, builtins.exec,
+                                                                      builtins.eval, builtins.vars, builtins.globals,
+                                                                      builtins.locals, builtins.__import__)):
+            return
+        if isinstance(owner, _PURE_METHOD_TYPES) or (mod, f.__name__) in _PURE_FUNCTIONS:
+            return
+        if (type(owner), f.__name__) in _PURE_METHODS:
+            return
+        name = f"{mod}.{f.__name__}" if mod else f"{type(owner).__name__}.{f.__name__}"
+        self.fail(f"the step calls {name}(), which a replay cannot repeat")
+
+
+class Entry:
+    """A replayable recording: its program, the guards and how to rebuild the result."""
+
+    def __init__(self, program, guards, spec, out_spec, calls, dtype):
+        self.program, self.guards, self.spec, self.out_spec, self.calls = program, guards, spec, out_spec, calls
+        self.dtype = dtype
+
+    def why_not(self, spec, tensors):
+        if spec != self.spec:
+            return "the arguments changed"
+        if _default_dtype() is not self.dtype:
+            return "the default dtype changed"
+        why = self.guards.changed()
+        if why:
+            return why
+        return self.program.mismatch(tensors) or None
+
+    def replay(self, tensors):
+        outs = self.program.run(tensors, self.calls)
+        return _unflatten(self.out_spec, outs, iter(range(len(outs))))
+
+
+def _default_dtype():
+    from .._factories import get_default_dtype
+    return get_default_dtype()
+
+
+class Captured:
+    """The capture and replay behind a compiled function or module (Note [Capture])."""
+
+    def __init__(self, fn, fullgraph=False):
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.entries = []
+        self.recordings = 0
+        self.reasons = []       # why recordings were refused or replays not used (latest last)
+        self.replays = 0
+
+    def __call__(self, *args, **kwargs):
+        if getattr(_state, "rec", None) is not None or sys.getprofile() is not None:
+            return self.fn(*args, **kwargs)  # inside another recording, or a profiler is running
+        tensors = []
+        spec = _flatten((args, kwargs), tensors)
+        for e in self.entries:
+            if e.why_not(spec, tensors) is None:
+                self.replays += 1
+                return e.replay(tensors)
+        if self.recordings >= RECOMPILE_LIMIT:
+            return self.fn(*args, **kwargs)
+        return self._record(args, kwargs, tensors, spec)
+
+    def _record(self, args, kwargs, tensors, spec):
+        self.recordings += 1
+        dtype = _default_dtype()
+        rec = Recording(self.fn, list(args) + list(kwargs.values()), tensors)
+        _state.rec = rec
+        sys.setprofile(rec.profile)
+        ok = False
+        try:
+            out = self.fn(*args, **kwargs)
+            ok = True
+        finally:
+            sys.setprofile(None)
+            _state.rec = None
+            if not ok:
+                _C._capture_abort()
+        out_tensors = []
+        out_spec = _flatten(out, out_tensors)
+        if _has_identity(out_spec):
+            rec.fail(f"the step returns a Python object ({type(out).__name__}) a replay cannot rebuild")
+        program = _C._capture_end(out_tensors)
+        why = rec.why or (program if isinstance(program, str) else None)
+        if why is None:
+            changed = rec.g.changed()
+            if changed:
+                why = f"the step changed Python state it reads ({changed})"
+        if why is not None:
+            self.reasons.append(why)
+            if self.fullgraph:
+                raise exc.Unsupported(f"ember.compile(fullgraph=True): {why}")
+            return out
+        if len(self.entries) >= RECOMPILE_LIMIT:
+            self.entries.pop(0)
+        self.entries.append(Entry(program, rec.g, spec, out_spec, rec.calls, dtype))
+        return out
+
+
+def _has_identity(spec):
+    if spec[0] == "id":
+        return True
+    if spec[0] in (tuple, list):
+        return any(_has_identity(s) for s in spec[1])
+    if spec[0] is dict:
+        return any(_has_identity(s) for _, s in spec[1])
+    return False
+
+
+del math, operator
