@@ -17,15 +17,105 @@ capture::Recorder& recorder(const char* what) {
 }
 }  // namespace
 
+// Note [Capture guards] (src/ember/_dynamo/capture.py): the Python state a recording read, compared
+// by identity on every call before a replay. Holds what it compares (and so keeps it alive).
+struct PyGuard {
+  std::vector<std::pair<py::dict, std::vector<std::pair<py::object, py::object>>>> dicts;  // whole dicts
+  std::vector<std::tuple<py::dict, py::object, py::object>> keys;                           // one entry
+  std::vector<std::pair<py::object, py::object>> cells;                                     // cell, content
+  std::vector<std::pair<py::object, std::vector<py::object>>> seqs;                         // list, items
+
+  // -1 when everything holds, else the index (in the order above) of the first that does not
+  int64_t check() const {
+    int64_t i = 0;
+    for (auto& [d, items] : dicts) {
+      if ((size_t)PyDict_GET_SIZE(d.ptr()) != items.size()) return i;
+      for (auto& [k, v] : items)
+        if (PyDict_GetItemWithError(d.ptr(), k.ptr()) != v.ptr()) {
+          PyErr_Clear();
+          return i;
+        }
+      ++i;
+    }
+    for (auto& [d, k, v] : keys) {
+      if (PyDict_GetItemWithError(d.ptr(), k.ptr()) != v.ptr()) {
+        PyErr_Clear();
+        return i;
+      }
+      ++i;
+    }
+    for (auto& [c, v] : cells) {  // (an empty cell's expected content is the cell itself)
+      if (PyCell_GET(c.ptr()) != (v.ptr() == c.ptr() ? nullptr : v.ptr())) return i;
+      ++i;
+    }
+    for (auto& [s, items] : seqs) {
+      PyObject* o = s.ptr();
+      const Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+      if ((size_t)n != items.size()) return i;
+      PyObject** it = PySequence_Fast_ITEMS(o);
+      for (Py_ssize_t j = 0; j < n; ++j)
+        if (it[j] != items[j].ptr()) return i;
+      ++i;
+    }
+    return -1;
+  }
+};
+
 void bind_capture(py::module_& m) {
+  py::class_<PyGuard>(m, "_Guard")
+      .def(py::init([](py::list dicts, py::list keys, py::list cells, py::list seqs) {
+        auto g = std::make_unique<PyGuard>();
+        for (auto e : dicts) {
+          py::tuple t = e.cast<py::tuple>();
+          std::vector<std::pair<py::object, py::object>> items;
+          for (auto kv : t[1].cast<py::tuple>()) {
+            py::tuple p = kv.cast<py::tuple>();
+            items.emplace_back(p[0], p[1]);
+          }
+          g->dicts.emplace_back(t[0].cast<py::dict>(), std::move(items));
+        }
+        for (auto e : keys) {
+          py::tuple t = e.cast<py::tuple>();
+          g->keys.emplace_back(t[0].cast<py::dict>(), t[1], t[2]);
+        }
+        for (auto e : cells) {
+          py::tuple t = e.cast<py::tuple>();
+          if (!PyCell_Check(t[0].ptr())) throw TypeError("_Guard: a cell expected");
+          g->cells.emplace_back(t[0], t[1]);
+        }
+        for (auto e : seqs) {
+          py::tuple t = e.cast<py::tuple>();
+          if (!PyList_Check(t[0].ptr()) && !PyTuple_Check(t[0].ptr())) throw TypeError("_Guard: a list or tuple expected");
+          std::vector<py::object> items;
+          for (auto x : t[1].cast<py::tuple>()) items.push_back(py::reinterpret_borrow<py::object>(x));
+          g->seqs.emplace_back(t[0], std::move(items));
+        }
+        return g;
+      }))
+      .def("check", &PyGuard::check);
+
   py::class_<capture::Program, std::shared_ptr<capture::Program>>(m, "_Program")
       .def("mismatch", [](const capture::Program& p, const std::vector<Tensor>& inputs) { return p.mismatch(inputs); })
       .def("run", [](const capture::Program& p, const std::vector<Tensor>& inputs, py::list calls) {
-        py::gil_scoped_release nogil;
-        return p.run(inputs, [&calls](int k) {
-          py::gil_scoped_acquire gil;
-          calls[k]();
+        // Note [GIL]: released for a replay with long kernels; a small one keeps it (as eager does)
+        return release_gil_if(p.work >= kNoGilWork, [&] {
+          return p.run(inputs, [&calls](int k) {
+            py::gil_scoped_acquire gil;
+            calls[k]();
+          });
         });
+      })
+      // The guards, then the replay: the results, or None when a guard does not hold (one call per step).
+      .def("replay", [](const capture::Program& p, const std::vector<Tensor>& inputs, py::list calls,
+                        const PyGuard& guard) -> py::object {
+        if (guard.check() >= 0 || !p.mismatch(inputs).empty()) return py::none();
+        std::vector<Tensor> out = release_gil_if(p.work >= kNoGilWork, [&] {
+          return p.run(inputs, [&calls](int k) {
+            py::gil_scoped_acquire gil;
+            calls[k]();
+          });
+        });
+        return py::cast(out);
       })
       .def_property_readonly("n_steps", [](const capture::Program& p) { return p.steps.size(); })
       .def_property_readonly("n_slots", [](const capture::Program& p) { return p.n_slots; })

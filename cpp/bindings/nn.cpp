@@ -27,6 +27,27 @@ int64_t total_numel(const std::vector<Tensor>& ts) {
   for (auto& t : ts) n += t->numel();
   return n;
 }
+// A Python object a Step keeps (a param group, the Python step to fall back to): released with the GIL.
+struct PyRef {
+  std::shared_ptr<PyObject> o;
+  explicit PyRef(py::handle h) : o(h.inc_ref().ptr(), [](PyObject* p) {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire gil;
+    Py_DECREF(p);
+  }) {}
+  py::object get(const char* key) const {
+    PyObject* v = PyDict_GetItemString(o.get(), key);
+    if (!v) throw std::runtime_error(std::string("ember.compile: the optimizer's param group has no '") + key + "' now");
+    return py::reinterpret_borrow<py::object>(v);
+  }
+  void call() const { py::reinterpret_borrow<py::object>(o.get())(); }
+};
+// A hyper-parameter: a number, a bool or a one-element tensor (torch's _get_value)
+double group_num(const PyRef& g, const char* key) {
+  py::object v = g.get(key);
+  if (py::isinstance<TensorImpl>(v)) return *cast_nograd(v.cast<Tensor>(), DType::Float64)->data<double>();
+  return v.cast<double>();
+}
 }  // namespace
 
 void bind_nn(py::module_& m) {
@@ -180,6 +201,66 @@ void bind_nn(py::module_& m) {
   m.def("_adagrad_step", [](const std::vector<Tensor>& ps, const std::vector<Tensor>& gs, const std::vector<Tensor>& ss,
                             const std::vector<double>& steps, double lr, double lr_decay, double wd, double eps, bool maximize) {
     release_gil_if(total_numel(ps) >= kNoGilWork, [&] { adagrad_step(ps, gs, ss, steps, lr, lr_decay, wd, eps, maximize); });
+  });
+  // ---- a compiled step's optimizer (Note [Capture]): after an eager step() of the group while
+  // recording, the replay runs the same fused update reading the group's hyper-parameters then (a
+  // scheduler's lr counts without a new recording); `fallback` (the Python step) runs instead
+  // when the state the update needs is missing (momentum turned on, amsgrad turned on).
+  m.def("_capture_sgd", [](py::dict group, const std::vector<Tensor>& ps, const std::vector<OptTensor>& bufs_,
+                           py::object fallback) {
+    auto* r = capture::Recorder::active();
+    if (!r) throw std::runtime_error("_capture_sgd: not recording");
+    std::vector<Tensor> bufs = opts(bufs_);
+    PyRef g(group), fb(fallback);
+    r->add([ps, bufs, g, fb](capture::Frame&) {
+      py::gil_scoped_acquire gil;
+      const double lr = group_num(g, "lr"), momentum = group_num(g, "momentum");
+      std::vector<Tensor> b = bufs;
+      for (size_t i = 0; i < ps.size(); ++i)
+        if (momentum != 0 && ps[i]->grad && !b[i]) return (void)fb.call();
+      std::vector<Tensor> gs(ps.size());
+      for (size_t i = 0; i < ps.size(); ++i) gs[i] = ps[i]->grad;
+      const double dampening = group_num(g, "dampening"), wd = group_num(g, "weight_decay");
+      const bool nesterov = group_num(g, "nesterov") != 0, maximize = group_num(g, "maximize") != 0;
+      release_gil_if(total_numel(ps) >= kNoGilWork, [&] { sgd_step(ps, gs, b, lr, momentum, dampening, wd, nesterov, maximize); });
+    }, {});
+  });
+  m.def("_capture_adam", [](py::dict group, const std::vector<Tensor>& ps, const std::vector<OptTensor>& m1_,
+                            const std::vector<OptTensor>& m2_, const std::vector<OptTensor>& mx, const std::vector<OptTensor>& steps_,
+                            py::object fallback) {
+    auto* r = capture::Recorder::active();
+    if (!r) throw std::runtime_error("_capture_adam: not recording");
+    std::vector<Tensor> vmax = opts(mx), m1 = opts(m1_), m2 = opts(m2_), steps = opts(steps_);
+    PyRef g(group), fb(fallback);
+    r->add([ps, m1, m2, vmax, steps, g, fb](capture::Frame&) {
+      py::gil_scoped_acquire gil;
+      const bool amsgrad = group_num(g, "amsgrad") != 0;
+      std::vector<Tensor> P, G, A, B, M, S;
+      std::vector<double> n;
+      for (size_t i = 0; i < ps.size(); ++i) {
+        if (!ps[i]->grad) continue;
+        if (!m1[i] || (amsgrad && !vmax[i])) return (void)fb.call();  // no state yet: the Python step makes it
+        P.push_back(ps[i]), G.push_back(ps[i]->grad), A.push_back(m1[i]), B.push_back(m2[i]), M.push_back(vmax[i]);
+        S.push_back(steps[i]);
+        n.push_back((double)*steps[i]->data<float>() + 1);
+      }
+      if (P.empty()) return;
+      py::tuple betas = g.get("betas").cast<py::tuple>();
+      const double lr = group_num(g, "lr"), eps = group_num(g, "eps"), wd = group_num(g, "weight_decay");
+      const bool maximize = group_num(g, "maximize") != 0, decoupled = group_num(g, "decoupled_weight_decay") != 0;
+      const double b1 = betas[0].cast<double>(), b2 = betas[1].cast<double>();
+      release_gil_if(total_numel(P) >= kNoGilWork,
+                     [&] { adam_step(P, G, A, B, M, n, lr, b1, b2, eps, wd, amsgrad, maximize, decoupled); });
+      for (auto& t : S) {  // the step counts, as _count_steps advances them
+        *t->data<float>() += 1.0f;
+        t->bump_version();
+      }
+    }, {});
+  });
+  m.def("_capture_zero_grads", [](const std::vector<Tensor>& ps, bool set_to_none) {
+    auto* r = capture::Recorder::active();
+    if (!r) throw std::runtime_error("_capture_zero_grads: not recording");
+    r->add([ps, set_to_none](capture::Frame&) { zero_grads(ps, set_to_none); }, {});
   });
   m.def("_zero_grads", [](const std::vector<Tensor>& ps, bool set_to_none) { EMBER_CAPTURED(zero_grads, ps, set_to_none); });
   // DataLoader fast path: rows idx[start:end] of every tensor, one call per batch.

@@ -73,6 +73,7 @@ void Recorder::resume(Recorder* r) { t_active = r; }
 
 int Recorder::slot_for(const Tensor& t) {
   int s = prog_->n_slots++;
+  prog_->work += t->numel();
   slot_of_[t.get()] = s;
   held_.push_back(t);
   last_use_.push_back(-1);

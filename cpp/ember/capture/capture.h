@@ -52,6 +52,7 @@ struct Program {
   std::vector<std::vector<int>> drop_after;  // slots no later step reads, released after step i
   std::vector<int> outputs;
   bool grad_mode = true;
+  int64_t work = 0;  // elements of every tensor the recording made (Note [GIL]: a small replay keeps it)
 
   // Do these inputs (and the constants, as they are now) match what was recorded? Else the reason.
   std::string mismatch(const std::vector<Tensor>& inputs) const;

@@ -48,6 +48,7 @@ _TRUSTED = tuple(os.path.join(_EMBER_DIR, p) for p in (
     "_op_registry.py", "optim", "_tensor_str.py", "_dynamo"))
 
 _state = threading.local()
+_Tensor = _C.Tensor
 _MISSING = object()
 RECOMPILE_LIMIT = 8
 
@@ -75,7 +76,8 @@ _C_OK = {
     "_to_dtype", "copy_", "fill_", "zero_", "__bool__", "__float__", "__int__", "__index__", "__getitem__",
     "__setitem__", "_register_hook", "_remove_hook", "_become_view", "__init__", "_capture_recording",
     "_capture_pause", "_capture_resume", "_capture_opaque", "_capture_fail", "_capture_end", "_capture_abort",
-    "_capture_failure", "_capture_begin", "__repr__", "__str__", "is_floating_point", "name"}
+    "_capture_failure", "_capture_begin", "_capture_sgd", "_capture_adam", "_capture_zero_grads", "__repr__",
+    "__str__", "is_floating_point", "name"}
 # names whose use in the step's code means it reads an optimizer's or scheduler's state
 _STATE_NAMES = {"param_groups", "state", "defaults", "get_last_lr", "last_epoch", "_last_lr", "base_lrs",
                 "state_dict", "_step_count"}
@@ -241,6 +243,18 @@ def _flatten(obj, tensors, depth=0):
     return ("id", id(obj))
 
 
+def _spec(args, kwargs):
+    """(the tensor arguments, a description of the rest); positional tensors only: the count."""
+    if not kwargs:
+        for a in args:
+            if type(a) is not _Tensor:
+                break
+        else:
+            return args, len(args)
+    tensors = []
+    return tensors, _flatten((args, kwargs), tensors)
+
+
 def _unflatten(spec, tensors, it):
     kind = spec[0]
     if kind == "T":
@@ -288,8 +302,11 @@ class Recording:
             self.paused -= 1
         if r is not None:
             self.fail(f"{type(obj).__name__}.{fn.__name__}() returned a value")
-        _C._capture_opaque(len(self.calls))
-        self.calls.append(functools.partial(fn, obj, *args, **kwargs))
+        call = functools.partial(fn, obj, *args, **kwargs)
+        native = getattr(obj, "_capture", None)
+        if native is None or not native(fn, args, kwargs, self.g, call):
+            _C._capture_opaque(len(self.calls))
+            self.calls.append(call)
         return r
 
     def _trusted(self, code):
@@ -353,25 +370,34 @@ class Entry:
     def __init__(self, program, guards, spec, out_spec, calls, dtype):
         self.program, self.guards, self.spec, self.out_spec, self.calls = program, guards, spec, out_spec, calls
         self.dtype = dtype
+        self.guard = _C._Guard(guards.dicts, guards.keys, [(c, c if v is _MISSING else v) for c, v in guards.cells],
+                               guards.seqs)
+        self.single = out_spec[0] == "T"
 
     def why_not(self, spec, tensors):
         if spec != self.spec:
             return "the arguments changed"
         if _default_dtype() is not self.dtype:
             return "the default dtype changed"
-        why = self.guards.changed()
-        if why:
-            return why
+        if self.guard.check() >= 0:
+            return self.guards.changed() or "guarded Python state changed"
         return self.program.mismatch(tensors) or None
 
     def replay(self, tensors):
         outs = self.program.run(tensors, self.calls)
+        if self.single:
+            return outs[0]
         return _unflatten(self.out_spec, outs, iter(range(len(outs))))
 
 
 def _default_dtype():
-    from .._factories import get_default_dtype
-    return get_default_dtype()
+    global _factories
+    if _factories is None:
+        from .. import _factories
+    return _factories._default_dtype
+
+
+_factories = None
 
 
 class Captured:
@@ -388,12 +414,14 @@ class Captured:
     def __call__(self, *args, **kwargs):
         if getattr(_state, "rec", None) is not None or sys.getprofile() is not None:
             return self.fn(*args, **kwargs)  # inside another recording, or a profiler is running
-        tensors = []
-        spec = _flatten((args, kwargs), tensors)
+        tensors, spec = _spec(args, kwargs)
+        dtype = _default_dtype()
         for e in self.entries:
-            if e.why_not(spec, tensors) is None:
-                self.replays += 1
-                return e.replay(tensors)
+            if e.spec == spec and e.dtype is dtype:
+                outs = e.program.replay(tensors, e.calls, e.guard)  # None: a guard does not hold
+                if outs is not None:
+                    self.replays += 1
+                    return outs[0] if e.single else _unflatten(e.out_spec, outs, iter(range(len(outs))))
         if self.recordings >= RECOMPILE_LIMIT:
             return self.fn(*args, **kwargs)
         return self._record(args, kwargs, tensors, spec)

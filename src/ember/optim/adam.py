@@ -55,6 +55,17 @@ class Adam(Optimizer):
             _count_steps(states)
         return loss
 
+    def _capture(self, fn, args, kwargs, guards, fallback):
+        if fn is not Adam.step._ember_opaque or args or kwargs or len(self.param_groups) != 1:
+            return super()._capture(fn, args, kwargs, guards, fallback)
+        g = self.param_groups[0]
+        self._guard_groups(guards)
+        sts = [self._guard_state(guards, p, ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")) or {}
+               for p in g["params"]]
+        _C._capture_adam(g, g["params"], *([st.get(k) for st in sts]
+                                           for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step")), fallback)
+        return True
+
     @no_grad()
     def _reference_step(self):
         """torch's single-tensor Adam/AdamW, written with ember ops (for tests)."""

@@ -85,6 +85,35 @@ class Optimizer:
             if f is not None and not hasattr(f, "_ember_opaque"):
                 setattr(cls, name, opaque(f))
 
+    def _capture(self, fn, args, kwargs, guards, fallback):
+        """Called after `fn` (step or zero_grad) ran while a compiled step records: keep it as a
+        native replay step and return True, or return False (the replay then calls the Python
+        method again). Note [Capture guards] in ember/_dynamo/capture.py."""
+        if fn is _RAW_ZERO_GRAD:
+            set_to_none = kwargs.get("set_to_none", args[0] if args else True)
+            if len(args) + len(kwargs) > 1 or not isinstance(set_to_none, bool):
+                return False
+            self._guard_groups(guards)
+            _C._capture_zero_grads([p for g in self.param_groups for p in g["params"]], set_to_none)
+            return True
+        return False
+
+    def _guard_groups(self, guards):
+        """A native replay step keeps the parameters: guard the groups' lists of them."""
+        guards.seqs.append((self.param_groups, tuple(self.param_groups)))
+        for g in self.param_groups:
+            guards.keys.append((g, "params", g["params"]))
+            guards.seqs.append((g["params"], tuple(g["params"])))
+
+    def _guard_state(self, guards, p, keys):
+        st = self.state.get(p)
+        if st is None:
+            return None
+        for k in keys:
+            if k in st:
+                guards.keys.append((st, k, st[k]))
+        return st
+
     @opaque
     def zero_grad(self, set_to_none=True):
         params = [p for g in self.param_groups for p in g["params"]]
@@ -161,6 +190,9 @@ class Optimizer:
         for g in self.param_groups:
             for k, v in self._group_setstate_defaults:
                 g.setdefault(k, v)
+
+
+_RAW_ZERO_GRAD = Optimizer.zero_grad._ember_opaque
 
 
 def _cast_state(param, value, key=None):

@@ -44,6 +44,18 @@ class SGD(Optimizer):
                         state[p]["momentum_buffer"] = b
         return loss
 
+    def _capture(self, fn, args, kwargs, guards, fallback):
+        if fn is not SGD.step._ember_opaque or args or kwargs or len(self.param_groups) != 1:
+            return super()._capture(fn, args, kwargs, guards, fallback)
+        g = self.param_groups[0]
+        self._guard_groups(guards)
+        bufs = []
+        for p in g["params"]:
+            st = self._guard_state(guards, p, ("momentum_buffer",))
+            bufs.append(None if st is None else st.get("momentum_buffer"))
+        _C._capture_sgd(g, g["params"], bufs, fallback)
+        return True
+
     @no_grad()
     def _reference_step(self):
         """torch's single-tensor SGD, written with ember ops (for tests)."""
