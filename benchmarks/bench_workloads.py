@@ -45,12 +45,14 @@ def test_micro(benchmark, name, flavor):
     benchmark.pedantic(fn, rounds=20 if QUICK else 2000, iterations=10, warmup_rounds=1)
 
 
-def test_compiled_flavour_trains_as_eager():
-    """compiled.py's ember-compiled flavour (model = ember.compile(model)) reaches eager ember's
-    loss exactly (Note [Compile]: it runs the eager path)."""
+@pytest.mark.parametrize("wid", ["W1", "W2", "W5"])
+def test_compiled_flavours_train_as_eager(wid):
+    """compiled.py's ember-compiled (model = ember.compile(model)) and ember-step (the loop body
+    compiled) flavours reach eager ember's loss exactly, replaying (Note [Capture])."""
     import compiled
-    eager, comp = compiled.build("W2", "ember", quick=True), compiled.build("W2", "ember-compiled", quick=True)
+    eager, comp, step = (compiled.build(wid, f, quick=True) for f in ("ember", "ember-compiled", "ember-step"))
     assert type(comp.model).__name__ == "OptimizedModule"
-    eager.steps()
-    comp.steps()
-    assert comp.loss() == eager.loss()
+    for r in (eager, comp, step):
+        r.steps()
+    assert comp.loss() == eager.loss() == step.loss()
+    assert step.step._ember_capture.replays > 0

@@ -2,7 +2,9 @@
 flavours, eager and with `model = lib.compile(model)`:
 
     ember            ember, eager
-    ember-compiled   ember with ember.compile(model) (Note [Compile]: today the eager path)
+    ember-compiled   ember with model = ember.compile(model): the forward replayed (Note [Capture])
+    ember-step       ember with the loop body (forward, loss, zero_grad, backward, step) compiled as
+                     one function: the whole step replayed
     torch            torch, eager
     torch-compiled   torch with torch.compile(model) (default inductor backend)
 
@@ -31,21 +33,25 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402  (machine(), the settle pause)
 import workloads  # noqa: E402
 
-FLAVORS = ["ember", "ember-compiled", "torch", "torch-compiled"]
-DEFAULT_IDS = ["W1", "lab", "W2", "W3"]
+FLAVORS = ["ember", "ember-compiled", "ember-step", "torch", "torch-compiled"]
+DEFAULT_IDS = ["W1", "lab", "W2", "W3", "W5"]
 
 
 def build(wid, flavor, quick=False):
     lib_name, _, compiled = flavor.partition("-")
     r = workloads.build(wid, lib_name, quick)
-    if compiled:
+    if compiled == "compiled":
         r.model = r.lib.compile(r.model)
+    elif compiled == "step":
+        r.compile_step()
     return r
 
 
 def first_step(r):
     """One training step on the run's first batch, as its steps() does one."""
     xb, yb = next(iter(r.loader))
+    if r.step is not None:
+        return float(r.step(xb, yb).item())
     loss = r.criterion(r.model(xb), yb)
     r.optimizer.zero_grad()
     loss.backward()
@@ -128,11 +134,13 @@ def main():
         print("\nratios (steady-state medians; first result: first step of a fresh run):")
         for wid, r in results["workloads"].items():
             med = {f: statistics.median(v) for f, v in r["us_per_step"].items()}
-            parts = [f"ember-compiled vs torch eager {med['torch'] / med['ember-compiled']:.1f}x"]
+            parts = [f"ember-compiled vs torch eager {med['torch'] / med['ember-compiled']:.1f}x",
+                     f"ember-step vs torch eager {med['torch'] / med['ember-step']:.1f}x",
+                     f"ember-step vs ember eager {med['ember'] / med['ember-step']:.2f}x"]
             if "torch-compiled" in med:
-                parts.append(f"vs torch-compiled {med['torch-compiled'] / med['ember-compiled']:.1f}x")
-                parts.append("first result vs torch-compiled's "
-                             f"{r['first_step_s']['torch-compiled'] / r['first_step_s']['ember-compiled']:.0f}x")
+                parts.append(f"ember-step vs torch-compiled {med['torch-compiled'] / med['ember-step']:.1f}x")
+                parts.append("first result (ember-step) vs torch-compiled's "
+                             f"{r['first_step_s']['torch-compiled'] / r['first_step_s']['ember-step']:.0f}x")
             print(f"  {wid}: " + ", ".join(parts))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:

@@ -173,6 +173,26 @@ def test_compiled_module_forward_then_eager_backward():
     assert cm(x).grad_fn is not None
 
 
+def test_module_compile_in_place():
+    import pickle
+    x, y = data()
+    m1, m2 = mlp(), mlp()
+    m2.compile()
+    keys = list(m2.state_dict())
+    o1 = ember.optim.SGD(m1.parameters(), lr=0.1, momentum=0.9)
+    o2 = ember.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(5):
+        for m, o in ((m1, o1), (m2, o2)):
+            o.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+    assert params_equal(m1, m2)
+    assert m2._compiled_call_impl._ember_capture.replays >= 3
+    assert list(m2.state_dict()) == keys == list(m1.state_dict())
+    m3 = pickle.loads(pickle.dumps(m2))
+    assert same(m3(x), m1(x))
+
+
 # ---- guards: each change takes the eager path (or a new recording) and gives eager's result
 
 def counting(fn):
@@ -481,3 +501,35 @@ def test_two_threads_train_two_compiled_steps():
         t.join()
     assert params_equal(runs[0][0], runs[2][0]) and params_equal(runs[1][0], runs[3][0])
     assert all(c._ember_capture.replays >= 3 for c in compiled)
+
+
+def test_guard_parameter_requires_grad_and_buffer_identity():
+    def build():
+        m = nn.Sequential(fixed(nn.Linear(4, 6)), nn.BatchNorm1d(6), nn.ReLU(), fixed(nn.Linear(6, 3), 9))
+        opt = ember.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return m, step
+    x, y = data()
+    (m1, s1), (m2, s2) = build(), build()
+    c = ember.compile(s2)
+    for _ in range(4):
+        assert same(s1(x, y), c(x, y))
+    n = c._ember_capture.recordings
+    for m in (m1, m2):  # freeze the first layer: its weight no longer gets a gradient
+        m[0].weight.requires_grad_(False)
+    for _ in range(3):
+        assert same(s1(x, y), c(x, y))
+    assert c._ember_capture.recordings == n + 1
+    for m in (m1, m2):  # a new running-mean buffer object
+        m[1].running_mean = ember.zeros(6)
+    for _ in range(3):
+        assert same(s1(x, y), c(x, y))
+    assert c._ember_capture.recordings == n + 2
+    assert params_equal(m1, m2)
+    assert same(m1[1].running_mean, m2[1].running_mean) and same(m1[1].running_var, m2[1].running_var)

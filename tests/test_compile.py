@@ -3,8 +3,8 @@ against torch 2.13's: what it returns for a module (OptimizedModule: repr, `_ori
 keys, attributes, training flag, pickling), a function, `disable=True` and decorator use; its
 errors (types and messages) for bad modes, backends and arguments; nn.Module.compile() in place;
 torch.compiler / torch._dynamo helpers. torch's compiled objects are built but never called (that
-would start inductor). A compiled model trains to exactly eager ember's weights: the capture and
-replay that would make it faster is not built yet, so a compiled call is the eager call."""
+would start inductor). A compiled model trains to exactly eager ember's weights (its calls are
+replays of a recorded step: tests/test_capture.py)."""
 import os
 import pickle
 import subprocess

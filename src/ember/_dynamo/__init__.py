@@ -6,11 +6,13 @@ from .eval_frame import OptimizedModule, disable, list_backends, reset
 
 
 def is_compiling():
-    """False: ember traces nothing (a compiled module runs its eager path)."""
-    return False
+    """True while a compiled call is being recorded on this thread (torch: while dynamo traces)."""
+    from .capture import _recording
+    return _recording() is not None
 
 
-# torch._dynamo.config settings programs set (accepted and kept; nothing reads them)
+# torch._dynamo.config settings programs set (accepted and kept; the recompile limit is
+# capture.RECOMPILE_LIMIT, torch's default 8)
 config = SimpleNamespace(suppress_errors=False, verbose=False, cache_size_limit=8, recompile_limit=8,
                          accumulated_recompile_limit=256, capture_scalar_outputs=False,
                          capture_dynamic_output_shape_ops=False, optimize_ddp=True, automatic_dynamic_shapes=True,

@@ -149,6 +149,8 @@ class _Guards:
         if id(v) in self.seen or v is None or isinstance(v, (int, float, str, bytes, bool, _C.Tensor, type,
                                                                   type(sys), type(len), functools.partial)):
             return
+        if isinstance(v, Captured) or getattr(v, "_ember_capture", None) is not None:
+            return  # another compiled object: its own guards
         if isinstance(v, types.MethodType):
             self.value(v.__self__, depth)
             self.value(v.__func__, depth)

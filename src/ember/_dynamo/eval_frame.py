@@ -5,13 +5,20 @@ same errors for an unknown mode or backend, mode together with options, a non-ca
 returns what torch returns: an `OptimizedModule` for a module (the original under `_orig_mod`, so
 state_dict keys carry torch's `_orig_mod.` prefix; attributes, `training` and pickling go through
 to the original), a wrapper for a function, the object itself under `disable=True`, and a
-decorator when called without one. `nn.Module.compile()` compiles in place, keys unchanged.
+decorator when called without one. `nn.Module.compile()` compiles its forward in place, keys
+unchanged.
 
-What is not built yet: the step capture and replay (issue 13). Every compiled module or function
-runs ember's eager path, so it gives eager ember's numbers at eager ember's speed; `mode`,
-`options`, `dynamic`, `fullgraph` and `backend` are checked and kept (`dynamo_ctx`), and change
-nothing. Unlike torch's, an OptimizedModule also loads a state_dict without the `_orig_mod.` prefix
-(the original module's own), so checkpoints move both ways between a model and its compiled form.
+What a compiled call does: the first call runs eagerly and records every tensor call it makes;
+later calls whose guards hold replay the recording in C++ (Note [Capture] in
+cpp/ember/capture/capture.cpp, Note [Capture guards] in capture.py): for a module, its forward
+(the autograd graph is built by the replay as eager builds it, so backward is eager's); for a
+function, whatever it does, typically a whole training step. A call the recording cannot stand
+for runs eagerly (up to 8 recordings per compiled object, torch's recompile limit), and
+`fullgraph=True` raises Unsupported instead, naming what broke the capture. `mode`, `options`,
+`dynamic` and `backend` are checked and kept (`dynamo_ctx`) and change nothing: every backend is
+this capture. Unlike torch's, an OptimizedModule also loads a state_dict without the `_orig_mod.`
+prefix (the original module's own), so checkpoints move both ways between a model and its
+compiled form.
 """
 import functools
 
@@ -72,7 +79,8 @@ def _context(fullgraph, dynamic, backend, mode, options, name):
 
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None, options=None,  # noqa: A001
             name=None, disable=False, recompile_limit=None, isolate_recompiles=False, shapes_spec=None):
-    """torch.compile's signature and checks (Note [Compile]); the result runs ember's eager path."""
+    """torch.compile's signature and checks; the result records its first call and replays it
+    (Note [Compile])."""
     if model is None:
         def decorate(model):
             if model is None:

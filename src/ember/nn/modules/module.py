@@ -69,9 +69,13 @@ class Module:
     def compile(self, *args, **kwargs):
         """Compile this module in place, as torch's Module.compile(): the arguments are
         torch.compile's and checked as it checks them; the module and its state_dict keys stay as
-        they are (Note [Compile] in ember/_dynamo/eval_frame.py: it runs ember's eager path)."""
+        they are, and calls (hooks included) run its forward as a captured step (Note [Capture
+        guards] in ember/_dynamo/capture.py). A pickled copy is not compiled."""
         from ..._dynamo.eval_frame import compile as compile_
-        self.__dict__["_compiled_call_impl"] = compile_(self.__call__, *args, **kwargs)
+        compiled = compile_(type(self).forward.__get__(self), *args, **kwargs)
+        self.__dict__["_compiled_call_impl"] = compiled
+        if compiled is not None and getattr(compiled, "_ember_capture", None) is not None:
+            self.__dict__["forward"] = compiled  # Module.__call__ calls self.forward
 
     def register_forward_hook(self, hook):
         Module._hook_id += 1
@@ -416,7 +420,11 @@ class Module:
         return s + ")"
 
     def __getstate__(self):
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        if "_compiled_call_impl" in state:  # Module.compile()'s: a compiled copy is not pickled
+            state.pop("_compiled_call_impl")
+            state.pop("forward", None)
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
