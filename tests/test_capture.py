@@ -533,3 +533,97 @@ def test_guard_parameter_requires_grad_and_buffer_identity():
     assert c._ember_capture.recordings == n + 2
     assert params_equal(m1, m2)
     assert same(m1[1].running_mean, m2[1].running_mean) and same(m1[1].running_var, m2[1].running_var)
+
+
+# ---- random programs: replay equals eager for sequences of ops, views and in-place writes
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROGRAM_OPS = {
+    "add": lambda v, w: v + v.tanh(),
+    "mul_scalar": lambda v, w: v * 2.5 - 1,
+    "matmul": lambda v, w: v @ w,
+    "relu": lambda v, w: nn.functional.relu(v),
+    "sigmoid": lambda v, w: v.sigmoid(),
+    "softmax": lambda v, w: v.softmax(dim=-1),
+    "where": lambda v, w: ember.where(v > 0, v, v * 0.1),
+    "transpose": lambda v, w: v.t().contiguous().t(),
+    "reshape": lambda v, w: v.reshape(4, 3).reshape(3, 4),
+    "slice_cat": lambda v, w: ember.cat([v[1:], v[:1]], dim=0),
+    "index_list": lambda v, w: v[:, [1, 0, 3, 2]],
+    "index_tensor": lambda v, w: v[ROWS],
+    "inplace": lambda v, w: v.clone().mul_(0.5).add_(v),
+    "setitem": lambda v, w: _setitem(v),
+    "view_inplace": lambda v, w: _view_inplace(v),
+    "layer_norm": lambda v, w: nn.functional.layer_norm(v, (4,)),
+    "linear": lambda v, w: nn.functional.linear(v, w, w[0]),
+    "mean_keep": lambda v, w: v - v.mean(dim=1, keepdim=True),
+    "dropout": lambda v, w: nn.functional.dropout(v, 0.3),
+    "no_grad_part": lambda v, w: _no_grad_part(v),
+    "out": lambda v, w: _out(v),
+    "detach_mix": lambda v, w: v + v.detach() * 0.5,
+    "expand": lambda v, w: v[:, :1].expand(3, 4) * v,
+    "chunk": lambda v, w: ember.cat(v.chunk(2, dim=1)[::-1], dim=1),
+    "unbind": lambda v, w: ember.stack(v.unbind(0)[::-1]),
+    "max": lambda v, w: v.max(dim=1, keepdim=True).values + v,
+    "T": lambda v, w: v.T.T * 1.5,
+    "dtype": lambda v, w: v.double().tanh().float(),
+    "item_free_shape": lambda v, w: v * v.shape[0],
+}
+
+
+def _out(v):
+    buf = ember.empty(3, 4)
+    ember.mul(v.detach(), 2, out=buf)
+    return v + buf
+
+
+ROWS = ember.tensor([2, 0, 1])
+
+
+def _setitem(v):
+    v = v.clone()
+    v[0] = v[1] * 2
+    return v
+
+
+def _view_inplace(v):
+    v = v * 1.0
+    v[:, 1].mul_(3)
+    return v
+
+
+def _no_grad_part(v):
+    with ember.no_grad():
+        s = v.abs().max()
+    return v / (s + 1)
+
+
+def _program(ops):
+    def run(x, w):
+        v = x * w.sum(0)
+        for name in ops:
+            v = PROGRAM_OPS[name](v, w)
+        loss = (v * v).sum()
+        loss.backward()
+        return v, loss
+    return run
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(sorted(PROGRAM_OPS)), min_size=1, max_size=7), st.integers(0, 2 ** 16))
+def test_random_programs_replay_as_eager(ops, seed):
+    rng = np.random.default_rng(seed)
+    w0 = rng.uniform(-0.5, 0.5, (4, 4)).astype(np.float32)
+    xs = [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(3)]
+    w1, w2 = ember.tensor(w0, requires_grad=True), ember.tensor(w0, requires_grad=True)
+    f, c = _program(ops), ember.compile(_program(ops))
+    for i, x in enumerate(xs):
+        ember.manual_seed(seed + i)
+        v1, l1 = f(ember.tensor(x), w1)
+        ember.manual_seed(seed + i)
+        v2, l2 = c(ember.tensor(x), w2)
+        assert same(v1, v2) and same(l1, l2) and same(w1.grad, w2.grad)
+        assert v1.requires_grad == v2.requires_grad
+    assert c._ember_capture.replays == 2, c._ember_capture.reasons

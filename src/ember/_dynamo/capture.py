@@ -30,6 +30,7 @@ global, a closure cell, an argument or a module), and builtins rebound after the
 """
 import builtins
 import functools
+import gc
 import math
 import operator
 import os
@@ -360,6 +361,8 @@ class Recording:
             return
         if isinstance(owner, _PURE_METHOD_TYPES) or (mod, f.__name__) in _PURE_FUNCTIONS:
             return
+        if f.__name__ == "__new__" and owner in (tuple, object, int, float, str, frozenset):
+            return  # a named tuple (max(dim=...).values) or an object being made
         if (type(owner), f.__name__) in _PURE_METHODS:
             return
         name = f"{mod}.{f.__name__}" if mod else f"{type(owner).__name__}.{f.__name__}"
@@ -433,6 +436,8 @@ class Captured:
         dtype = _default_dtype()
         rec = Recording(self.fn, list(args) + list(kwargs.values()), tensors)
         _state.rec = rec
+        collect = gc.isenabled()
+        gc.disable()  # no collection (and no gc callbacks or finalizers) in the middle of the recording
         sys.setprofile(rec.profile)
         ok = False
         try:
@@ -441,6 +446,8 @@ class Captured:
         finally:
             sys.setprofile(None)
             _state.rec = None
+            if collect:
+                gc.enable()
             if not ok:
                 _C._capture_abort()
         out_tensors = []
