@@ -627,3 +627,61 @@ def test_random_programs_replay_as_eager(ops, seed):
         assert same(v1, v2) and same(l1, l2) and same(w1.grad, w2.grad)
         assert v1.requires_grad == v2.requires_grad
     assert c._ember_capture.replays == 2, c._ember_capture.reasons
+
+
+class Trainer:
+    """A class-based training loop: the step reads some attributes; the outer loop changes others."""
+
+    def __init__(self):
+        self.model = mlp()
+        self.opt = ember.optim.SGD(self.model.parameters(), lr=0.1)
+        self.scale = 1.0
+        self.epoch = 0       # changed by the outer loop, never read by the step
+        self.history = None  # likewise
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = nn.functional.cross_entropy(self.model(x), y) * self.scale
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def test_attributes_the_step_does_not_read_are_not_guarded():
+    x, y = data()
+    t1, t2 = Trainer(), Trainer()
+    c = ember.compile(t2.train_step)
+    for i in range(6):
+        for t in (t1, t2):
+            t.epoch = i
+            t.history = [i]
+        assert same(t1.train_step(x, y), c(x, y))
+    assert c._ember_capture.replays >= 4 and c._ember_capture.recordings <= 2
+    t1.scale = t2.scale = 0.5  # read by the step: a new recording
+    n = c._ember_capture.recordings
+    for _ in range(3):
+        assert same(t1.train_step(x, y), c(x, y))
+    assert c._ember_capture.recordings == n + 1
+    t2.model.extra = 1.0  # an attribute nothing reads, added to the model
+    t1.model.extra = 1.0
+    assert same(t1.train_step(x, y), c(x, y))
+    assert params_equal(t1.model, t2.model)
+    assert c._ember_capture.recordings == n + 1
+
+
+def test_attribute_read_by_a_computed_name_guards_every_attribute():
+    class Holder:
+        pass
+    h = Holder()
+    h.a, h.b = 2.0, 3.0
+    which = ["a"]
+
+    def f(x):
+        return x * getattr(h, which[0])
+    c, cap = counting(f)
+    x = ember.ones(2)
+    assert c(x).tolist() == [2.0, 2.0] and c(x).tolist() == [2.0, 2.0]
+    h.a = 5.0
+    assert c(x).tolist() == [5.0, 5.0]
+    which[0] = "b"
+    assert c(x).tolist() == [3.0, 3.0]

@@ -24,6 +24,7 @@ struct PyGuard {
   std::vector<std::tuple<py::dict, py::object, py::object>> keys;                           // one entry
   std::vector<std::pair<py::object, py::object>> cells;                                     // cell, content
   std::vector<std::pair<py::object, std::vector<py::object>>> seqs;                         // list, items
+  py::object missing;  // a key's expected value when it must be absent
 
   // -1 when everything holds, else the index (in the order above) of the first that does not
   int64_t check() const {
@@ -38,10 +39,9 @@ struct PyGuard {
       ++i;
     }
     for (auto& [d, k, v] : keys) {
-      if (PyDict_GetItemWithError(d.ptr(), k.ptr()) != v.ptr()) {
-        PyErr_Clear();
-        return i;
-      }
+      PyObject* got = PyDict_GetItemWithError(d.ptr(), k.ptr());
+      if (!got) PyErr_Clear();
+      if (got != (v.ptr() == missing.ptr() ? nullptr : v.ptr())) return i;
       ++i;
     }
     for (auto& [c, v] : cells) {  // (an empty cell's expected content is the cell itself)
@@ -63,8 +63,9 @@ struct PyGuard {
 
 void bind_capture(py::module_& m) {
   py::class_<PyGuard>(m, "_Guard")
-      .def(py::init([](py::list dicts, py::list keys, py::list cells, py::list seqs) {
+      .def(py::init([](py::list dicts, py::list keys, py::list cells, py::list seqs, py::object missing) {
         auto g = std::make_unique<PyGuard>();
+        g->missing = missing;
         for (auto e : dicts) {
           py::tuple t = e.cast<py::tuple>();
           std::vector<std::pair<py::object, py::object>> items;

@@ -125,6 +125,31 @@ class _Guards:
         self.keep = []       # those objects, alive while the guard is
         self.owners = []     # optimizers and schedulers met (their state guarded once code reads it)
         self.state = False
+        self.attrs = []      # (an object's __dict__, its items then): narrowed to the names code used
+
+    def attr_snapshot(self, d):
+        """An object's (or a module's) attributes: `finalize` keeps the ones the step's code names."""
+        if id(d) in self.seen:
+            return
+        self.seen.add(id(d))
+        self.keep.append(d)
+        self.attrs.append((d, dict(d)))
+
+    def finalize(self, names, full):
+        """Guard each object's attributes named by the code that ran (`names`; every attribute when
+        `full`), present or absent, and every attribute holding a dict (a module's parameters,
+        buffers, submodules and hooks, read by ember's C++ too)."""
+        for d, snap in self.attrs:
+            if full:
+                self.dicts.append((d, tuple(snap.items())))
+                continue
+            for k, v in snap.items():
+                if type(v) is dict or k in names:
+                    self.keys.append((d, k, v))
+            for k in names:
+                if k not in snap:
+                    self.keys.append((d, k, _MISSING))
+        self.attrs = []
 
     def read_state(self):
         """The step's code names an optimizer's or scheduler's state: guard theirs from now on."""
@@ -166,9 +191,9 @@ class _Guards:
             return
         if _is_module(v):
             for m in v.modules():
-                if id(m) in self.seen:
+                if id(m.__dict__) in self.seen:
                     continue
-                self.snapshot(m.__dict__)
+                self.attr_snapshot(m.__dict__)
                 for x in m.__dict__.values():
                     if isinstance(x, dict):
                         self.snapshot(x)
@@ -196,7 +221,7 @@ class _Guards:
             for x in v[:64]:
                 self.value(x, depth + 1)
         elif hasattr(v, "__dict__") and isinstance(getattr(v, "__dict__", None), dict):
-            self.snapshot(v.__dict__)
+            self.attr_snapshot(v.__dict__)
             for x in list(v.__dict__.values())[:64]:
                 self.value(x, depth + 1)
 
@@ -211,7 +236,7 @@ class _Guards:
                     return f"{k!r} changed"
         for d, k, v in self.keys:
             if d.get(k, _MISSING) is not v:
-                return f"global {k!r} changed"
+                return f"{k!r} changed"
         for c, v in self.cells:
             if (c.cell_contents if _cell_full(c) else _MISSING) is not v:
                 return "a closure variable changed"
@@ -282,6 +307,9 @@ class Recording:
         self.paused = 0
         self.why = None
         self.trust = {}      # code -> trusted (ember's own)
+        self.seen_code = set()
+        self.names = set()   # every name the code that ran uses (attribute reads among them)
+        self.full = False    # the code may read attributes by computed names
         self.g = _Guards()
         self.g.value(fn)
         for a in args:
@@ -323,8 +351,16 @@ class Recording:
             return
         if event == "call":
             code = frame.f_code
+            if code not in self.seen_code:
+                self.seen_code.add(code)
+                self.names.update(code.co_names)
             if not self._trusted(code) and code not in self.codes:
                 self.codes.add(code)
+                # attribute names as string constants (getattr(obj, "name")); reading __dict__ or
+                # getattr with a computed name: every attribute is guarded
+                self.names.update(c for c in code.co_consts if type(c) is str and c.isidentifier())
+                if {"__dict__", "vars", "getattr", "setattr", "delattr"} & set(code.co_names):
+                    self.full = True
                 if set(code.co_names) & _STATE_NAMES:
                     self.g.read_state()
                 glb = frame.f_globals
@@ -376,7 +412,7 @@ class Entry:
         self.program, self.guards, self.spec, self.out_spec, self.calls = program, guards, spec, out_spec, calls
         self.dtype = dtype
         self.guard = _C._Guard(guards.dicts, guards.keys, [(c, c if v is _MISSING else v) for c, v in guards.cells],
-                               guards.seqs)
+                               guards.seqs, _MISSING)
         self.single = out_spec[0] == "T"
 
     def why_not(self, spec, tensors):
@@ -456,6 +492,7 @@ class Captured:
             rec.fail(f"the step returns a Python object ({type(out).__name__}) a replay cannot rebuild")
         program = _C._capture_end(out_tensors)
         why = rec.why or (program if isinstance(program, str) else None)
+        rec.g.finalize(rec.names, rec.full)
         if why is None:
             changed = rec.g.changed()
             if changed:
