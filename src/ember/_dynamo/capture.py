@@ -135,10 +135,11 @@ class _Guards:
         self.keep.append(d)
         self.attrs.append((d, dict(d)))
 
-    def finalize(self, names, full):
+    def finalize(self, names, user_names, full):
         """Guard each object's attributes named by the code that ran (`names`; every attribute when
-        `full`), present or absent, and every attribute holding a dict (a module's parameters,
-        buffers, submodules and hooks, read by ember's C++ too)."""
+        `full`), and every attribute holding a dict (a module's parameters, buffers, submodules and
+        hooks, read by ember's C++ too); the names the step's own code uses (`user_names`) must
+        also stay absent where they were (an instance attribute would shadow the class's)."""
         for d, snap in self.attrs:
             if full:
                 self.dicts.append((d, tuple(snap.items())))
@@ -146,7 +147,7 @@ class _Guards:
             for k, v in snap.items():
                 if type(v) is dict or k in names:
                     self.keys.append((d, k, v))
-            for k in names:
+            for k in user_names:
                 if k not in snap:
                     self.keys.append((d, k, _MISSING))
         self.attrs = []
@@ -309,6 +310,7 @@ class Recording:
         self.trust = {}      # code -> trusted (ember's own)
         self.seen_code = set()
         self.names = set()   # every name the code that ran uses (attribute reads among them)
+        self.user_names = set()  # those of the step's own (untrusted) code, and its string constants
         self.full = False    # the code may read attributes by computed names
         self.g = _Guards()
         self.g.value(fn)
@@ -358,7 +360,8 @@ class Recording:
                 self.codes.add(code)
                 # attribute names as string constants (getattr(obj, "name")); reading __dict__ or
                 # getattr with a computed name: every attribute is guarded
-                self.names.update(c for c in code.co_consts if type(c) is str and c.isidentifier())
+                self.user_names.update(code.co_names)
+                self.user_names.update(c for c in code.co_consts if type(c) is str and c.isidentifier())
                 if {"__dict__", "vars", "getattr", "setattr", "delattr"} & set(code.co_names):
                     self.full = True
                 if set(code.co_names) & _STATE_NAMES:
@@ -492,7 +495,7 @@ class Captured:
             rec.fail(f"the step returns a Python object ({type(out).__name__}) a replay cannot rebuild")
         program = _C._capture_end(out_tensors)
         why = rec.why or (program if isinstance(program, str) else None)
-        rec.g.finalize(rec.names, rec.full)
+        rec.g.finalize(rec.names | rec.user_names, rec.user_names, rec.full)
         if why is None:
             changed = rec.g.changed()
             if changed:
