@@ -34,7 +34,7 @@ import run  # noqa: E402  (machine(), the settle pause)
 import workloads  # noqa: E402
 
 FLAVORS = ["ember", "ember-compiled", "ember-step", "torch", "torch-compiled"]
-DEFAULT_IDS = ["W1", "lab", "W2", "W3", "W5"]
+DEFAULT_IDS = ["W1", "lab", "W2", "W3", "W5", "W6", "W7"]
 
 
 def build(wid, flavor, quick=False):
@@ -52,7 +52,8 @@ def first_step(r):
     xb, yb = next(iter(r.loader))
     if r.step is not None:
         return float(r.step(xb, yb).item())
-    loss = r.criterion(r.model(xb), yb)
+    out = r.model(xb)
+    loss = r.criterion(out, yb) if not hasattr(r, "vocab") else r.criterion(out.reshape(-1, r.vocab), yb.reshape(-1))
     r.optimizer.zero_grad()
     loss.backward()
     r.optimizer.step()

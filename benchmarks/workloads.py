@@ -290,6 +290,20 @@ def lab_dataset(lib, x, y):
     return Data()
 
 
+def compiled_step(lib, model, criterion, optimizer, flatten=None):
+    """The loop body (forward, loss, zero_grad, backward, step) as one function compiled with
+    lib.compile: the whole-step flavour of issue 13's benchmark (`flatten`: the vocabulary size of a
+    language model, whose logits and targets are flattened for the loss)."""
+    def step(xb, yb):
+        out = model(xb)
+        loss = criterion(out, yb) if flatten is None else criterion(out.reshape(-1, flatten), yb.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+    return lib.compile(step)
+
+
 class TorchStyleRun:
     """The classic loop, written once for `torch` and for `ember` (the module passed in)."""
 
@@ -332,17 +346,7 @@ class TorchStyleRun:
         self.step = None
 
     def compile_step(self):
-        """The loop body (forward, loss, zero_grad, backward, step) as one function, compiled with
-        lib.compile: the whole-step flavour of issue 13's benchmark."""
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-
-        def step(xb, yb):
-            loss = criterion(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return loss
-        self.step = self.lib.compile(step)
+        self.step = compiled_step(self.lib, self.model, self.criterion, self.optimizer)
 
     def steps(self):
         model, criterion, optimizer = self.model, self.criterion, self.optimizer
@@ -681,10 +685,20 @@ class TorchLMRun:
         opt = {"adam": lib.optim.Adam, "adamw": lib.optim.AdamW}[spec["opt"]]
         self.optimizer = opt(self.model.parameters(), **spec["kw"])
         self.epochs = 1 if quick else spec["epochs"]
+        self.step = None
+
+    def compile_step(self):
+        self.step = compiled_step(self.lib, self.model, self.criterion, self.optimizer, self.vocab)
 
     def steps(self):
         model, criterion, optimizer, v = self.model, self.criterion, self.optimizer, self.vocab
         n = 0
+        if self.step is not None:
+            for _ in range(self.epochs):
+                for xb, yb in self.loader:
+                    self.step(xb, yb)
+                    n += 1
+            return n
         for _ in range(self.epochs):
             for xb, yb in self.loader:
                 loss = criterion(model(xb).reshape(-1, v), yb.reshape(-1))
