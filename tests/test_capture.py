@@ -685,3 +685,39 @@ def test_attribute_read_by_a_computed_name_guards_every_attribute():
     assert c(x).tolist() == [5.0, 5.0]
     which[0] = "b"
     assert c(x).tolist() == [3.0, 3.0]
+
+
+def test_explain_reset_and_the_recompile_limit():
+    m = fixed(nn.Linear(2, 1))
+    opt = ember.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    x = ember.ones(3, 2)
+    step(x)  # the momentum buffers exist: the update replays natively
+    e = ember._dynamo.explain(step)(x)
+    assert e.graph_count == 1 and e.graph_break_count == 0
+    assert e.ops_per_graph[0][0] == "zero_grads" and e.ops_per_graph[0][-1] == "sgd_step"
+    assert "backward" in e.ops_per_graph[0] and "Graph Count: 1" in str(e)
+    bad = ember._dynamo.explain(lambda t: t * t.sum().item())(x)
+    assert bad.graph_count == 0 and "item()" in bad.break_reasons[0].reason
+
+    def f(t):
+        return t * 2
+    c, cap = counting(f)
+    old = ember._dynamo.config.recompile_limit
+    try:
+        ember._dynamo.config.recompile_limit = 2
+        for n in range(1, 5):  # a new shape each call: a new recording, until the limit
+            assert same(c(ember.ones(n)), f(ember.ones(n)))
+        assert cap.recordings == 2 and len(cap.entries) == 2
+        ember._dynamo.reset()
+        assert cap.recordings == 0 and not cap.entries
+        c(ember.ones(7)), c(ember.ones(7))
+        assert cap.replays == 1
+    finally:
+        ember._dynamo.config.recompile_limit = old

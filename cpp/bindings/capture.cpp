@@ -119,6 +119,7 @@ void bind_capture(py::module_& m) {
         return py::cast(out);
       })
       .def_property_readonly("n_steps", [](const capture::Program& p) { return p.steps.size(); })
+      .def_property_readonly("step_names", [](const capture::Program& p) { return p.names; })
       .def_property_readonly("n_slots", [](const capture::Program& p) { return p.n_slots; })
       .def_property_readonly("n_consts", [](const capture::Program& p) { return p.consts.size(); });
   m.def("_capture_begin", [](const std::vector<Tensor>& inputs) {
@@ -153,7 +154,7 @@ void bind_capture(py::module_& m) {
   });
   // A step that calls the replay's k-th Python callable (an optimizer's step()).
   m.def("_capture_opaque", [](int k) {
-    recorder("_capture_opaque").add([k](capture::Frame& f) { f.py_call(k); }, {});
+    recorder("_capture_opaque").add("python", [k](capture::Frame& f) { f.py_call(k); }, {});
   });
 }
 

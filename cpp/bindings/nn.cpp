@@ -212,7 +212,7 @@ void bind_nn(py::module_& m) {
     if (!r) throw std::runtime_error("_capture_sgd: not recording");
     std::vector<Tensor> bufs = opts(bufs_);
     PyRef g(group), fb(fallback);
-    r->add([ps, bufs, g, fb](capture::Frame&) {
+    r->add("sgd_step", [ps, bufs, g, fb](capture::Frame&) {
       py::gil_scoped_acquire gil;
       const double lr = group_num(g, "lr"), momentum = group_num(g, "momentum");
       std::vector<Tensor> b = bufs;
@@ -232,7 +232,7 @@ void bind_nn(py::module_& m) {
     if (!r) throw std::runtime_error("_capture_adam: not recording");
     std::vector<Tensor> vmax = opts(mx), m1 = opts(m1_), m2 = opts(m2_), steps = opts(steps_);
     PyRef g(group), fb(fallback);
-    r->add([ps, m1, m2, vmax, steps, g, fb](capture::Frame&) {
+    r->add("adam_step", [ps, m1, m2, vmax, steps, g, fb](capture::Frame&) {
       py::gil_scoped_acquire gil;
       const bool amsgrad = group_num(g, "amsgrad") != 0;
       std::vector<Tensor> P, G, A, B, M, S;
@@ -260,7 +260,7 @@ void bind_nn(py::module_& m) {
   m.def("_capture_zero_grads", [](const std::vector<Tensor>& ps, bool set_to_none) {
     auto* r = capture::Recorder::active();
     if (!r) throw std::runtime_error("_capture_zero_grads: not recording");
-    r->add([ps, set_to_none](capture::Frame&) { zero_grads(ps, set_to_none); }, {});
+    r->add("zero_grads", [ps, set_to_none](capture::Frame&) { zero_grads(ps, set_to_none); }, {});
   });
   m.def("_zero_grads", [](const std::vector<Tensor>& ps, bool set_to_none) { EMBER_CAPTURED(zero_grads, ps, set_to_none); });
   // DataLoader fast path: rows idx[start:end] of every tensor, one call per batch.

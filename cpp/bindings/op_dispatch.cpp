@@ -665,7 +665,7 @@ Value run_recorded(capture::Recorder& rec, const Binding& b, const Signature& si
     else if (v.kind == Value::Tensors)
       for (auto& t : v.ts) outs.push_back(rec.out(t));
   }
-  rec.add([k, outs, bp = &b, sp = &sig](capture::Frame& f) {
+  rec.add(b.name.empty() ? sig.name : b.name, [k, outs, bp = &b, sp = &sig](capture::Frame& f) {
     Args R;
     R.reset((int)k->args.size());
     for (int q = 0; q < R.n; ++q) {

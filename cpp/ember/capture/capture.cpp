@@ -107,11 +107,12 @@ int Recorder::out(const Tensor& t) {
   return slot_for(t);  // a result that is also an operand (x.contiguous()) gets a slot of its own
 }
 
-void Recorder::add(Step s, std::vector<int> uses) {
+void Recorder::add(const std::string& name, Step s, std::vector<int> uses) {
   const int i = (int)prog_->steps.size();
   for (int u : uses)
     if (u >= 0) last_use_[u] = i;
   prog_->steps.push_back(std::move(s));
+  prog_->names.push_back(name);
 }
 
 void Recorder::after_backward() {
@@ -124,7 +125,7 @@ void Recorder::after_backward() {
     if (t->grad->serial < start_serial_) continue;  // an older gradient: a constant if used
     const int src = slot_of_.at(t.get());
     const int dst = slot_for(t->grad);
-    add([src, dst](Frame& f) { f.slot[dst] = f.slot[src]->grad; }, {src});
+    add(".grad", [src, dst](Frame& f) { f.slot[dst] = f.slot[src]->grad; }, {src});
   }
 }
 
@@ -133,7 +134,7 @@ void Recorder::read_grad(const Tensor& t) {
   const int src = in(t);
   if (src < 0) return;
   const int dst = slot_for(t->grad);
-  add([src, dst](Frame& f) {
+  add(".grad", [src, dst](Frame& f) {
     f.slot[dst] = f.slot[src]->grad;
     if (!f.slot[dst])  // the step's .grad reads are replayed only where the recording found one
       throw std::runtime_error(

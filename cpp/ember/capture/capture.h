@@ -49,6 +49,7 @@ struct Program {
   std::vector<std::pair<int, Tensor>> consts;  // (slot, tensor that existed before the recording)
   std::vector<Meta> const_meta;
   std::vector<Step> steps;
+  std::vector<std::string> names;  // per step: the call it repeats (for explain() and messages)
   std::vector<std::vector<int>> drop_after;  // slots no later step reads, released after step i
   std::vector<int> outputs;
   bool grad_mode = true;
@@ -73,7 +74,7 @@ class Recorder {
   int in(const Tensor& t);     // the slot of an operand (null: -1); an unknown new tensor fails the recording
   int constant(const Tensor& t);  // a tensor the call made from Python constants (a wrapped number, an index list)
   int out(const Tensor& t);    // a new slot for a result
-  void add(Step s, std::vector<int> uses);
+  void add(const std::string& name, Step s, std::vector<int> uses);
   void after_backward();       // gradients the backward made become results (p.grad read later)
   void read_grad(const Tensor& t);  // t.grad read from Python: an older gradient is read from t on replay
   void fail(const std::string& why) {
@@ -197,11 +198,11 @@ auto call(const char* name, F f, const A&... a) -> decltype(f(a...)) {
   try {
     if constexpr (std::is_void_v<R>) {
       f(a...);
-      r->add(replay, std::move(uses));
+      r->add(name, replay, std::move(uses));
     } else {
       R res = f(a...);
       std::vector<int> os = Results<R>::slots(*r, res);
-      r->add([replay, os](Frame& fr) { Results<R>::put(fr, os, replay(fr)); }, std::move(uses));
+      r->add(name, [replay, os](Frame& fr) { Results<R>::put(fr, os, replay(fr)); }, std::move(uses));
       return res;
     }
   } catch (...) {

@@ -2,6 +2,7 @@
 from types import SimpleNamespace
 
 from . import exc
+from .capture import explain
 from .eval_frame import OptimizedModule, disable, list_backends, reset
 
 
@@ -18,4 +19,4 @@ config = SimpleNamespace(suppress_errors=False, verbose=False, cache_size_limit=
                          capture_dynamic_output_shape_ops=False, optimize_ddp=True, automatic_dynamic_shapes=True,
                          assume_static_by_default=True)
 
-__all__ = ["OptimizedModule", "config", "disable", "exc", "is_compiling", "list_backends", "reset"]
+__all__ = ["OptimizedModule", "config", "disable", "exc", "explain", "is_compiling", "list_backends", "reset"]

@@ -37,6 +37,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 
 from .. import _C
 from . import exc
@@ -49,9 +50,21 @@ _TRUSTED = tuple(os.path.join(_EMBER_DIR, p) for p in (
     "_op_registry.py", "optim", "_tensor_str.py", "_dynamo"))
 
 _state = threading.local()
+_all = weakref.WeakSet()  # every Captured, for reset()
 _Tensor = _C.Tensor
 _MISSING = object()
-RECOMPILE_LIMIT = 8
+
+
+def _limit():
+    """torch._dynamo.config.recompile_limit (torch's default 8): recordings per compiled object."""
+    from . import config
+    return int(config.recompile_limit)
+
+
+def reset():
+    """Forget every recording (torch._dynamo.reset / torch.compiler.reset)."""
+    for c in list(_all):
+        c.clear()
 
 # C functions user code may call during a recording: pure, no side effects
 _PURE_BUILTINS = {getattr(builtins, n) for n in (
@@ -452,8 +465,12 @@ class Captured:
         self.fullgraph = fullgraph
         self.entries = []
         self.recordings = 0
-        self.reasons = []       # why recordings were refused or replays not used (latest last)
+        self.reasons = []       # why recordings were refused (latest last)
         self.replays = 0
+        _all.add(self)
+
+    def clear(self):
+        self.entries, self.recordings, self.reasons, self.replays = [], 0, [], 0
 
     def __call__(self, *args, **kwargs):
         if getattr(_state, "rec", None) is not None or sys.getprofile() is not None:
@@ -466,7 +483,7 @@ class Captured:
                 if outs is not None:
                     self.replays += 1
                     return outs[0] if e.single else _unflatten(e.out_spec, outs, iter(range(len(outs))))
-        if self.recordings >= RECOMPILE_LIMIT:
+        if self.recordings >= _limit():
             return self.fn(*args, **kwargs)
         return self._record(args, kwargs, tensors, spec)
 
@@ -505,10 +522,44 @@ class Captured:
             if self.fullgraph:
                 raise exc.Unsupported(f"ember.compile(fullgraph=True): {why}")
             return out
-        if len(self.entries) >= RECOMPILE_LIMIT:
+        if len(self.entries) >= _limit():
             self.entries.pop(0)
         self.entries.append(Entry(program, rec.g, spec, out_spec, rec.calls, dtype))
         return out
+
+
+class ExplainOutput:
+    """What torch._dynamo.explain(fn)(*args) returns, for ember's capture: one graph (the recorded
+    program) when the call can be replayed, else none and the reason it cannot."""
+
+    def __init__(self, program, reasons):
+        self.graphs = [program] if program is not None else []
+        self.graph_count = len(self.graphs)
+        self.graph_break_count = len(reasons)
+        self.break_reasons = [types.SimpleNamespace(reason=r) for r in reasons]
+        self.ops_per_graph = [list(program.step_names)] if program is not None else []
+        self.op_count = sum(len(o) for o in self.ops_per_graph)
+
+    def __str__(self):
+        out = (f"Graph Count: {self.graph_count}\nGraph Break Count: {self.graph_break_count}\n"
+               f"Op Count: {self.op_count}\n")
+        if self.break_reasons:
+            out += "Break Reasons:\n" + "".join(f"  Break Reason 1:\n    Reason: {b.reason}\n"
+                                                   for b in self.break_reasons)
+        if self.ops_per_graph:
+            out += "Ops per Graph:\n  Ops 1:\n" + "".join(f"    {o}\n" for o in self.ops_per_graph[0])
+        return out
+
+
+def explain(fn):
+    """torch._dynamo.explain: explain(fn)(*args, **kwargs) runs fn once (eagerly, recording) and
+    says whether ember can replay it, and if not, why."""
+    def run(*args, **kwargs):
+        c = Captured(fn)
+        c(*args, **kwargs)
+        program = c.entries[0].program if c.entries else None
+        return ExplainOutput(program, c.reasons)
+    return run
 
 
 def _has_identity(spec):

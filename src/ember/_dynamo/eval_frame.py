@@ -24,7 +24,7 @@ import functools
 
 from ..nn.modules.module import Module
 from . import exc
-from .capture import Captured
+from .capture import Captured, reset as _reset_captures
 
 # torch._inductor.list_mode_options()'s modes, in its order (its error message lists them so)
 _MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
@@ -196,4 +196,5 @@ def disable(fn=None, recursive=True, *, reason=None):
 
 
 def reset():
-    """torch._dynamo.reset(): no compiled state to drop."""
+    """torch._dynamo.reset(): forget every compiled object's recordings (each records again)."""
+    _reset_captures()

@@ -1,14 +1,11 @@
 """torch.compiler (Note [Compile] in ember/_dynamo/eval_frame.py): compile, and the helpers programs
-call around it; ember traces nothing, so the markers return what they mark."""
+call around it; the markers return what they mark (ember records whatever a compiled call does)."""
+from .._dynamo import is_compiling
 from .._dynamo.eval_frame import compile, disable, list_backends, reset  # noqa: A004
 
 
-def is_compiling():
-    return False
-
-
 def is_dynamo_compiling():
-    return False
+    return is_compiling()
 
 
 def is_exporting():
