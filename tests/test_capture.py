@@ -721,3 +721,29 @@ def test_explain_reset_and_the_recompile_limit():
         assert cap.replays == 1
     finally:
         ember._dynamo.config.recompile_limit = old
+
+
+def test_a_step_returning_loss_item_replays():
+    def build(ret):
+        m = fixed(nn.Linear(4, 3))
+        opt = ember.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return ret(loss)
+        return step
+    x, y = data()
+    for ret, replays in ((lambda l: l.item(), True), (lambda l: {"loss": l.item(), "t": l}, True),
+                         (lambda l: l.item() * 2, False), (lambda l: (l.item(), l.item() > 1), False)):
+        s1, s2 = build(ret), build(ret)
+        c = ember.compile(s2)
+        for _ in range(4):
+            a, b = s1(x, y), c(x, y)
+            if isinstance(a, dict):
+                assert a["loss"] == b["loss"] and same(a["t"], b["t"])
+            else:
+                assert a == b
+        assert (c._ember_capture.replays >= 2) == replays, c._ember_capture.reasons

@@ -10,6 +10,7 @@ namespace ember {
 namespace {
 thread_local std::unique_ptr<capture::Recorder> t_recorder;
 thread_local capture::Recorder* t_paused = nullptr;
+thread_local std::vector<py::object> t_reads;  // the floats Tensor.item() returned while recording
 
 capture::Recorder& recorder(const char* what) {
   if (!t_recorder) throw std::runtime_error(std::string(what) + ": no capture is recording on this thread");
@@ -60,6 +61,14 @@ struct PyGuard {
     return -1;
   }
 };
+
+void capture_value_read(const Tensor& t, const py::object& value, const std::string& why) {
+  capture::Recorder* r = capture::Recorder::active();
+  if (!r) return;
+  if (!PyFloat_CheckExact(value.ptr())) return r->fail(why);  // (ints and bools are shared objects: not traceable)
+  r->value_read(t, why);
+  t_reads.push_back(value);
+}
 
 void bind_capture(py::module_& m) {
   py::class_<PyGuard>(m, "_Guard")
@@ -119,26 +128,31 @@ void bind_capture(py::module_& m) {
         return py::cast(out);
       })
       .def_property_readonly("n_steps", [](const capture::Program& p) { return p.steps.size(); })
+      .def_property_readonly("n_reads", [](const capture::Program& p) { return p.reads.size(); })
       .def_property_readonly("step_names", [](const capture::Program& p) { return p.names; })
       .def_property_readonly("n_slots", [](const capture::Program& p) { return p.n_slots; })
       .def_property_readonly("n_consts", [](const capture::Program& p) { return p.consts.size(); });
   m.def("_capture_begin", [](const std::vector<Tensor>& inputs) {
     if (t_recorder || t_paused) throw std::runtime_error("_capture_begin: this thread is already recording");
+    t_reads.clear();
     t_recorder = std::make_unique<capture::Recorder>(inputs);
   });
-  // The program, or the reason the recording cannot be replayed.
-  m.def("_capture_end", [](const std::vector<Tensor>& outputs) -> py::object {
+  // (the program or None, the reason it cannot be replayed, the floats Tensor.item() returned)
+  m.def("_capture_end", [](const std::vector<Tensor>& outputs) -> py::tuple {
     capture::Recorder& r = recorder("_capture_end");
     if (t_paused) capture::Recorder::resume(t_paused), t_paused = nullptr;
     std::shared_ptr<capture::Program> p = r.finish(outputs);
     std::string why = r.failure();
     t_recorder.reset();
-    if (p) return py::cast(p);
-    return py::str(why);
+    py::list reads;
+    for (auto& v : t_reads) reads.append(v);
+    t_reads.clear();
+    return py::make_tuple(p ? py::cast(p) : py::none(), why, reads);
   });
   m.def("_capture_abort", []() {
     if (t_paused) capture::Recorder::resume(t_paused), t_paused = nullptr;
     t_recorder.reset();
+    t_reads.clear();
   });
   m.def("_capture_fail", [](const std::string& why) { recorder("_capture_fail").fail(why); });
   m.def("_capture_failure", []() { return t_recorder ? t_recorder->failure() : std::string(); });

@@ -158,3 +158,8 @@ Tensor tensor_from_numpy(py::array arr, bool copy, std::optional<DType> dtype);
 inline void capture_refuse(const std::string& why) {
   if (auto* r = ::ember::capture::Recorder::active()) r->fail(why);
 }
+// A value read into Python while recording: a float may be returned by the step (Recorder::value_read),
+// anything else fails the recording (capture.cpp).
+namespace ember {
+void capture_value_read(const Tensor& t, const py::object& value, const std::string& why);
+}  // namespace ember

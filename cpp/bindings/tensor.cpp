@@ -241,18 +241,20 @@ void bind_tensor(py::module_& m) {
         return tensor_to_numpy(t, force);
       }, py::arg("force") = false)
       .def("item", [](const Tensor& t) -> py::object {
-        capture_refuse("Tensor.item() read a tensor's value into Python");
         if (t->numel() != 1)
           throw std::runtime_error("a Tensor with " + std::to_string(t->numel()) + " elements cannot be converted to Scalar");
+        py::object v;
         switch (t->dtype) {
-          case DType::Float32: return py::float_(*t->data<float>());
-          case DType::Float64: return py::float_(*t->data<double>());
-          case DType::Int64: return py::int_(*t->data<int64_t>());
-          case DType::Bool: return py::bool_(*t->data<bool>());
+          case DType::Float32: v = py::float_(*t->data<float>()); break;
+          case DType::Float64: v = py::float_(*t->data<double>()); break;
+          case DType::Int64: v = py::int_(*t->data<int64_t>()); break;
+          case DType::Bool: v = py::bool_(*t->data<bool>()); break;
           default:
-            if (is_floating(t->dtype)) return py::float_(*cast_nograd(t, DType::Float64)->data<double>());
-            return py::int_(*cast_nograd(t, DType::Int64)->data<int64_t>());
+            if (is_floating(t->dtype)) v = py::float_(*cast_nograd(t, DType::Float64)->data<double>());
+            else v = py::int_(*cast_nograd(t, DType::Int64)->data<int64_t>());
         }
+        capture_value_read(t, v, "Tensor.item() read a tensor's value into Python");
+        return v;
       })
       .def("float", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Float32); })
       .def("double", [](const Tensor& t) { return EMBER_CAPTURED(to_dtype, t, DType::Float64); })

@@ -144,11 +144,22 @@ void Recorder::read_grad(const Tensor& t) {
   }, {src});
 }
 
+void Recorder::value_read(const Tensor& t, const std::string& why) {
+  reads_.push_back({in(t), (int)prog_->steps.size()});
+  if (read_why_.empty()) read_why_ = why;
+}
+
 std::shared_ptr<Program> Recorder::finish(const std::vector<Tensor>& outputs) {
   for (auto& t : outputs) prog_->outputs.push_back(in(t));
+  for (auto& [s, before] : reads_) {
+    if (before < (int)prog_->steps.size()) fail(read_why_ + " before the step's last tensor call");
+    prog_->reads.push_back(s);
+  }
   if (!why_.empty()) return nullptr;
   for (int s : prog_->outputs)
     if (s >= 0) last_use_[s] = (int)prog_->steps.size();  // kept to the end
+  for (int s : prog_->reads)
+    if (s >= 0) last_use_[s] = (int)prog_->steps.size();
   prog_->drop_after.assign(prog_->steps.size(), {});
   for (int s = prog_->n_inputs; s < prog_->n_slots; ++s)
     if (last_use_[s] >= 0 && last_use_[s] < (int)prog_->steps.size()) prog_->drop_after[last_use_[s]].push_back(s);
@@ -185,8 +196,9 @@ std::vector<Tensor> Program::run(const std::vector<Tensor>& inputs, std::functio
     for (int s : drop_after[i]) f.slot[s].reset();
   }
   std::vector<Tensor> out;
-  out.reserve(outputs.size());
+  out.reserve(outputs.size() + reads.size());
   for (int s : outputs) out.push_back(f.at(s));
+  for (int s : reads) out.push_back(f.at(s));
   return out;
 }
 

@@ -52,6 +52,7 @@ struct Program {
   std::vector<std::string> names;  // per step: the call it repeats (for explain() and messages)
   std::vector<std::vector<int>> drop_after;  // slots no later step reads, released after step i
   std::vector<int> outputs;
+  std::vector<int> reads;  // tensors whose value the step read last (Tensor.item()): run() returns them after the outputs
   bool grad_mode = true;
   int64_t work = 0;  // elements of every tensor the recording made (Note [GIL]: a small replay keeps it)
 
@@ -77,6 +78,9 @@ class Recorder {
   void add(const std::string& name, Step s, std::vector<int> uses);
   void after_backward();       // gradients the backward made become results (p.grad read later)
   void read_grad(const Tensor& t);  // t.grad read from Python: an older gradient is read from t on replay
+  // t's value read into Python (a float from Tensor.item()): replayable only after the step's last
+  // call, where nothing recorded can depend on it; the replay returns t to read it again
+  void value_read(const Tensor& t, const std::string& why);
   void fail(const std::string& why) {
     if (why_.empty()) why_ = why;
   }
@@ -90,6 +94,8 @@ class Recorder {
   std::unordered_map<const TensorImpl*, int> slot_of_;
   std::vector<Tensor> held_;      // every tensor seen, kept alive so no address is reused while recording
   std::vector<int> last_use_;     // per slot: the last step reading it (-1: none)
+  std::vector<std::pair<int, int>> reads_;  // (slot, steps recorded before the read)
+  std::string read_why_;
   uint64_t start_serial_ = 0;
   std::string why_;
   Recorder* prev_ = nullptr;

@@ -18,8 +18,11 @@ would do the same tensor calls with the same Python values. What the recording d
   its hyper-parameters then: a scheduler changing lr does not force a new recording); its state is
   guarded only when the step's code names it (param_groups, get_last_lr, ...).
 
+A step may return a value it read from a tensor last (`return loss.item()`, after its last tensor
+call, as a float the step returns unchanged): the replay reads it again from the replayed tensor.
 A recording is refused (the call stays eager) when the step does what a replay cannot repeat:
-reads a tensor's value into Python (.item(), bool(t), .tolist(), printing), calls Python's
+reads a tensor's value into Python otherwise (.item() before a later tensor call or as an int,
+bool(t), .tolist(), printing), calls Python's
 `random` or any non-pure C function from user code (print, list.append, next, time, numpy),
 changes any guarded Python state (a global, a module attribute), uses a tensor the recorder did
 not see being made, a Python autograd Function or hook, an explicit Generator, or returns a
@@ -297,15 +300,34 @@ def _spec(args, kwargs):
     return tensors, _flatten((args, kwargs), tensors)
 
 
-def _unflatten(spec, tensors, it):
+def _unflatten(spec, tensors, it, reads):
     kind = spec[0]
     if kind == "T":
         return tensors[next(it)]
+    if kind == "R":  # a value the step read last (Tensor.item()): read again from the replay's tensor
+        return reads[spec[1]].item()
     if kind in (tuple, list):
-        return kind(_unflatten(s, tensors, it) for s in spec[1])
+        return kind(_unflatten(s, tensors, it, reads) for s in spec[1])
     if kind is dict:
-        return {k: _unflatten(s, tensors, it) for k, s in spec[1]}
+        return {k: _unflatten(s, tensors, it, reads) for k, s in spec[1]}
     return spec[1]
+
+
+def _mark_reads(spec, reads, other):
+    """The result's description with each float that is a value read (Tensor.item()) marked as such;
+    `other` collects the other Python values in it (which may have been computed from a read)."""
+    kind = spec[0]
+    if kind is float:
+        for k, r in enumerate(reads):
+            if spec[1] is r:
+                return ("R", k)
+    if kind in (tuple, list):
+        return (kind, tuple(_mark_reads(s, reads, other) for s in spec[1]))
+    if kind is dict:
+        return (kind, tuple((k, _mark_reads(s, reads, other)) for k, s in spec[1]))
+    if kind not in ("T", type(None)):
+        other.append(spec[1])
+    return spec
 
 
 class Recording:
@@ -429,7 +451,7 @@ class Entry:
         self.dtype = dtype
         self.guard = _C._Guard(guards.dicts, guards.keys, [(c, c if v is _MISSING else v) for c, v in guards.cells],
                                guards.seqs, _MISSING)
-        self.single = out_spec[0] == "T"
+        self.single = out_spec[0] == "T" and program.n_reads == 0
 
     def why_not(self, spec, tensors):
         if spec != self.spec:
@@ -440,11 +462,13 @@ class Entry:
             return self.guards.changed() or "guarded Python state changed"
         return self.program.mismatch(tensors) or None
 
+    def rebuild(self, outs):
+        n = len(outs) - self.program.n_reads
+        return _unflatten(self.out_spec, outs, iter(range(n)), outs[n:])
+
     def replay(self, tensors):
         outs = self.program.run(tensors, self.calls)
-        if self.single:
-            return outs[0]
-        return _unflatten(self.out_spec, outs, iter(range(len(outs))))
+        return outs[0] if self.single else self.rebuild(outs)
 
 
 def _default_dtype():
@@ -482,7 +506,7 @@ class Captured:
                 outs = e.program.replay(tensors, e.calls, e.guard)  # None: a guard does not hold
                 if outs is not None:
                     self.replays += 1
-                    return outs[0] if e.single else _unflatten(e.out_spec, outs, iter(range(len(outs))))
+                    return outs[0] if e.single else e.rebuild(outs)
         if self.recordings >= _limit():
             return self.fn(*args, **kwargs)
         return self._record(args, kwargs, tensors, spec)
@@ -510,8 +534,14 @@ class Captured:
         out_spec = _flatten(out, out_tensors)
         if _has_identity(out_spec):
             rec.fail(f"the step returns a Python object ({type(out).__name__}) a replay cannot rebuild")
-        program = _C._capture_end(out_tensors)
-        why = rec.why or (program if isinstance(program, str) else None)
+        program, why_c, reads = _C._capture_end(out_tensors)
+        why = rec.why or why_c or None
+        if reads and why is None:
+            other = []
+            out_spec = _mark_reads(out_spec, reads, other)
+            if other:
+                why = ("the step returns Python values next to a value it read from a tensor "
+                       f"({other[0]!r}): they may be computed from it")
         rec.g.finalize(rec.names | rec.user_names, rec.user_names, rec.full)
         if why is None:
             changed = rec.g.changed()
