@@ -1,5 +1,7 @@
 // The Tensor class: properties, methods and operators bound straight to the C++ ops (no Python
 // wrapper class), and numpy interop. Python-only conveniences are added in ember/_tensor.py.
+#include <limits>
+
 #include "common.h"
 
 namespace ember {
@@ -100,6 +102,37 @@ void bind_tensor(py::module_& m) {
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> cls(m, "Tensor", py::dynamic_attr());
   m.def("_set_size_type", [](py::object t) { size_type = t.release(); });
   m.def("_from_numpy", [](py::array a) { return tensor_from_numpy(a, false, std::nullopt); });
+  // torch's checkpoint format (src/ember/_torch_zip.py): a tensor's storage as (identity, bytes; 0
+  // for foreign memory such as a numpy array's), its bytes, and a tensor over a flat storage tensor.
+  m.def("_storage_info", [](const Tensor& t) {
+    return py::make_tuple(reinterpret_cast<uintptr_t>(t->storage.get()), t->storage->nbytes);
+  });
+  m.def("_storage_bytes", [](const Tensor& t) {
+    return py::bytes(static_cast<const char*>(t->storage->data), t->storage->nbytes);
+  });
+  m.def("_as_strided", [](const Tensor& base, const Shape& size, const Shape& stride, int64_t offset) {
+    // every element of the view inside the flat base (checked: the sizes come from a file)
+    if (base->dim() != 1 || !base->is_contiguous() || base->offset != 0)
+      throw ValueError("_as_strided: the base must be a flat contiguous tensor");
+    if (size.size() != stride.size()) throw ValueError("_as_strided: size and stride differ in length");
+    if (offset < 0) throw ValueError("_as_strided: negative storage offset " + std::to_string(offset));
+    int64_t last = offset;
+    bool empty_view = false;
+    for (size_t i = 0; i < size.size(); ++i) {
+      if (size[i] < 0 || stride[i] < 0)
+        throw ValueError("_as_strided: negative size or stride (" + shape_str(size) + ", " + shape_str(stride) + ")");
+      if (size[i] == 0) empty_view = true;
+      else if (stride[i] > 0 && (size[i] - 1) > (std::numeric_limits<int64_t>::max() - last) / stride[i])
+        throw ValueError("_as_strided: the view's extent overflows");
+      else last += (size[i] - 1) * stride[i];
+    }
+    if (!empty_view && last >= base->numel())
+      throw ValueError("_as_strided: a view of size " + shape_str(size) + ", stride " + shape_str(stride) + " and offset " +
+                       std::to_string(offset) + " reaches element " + std::to_string(last) + " of a storage of " +
+                       std::to_string(base->numel()));
+    checked_numel(size, itemsize(base->dtype));
+    return make_view(base, size, stride, offset);
+  });
   m.def("_from_numpy_copy", [](py::array a, std::optional<DType> d) { return tensor_from_numpy(a, true, d); },
         py::arg("a"), py::arg("dtype") = py::none());
 

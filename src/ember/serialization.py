@@ -1,15 +1,19 @@
-"""ember.save / ember.load: pickle protocol 4 behind a magic header, loaded by an unpickler that
-only resolves an allowlist of globals (ember's tensor rebuilders and OrderedDict), so loading a
-file never runs code from it. Tensors and Parameters also pickle normally (multiprocessing)."""
+"""ember.save / ember.load: torch's zip checkpoint format both ways (_torch_zip.py), and ember's
+own older format (pickle protocol 4 behind a magic header) still read and written on request.
+Both are loaded by an unpickler that only resolves an allowlist of globals (tensor rebuilders,
+dtypes, sizes and plain containers), so loading a file never runs code from it. Tensors and
+Parameters also pickle normally (multiprocessing)."""
 import collections
 import io
 import os
 import pickle
 import struct
+import tempfile
+import zipfile
 
 import numpy as np
 
-from . import _C
+from . import _C, _torch_zip
 
 _MAGIC = b"EMBER-SAVE-1\n"
 _DTYPES = {name: getattr(_C.dtype, name) for name in ("float32", "float64", "int64", "bool", "int32", "int16", "int8",
@@ -138,23 +142,72 @@ class _SafeUnpickler(pickle._Unpickler):
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 
-def save(obj, f, pickle_module=None, pickle_protocol=4, **kwargs):
-    data = _MAGIC + pickle.dumps(obj, protocol=pickle_protocol)
+def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """torch.save: torch's zip checkpoint format (Note [torch checkpoint format] in _torch_zip.py),
+    which torch.load reads; `_use_new_zipfile_serialization=False` writes ember's own older format
+    (a header and one pickle). A path is written atomically: to a temporary file in the same
+    directory, flushed to disk, then renamed over the target, so a crash never leaves a partial
+    checkpoint where the previous one was."""
+    def write(fh):
+        if _use_new_zipfile_serialization:
+            _torch_zip.write(obj, fh, _torch_zip._archive_name(f))
+        else:
+            fh.write(_MAGIC + pickle.dumps(obj, protocol=pickle_protocol if pickle_protocol else 4))
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "wb") as fh:
-            fh.write(data)
+        path = os.fspath(f)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
     else:
-        f.write(data)
+        write(f)
+
+
+_ZIP = b"PK\x03\x04"
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **kwargs):
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as fh:
-            data = fh.read()
+    """torch.load for files written by torch.save (torch's zip format) or by ember.save (either
+    format). weights_only=True (the default, as torch 2.6+) resolves only tensors, parameters,
+    dtypes, sizes and plain containers: nothing in the file is executed. mmap=True maps the
+    tensors' bytes from the file (a path to a torch-format file; writes stay in memory)."""
+    path = os.fspath(f) if isinstance(f, (str, os.PathLike)) else None
+    if path is not None:
+        fh = open(path, "rb")
     else:
-        data = f.read()
+        fh = f
+    try:
+        head = fh.read(len(_MAGIC))
+        if head.startswith(_ZIP):
+            if path is None:
+                fh = io.BytesIO(head + fh.read())
+            try:
+                return _torch_zip.read(fh, path, map_location, weights_only, bool(mmap and path is not None),
+                                       _SafeUnpickler, _ALLOWED)
+            except pickle.UnpicklingError as e:
+                raise pickle.UnpicklingError(f"ember.load: {e}") from None
+            except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError, OverflowError,
+                    RecursionError, UnicodeDecodeError, struct.error, zipfile.BadZipFile, OSError) as e:
+                raise RuntimeError(f"ember.load: the file is truncated or corrupted ({type(e).__name__}: {e})") from None
+        data = head + fh.read()
+    finally:
+        if path is not None:
+            fh.close()
     if not data.startswith(_MAGIC):
-        raise RuntimeError("ember.load: not a file written by ember.save (missing header)")
+        raise RuntimeError("ember.load: not a file written by ember.save or torch.save (neither torch's zip format "
+                           "nor ember's header; torch's legacy format, torch.save(..., "
+                           "_use_new_zipfile_serialization=False), is not read)")
     body = io.BytesIO(data[len(_MAGIC):])
     try:
         if weights_only:
