@@ -3016,7 +3016,8 @@ NOT_OPS = {
     "LongTensor", "return_types", "seed", "get_rng_state", "set_rng_state",
     "compiler", "compile",  # torch.compile's interface (test_compile.py)
     # factories (test_tensor.py)
-    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
+    "tensor", "as_tensor", "asarray", "from_numpy", "frombuffer", "zeros", "ones", "full", "empty", "arange",
+    "linspace", "eye",
     "rand",
     "randn", "randint", "randperm", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
     "randn_like",

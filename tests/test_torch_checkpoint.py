@@ -255,3 +255,73 @@ def test_hostile_archives(tmp_path):
     # weights_only=False trusts the file, as torch does (the global resolves)
     assert "refused" not in repr(ember.load(io.BytesIO(_rewrite(good, lambda n, b: pickle.dumps(
         {"n": 3}, protocol=2) if n.endswith("data.pkl") else b)), weights_only=False))
+
+
+# ---- safetensors: a torch program using safetensors.torch runs under `python -m ember`
+
+SAFETENSORS_PROG = r'''
+import sys
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+mode, path = sys.argv[1], sys.argv[2]
+m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+if mode == "save":
+    with torch.no_grad():
+        for i, p in enumerate(m.parameters()):
+            p.copy_(torch.arange(p.numel(), dtype=torch.float32).reshape(p.shape) / 10 - i)
+    save_model(m, path + ".model")
+    save_file({"h": torch.ones(3, dtype=torch.float16), "i": torch.arange(4), "b": torch.tensor([True, False]),
+               "bf": torch.full((2,), 1.5, dtype=torch.bfloat16)}, path, metadata={"format": "pt"})
+else:
+    missing, unexpected = load_model(m, path + ".model")
+    d = load_file(path)
+    print(list(missing), list(unexpected), sorted(d))
+    print([p.tolist() for p in m.parameters()])
+    print(d["h"].tolist(), d["i"].tolist(), d["b"].tolist(), d["bf"].float().tolist(), str(d["bf"].dtype).split(".")[-1])
+'''
+
+
+def _run(prog, *args, ember_run):
+    import subprocess
+    import sys
+    cmd = [sys.executable] + (["-m", "ember"] if ember_run else []) + [str(prog)] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def test_safetensors_both_ways(tmp_path):
+    pytest.importorskip("safetensors")
+    prog = tmp_path / "prog.py"
+    prog.write_text(SAFETENSORS_PROG)
+    outs = {}
+    for writer in ("ember", "torch"):
+        path = tmp_path / f"{writer}.safetensors"
+        _run(prog, "save", path, ember_run=writer == "ember")
+        for reader in ("ember", "torch"):
+            outs[writer, reader] = _run(prog, "load", path, ember_run=reader == "ember")
+    assert len(set(outs.values())) == 1, outs
+    assert "[1.5, 1.5] bfloat16" in outs["ember", "torch"]
+
+
+def test_frombuffer_and_storage_descriptions():
+    import warnings
+    for lib in (ember, torch):
+        buf = bytearray(np.arange(6, dtype=np.float32).tobytes())
+        t = lib.frombuffer(buf, dtype=lib.float32, offset=4, count=3)
+        assert t.tolist() == [1.0, 2.0, 3.0]
+        buf[4:8] = np.float32(9).tobytes()  # shares the buffer's memory
+        assert t[0].item() == 9.0
+        with pytest.raises(ValueError):
+            lib.frombuffer(buf, dtype=lib.float32, offset=2)
+        with pytest.raises(ValueError):
+            lib.frombuffer(buf, dtype=lib.float32, count=7)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            assert lib.frombuffer(b"\x01\x00", dtype=lib.int16).tolist() == [1]
+        assert any("not writable" in str(x.message) for x in w)
+        x = lib.arange(12.0).reshape(3, 4)
+        s, v = x.untyped_storage(), x[1:, 2:].untyped_storage()
+        assert s.data_ptr() == v.data_ptr() and s.nbytes() == v.nbytes() == 48
+        assert x.layout == lib.strided
+    assert lib.complex64 is not None and ember.complex64.itemsize == 8

@@ -42,6 +42,7 @@ int8 = _C.dtype.int8
 uint8 = _C.dtype.uint8
 float16 = half = _C.dtype.float16
 bfloat16 = _C.dtype.bfloat16
+from ._storage import UntypedStorage, cdouble, cfloat, complex128, complex64, frombuffer, layout, strided  # noqa: E402
 
 from ._torch_compat import __version__  # torch API version, TorchVersion("2.13.0+cpu"); ember's own: version.ember
 

@@ -1268,6 +1268,11 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
     """torch.asarray: a tensor sharing obj's memory when it can (a tensor, or a numpy array of an
     ember dtype) unless copy=True; copy=False raises when a copy is needed."""
     from ._factories import as_tensor
+    from ._storage import UntypedStorage
+    if isinstance(obj, UntypedStorage):  # its bytes, read as dtype (torch.asarray of a storage)
+        obj = obj._as_bytes()
+        if dtype is not None and dtype != obj.dtype:
+            obj = obj.view(dtype)
     if copy:
         res = tensor(obj, dtype=dtype, device=device)
     else:
