@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 import numpy as np
 
@@ -579,6 +580,45 @@ def random_nested(r, ember, depth=0):
     return collections.OrderedDict((i, random_nested(r, ember, depth + 1)) for i in range(k))
 
 
+# ------------------------------------------------------------------- torch's zip format
+
+
+def _zip(records, name="archive", compress=zipfile.ZIP_STORED):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", compress) as z:
+        for k, v in records:
+            z.writestr(f"{name}/{k}" if name else k, v)
+    return b.getvalue()
+
+
+def _records(data):
+    z = zipfile.ZipFile(io.BytesIO(data))
+    return [(i.filename.split("/", 1)[1], z.read(i)) for i in z.infolist()]
+
+
+def zip_hostile(hostile, corpus):
+    """Every hostile pickle again inside a torch-format archive (as its data.pkl), and archives whose
+    records lie: compressed (a bomb among them), truncated or doubled storage bytes, a storage record
+    missing, two data.pkl, a data.pkl outside a directory."""
+    out = [("zip/" + name, _zip([("data.pkl", data[len(MAGIC):]), ("version", b"3\n")]), expect)
+           for name, data, expect in hostile if data.startswith(MAGIC)]
+    valid = next(d for n, _, d in corpus if n == "state_dict-sequential")
+    recs = _records(valid)
+    out.append(("zip/valid-rewritten", _zip(recs), "ok"))
+    out.append(("zip/deflated", _zip(recs, compress=zipfile.ZIP_DEFLATED), "reject"))
+    bomb = [(k, v if k != "data/0" else v + bytes(64 << 20)) for k, v in recs]
+    out.append(("zip/bomb", _zip(bomb, compress=zipfile.ZIP_DEFLATED), "reject"))
+    out.append(("zip/short-storage", _zip([(k, v[:len(v) // 2] if k == "data/0" else v) for k, v in recs]), "reject"))
+    out.append(("zip/long-storage", _zip([(k, v * 2 if k == "data/0" else v) for k, v in recs]), "reject"))
+    out.append(("zip/missing-storage", _zip([(k, v) for k, v in recs if k != "data/0"]), "reject"))
+    out.append(("zip/renamed-storage", _zip([(k.replace("data/0", "data/x"), v) for k, v in recs]), "reject"))
+    pkl = dict(recs)["data.pkl"]
+    out.append(("zip/two-pickles", _zip([("a/" + k, v) for k, v in recs] + [("b/data.pkl", pkl)], name=""), "reject"))
+    out.append(("zip/no-directory", _zip(recs, name=""), "reject"))
+    out.append(("zip/empty", _zip([]), "reject"))
+    return out
+
+
 class Case:
     __slots__ = ("i", "kind", "name", "data", "expect", "original")
 
@@ -602,6 +642,7 @@ class Generator:
         self.seed, self.sentinel = seed, sentinel
         self.corpus = valid_corpus()
         self.hostile = hostile_corpus(sentinel)  # before the registration: pickle.dumps would use EXT
+        self.hostile += zip_hostile(self.hostile, self.corpus)
         for code, key in EXT_CODES.items():
             if copyreg._extension_registry.get(key) != code:
                 copyreg.add_extension(key[0], key[1], code)

@@ -236,7 +236,7 @@ class _Reader:
             self.zf = zipfile.ZipFile(fp)
             infos = self.zf.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error,
-                UnicodeDecodeError) as e:
+                UnicodeDecodeError, NotImplementedError) as e:  # (an unsupported zip version or compression)
             raise RuntimeError(f"ember.load: not a readable torch checkpoint archive ({type(e).__name__}: {e})") from None
         pkl = [i.filename for i in infos if i.filename.endswith("/data.pkl") and i.filename.count("/") == 1]
         if len(pkl) != 1:
@@ -260,7 +260,7 @@ class _Reader:
         info = self.record(name)
         try:
             data = self.zf.read(info)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, KeyError) as e:
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, KeyError, NotImplementedError) as e:
             raise pickle.UnpicklingError(f"record {name!r} is truncated or corrupted ({type(e).__name__}: {e})") from None
         if len(data) != info.file_size:
             raise pickle.UnpicklingError(f"record {name!r} is truncated")
