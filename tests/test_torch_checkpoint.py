@@ -325,3 +325,31 @@ def test_frombuffer_and_storage_descriptions():
         assert s.data_ptr() == v.data_ptr() and s.nbytes() == v.nbytes() == 48
         assert x.layout == lib.strided
     assert lib.complex64 is not None and ember.complex64.itemsize == 8
+
+
+def test_a_killed_save_leaves_the_previous_checkpoint(tmp_path):
+    """A process killed while it saves (SIGKILL at random moments) never leaves a partial file: the
+    path holds either the previous checkpoint or the new one, each loading whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = tmp_path / "ck.pt"
+    ember.save({"gen": 0, "w": ember.zeros(1000, 100)}, path)
+    prog = tmp_path / "saver.py"
+    prog.write_text(
+        "import sys, ember\n"
+        "path = sys.argv[1]\n"
+        "for gen in range(1, 10**6):\n"
+        "    ember.save({'gen': gen, 'w': ember.full((1000, 100), float(gen))}, path)\n")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        p = subprocess.Popen([sys.executable, str(prog), str(path)])
+        time.sleep(0.3 + float(rng.uniform(0, 0.3)))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        ck = ember.load(path)  # whole: either the last completed save or the one before
+        assert ck["w"].shape == (1000, 100)
+        assert (ck["w"] == float(ck["gen"])).all().item()
+    leftovers = [f for f in os.listdir(tmp_path) if f not in ("ck.pt", "saver.py")]
+    assert all(f.endswith(".tmp") for f in leftovers)  # a killed writer's temporary file, never the target

@@ -1,0 +1,36 @@
+"""Hyperparameter sweeps on existing engines with ember (examples/sweep_optuna.py and
+examples/sweep_joblib.py, run as a user runs them): Optuna with pruning in one process and with
+two trials at a time, joblib with two worker processes."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script, *args):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), *args], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_optuna_search_with_pruning(jobs):
+    pytest.importorskip("optuna")
+    out = run("sweep_optuna.py", "--trials", "12", "--jobs", jobs)
+    m = re.search(r"trials=(\d+) complete=(\d+) pruned=(\d+)", out)
+    assert m and int(m[1]) == 12 and int(m[2]) + int(m[3]) == 12 and int(m[2]) >= 1, out
+    best = float(re.search(r"best accuracy=([\d.]+)", out)[1])
+    assert best > 0.8, out
+
+
+def test_joblib_seeds_in_two_processes():
+    pytest.importorskip("joblib")
+    out = run("sweep_joblib.py")
+    accs = [float(a) for a in re.findall(r"seed=\d accuracy=([\d.]+) params=131", out)]
+    assert len(accs) == 4 and min(accs) > 0.8, out
+    assert re.search(r"best seed=\d", out)
