@@ -34,3 +34,12 @@ def test_joblib_seeds_in_two_processes():
     accs = [float(a) for a in re.findall(r"seed=\d accuracy=([\d.]+) params=131", out)]
     assert len(accs) == 4 and min(accs) > 0.8, out
     assert re.search(r"best seed=\d", out)
+
+
+def test_ray_tune_with_asha_and_checkpoint_resume(tmp_path):
+    pytest.importorskip("ray.tune")
+    out = run("sweep_ray.py", "--samples", "4", "--fail-once", "--storage", str(tmp_path / "ray"))
+    m = re.search(r"trials=4 errors=0 epochs run=(\d+) stopped early=(\d+) resumed=(\d+)", out)
+    assert m and int(m[3]) >= 1, out  # a crashed trial went on from its ember.save checkpoint
+    assert float(re.search(r"best accuracy=([\d.]+)", out)[1]) > 0.8, out
+    assert "best checkpoint epoch=" in out and "tensors=6" in out

@@ -34,8 +34,6 @@ global, a closure cell, an argument or a module), and builtins rebound after the
 import builtins
 import functools
 import gc
-import math
-import operator
 import os
 import sys
 import threading
@@ -68,6 +66,7 @@ def reset():
     """Forget every recording (torch._dynamo.reset / torch.compiler.reset)."""
     for c in list(_all):
         c.clear()
+
 
 # C functions user code may call during a recording: pure, no side effects
 _PURE_BUILTINS = {getattr(builtins, n) for n in (
@@ -601,5 +600,3 @@ def _has_identity(spec):
         return any(_has_identity(s) for _, s in spec[1])
     return False
 
-
-del math, operator
