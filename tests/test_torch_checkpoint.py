@@ -353,3 +353,26 @@ def test_a_killed_save_leaves_the_previous_checkpoint(tmp_path):
         assert (ck["w"] == float(ck["gen"])).all().item()
     leftovers = [f for f in os.listdir(tmp_path) if f not in ("ck.pt", "saver.py")]
     assert all(f.endswith(".tmp") for f in leftovers)  # a killed writer's temporary file, never the target
+
+
+def test_safe_globals_allow_a_trusted_class(tmp_path):
+    import argparse
+    ns = argparse.Namespace(lr=0.1, epochs=3)
+    ember.save({"args": ns, "w": ember.ones(2)}, tmp_path / "e.pt")
+    torch.save({"args": ns, "w": torch.ones(2)}, tmp_path / "t.pt")
+    for f in ("e.pt", "t.pt"):
+        with pytest.raises(pickle.UnpicklingError, match="add_safe_globals"):
+            ember.load(tmp_path / f)
+        with ember.serialization.safe_globals([argparse.Namespace]):
+            assert ember.load(tmp_path / f)["args"] == ns
+        with pytest.raises(pickle.UnpicklingError):
+            ember.load(tmp_path / f)  # the context manager's allowance ends with the block
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        assert torch.load(tmp_path / "e.pt", weights_only=True)["args"] == ns
+    try:
+        ember.serialization.add_safe_globals([argparse.Namespace])
+        assert ember.serialization.get_safe_globals() == [argparse.Namespace]
+        assert ember.load(tmp_path / "t.pt")["args"] == ns
+    finally:
+        ember.serialization.clear_safe_globals()
+    assert ember.serialization.get_safe_globals() == []

@@ -102,6 +102,46 @@ for _mod in ("builtins", "__builtin__"):  # protocol <= 2 (fix_imports) writes t
                      (_mod, "bytes"): _empty_bytes})
 
 
+# torch.serialization.add_safe_globals: what a user trusts on top of the allowlist, (module, name) -> object
+_SAFE = {}
+
+
+def add_safe_globals(safe_globals):
+    """Allow these globals (classes or functions, or (object, "module.name") pairs) in
+    weights_only loading, as torch.serialization.add_safe_globals: a checkpoint holding, say, an
+    argparse.Namespace then loads."""
+    for g in safe_globals:
+        if isinstance(g, tuple):
+            obj, full = g
+            mod, _, name = full.rpartition(".")
+        else:
+            obj, mod, name = g, g.__module__, g.__qualname__
+        _SAFE[(mod, name)] = obj
+
+
+def get_safe_globals():
+    return list(_SAFE.values())
+
+
+def clear_safe_globals():
+    _SAFE.clear()
+
+
+class safe_globals:
+    """torch.serialization.safe_globals: add_safe_globals for the duration of a `with` block."""
+
+    def __init__(self, safe_globals):
+        self.globals = safe_globals
+
+    def __enter__(self):
+        self.saved = dict(_SAFE)
+        add_safe_globals(self.globals)
+
+    def __exit__(self, *exc):
+        _SAFE.clear()
+        _SAFE.update(self.saved)
+
+
 class _SafeUnpickler(pickle._Unpickler):
     """The pure-Python unpickler, on purpose: its memo is a dict and it reads counted data with
     file.read(n), so a lying length or memo index costs nothing. The C unpickler allocates (and
@@ -113,9 +153,13 @@ class _SafeUnpickler(pickle._Unpickler):
     def find_class(self, module, name):
         fn = _ALLOWED.get((module, name))
         if fn is None:
+            fn = _SAFE.get((module, name))
+        if fn is None:
             raise pickle.UnpicklingError(
                 f"refused to load the global {module}.{name}: only tensors, parameters and plain "
-                "containers are allowed (pass weights_only=False only for files you trust)")
+                f"containers are allowed. If you trust this class or function, allow it with "
+                f"ember.serialization.add_safe_globals([{name}]) or the safe_globals([...]) context manager "
+                f"(torch's names); pass weights_only=False only for files you trust")
         return fn
 
     def load_ext(self):  # copyreg._extension_cache hands out objects without find_class
@@ -127,9 +171,10 @@ class _SafeUnpickler(pickle._Unpickler):
     def persistent_load(self, pid):
         raise pickle.UnpicklingError("persistent ids are not supported")
 
-    def load_build(self):  # state only for OrderedDict (state_dict._metadata), like torch
-        if type(self.stack[-2]) is not collections.OrderedDict:
-            raise pickle.UnpicklingError(f"refused to set the state of a {type(self.stack[-2]).__name__}")
+    def load_build(self):  # state only for OrderedDict (state_dict._metadata) and allowed classes, like torch
+        t = type(self.stack[-2])
+        if t is not collections.OrderedDict and not any(t is c for c in _SAFE.values()):
+            raise pickle.UnpicklingError(f"refused to set the state of a {t.__name__}")
         pickle._Unpickler.load_build(self)
     dispatch[pickle.BUILD[0]] = load_build
 
