@@ -1,5 +1,7 @@
 // Bindings for the fused nn ops and the fused optimizer steps: thin, one call per op or per
 // parameter group.
+#include <unordered_map>
+
 #include "common.h"
 #include "ember/ops/nn.h"
 #include "ember/optim/optim.h"
@@ -36,7 +38,12 @@ struct PyRef {
     Py_DECREF(p);
   }) {}
   py::object get(const char* key) const {
-    PyObject* v = PyDict_GetItemString(o.get(), key);
+    // the keys are string literals: each is interned once (PyDict_GetItemString makes a string per call)
+    static std::unordered_map<const char*, PyObject*> interned;
+    PyObject*& k = interned[key];
+    if (!k) k = PyUnicode_InternFromString(key);
+    PyObject* v = PyDict_GetItemWithError(o.get(), k);
+    if (!v && PyErr_Occurred()) throw py::error_already_set();
     if (!v) throw std::runtime_error(std::string("ember.compile: the optimizer's param group has no '") + key + "' now");
     return py::reinterpret_borrow<py::object>(v);
   }
