@@ -503,18 +503,23 @@ def test_two_threads_train_two_compiled_steps():
     assert all(c._ember_capture.replays >= 3 for c in compiled)
 
 
+def sgd_step(m, ret=lambda loss: loss):
+    """A training step of m (cross-entropy, SGD lr 0.1) returning ret(loss)."""
+    opt = ember.optim.SGD(m.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return ret(loss)
+    return step
+
+
 def test_guard_parameter_requires_grad_and_buffer_identity():
     def build():
         m = nn.Sequential(fixed(nn.Linear(4, 6)), nn.BatchNorm1d(6), nn.ReLU(), fixed(nn.Linear(6, 3), 9))
-        opt = ember.optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return m, step
+        return m, sgd_step(m)
     x, y = data()
     (m1, s1), (m2, s2) = build(), build()
     c = ember.compile(s2)
@@ -725,16 +730,7 @@ def test_explain_reset_and_the_recompile_limit():
 
 def test_a_step_returning_loss_item_replays():
     def build(ret):
-        m = fixed(nn.Linear(4, 3))
-        opt = ember.optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            return ret(loss)
-        return step
+        return sgd_step(fixed(nn.Linear(4, 3)), ret)
     x, y = data()
     for ret, replays in ((lambda l: l.item(), True), (lambda l: {"loss": l.item(), "t": l}, True),
                          (lambda l: l.item() * 2, False), (lambda l: (l.item(), l.item() > 1), False)):

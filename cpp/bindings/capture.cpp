@@ -105,16 +105,6 @@ void bind_capture(py::module_& m) {
       .def("check", &PyGuard::check);
 
   py::class_<capture::Program, std::shared_ptr<capture::Program>>(m, "_Program")
-      .def("mismatch", [](const capture::Program& p, const std::vector<Tensor>& inputs) { return p.mismatch(inputs); })
-      .def("run", [](const capture::Program& p, const std::vector<Tensor>& inputs, py::list calls) {
-        // Note [GIL]: released for a replay with long kernels; a small one keeps it (as eager does)
-        return release_gil_if(p.work >= kNoGilWork, [&] {
-          return p.run(inputs, [&calls](int k) {
-            py::gil_scoped_acquire gil;
-            calls[k]();
-          });
-        });
-      })
       // The guards, then the replay: the results, or None when a guard does not hold (one call per step).
       .def("replay", [](const capture::Program& p, const std::vector<Tensor>& inputs, py::list calls,
                         const PyGuard& guard) -> py::object {
@@ -129,9 +119,7 @@ void bind_capture(py::module_& m) {
       })
       .def_property_readonly("n_steps", [](const capture::Program& p) { return p.steps.size(); })
       .def_property_readonly("n_reads", [](const capture::Program& p) { return p.reads.size(); })
-      .def_property_readonly("step_names", [](const capture::Program& p) { return p.names; })
-      .def_property_readonly("n_slots", [](const capture::Program& p) { return p.n_slots; })
-      .def_property_readonly("n_consts", [](const capture::Program& p) { return p.consts.size(); });
+      .def_property_readonly("step_names", [](const capture::Program& p) { return p.names; });
   m.def("_capture_begin", [](const std::vector<Tensor>& inputs) {
     if (t_recorder || t_paused) throw std::runtime_error("_capture_begin: this thread is already recording");
     t_reads.clear();
@@ -154,9 +142,6 @@ void bind_capture(py::module_& m) {
     t_recorder.reset();
     t_reads.clear();
   });
-  m.def("_capture_fail", [](const std::string& why) { recorder("_capture_fail").fail(why); });
-  m.def("_capture_failure", []() { return t_recorder ? t_recorder->failure() : std::string(); });
-  m.def("_capture_recording", []() { return capture::Recorder::active() != nullptr; });
   m.def("_capture_pause", []() {
     if (!t_recorder || t_paused) throw std::runtime_error("_capture_pause: not recording");
     t_paused = capture::Recorder::pause();

@@ -8,6 +8,8 @@ import numpy as np
 
 from . import _C
 
+# numpy's type of each dtype's bytes (bfloat16, which numpy lacks, travels as its int16 bits);
+# serialization.py and _torch_zip.py read it too
 _NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_, "int32": np.int32,
        "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "float16": np.float16, "bfloat16": np.int16}
 

@@ -27,14 +27,13 @@ import zipfile
 import numpy as np
 
 from . import _C
+from ._storage import _NP
 
 _STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
              "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
              "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool"}
 _STORAGE_OF = {d: s for s, d in _STORAGES.items()}
 # numpy's type of each dtype's bytes (bfloat16, which numpy lacks, travels as its int16 bits)
-_NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_, "int32": np.int32,
-       "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "float16": np.float16, "bfloat16": np.int16}
 _ALIGN = 64
 
 

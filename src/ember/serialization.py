@@ -14,13 +14,12 @@ import zipfile
 import numpy as np
 
 from . import _C, _torch_zip
+from ._storage import _NP  # numpy's type of each dtype's bytes
 
 _MAGIC = b"EMBER-SAVE-1\n"
 _DTYPES = {name: getattr(_C.dtype, name) for name in ("float32", "float64", "int64", "bool", "int32", "int16", "int8",
                                                         "uint8", "float16", "bfloat16")}
-# numpy's type of each dtype's bytes (bfloat16, which numpy lacks, travels as its int16 bits)
-_NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool": np.bool_, "int32": np.int32,
-       "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "float16": np.float16, "bfloat16": np.int16}
+
 
 
 def _rebuild_tensor(raw, dtype, shape, requires_grad):

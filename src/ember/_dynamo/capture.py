@@ -90,10 +90,9 @@ _C_OK = {
     "is_contiguous", "is_floating_point", "__len__", "requires_grad_", "retain_grad", "backward", "detach_",
     "numpy", "item", "float", "double", "long", "bool", "int", "short", "char", "byte", "half", "bfloat16",
     "_to_dtype", "copy_", "fill_", "zero_", "__bool__", "__float__", "__int__", "__index__", "__getitem__",
-    "__setitem__", "_register_hook", "_remove_hook", "_become_view", "__init__", "_capture_recording",
-    "_capture_pause", "_capture_resume", "_capture_opaque", "_capture_fail", "_capture_end", "_capture_abort",
-    "_capture_failure", "_capture_begin", "_capture_sgd", "_capture_adam", "_capture_zero_grads", "__repr__",
-    "__str__", "is_floating_point", "name"}
+    "__setitem__", "_register_hook", "_remove_hook", "_become_view", "__init__", "_capture_sgd", "_capture_adam",
+    "_capture_zero_grads", "_capture_pause", "_capture_resume", "_capture_opaque", "_capture_begin", "_capture_end",
+    "_capture_abort", "__repr__", "__str__", "name"}
 # names whose use in the step's code means it reads an optimizer's or scheduler's state
 _STATE_NAMES = {"param_groups", "state", "defaults", "get_last_lr", "last_epoch", "_last_lr", "base_lrs",
                 "state_dict", "_step_count"}
@@ -452,22 +451,9 @@ class Entry:
                                guards.seqs, _MISSING)
         self.single = out_spec[0] == "T" and program.n_reads == 0
 
-    def why_not(self, spec, tensors):
-        if spec != self.spec:
-            return "the arguments changed"
-        if _default_dtype() is not self.dtype:
-            return "the default dtype changed"
-        if self.guard.check() >= 0:
-            return self.guards.changed() or "guarded Python state changed"
-        return self.program.mismatch(tensors) or None
-
     def rebuild(self, outs):
         n = len(outs) - self.program.n_reads
         return _unflatten(self.out_spec, outs, iter(range(n)), outs[n:])
-
-    def replay(self, tensors):
-        outs = self.program.run(tensors, self.calls)
-        return outs[0] if self.single else self.rebuild(outs)
 
 
 def _default_dtype():
