@@ -322,9 +322,28 @@ def test_weighted_random_sampler():
 def test_chain_stack_datasets_and_worker_info():
     from torch.utils.data import StackDataset as TStack
 
-    from ember.utils.data import ChainDataset, StackDataset, get_worker_info
+    from ember.utils.data import ChainDataset, IterableDataset, StackDataset, get_worker_info
     a, b = [1, 2, 3], [4, 5]
-    assert list(ChainDataset([a, b])) == [1, 2, 3, 4, 5] and len(ChainDataset([a, b])) == 5
+
+    def chain(L, parts):
+        class Part(L.utils.data.IterableDataset):
+            def __init__(self, items):
+                self.items = items
+
+            def __iter__(self):
+                return iter(self.items)
+
+            def __len__(self):
+                return len(self.items)
+        return L.utils.data.ChainDataset([Part(p) for p in parts])
+
+    for L in (ember, torch):
+        assert list(chain(L, [a, b])) == [1, 2, 3, 4, 5] and len(chain(L, [a, b])) == 5
+        with pytest.raises(AssertionError, match="only supports IterableDataset"):
+            list(L.utils.data.ChainDataset([a, b]))  # plain lists are not iterable datasets
+        d = chain(L, [a])
+        assert list(d + chain(L, [b])) == [1, 2, 3, 4, 5]  # IterableDataset + IterableDataset chains
+    assert issubclass(ChainDataset, IterableDataset)
     assert [StackDataset(a, [7, 8, 9])[i] for i in range(3)] == [TStack(a, [7, 8, 9])[i] for i in range(3)]
     assert StackDataset(x=a, y=[7, 8, 9])[1] == TStack(x=a, y=[7, 8, 9])[1]
     assert len(StackDataset(a, a)) == 3

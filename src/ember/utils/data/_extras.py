@@ -1,9 +1,9 @@
 """WeightedRandomSampler (draws with ember.multinomial and ember's generator), ChainDataset,
-StackDataset and get_worker_info, under torch.utils.data's names and signatures."""
+StackDataset, under torch.utils.data's names and signatures."""
 import numbers
 
 from ... import _C
-from .dataset import Dataset
+from .dataset import Dataset, IterableDataset
 from .sampler import Sampler
 
 
@@ -38,7 +38,7 @@ class WeightedRandomSampler(Sampler):
         return self.num_samples
 
 
-class ChainDataset(Dataset):
+class ChainDataset(IterableDataset):
     """The concatenation of iterable datasets, iterated one after the other."""
 
     def __init__(self, datasets):
@@ -46,10 +46,17 @@ class ChainDataset(Dataset):
 
     def __iter__(self):
         for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
             yield from d
 
     def __len__(self):
-        return sum(len(d) for d in self.datasets)
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            total += len(d)
+        return total
 
 
 class StackDataset(Dataset):
@@ -75,8 +82,3 @@ class StackDataset(Dataset):
 
     def __len__(self):
         return self._length
-
-
-def get_worker_info():
-    """None: ember's DataLoader loads in the main process (no worker processes)."""
-    return None

@@ -1,65 +1,161 @@
-"""DataLoader: batches from a sampler, collated by torch's default rules (a dataset's
-__getitems__, when present, returns the list of samples, as torch defines it). The fast path: a
-TensorDataset under the default collate, or a Subset of one (random_split's train/validation
-parts, Subsets of Subsets), gathers each batch with one index_select per tensor, no per-sample
-Python. Single process only (num_workers is accepted and ignored)."""
+"""DataLoader: batches from a sampler (map-style datasets) or from the dataset's own iterator
+(IterableDataset), collated by torch's default rules (a dataset's __getitems__, when present,
+returns the list of samples, as torch defines it), in the main process or, with num_workers > 0,
+in worker processes (Note [DataLoader workers] in _worker.py).
+
+The main process's fast path: a TensorDataset under the default collate, or a Subset of one
+(random_split's train/validation parts, Subsets of Subsets), gathers each batch with one
+index_select per tensor, no per-sample Python."""
+import functools
+import itertools
+import multiprocessing
+import os
+import select
+import signal
+import socket
+import warnings
+
 from ... import _C
-from ._collate import default_collate
-from .dataset import Subset, TensorDataset
+from . import _worker
+from ._collate import default_collate, default_convert
+from ._fetch import IterableFetcher, MapFetcher, _InfiniteConstantSampler, plain_tensor_dataset
+from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
+
+_FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
 
 
 class DataLoader:
+    _initialized = False
+
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
                  pin_memory_device="", in_order=True):
         if num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
+                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
+        self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.in_order = in_order
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            if shuffle not in {False, None}:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle option, "
+                                 f"but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option, "
+                                 f"but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
+                                 f"but got batch_sampler={batch_sampler}")
+        else:
+            shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
             batch_size, drop_last = None, False
-        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0):
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+        elif not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.num_workers = num_workers
-        self.generator = generator
         if sampler is None:
-            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-        self.sampler = sampler
+            if self._iterable:
+                sampler = _InfiniteConstantSampler()
+            else:
+                sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
         self.batch_sampler = batch_sampler
+        self.generator = generator
         self._default_collate = collate_fn is None
-        self.collate_fn = collate_fn or default_collate
-        self._fast = self._default_collate and batch_sampler is not None and _plain_tensor_dataset(dataset)
-        self._subset_gather = (_subset_gather(dataset) if self._default_collate and batch_sampler is not None
-                               and not self._fast else None)
+        self.collate_fn = collate_fn or (default_collate if batch_sampler is not None else default_convert)
+        self.persistent_workers = persistent_workers
+        self._iterator = None
+        self._len_called = None
+        self._initialized = True
+
+    def __setattr__(self, attr, val):
+        if self._initialized and attr in _FROZEN:
+            raise ValueError(f"{attr} attribute should not be set after {type(self).__name__} is initialized")
+        if attr == "multiprocessing_context":
+            val = _check_context(val, self.num_workers)
+        super().__setattr__(attr, val)
+
+    @property
+    def _auto_collation(self):
+        return self.batch_sampler is not None
+
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self._auto_collation else self.sampler
+
+    def _make_fetcher(self):
+        kind = IterableFetcher if self._iterable else MapFetcher
+        return functools.partial(kind, auto_collation=self._auto_collation, collate_fn=self.collate_fn,
+                                 drop_last=self.drop_last, default_collate=self._default_collate)
 
     def __iter__(self):
-        if self.batch_sampler is None:
-            for i in self.sampler:
-                yield self.dataset[i]
-            return
-        if self._fast and type(self.batch_sampler) is BatchSampler:
+        if self.pin_memory:
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
+                          "memory won't be used.", stacklevel=2)
+        if self.num_workers == 0:
+            return self._single_process()
+        if self.persistent_workers:
+            if self._iterator is None:
+                self._iterator = _MultiProcessingIter(self)
+            else:
+                self._iterator._reset(self)
+            return self._iterator
+        return _MultiProcessingIter(self)
+
+    def _single_process(self):
+        if (not self._iterable and self._default_collate and type(self.batch_sampler) is BatchSampler
+                and plain_tensor_dataset(self.dataset)):
             yield from self._tensor_batches()
             return
-        getitems = getattr(self.dataset, "__getitems__", None)
-        for indices in self.batch_sampler:
-            if self._fast:
-                yield self.dataset._gather(indices)
-            elif self._subset_gather is not None:
-                batch = self._subset_gather(indices)
-                yield batch if batch is not None else self.collate_fn(getitems(indices))
-            elif getitems is not None:
-                yield self.collate_fn(getitems(indices))
-            else:
-                yield self.collate_fn([self.dataset[i] for i in indices])
+        fetch = self._make_fetcher()(self.dataset).fetch
+        n = 0
+        for index in self._index_sampler:
+            try:
+                batch = fetch(index)
+            except StopIteration:
+                return
+            n += 1
+            self._check_length(n)
+            yield batch
+
+    def _check_length(self, n):
+        if self._iterable and self._len_called is not None and n > self._len_called:
+            msg = (f"Length of IterableDataset {self.dataset} was reported to be {self._len_called}(when accessing "
+                   f"len(dataloader)), but {n} samples have been fetched. ")
+            if self.num_workers > 0:
+                msg += ("For multiprocessing data-loading, this could be caused by not properly configuring the "
+                        "IterableDataset replica at each worker. Please see "
+                        "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset for examples.")
+            warnings.warn(msg, stacklevel=3)
 
     def _tensor_batches(self):
         n = len(self.dataset)
@@ -75,41 +171,195 @@ class DataLoader:
             yield gather(tensors, idx, start, min(start + bs, m))
 
     def __len__(self):
-        if self.batch_sampler is None:
-            return len(self.sampler)
-        return len(self.batch_sampler)
+        if self._iterable:
+            length = self._len_called = len(self.dataset)
+            if self.batch_size is not None:
+                length = length // self.batch_size if self.drop_last else -(-length // self.batch_size)
+            return length
+        return len(self._index_sampler)
+
+    def check_worker_number_rationality(self):
+        """torch's warning when more workers are asked for than this process may use CPUs."""
+        if not self.num_workers:
+            return
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if cpus is None or self.num_workers > cpus:
+            suggest = ("DataLoader is not able to compute a suggested max number of worker in current system."
+                       if cpus is None else
+                       f"Our suggested max number of worker in current system is {cpus}"
+                       f"{'' if hasattr(os, 'sched_getaffinity') else ' (`cpuset` is not taken into account)'}, "
+                       "which is smaller than what this DataLoader is going to create.")
+            warnings.warn(f"This DataLoader will create {self.num_workers} worker processes in total. {suggest} "
+                          "Please be aware that excessive worker creation might get DataLoader running slow or even "
+                          "freeze, lower the worker number to avoid potential slowness/freeze if necessary.",
+                          stacklevel=3)
 
 
-def _plain_tensor_dataset(ds):
-    """A TensorDataset whose item access is TensorDataset's own (a subclass overriding
-    __getitem__ or __getitems__ must be called, as torch does)."""
-    t = type(ds)
-    return (isinstance(ds, TensorDataset) and t.__getitem__ is TensorDataset.__getitem__
-            and getattr(t, "__getitems__", None) is getattr(TensorDataset, "__getitems__", None))
-
-
-def _plain_subset(ds):
-    t = type(ds)
-    return (t is Subset or (isinstance(ds, Subset) and t.__getitem__ is Subset.__getitem__
-                            and t.__getitems__ is Subset.__getitems__))
-
-
-def _subset_gather(ds):
-    """For a Subset (of Subsets ...) of a plain TensorDataset whose item access is Subset's own: a
-    function from a batch of indices to the collated batch by one gather, the same tensors torch's
-    per-sample path and default_collate give; None where a batch must take that path (an index
-    the gather would read differently: negative, or past the end)."""
-    chain = []
-    while _plain_subset(ds):
-        chain.append(ds.indices)
-        ds = ds.dataset
-    if not chain or not _plain_tensor_dataset(ds):
+def _check_context(ctx, num_workers):
+    if ctx is None:
         return None
-    base = ds
+    if num_workers <= 0:
+        raise ValueError("multiprocessing_context can only be used with multi-process loading (num_workers > 0), "
+                         f"but got num_workers={num_workers}")
+    if isinstance(ctx, str):
+        methods = multiprocessing.get_all_start_methods()
+        if ctx not in methods:
+            raise ValueError(f"multiprocessing_context option should specify a valid start method in {methods!r}, "
+                             f"but got multiprocessing_context={ctx!r}")
+        ctx = multiprocessing.get_context(ctx)
+    if not isinstance(ctx, multiprocessing.context.BaseContext):
+        raise TypeError("multiprocessing_context option should be a valid context object or a string specifying "
+                        f"the start method, but got multiprocessing_context={ctx}")
+    return ctx
 
-    def gather(indices):
-        for idx in chain:  # the outermost Subset's indices first, as Subset.__getitems__ maps them
-            indices = [idx[i] for i in indices]
-        return _C._gather_rows(list(base.tensors), indices)
 
-    return gather
+class _MultiProcessingIter:
+    """The iterator of a DataLoader with workers (Note [DataLoader workers]). Workers start when it
+    is made and stop when the epoch ends (unless persistent_workers), when it is garbage-collected,
+    or at exit."""
+
+    def __init__(self, loader):
+        loader.check_worker_number_rationality()
+        self._loader = loader
+        self._n = loader.num_workers
+        self._timeout = loader.timeout
+        self._in_order = loader.in_order
+        self._persistent = loader.persistent_workers
+        self._prefetch = loader.prefetch_factor
+        self._iterable = loader._iterable
+        self._shutdown = True
+        from ... import empty
+        self._base_seed = empty((), dtype=_C.dtype.int64).random_(generator=loader.generator).item()
+        ctx = loader.multiprocessing_context or multiprocessing.get_context()
+        make_fetcher = loader._make_fetcher()
+        self._workers, self._chans = [], []
+        self._shutdown = False
+        try:
+            for i in range(self._n):
+                main_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                _worker.MAIN_ENDS.add(main_end)
+                self._chans.append(_worker.Channel(main_end))
+                w = ctx.Process(target=_worker.worker_loop, daemon=True,
+                                args=(worker_end, make_fetcher, loader.dataset, self._base_seed,
+                                      loader.worker_init_fn, i, self._n))
+                try:
+                    w.start()
+                finally:
+                    worker_end.close()
+                self._workers.append(w)
+        except BaseException:
+            self._shutdown_workers()
+            raise
+        self._reset(loader, first_iter=True)
+
+    def _reset(self, loader, first_iter=False):
+        self._sampler_iter = iter(loader._index_sampler)
+        self._num_yielded = 0
+        self._pending = {}  # task number -> worker, in task order
+        self._send_idx = 0
+        self._active = [True] * self._n
+        self._rr = itertools.cycle(range(self._n))
+        if not first_iter:  # persistent workers: end the last epoch's tasks, restart iterable datasets
+            for chan in self._chans:
+                chan.send(_worker.RESUME)
+            for w in range(self._n):
+                while self._recv(w) != _worker.RESUME:
+                    pass
+        for _ in range(self._prefetch * self._n):
+            self._try_put_index()
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return len(self._loader)
+
+    def _try_put_index(self):
+        try:
+            index = next(self._sampler_iter)
+        except StopIteration:
+            return
+        for _ in range(self._n):
+            w = next(self._rr)
+            if self._active[w]:
+                break
+        else:
+            return
+        self._chans[w].send((self._send_idx, index))
+        self._pending[self._send_idx] = w
+        self._send_idx += 1
+
+    def __next__(self):
+        while True:
+            if not self._pending:
+                if not self._persistent:
+                    self._shutdown_workers()
+                raise StopIteration
+            if self._in_order:
+                w = next(iter(self._pending.values()))
+            else:
+                w = self._ready_worker()
+            idx, data = self._recv(w)
+            del self._pending[idx]
+            if isinstance(data, _worker.Stop):
+                if self._active[w]:
+                    self._active[w] = False
+                    self._try_put_index()
+                continue
+            self._try_put_index()
+            if isinstance(data, _worker.ExceptionWrapper):
+                data.reraise()
+            self._num_yielded += 1
+            self._loader._check_length(self._num_yielded)
+            return data
+
+    def _ready_worker(self):
+        waiting = set(self._pending.values())
+        ready, _, _ = select.select([self._chans[w] for w in waiting], [], [], self._timeout or None)
+        if not ready:
+            raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
+        return self._chans.index(ready[0])
+
+    def _recv(self, w):
+        if self._shutdown:
+            raise RuntimeError("DataLoader's worker processes have been shut down")
+        chan = self._chans[w]
+        if self._timeout > 0:
+            ready, _, _ = select.select([chan], [], [], self._timeout)
+            if not ready:
+                raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
+        try:
+            return chan.recv()
+        except (EOFError, ConnectionResetError):
+            pass
+        proc = self._workers[w]
+        proc.join(1.0)
+        code = proc.exitcode
+        how = (f"killed by signal: {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exit code {code}")
+        self._shutdown_workers()
+        raise RuntimeError(f"DataLoader worker (pid(s) {proc.pid}) exited unexpectedly ({how})")
+
+    def _shutdown_workers(self):
+        if self._shutdown:
+            return
+        self._shutdown = True
+        for chan in self._chans:
+            try:
+                chan.send(None)
+            except OSError:
+                pass
+        for w in self._workers:
+            w.join(5.0)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+        for chan in self._chans:
+            _worker.MAIN_ENDS.discard(chan.sock)
+            chan.close()
+
+    def __del__(self):
+        try:
+            self._shutdown_workers()
+        except Exception:
+            pass

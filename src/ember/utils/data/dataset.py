@@ -1,19 +1,33 @@
 """Dataset, TensorDataset, Subset, random_split. TensorDataset has a batched gather so the
 DataLoader takes a whole batch in one C++ call per tensor."""
+import collections.abc
 import math
 import numbers
+from typing import Generic, TypeVar
 
 from ... import _C
 
 Tensor = _C.Tensor
+_T_co = TypeVar("_T_co", covariant=True)
 
 
-class Dataset:
+class Dataset(Generic[_T_co]):
+    """A map-style dataset: __getitem__ (and usually __len__). Generic, as torch's: `Dataset[int]`."""
+
     def __getitem__(self, index):
         raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset[_T_co], collections.abc.Iterable):
+    """An iterable-style dataset: __iter__ yields the samples. The DataLoader draws no indices for
+    it; with workers, each worker iterates its own copy (shard it through get_worker_info())."""
+
+    def __add__(self, other):
+        from ._extras import ChainDataset
+        return ChainDataset([self, other])
 
 
 class TensorDataset(Dataset):
