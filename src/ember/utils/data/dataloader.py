@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import socket
+import time
 import warnings
 
 from ... import _C
@@ -96,6 +97,7 @@ class DataLoader:
         self._iterator = None
         self._len_called = None
         self._initialized = True
+        self.check_worker_number_rationality()
 
     def __setattr__(self, attr, val):
         if self._initialized and attr in _FROZEN:
@@ -132,6 +134,7 @@ class DataLoader:
         return _MultiProcessingIter(self)
 
     def _single_process(self):
+        _base_seed(self.generator)  # drawn as with workers, so the shuffle order does not depend on num_workers
         if (not self._iterable and self._default_collate and type(self.batch_sampler) is BatchSampler
                 and plain_tensor_dataset(self.dataset)):
             yield from self._tensor_batches()
@@ -144,18 +147,9 @@ class DataLoader:
             except StopIteration:
                 return
             n += 1
-            self._check_length(n)
+            if self._iterable:
+                _check_length(self.dataset, self._len_called, n, 0)
             yield batch
-
-    def _check_length(self, n):
-        if self._iterable and self._len_called is not None and n > self._len_called:
-            msg = (f"Length of IterableDataset {self.dataset} was reported to be {self._len_called}(when accessing "
-                   f"len(dataloader)), but {n} samples have been fetched. ")
-            if self.num_workers > 0:
-                msg += ("For multiprocessing data-loading, this could be caused by not properly configuring the "
-                        "IterableDataset replica at each worker. Please see "
-                        "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset for examples.")
-            warnings.warn(msg, stacklevel=3)
 
     def _tensor_batches(self):
         n = len(self.dataset)
@@ -192,7 +186,26 @@ class DataLoader:
             warnings.warn(f"This DataLoader will create {self.num_workers} worker processes in total. {suggest} "
                           "Please be aware that excessive worker creation might get DataLoader running slow or even "
                           "freeze, lower the worker number to avoid potential slowness/freeze if necessary.",
-                          stacklevel=3)
+                          stacklevel=4)
+
+
+def _base_seed(generator):
+    """The seed of an epoch's workers (worker i seeds itself with base + i), drawn as torch draws it
+    for every epoch, workers or not."""
+    from ... import empty
+    return empty((), dtype=_C.dtype.int64).random_(generator=generator).item()
+
+
+def _check_length(dataset, len_called, n, num_workers):
+    """torch's warning when an IterableDataset yields more batches than len(dataloader) said."""
+    if len_called is not None and n > len_called:
+        msg = (f"Length of IterableDataset {dataset} was reported to be {len_called}(when accessing "
+               f"len(dataloader)), but {n} samples have been fetched. ")
+        if num_workers > 0:
+            msg += ("For multiprocessing data-loading, this could be caused by not properly configuring the "
+                    "IterableDataset replica at each worker. Please see "
+                    "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset for examples.")
+        warnings.warn(msg, stacklevel=3)
 
 
 def _check_context(ctx, num_workers):
@@ -220,16 +233,15 @@ class _MultiProcessingIter:
 
     def __init__(self, loader):
         loader.check_worker_number_rationality()
-        self._loader = loader
         self._n = loader.num_workers
+        self._dataset = loader.dataset  # the iterator holds no reference to the loader, which may hold it
         self._timeout = loader.timeout
         self._in_order = loader.in_order
         self._persistent = loader.persistent_workers
         self._prefetch = loader.prefetch_factor
         self._iterable = loader._iterable
         self._shutdown = True
-        from ... import empty
-        self._base_seed = empty((), dtype=_C.dtype.int64).random_(generator=loader.generator).item()
+        self._base_seed = _base_seed(loader.generator)
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
         make_fetcher = loader._make_fetcher()
         self._workers, self._chans = [], []
@@ -253,7 +265,9 @@ class _MultiProcessingIter:
         self._reset(loader, first_iter=True)
 
     def _reset(self, loader, first_iter=False):
-        self._sampler_iter = iter(loader._index_sampler)
+        self._index_sampler = loader._index_sampler
+        self._sampler_iter = iter(self._index_sampler)
+        self._len_called = loader._len_called
         self._num_yielded = 0
         self._pending = {}  # task number -> worker, in task order
         self._send_idx = 0
@@ -272,7 +286,7 @@ class _MultiProcessingIter:
         return self
 
     def __len__(self):
-        return len(self._loader)
+        return len(self._index_sampler)
 
     def _try_put_index(self):
         try:
@@ -310,13 +324,15 @@ class _MultiProcessingIter:
             if isinstance(data, _worker.ExceptionWrapper):
                 data.reraise()
             self._num_yielded += 1
-            self._loader._check_length(self._num_yielded)
+            if self._iterable:
+                _check_length(self._dataset, self._len_called, self._num_yielded, self._n)
             return data
 
     def _ready_worker(self):
         waiting = set(self._pending.values())
         ready, _, _ = select.select([self._chans[w] for w in waiting], [], [], self._timeout or None)
         if not ready:
+            self._shutdown_workers(stuck=True)
             raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
         return self._chans.index(ready[0])
 
@@ -327,6 +343,7 @@ class _MultiProcessingIter:
         if self._timeout > 0:
             ready, _, _ = select.select([chan], [], [], self._timeout)
             if not ready:
+                self._shutdown_workers(stuck=True)
                 raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
         try:
             return chan.recv()
@@ -340,7 +357,9 @@ class _MultiProcessingIter:
         self._shutdown_workers()
         raise RuntimeError(f"DataLoader worker (pid(s) {proc.pid}) exited unexpectedly ({how})")
 
-    def _shutdown_workers(self):
+    def _shutdown_workers(self, stuck=False):
+        """Ask the workers to end, give them 5 s in all (none if they are stuck in a task that timed
+        out), then terminate the rest."""
         if self._shutdown:
             return
         self._shutdown = True
@@ -349,8 +368,9 @@ class _MultiProcessingIter:
                 chan.send(None)
             except OSError:
                 pass
+        deadline = time.monotonic() + (0.0 if stuck else 5.0)
         for w in self._workers:
-            w.join(5.0)
+            w.join(max(0.0, deadline - time.monotonic()))
             if w.is_alive():
                 w.terminate()
                 w.join()
