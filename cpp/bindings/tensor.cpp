@@ -110,6 +110,26 @@ void bind_tensor(py::module_& m) {
   m.def("_storage_bytes", [](const Tensor& t) {
     return py::bytes(static_cast<const char*>(t->storage->data), t->storage->nbytes);
   });
+  // Note [Shared memory]: move a storage into a memfd, ask whether it is there, its (fd, offset,
+  // bytes), and a flat tensor over another process's shared storage.
+  m.def("_share_memory", [](const Tensor& t) { share_storage(*t->storage); });
+  m.def("_is_shared", [](const Tensor& t) { return t->storage->shm_fd >= 0; });
+  m.def("_shared_handle", [](const Tensor& t) {
+    const Storage& s = *t->storage;
+    if (s.shm_fd < 0) throw ValueError("_shared_handle: the tensor is not in shared memory");
+    return py::make_tuple(s.shm_fd, s.shm_offset, s.nbytes);
+  });
+  m.def("_from_shared", [](int fd, size_t offset, size_t nbytes, DType dtype) {
+    size_t isz = itemsize(dtype);
+    if (nbytes % isz)
+      throw ValueError("_from_shared: " + std::to_string(nbytes) + " bytes is not a whole number of " + dtype_name(dtype));
+    auto t = std::make_shared<TensorImpl>();
+    t->storage = map_shared(fd, offset, nbytes);
+    t->shape = Shape{(int64_t)(nbytes / isz)};
+    t->strides = Shape{1};
+    t->dtype = dtype;
+    return Tensor(t);
+  });
   m.def("_as_strided", [](const Tensor& base, const Shape& size, const Shape& stride, int64_t offset) {
     // every element of the view inside the flat base (checked: the sizes come from a file)
     if (base->dim() != 1 || !base->is_contiguous() || base->offset != 0)

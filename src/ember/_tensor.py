@@ -300,6 +300,15 @@ for _name, _fn in {
 }.items():
     setattr(Tensor, _name, _fn)
 
+def _share_memory_(self):
+    """Move this tensor's storage into shared memory, in place (Note [Shared memory]); processes
+    forked afterwards, or sent the tensor through multiprocessing, share its values. Returns self."""
+    _C._share_memory(self)
+    return self
+
+
+Tensor.share_memory_ = _share_memory_
+Tensor.is_shared = lambda self: _C._is_shared(self)
 Tensor.__hash__ = object.__hash__  # identity hash (tensors key optimizer state), at C speed
 Tensor.device = property(lambda self: _CPU)
 Tensor.is_cuda = property(lambda self: False)

@@ -395,6 +395,12 @@ class Module:
         raise RuntimeError("ember runs on the CPU only")
 
     def share_memory(self):
+        """Move every parameter, its gradient and every buffer into shared memory (in place), so
+        that processes forked afterwards, or sent the module, train the same tensors (Hogwild)."""
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
         return self
 
     # ---- printing

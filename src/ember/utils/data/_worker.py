@@ -14,10 +14,10 @@ workers round-robin, prefetch_factor per worker outstanding.
 A batch's tensors do not go through pickle. The batch is pickled with each tensor replaced by a
 persistent id; the tensors' elements are copied, 64-byte aligned, into one block: a memfd (an
 anonymous shared-memory file) when the block is 64 KiB or more, else the end of the message. The
-memfd's descriptor crosses the socket with SCM_RIGHTS; the main process maps it and the batch's
-tensors are numpy-backed views of that mapping (zero copies on the main side). The memfd has no
-name, so nothing is left in /dev/shm whichever process dies first: the memory is freed when the
-last tensor over it is.
+memfd's descriptor crosses the socket with SCM_RIGHTS; the main process maps each tensor's part of
+it as that tensor's shared storage (Note [Shared memory]; zero copies on the main side, and
+is_shared() as torch's worker batches). The memfd has no name, so nothing is left in /dev/shm
+whichever process dies first: the memory is freed when the last tensor over it is.
 
 A worker ends when it receives None, or when its socket reaches end-of-file: the main process
 died. Under fork a worker first closes its copies of every main-side socket (its own and other
@@ -157,6 +157,18 @@ def _dtype_name(t):
     return str(t.dtype).rsplit(".", 1)[-1]
 
 
+def _shared(fd, name, shape, offset):
+    """A tensor of dtype `name` and `shape` over the shared-memory file `fd` at byte `offset`: its
+    own shared storage (is_shared(), as a batch from torch's workers)."""
+    dtype = getattr(_C.dtype, name)
+    count = 1
+    for s in shape:
+        count *= s
+    if count == 0:
+        return _C._empty(list(shape), dtype)
+    return _C._from_shared(fd, offset, count * np.dtype(NP_DTYPE[name]).itemsize, dtype).view(shape)
+
+
 def _over(block, name, shape, offset):
     """A tensor of dtype `name` and `shape` over `block` at byte `offset` (numpy-backed, no copy)."""
     count = 1
@@ -230,22 +242,22 @@ class Channel:
             if has_fd:
                 if not fds:
                     raise EOFError
-                block = mmap.mmap(fds[0], block_size)
+                block = fds[0]
             else:
                 block = self._recv_exact(block_size) if block_size else b""
+            tensors = []
+            if nhead:
+                for name, shape, offset, requires_grad, is_param in pickle.loads(body[:nhead]):
+                    t = _shared(block, name, shape, offset) if has_fd else _over(block, name, shape, offset)
+                    if is_param:
+                        from ...nn import Parameter
+                        t = Parameter(t, requires_grad)
+                    elif requires_grad:
+                        t.requires_grad_(True)
+                    tensors.append(t)
         finally:
             for fd in fds:
                 os.close(fd)
-        tensors = []
-        if nhead:
-            for name, shape, offset, requires_grad, is_param in pickle.loads(body[:nhead]):
-                t = _over(block, name, shape, offset)
-                if is_param:
-                    from ...nn import Parameter
-                    t = Parameter(t, requires_grad)
-                elif requires_grad:
-                    t.requires_grad_(True)
-                tensors.append(t)
         return _Unpickler(io.BytesIO(memoryview(body)[nhead:]), tensors).load()
 
     def _recv_exact(self, n):
