@@ -46,6 +46,7 @@ MODULES = [
     ("torch.utils.data", "ember.utils.data"),
     ("torch.autograd", "ember.autograd"),
     ("torch.linalg", "ember.linalg"),
+    ("torch.multiprocessing", "ember.multiprocessing"),
 ]
 
 # Exclusion rules, first match wins: (reason, regex fully matching the name, modules it applies to or None = all).
@@ -63,7 +64,7 @@ EXCLUDE = [
      r"|ScalingType|SwizzleType", None),
     ("distributed and multi-process internals",
      r"is_distributed|DistributedSampler|batch_norm_(backward_elemt|backward_reduce|elemt|gather_stats.*|stats"
-     r"|update_stats)|share_memory_|is_shared", None),
+     r"|update_stats)", None),
     ("quantization, and sub-byte / float8 / bit storage formats",
      r"quantize.*|dequantize|q_.*|qint.*|quint.*|qscheme|quantized_.*|fake_quantize.*|fused_moving_avg_obs_fake_quant"
      r"|choose_qparams.*|int_repr|empty_quantized|is_quantized|bits.*|float8_.*|float4_.*|uint[1-7]|int[1-7]", None),
