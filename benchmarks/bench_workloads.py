@@ -56,3 +56,13 @@ def test_compiled_flavours_train_as_eager(wid):
         r.steps()
     assert comp.loss() == eager.loss() == step.loss()
     assert step.step._ember_capture.replays > 0
+
+
+def test_loader_workers_flavours_train_alike():
+    """loader_workers.py: with two workers ember's loop sees the batches it sees in the main process,
+    in the same order, so it ends on the same loss. (Persistent workers draw their base seed once, not
+    every epoch, so from the second epoch on their shuffle order differs, as torch's does.)"""
+    import loader_workers
+    runs = [loader_workers.one(f, 10, 1, 128) for f in ("ember-w0", "ember-w2", "ember-w2-persistent")]
+    assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["batches"] == runs[2]["batches"] == 4
+    assert runs[2]["loss"] == loader_workers.one("ember-w2-persistent", 10, 1, 128)["loss"]
