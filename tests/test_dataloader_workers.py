@@ -367,6 +367,13 @@ class Dying:
 def test_a_dying_worker_raises():
     with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid\(s\) \d+\) exited unexpectedly"):
         list(edata.DataLoader(Dying(), batch_size=1, num_workers=2))
+    dl = edata.DataLoader(Dying(), batch_size=1, num_workers=2, persistent_workers=True)
+    for _ in range(2):  # a persistent loader whose worker died starts new workers for the next epoch
+        it = iter(dl)
+        assert next(it).tolist() == [0]
+        with pytest.raises(RuntimeError, match="exited unexpectedly"):
+            list(it)
+    del dl, it
 
 
 def test_unpicklable_batch_reraised():

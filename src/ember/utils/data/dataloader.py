@@ -126,7 +126,7 @@ class DataLoader:
         if self.num_workers == 0:
             return self._single_process()
         if self.persistent_workers:
-            if self._iterator is None:
+            if self._iterator is None or self._iterator._shutdown:  # (shut down by a timeout or a dead worker)
                 self._iterator = _MultiProcessingIter(self)
             else:
                 self._iterator._reset(self)
