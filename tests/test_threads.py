@@ -195,6 +195,113 @@ def test_shared_leaf_concurrent_matmul_backward_subprocess():
     assert r.returncode == 0, f"rc={r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
 
 
+class _Rendezvous(ember.autograd.Function):
+    """Identity whose backward waits for the other thread's backward to reach the same point."""
+
+    @staticmethod
+    def forward(ctx, x, barrier):
+        ctx.barrier = barrier
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        ctx.barrier.wait(timeout=20)
+        return g, None
+
+
+def test_backward_passes_run_concurrently():
+    """Note [Engine per run]: two threads' backward passes over their own graphs are inside the
+    engine at the same time (with one engine-wide lock the second could not start before the first
+    ended, and the barrier would break)."""
+    barrier = threading.Barrier(2)
+    grads, errors = {}, []
+
+    def run(k):
+        try:
+            w = ember.full((3,), float(k + 1), requires_grad=True)
+            (_Rendezvous.apply(w * w, barrier) * 2).sum().backward()
+            grads[k] = w.grad.tolist()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert grads == {0: [4.0] * 3, 1: [8.0] * 3}
+
+
+def test_concurrent_grad_over_one_shared_graph():
+    """Threads differentiate one retained graph at once: every result is the serial one, and
+    gradients accumulated into a shared leaf from all of them add up exactly."""
+    x = ember.linspace(-1, 1, 64, requires_grad=True)
+    y = (x.sin() * x.exp()).tanh().sum()
+    want = ember.autograd.grad(y, x, retain_graph=True)[0].tolist()
+    results, errors = [], []
+    w = ember.zeros(8, requires_grad=True)
+
+    def run():
+        try:
+            for _ in range(50):
+                results.append(ember.autograd.grad(y, x, retain_graph=True)[0].tolist())
+                (w * 2.0).sum().backward()  # a leaf shared by every thread's own graph
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors
+    assert len(results) == 200 and all(r == want for r in results)
+    assert w.grad.tolist() == [400.0] * 8
+
+
+def test_backward_inside_a_function_backward_in_threads():
+    """A Python Function whose backward runs its own backward pass (a nested pass, its own task),
+    from several threads."""
+    class Inner(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            with ember.enable_grad():
+                z = x.detach().requires_grad_(True)
+                (dz,) = ember.autograd.grad((z * z).sum(), z)
+            return g * dz
+
+    out, errors = {}, []
+
+    def run(k):
+        try:
+            for _ in range(20):
+                x = ember.full((4,), float(k), requires_grad=True)
+                Inner.apply(x).sum().backward()
+            out[k] = x.grad.tolist()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert out == {k: [2.0 * k] * 4 for k in range(3)}
+
+
 # ------------------------------------------------------------------ thread count
 
 

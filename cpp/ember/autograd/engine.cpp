@@ -1,5 +1,6 @@
 // The backward engine: dependency counting with an explicit stack, a ready queue, per-node
-// gradient buffers. Nothing recurses: neither graph traversal nor node destruction.
+// gradient buffers kept in the run's GraphTask (Note [Engine per run]). Nothing recurses: neither
+// graph traversal nor node destruction.
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -158,14 +159,64 @@ void set_history(const Tensor& out, const std::shared_ptr<Node>& node, uint32_t 
   out->requires_grad = true;
 }
 
+namespace {
+
+// Note [Engine per run]: one backward pass's scratch. Each node it reaches gets a slot (kept alive
+// by it): the dependencies still pending and the gradients gathered so far. Nodes are found by an
+// open-addressing table keyed by address, so nothing of a run is written into the graph and passes
+// over disjoint graphs (two threads training two models) share no state.
+struct GraphTask {
+  struct Slot {
+    std::shared_ptr<Node> node;
+    int32_t deps = 0;
+    std::vector<Tensor> buffer;
+  };
+  std::vector<Slot> slots;
+  std::vector<std::pair<Node*, int32_t>> table = std::vector<std::pair<Node*, int32_t>>(32, {nullptr, -1});
+
+  static size_t hash(const Node* p) {
+    uint64_t x = reinterpret_cast<uintptr_t>(p);
+    x ^= x >> 29;
+    return (size_t)(x * 0xbf58476d1ce4e5b9ULL >> 17);
+  }
+  int32_t find(const Node* n) const {
+    const size_t m = table.size() - 1;
+    for (size_t i = hash(n) & m;; i = (i + 1) & m) {
+      if (table[i].first == n) return table[i].second;
+      if (!table[i].first) return -1;
+    }
+  }
+  void place(Node* n, int32_t v) {
+    const size_t m = table.size() - 1;
+    size_t i = hash(n) & m;
+    while (table[i].first) i = (i + 1) & m;
+    table[i] = {n, v};
+  }
+  // The slot of `n`, made (with no dependencies yet) when the run first reaches it; `fresh` says so.
+  int32_t slot_of(const std::shared_ptr<Node>& n, bool& fresh) {
+    int32_t k = find(n.get());
+    fresh = k < 0;
+    if (!fresh) return k;
+    if (2 * (slots.size() + 1) > table.size()) {
+      std::vector<std::pair<Node*, int32_t>> old(table.size() * 2, {nullptr, -1});
+      old.swap(table);
+      for (auto& e : old)
+        if (e.first) place(e.first, e.second);
+    }
+    k = (int32_t)slots.size();
+    slots.push_back({n, 0, {}});
+    place(n.get(), k);
+    return k;
+  }
+};
+
+}  // namespace
+
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
                                  bool allow_unused) {
-  // The bindings call this without the GIL: one backward at a time (nodes carry the engine's
-  // scratch, and a leaf shared by two graphs accumulates into one .grad). Recursive, because a
-  // Python Function's backward may itself call backward.
-  static std::recursive_mutex engine_mutex;
-  std::lock_guard<std::recursive_mutex> lock(engine_mutex);
+  // The bindings call this without the GIL. Passes run concurrently (Note [Engine per run]); a
+  // Python Function's backward may itself call backward (a nested pass with its own task).
   NoGradGuard no_grad;
   // Note [Storage dtypes]: gradients flow between nodes in compute dtypes (a float16 gradient is
   // carried as float32), so every backward formula sees the dtypes its kernels have; they are
@@ -196,36 +247,22 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     root_edges.push_back({gradient_edge(r), g});
   }
 
-  // Count dependencies over everything reachable; `visited` keeps the nodes alive and lets the
-  // guard clear the scratch fields however the run ends.
-  std::vector<std::shared_ptr<Node>> visited;
-  struct Reset {
-    std::vector<std::shared_ptr<Node>>& v;
-    ~Reset() {
-      for (auto& n : v) n->bw_deps = -1, n->bw_buffer.clear();
-    }
-  } reset{visited};
-  std::vector<Node*> stack;
+  // Count dependencies over everything reachable.
+  GraphTask task;
+  std::vector<int32_t> stack;
+  bool fresh;
   for (auto& re : root_edges) {
-    Node* n = re.first.fn.get();
-    if (n->bw_deps < 0) {
-      n->bw_deps = 0;
-      visited.push_back(re.first.fn);
-      stack.push_back(n);
-    }
+    int32_t k = task.slot_of(re.first.fn, fresh);
+    if (fresh) stack.push_back(k);
   }
   while (!stack.empty()) {
-    Node* n = stack.back();
+    Node* n = task.slots[stack.back()].node.get();
     stack.pop_back();
     for (auto& e : n->next) {
       if (!e.fn) continue;
-      if (e.fn->bw_deps < 0) {
-        e.fn->bw_deps = 1;
-        visited.push_back(e.fn);
-        stack.push_back(e.fn.get());
-      } else {
-        e.fn->bw_deps++;
-      }
+      int32_t k = task.slot_of(e.fn, fresh);
+      task.slots[k].deps++;
+      if (fresh) stack.push_back(k);
     }
   }
 
@@ -238,64 +275,69 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     input_edges.push_back(gradient_edge(inputs[i]));
   }
 
-  std::vector<Node*> ready;
+  std::vector<int32_t> ready;
   for (auto& re : root_edges) {
-    Node* n = re.first.fn.get();
-    if (n->bw_buffer.empty()) n->bw_buffer.resize(n->num_outputs);
-    add_to(n->bw_buffer[re.first.input_nr], re.second);
+    auto& slot = task.slots[task.find(re.first.fn.get())];
+    if (slot.buffer.empty()) slot.buffer.resize(slot.node->num_outputs);
+    add_to(slot.buffer[re.first.input_nr], re.second);
   }
-  for (auto& re : root_edges)
-    if (re.first.fn->bw_deps == 0 && std::find(ready.begin(), ready.end(), re.first.fn.get()) == ready.end())
-      ready.push_back(re.first.fn.get());
+  for (auto& re : root_edges) {
+    int32_t k = task.find(re.first.fn.get());
+    if (task.slots[k].deps == 0 && std::find(ready.begin(), ready.end(), k) == ready.end()) ready.push_back(k);
+  }
 
   while (!ready.empty()) {
-    Node* node = ready.back();
+    const int32_t k = ready.back();
     ready.pop_back();
-    std::vector<Tensor> in = std::move(node->bw_buffer);
-    node->bw_buffer.clear();
+    Node* node = task.slots[k].node.get();
+    std::vector<Tensor> in = std::move(task.slots[k].buffer);
     if (in.empty()) in.resize(node->num_outputs);
 
-    if (!node->hooks.empty()) {
-      auto hooks = node->hooks;  // a copy: hooks may remove themselves
-      for (auto& [nr, h] : hooks)
-        if (nr < in.size() && in[nr]) in[nr] = run_hooks({h}, in[nr]);
-    }
-    for (size_t i = 0; i < input_edges.size(); ++i)
-      if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr]) {
-        Tensor g = in[input_edges[i].input_nr];
-        if (!accumulate && inputs[i]->leaf_hooks && !inputs[i]->leaf_hooks->list.empty()) {
-          auto hooks = inputs[i]->leaf_hooks->list;
-          g = run_hooks(hooks, g);
-        }
-        captured[i] = g;
-      }
-    for (auto& [nr, w] : node->retained)
-      if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
-        Tensor g = in[nr];
-        Tensor prev = t->grad;
-        if (prev && is_storage_only(prev->dtype)) prev = cast_nograd(prev, compute_type(prev->dtype));
-        t->grad = prev ? add(prev, g) : clone(g);
-        if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
-      }
-
-    bool any = false;
-    for (auto& g : in) any |= (bool)g;
     std::vector<Tensor> out;
-    bool is_acc = dynamic_cast<AccumulateGrad*>(node) != nullptr;
-    if (any && (accumulate || !is_acc)) out = node->apply(in);
-    if (!keep_graph && !is_acc) {
-      node->release_saved();
-      node->released = true;
+    {
+      std::lock_guard<std::mutex> node_lock(node->mu);
+      if (!node->hooks.empty()) {
+        auto hooks = node->hooks;  // a copy: hooks may remove themselves
+        for (auto& [nr, h] : hooks)
+          if (nr < in.size() && in[nr]) in[nr] = run_hooks({h}, in[nr]);
+      }
+      for (size_t i = 0; i < input_edges.size(); ++i)
+        if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size() && in[input_edges[i].input_nr]) {
+          Tensor g = in[input_edges[i].input_nr];
+          if (!accumulate && inputs[i]->leaf_hooks && !inputs[i]->leaf_hooks->list.empty()) {
+            auto hooks = inputs[i]->leaf_hooks->list;
+            g = run_hooks(hooks, g);
+          }
+          captured[i] = g;
+        }
+      for (auto& [nr, w] : node->retained)
+        if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
+          Tensor g = in[nr];
+          Tensor prev = t->grad;
+          if (prev && is_storage_only(prev->dtype)) prev = cast_nograd(prev, compute_type(prev->dtype));
+          t->grad = prev ? add(prev, g) : clone(g);
+          if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
+        }
+
+      bool any = false;
+      for (auto& g : in) any |= (bool)g;
+      bool is_acc = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+      if (any && (accumulate || !is_acc)) out = node->apply(in);
+      if (!keep_graph && !is_acc) {
+        node->release_saved();
+        node->released = true;
+      }
     }
     for (size_t i = 0; i < node->next.size(); ++i) {
       const Edge& e = node->next[i];
       if (!e.fn) continue;
-      Node* c = e.fn.get();
+      const int32_t c = task.find(e.fn.get());
+      auto& child = task.slots[c];
       if (i < out.size() && out[i]) {
-        if (c->bw_buffer.empty()) c->bw_buffer.resize(c->num_outputs);
-        add_to(c->bw_buffer[e.input_nr], out[i]);
+        if (child.buffer.empty()) child.buffer.resize(child.node->num_outputs);
+        add_to(child.buffer[e.input_nr], out[i]);
       }
-      if (--c->bw_deps == 0) ready.push_back(c);
+      if (--child.deps == 0) ready.push_back(c);
     }
   }
 

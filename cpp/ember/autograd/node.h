@@ -2,6 +2,7 @@
 // Graph edges point from an output's node to the nodes of its inputs; nothing points back.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,10 +51,10 @@ struct Node {
   bool released = false;           // saved tensors freed after a backward without retain_graph
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;  // outputs with retain_grad()
   std::vector<std::pair<uint32_t, std::pair<int64_t, GradHook>>> hooks;  // register_hook of output nr: (nr, (id, hook))
-  // Engine scratch, valid only during one run_backward (the engine's mutex serialises runs): pending
-  // dependency count (-1 = not visited) and the gradients gathered so far.
-  int32_t bw_deps = -1;
-  std::vector<Tensor> bw_buffer;
+  // Note [Engine per run]: a backward pass keeps its scratch (dependency counts, gathered gradients)
+  // in its own GraphTask, so passes run concurrently; a node reached by two concurrent passes runs
+  // its apply (and frees its saved tensors) under this mutex, so a shared leaf accumulates safely.
+  std::mutex mu;
 
   virtual ~Node();
   // grads: one per forward output (null = zero). Returns one gradient per entry of `next`.
