@@ -23,7 +23,8 @@ import ember.utils.data as edata  # noqa: E402
 import torch.utils.data as tdata  # noqa: E402
 
 LIBS = {"ember": (ember, edata), "torch": (torch, tdata)}
-pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+pytestmark = [pytest.mark.filterwarnings("ignore:This DataLoader will create"),
+              pytest.mark.forks]  # workers are forked (the default start method here)
 
 
 def children():

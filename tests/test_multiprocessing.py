@@ -16,7 +16,8 @@ import pytest
 import ember
 import ember.multiprocessing as emp
 
-METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
+METHODS = [pytest.param(m, marks=pytest.mark.forks) if m == "fork" else m
+           for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
 
 
 def test_share_memory_in_place_keeps_values_views_and_grads():
@@ -47,6 +48,7 @@ def test_share_memory_of_numpy_memory_is_refused_and_leaves_it():
     assert t.tolist() == [5, 1, 1] and not t.is_shared()
 
 
+@pytest.mark.forks
 def test_a_forked_child_writes_into_shared_memory():
     t = ember.zeros(4).share_memory_()
     private = ember.zeros(4)
@@ -95,6 +97,7 @@ def hogwild(model, seed, steps):
         opt.step()
 
 
+@pytest.mark.forks
 def test_hogwild_training():
     model = ember.nn.Linear(1, 1)
     with ember.no_grad():
@@ -132,6 +135,7 @@ def test_tensors_through_a_queue_are_shared_as_in_torch(method):
     assert base.is_shared() and base.tolist() == [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]]
 
 
+@pytest.mark.forks
 def test_parameters_requires_grad_numpy_memory_and_refusals_through_a_queue():
     ctx = emp.get_context("fork")
     q, done = ctx.Queue(), ctx.Queue()
@@ -172,6 +176,7 @@ def exit_with(i, code):
     sys.exit(code)
 
 
+@pytest.mark.forks
 def test_spawn_runs_fn_with_its_rank(tmp_path):
     assert emp.spawn(ranked, args=(str(tmp_path), -1), nprocs=3) is None
     assert sorted(os.listdir(tmp_path)) == ["0.txt", "1.txt", "2.txt"]
@@ -182,6 +187,7 @@ def test_spawn_runs_fn_with_its_rank(tmp_path):
         pass
 
 
+@pytest.mark.forks
 def test_spawn_errors_as_torch(tmp_path):
     import torch.multiprocessing as tmp
     with pytest.raises(emp.ProcessRaisedException) as e:
@@ -206,6 +212,7 @@ def test_sharing_strategies_as_torch():
         emp.set_sharing_strategy("carrier pigeon")
 
 
+@pytest.mark.forks
 def test_torch_hogwild_program_runs_under_ember(tmp_path):
     prog = tmp_path / "hogwild.py"
     prog.write_text(textwrap.dedent("""

@@ -2,6 +2,8 @@
 // allocations every op makes on tiny tensors skip malloc; large ones go straight to the system.
 #include "ember/core/storage.h"
 
+#include <pthread.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -24,7 +26,13 @@ struct Cache {
 };
 
 Cache& cache() {
-  static Cache* c = new Cache();  // never destroyed: storages may outlive static destruction
+  // Never destroyed: storages may outlive static destruction. Held across fork(): a thread of the
+  // parent inside alloc/free at that moment would leave the child's copy locked forever.
+  static Cache* c = [] {
+    auto* k = new Cache();
+    pthread_atfork([] { cache().mu.lock(); }, [] { cache().mu.unlock(); }, [] { cache().mu.unlock(); });
+    return k;
+  }();
   return *c;
 }
 

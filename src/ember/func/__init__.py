@@ -1,0 +1,148 @@
+"""ember.func (torch.func): calling a module with parameters and buffers given from outside
+(functional_call), and stacking the state of several models of one class (stack_module_state),
+with torch's semantics and errors. vmap, grad and the other transforms are not here yet."""
+from collections.abc import Sequence
+
+from .. import _C
+
+__all__ = ["functional_call", "stack_module_state"]
+
+
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):
+    """module(*args, **kwargs) with its parameters and buffers replaced, for the call only, by the
+    tensors of `parameter_and_buffer_dicts` (a dict of dotted names, or a sequence of dicts with
+    disjoint keys); names it lacks are left as they are (strict=True raises), tied tensors stay tied
+    (tie_weights), and the module is restored however the call ends."""
+    if isinstance(parameter_and_buffer_dicts, dict):
+        given = parameter_and_buffer_dicts
+    elif isinstance(parameter_and_buffer_dicts, Sequence):
+        if not all(isinstance(d, dict) for d in parameter_and_buffer_dicts):
+            raise ValueError("Expected all elements of parameter_and_buffer_dicts to be dictionaries")
+        counts = {}
+        for d in parameter_and_buffer_dicts:
+            for k in d:
+                counts[k] = counts.get(k, 0) + 1
+        repeated = [k for k, n in counts.items() if n > 1]
+        if repeated:
+            raise ValueError(f"{repeated} appeared in multiple dictionaries; behavior of functional call is ambiguous")
+        given = {k: v for d in parameter_and_buffer_dicts for k, v in d.items()}
+    else:
+        raise ValueError("Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but got "
+                         f"{type(parameter_and_buffer_dicts)}")
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
+        args = (args,)
+    if kwargs is None:
+        kwargs = {}
+    values = _untie(module, given) if tie_weights else dict(given)
+    if strict:
+        names = set(_state_names(module))
+        unexpected = [k for k in values if k not in names]
+        missing = [k for k in _state_names(module) if k not in values]
+        errors = []
+        if unexpected:
+            errors.append(f"Unexpected key(s): {', '.join(map(repr, unexpected))}.")
+        if missing:
+            errors.append(f"Missing key(s): {', '.join(map(repr, missing))}.")
+        if errors:
+            raise RuntimeError(f"Error(s) in reparametrizing for {module._get_name()}:\n\t" + "\n\t".join(errors))
+    originals = {}
+    try:
+        for name, value in values.items():
+            originals[name] = _swap(module, name, value)
+        return module(*args, **kwargs)
+    finally:
+        after = {}
+        for name, old in reversed(list(originals.items())):
+            after[name] = _swap(module, name, old)
+        for k in given:  # as torch: the dict sees what the module held at the end (its own rebinds)
+            if k in after:
+                given[k] = after[k]
+
+
+def _state_names(module):
+    """Every parameter's and buffer's dotted name, tied ones under each of their names."""
+    out = []
+    for prefix, m in module.named_modules(remove_duplicate=False):
+        for kind in ("_parameters", "_buffers"):
+            for n, t in m.__dict__[kind].items():
+                if t is not None:
+                    out.append(f"{prefix}.{n}" if prefix else n)
+    return list(dict.fromkeys(out))
+
+
+def _untie(module, given):
+    """The given values with tied names filled in: a tensor the module holds under several names
+    gets the value given for any of them (two different values for one tied tensor: ValueError)."""
+    by_tensor = {}
+    for prefix, m in module.named_modules(remove_duplicate=False):
+        for kind in ("_parameters", "_buffers"):
+            for n, t in m.__dict__[kind].items():
+                if t is not None:
+                    by_tensor.setdefault(id(t), []).append(f"{prefix}.{n}" if prefix else n)
+    out = dict(given)
+    for names in by_tensor.values():
+        if len(names) < 2:
+            continue
+        named = [n for n in dict.fromkeys(names) if n in given]
+        if not named:
+            continue
+        value = given[named[0]]
+        if any(given[n] is not value for n in named[1:]):
+            raise ValueError(f"functional_call got multiple values for keys {sorted(named)}, which are tied. "
+                             "Consider using tie_weights=False")
+        for n in names:
+            out[n] = value
+    return out
+
+
+def _swap(module, name, value):
+    """Put `value` at the dotted `name` (a parameter's or buffer's slot, else a plain attribute);
+    returns what was there (a missing attribute: removed again on the way back)."""
+    *path, leaf = name.split(".")
+    m = module
+    for p in path:
+        m = getattr(m, p)
+    d = m.__dict__
+    for kind in ("_parameters", "_buffers"):
+        if leaf in d[kind]:
+            old = d[kind][leaf]
+            if value is _MISSING:
+                del d[kind][leaf]
+            else:
+                d[kind][leaf] = value
+            return old
+    old = d.get(leaf, _MISSING)
+    if value is _MISSING:
+        d.pop(leaf, None)
+    else:
+        d[leaf] = value
+    return old
+
+
+_MISSING = object()
+
+
+def stack_module_state(models):
+    """(params, buffers): each name's tensors from every model stacked along a new first dimension,
+    new leaves (requiring grad when the models' do), for functional_call under vmap."""
+    if len(models) == 0:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or all(not m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if not all(type(m) is type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    all_params = [dict(m.named_parameters()) for m in models]
+    all_buffers = [dict(m.named_buffers()) for m in models]
+    params = {k: _stacked_leaf([p[k] for p in all_params], k) for k in all_params[0]}
+    buffers = {k: _stacked_leaf([b[k] for b in all_buffers], k) for k in all_buffers[0]}
+    return params, buffers
+
+
+def _stacked_leaf(tensors, name):
+    every = all(t.requires_grad for t in tensors)
+    if not every and any(t.requires_grad for t in tensors):
+        raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+    out = _C.stack([t.detach() for t in tensors], 0)
+    return out.requires_grad_() if every else out
