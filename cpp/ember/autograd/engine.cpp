@@ -162,24 +162,32 @@ void set_history(const Tensor& out, const std::shared_ptr<Node>& node, uint32_t 
 namespace {
 
 // Note [Engine per run]: one backward pass's scratch. Each node it reaches gets a slot (kept alive
-// by it): the dependencies still pending and the gradients gathered so far. Nodes are found by an
-// open-addressing table keyed by address, so nothing of a run is written into the graph and passes
-// over disjoint graphs (two threads training two models) share no state.
+// by it): the dependencies still pending and the gradients gathered so far. Nothing of a run is
+// written into the graph, so passes over disjoint graphs (two threads training two models) share no
+// state. Nodes are found by address: a linear scan while the graph is small (a training step's
+// few fused nodes), an open-addressing table past kScan nodes.
 struct GraphTask {
   struct Slot {
     std::shared_ptr<Node> node;
     int32_t deps = 0;
     std::vector<Tensor> buffer;
   };
+  static constexpr size_t kScan = 8;
   std::vector<Slot> slots;
-  std::vector<std::pair<Node*, int32_t>> table = std::vector<std::pair<Node*, int32_t>>(32, {nullptr, -1});
+  std::vector<std::pair<Node*, int32_t>> table;  // empty while slots.size() <= kScan
 
+  GraphTask() { slots.reserve(kScan); }
   static size_t hash(const Node* p) {
     uint64_t x = reinterpret_cast<uintptr_t>(p);
     x ^= x >> 29;
     return (size_t)(x * 0xbf58476d1ce4e5b9ULL >> 17);
   }
   int32_t find(const Node* n) const {
+    if (table.empty()) {
+      for (size_t i = 0; i < slots.size(); ++i)
+        if (slots[i].node.get() == n) return (int32_t)i;
+      return -1;
+    }
     const size_t m = table.size() - 1;
     for (size_t i = hash(n) & m;; i = (i + 1) & m) {
       if (table[i].first == n) return table[i].second;
@@ -197,15 +205,14 @@ struct GraphTask {
     int32_t k = find(n.get());
     fresh = k < 0;
     if (!fresh) return k;
-    if (2 * (slots.size() + 1) > table.size()) {
-      std::vector<std::pair<Node*, int32_t>> old(table.size() * 2, {nullptr, -1});
-      old.swap(table);
-      for (auto& e : old)
-        if (e.first) place(e.first, e.second);
-    }
     k = (int32_t)slots.size();
     slots.push_back({n, 0, {}});
-    place(n.get(), k);
+    if (slots.size() > kScan && 2 * slots.size() > table.size()) {  // (re)build the table at half load
+      table.assign(std::max<size_t>(64, table.size() * 2), {nullptr, -1});
+      for (size_t i = 0; i < slots.size(); ++i) place(slots[i].node.get(), (int32_t)i);
+    } else if (!table.empty()) {
+      place(n.get(), k);
+    }
     return k;
   }
 };

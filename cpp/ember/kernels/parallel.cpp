@@ -26,6 +26,22 @@ namespace {
 // a VM again (parts it has not claimed by then are run by the caller). OpenBLAS spins ~100 ms.
 constexpr auto kSpin = std::chrono::milliseconds(10);
 
+// Note [Pool contention]: when two threads call into the pool at once (two Python threads training
+// two models), one gets the workers and the other runs its parts alone, and the workers' spinning
+// between jobs takes a core from that other thread: both ran slower than one thread alone. So a
+// caller that finds the pool busy marks it contended for kContended: meanwhile every call runs its
+// parts on the calling thread and idle workers sleep instead of spinning, so each thread keeps a
+// core. (Nested calls, from a part already running, stay serial without marking anything.)
+constexpr int64_t kContended = 20'000'000;  // ns
+std::atomic<int64_t> g_contended_until{0};
+thread_local bool t_in_job = false;  // inside a part: a pool worker, or a caller running its job
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+bool contended() { return now_ns() < g_contended_until.load(std::memory_order_relaxed); }
+
 int default_threads() {
   if (const char* s = std::getenv("OMP_NUM_THREADS")) {
     char* end;
@@ -72,12 +88,13 @@ struct Pool {
   }
 
   void loop(uint64_t seen) {
+    t_in_job = true;
     for (;;) {
       auto until = std::chrono::steady_clock::now() + kSpin;
       uint64_t j;
       for (int i = 0; (j = job.load(std::memory_order_acquire)) == seen; ++i) {
         EMBER_PAUSE();
-        if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) {
+        if ((i & 255) == 255 && (std::chrono::steady_clock::now() > until || contended())) {
           std::unique_lock<std::mutex> lk(m);
           sleeping.fetch_add(1);
           cv.wait(lk, [&] { return job.load() != seen; });
@@ -157,14 +174,23 @@ void set_num_threads(int n) { g_threads.store(std::max(1, std::min(n, 256)), std
 namespace detail {
 void parallel_run(int n, void (*fn)(void*, int), void* ctx) {
   Pool* p = pool();
+  if (t_in_job || contended()) {  // nested, or other threads compute too (Note [Pool contention])
+    for (int i = 0; i < n; ++i) fn(ctx, i);
+    return;
+  }
   if (p->busy.test_and_set(std::memory_order_acquire)) {
+    g_contended_until.store(now_ns() + kContended, std::memory_order_relaxed);
     for (int i = 0; i < n; ++i) fn(ctx, i);
     return;
   }
   struct Release {
     Pool* p;
-    ~Release() { p->busy.clear(std::memory_order_release); }
+    ~Release() {
+      t_in_job = false;
+      p->busy.clear(std::memory_order_release);
+    }
   } release{p};
+  t_in_job = true;
   p->run(n, fn, ctx);
 }
 }  // namespace detail
