@@ -47,6 +47,7 @@ MODULES = [
     ("torch.autograd", "ember.autograd"),
     ("torch.linalg", "ember.linalg"),
     ("torch.multiprocessing", "ember.multiprocessing"),
+    ("torch.func", "ember.func"),
 ]
 
 # Exclusion rules, first match wins: (reason, regex fully matching the name, modules it applies to or None = all).

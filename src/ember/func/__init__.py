@@ -1,11 +1,14 @@
 """ember.func (torch.func): calling a module with parameters and buffers given from outside
 (functional_call), and stacking the state of several models of one class (stack_module_state),
-with torch's semantics and errors. vmap, grad and the other transforms are not here yet."""
+with torch's semantics and errors, and the first-order transforms (grad, grad_and_value, vjp,
+jacrev, jacfwd: _transforms.py). Not here yet: vmap, jvp, and transforms nested in one another
+(higher-order gradients: hessian, grad of grad)."""
 from collections.abc import Sequence
 
 from .. import _C
+from ._transforms import grad, grad_and_value, jacfwd, jacrev, vjp
 
-__all__ = ["functional_call", "stack_module_state"]
+__all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jacrev", "jacfwd"]
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):

@@ -1,0 +1,268 @@
+"""torch.func's first-order transforms over ember's autograd: grad, grad_and_value, vjp, jacrev and
+jacfwd, with torch's argnums / has_aux / pytree conventions and error messages.
+
+Each runs the function once on fresh leaves that require grad and differentiates with
+autograd.grad (jacobians: one backward pass per output element, the graph retained). ember has no
+higher-order gradients yet, so a transform inside another (grad of grad, hessian, jacfwd of jacrev)
+raises NotImplementedError instead of returning a gradient that misses the inner derivative; vmap
+is not there yet."""
+import functools
+import threading
+
+from .. import _C
+
+Tensor = _C.Tensor
+_state = threading.local()
+
+
+# ---- pytrees: tuples, lists and dicts of leaves ---------------------------------------------------
+
+def _flatten(tree):
+    if isinstance(tree, (tuple, list)):
+        leaves, specs = [], []
+        for x in tree:
+            lv, sp = _flatten(x)
+            leaves += lv
+            specs.append(sp)
+        return leaves, ("seq", type(tree), specs)
+    if isinstance(tree, dict):
+        leaves, specs = [], []
+        for k, x in tree.items():
+            lv, sp = _flatten(x)
+            leaves += lv
+            specs.append((k, sp))
+        return leaves, ("dict", type(tree), specs)
+    return [tree], None
+
+
+def _unflatten(leaves, spec):
+    it = iter(leaves)
+
+    def build(sp):
+        if sp is None:
+            return next(it)
+        kind, typ, specs = sp
+        if kind == "dict":
+            return typ((k, build(s)) for k, s in specs)
+        items = [build(s) for s in specs]
+        return typ(*items) if hasattr(typ, "_fields") else typ(items)
+    return build(spec)
+
+
+# ---- argnums -------------------------------------------------------------------------------------
+
+def _wrap_argnum(argnum, n):
+    if not isinstance(argnum, int):
+        raise RuntimeError(f"argnum must be int, got: {type(argnum)}")
+    if 0 <= argnum < n:
+        return argnum
+    if -n <= argnum < 0:
+        return argnum + n
+    raise RuntimeError(f"Got argnum={argnum}, but only {n} positional inputs")
+
+
+def _argnums(argnums, n):
+    if isinstance(argnums, int):
+        return _wrap_argnum(argnums, n)
+    if isinstance(argnums, tuple):
+        if not argnums:
+            raise RuntimeError("argnums must be non-empty")
+        if len(set(argnums)) != len(argnums):
+            raise RuntimeError(f"argnums elements must be unique, got {argnums}")
+        return tuple(_wrap_argnum(a, n) for a in argnums)
+    raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(argnums)}")
+
+
+def _leaf_inputs(tree):
+    """Fresh leaves that require grad, one per tensor of `tree` (anything else: torch's ValueError)."""
+    leaves, spec = _flatten(tree)
+    for x in leaves:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
+    fresh = [x.detach().requires_grad_(True) for x in leaves]
+    return fresh, _unflatten(fresh, spec), spec
+
+
+class _Level:
+    """One transform running: a transform started inside another needs higher-order gradients."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def __enter__(self):
+        depth = getattr(_state, "depth", 0)
+        if depth:
+            raise NotImplementedError(f"ember.func.{self.api} inside another transform (grad of grad, hessian, "
+                                      "jacfwd(jacrev(...))) needs higher-order gradients, which ember does not "
+                                      "have yet")
+        _state.depth = depth + 1
+        from .. import enable_grad
+        self.enable = enable_grad()
+        self.enable.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.enable.__exit__(*exc)
+        _state.depth -= 1
+        return False
+
+
+def _split_aux(out, has_aux, api):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True")
+    return out
+
+
+def _detach_tree(tree):
+    """aux (or a value) detached; as torch, only tensors may be in it."""
+    leaves, spec = _flatten(tree)
+    for x in leaves:
+        if not isinstance(x, Tensor):
+            raise RuntimeError(f"Expected tensors, got unsupported type {type(x)}")
+    return _unflatten([x.detach() for x in leaves], spec)
+
+
+def _grads(outputs, inputs, grad_outputs=None, retain_graph=False):
+    """Gradients of `outputs` with respect to `inputs`; zeros for inputs the outputs do not use."""
+    from .. import autograd, zeros_like
+    needs = [o for o in outputs if o.requires_grad]
+    if not needs:
+        return [zeros_like(x) for x in inputs]
+    go = None
+    if grad_outputs is not None:
+        go = [g for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    got = autograd.grad(needs, inputs, grad_outputs=go, retain_graph=retain_graph, allow_unused=True)
+    return [zeros_like(x) if g is None else g for x, g in zip(inputs, got)]
+
+
+# ---- the transforms ------------------------------------------------------------------------------
+
+def grad_and_value(func, argnums=0, has_aux=False):
+    """A function returning (the gradient of func's scalar output with respect to the argnums
+    arguments, func's output); with has_aux, func returns (output, aux) and the value is too."""
+    api = "grad_and_value(f)(*args)"
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with _Level("grad"):
+            nums = _argnums(argnums, len(args))
+            chosen = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
+            flat, diff_args, spec = _leaf_inputs(chosen)
+            new_args = list(args)
+            if isinstance(nums, int):
+                new_args[nums] = diff_args
+            else:
+                for i, a in zip(nums, diff_args):
+                    new_args[i] = a
+            out, aux = _split_aux(func(*new_args, **kwargs), has_aux, api)
+            if not isinstance(out, Tensor):
+                raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(out)}")
+            if out.dim() != 0:
+                raise RuntimeError(f"{api}: Expected f(*args) to return a scalar Tensor, got tensor with "
+                                   f"{out.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
+            grads = _unflatten(_grads([out], flat), spec)
+        value = out.detach()
+        return (grads, (value, _detach_tree(aux))) if has_aux else (grads, value)
+    return wrapper
+
+
+def grad(func, argnums=0, has_aux=False):
+    """The gradient of func's scalar output with respect to the argnums arguments (with has_aux:
+    (gradient, aux))."""
+    gv = grad_and_value(func, argnums, has_aux)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+    return wrapper
+
+
+def vjp(func, *primals, has_aux=False):
+    """(func(*primals), vjp_fn[, aux]): vjp_fn(cotangents) gives the vector-Jacobian products, one per
+    primal, as a tuple; it can be called more than once."""
+    api = "vjp(f, *primals)"
+    with _Level("vjp"):
+        flat, diff_primals, spec = _leaf_inputs(primals)
+        out, aux = _split_aux(func(*diff_primals), has_aux, api)
+    out_leaves, out_spec = _flatten(out)
+    for o in out_leaves:
+        if not isinstance(o, Tensor):
+            raise RuntimeError(f"{api}: Expected f to be a function that has only Tensors as outputs, got {type(o)}")
+
+    def vjp_fn(cotangents, retain_graph=True):
+        ct_leaves, ct_spec = _flatten(cotangents)
+        if ct_spec != out_spec or len(ct_leaves) != len(out_leaves):
+            raise RuntimeError("Expected pytree structure of cotangents to be the same as pytree structure of "
+                               "outputs to the function")
+        for o, c in zip(out_leaves, ct_leaves):
+            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output has a shape of "
+                                   f"{tuple(getattr(c, 'shape', ()))} and output has a shape of {tuple(o.shape)}.")
+        with _Level("vjp"):
+            g = _grads(out_leaves, flat, ct_leaves, retain_graph=retain_graph)
+        return _unflatten(g, spec)
+
+    value = _detach_tree(out)
+    return (value, vjp_fn, _detach_tree(aux)) if has_aux else (value, vjp_fn)
+
+
+def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
+    """The Jacobian of func's output(s) with respect to the argnums arguments: for an output of shape
+    O and an input of shape I, a tensor of shape O + I (pytrees: nested as torch nests them), by
+    reverse mode, one backward pass per output element."""
+    if chunk_size is not None and chunk_size <= 0:
+        raise ValueError("jacrev: `chunk_size` should be greater than 0.")
+    return _jacobian(func, argnums, has_aux, "jacrev")
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+    """torch.func.jacfwd's result (the same Jacobian as jacrev's), computed by reverse mode: ember has
+    no forward-mode AD yet."""
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. "
+                           f"Got {randomness}")
+    return _jacobian(func, argnums, has_aux, "jacfwd")
+
+
+def _jacobian(func, argnums, has_aux, api):
+    from .. import stack, zeros
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        with _Level(api):
+            nums = _argnums(argnums, len(args))
+            chosen = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
+            flat, diff_args, in_spec = _leaf_inputs(chosen)
+            new_args = list(args)
+            if isinstance(nums, int):
+                new_args[nums] = diff_args
+            else:
+                for i, a in zip(nums, diff_args):
+                    new_args[i] = a
+            out, aux = _split_aux(func(*new_args), has_aux, f"{api}(f, ...)(*args)")
+            out_leaves, out_spec = _flatten(out)
+            for o in out_leaves:
+                if not isinstance(o, Tensor):
+                    raise RuntimeError(f"{api}(f, ...)(*args): Expected f to be a function that has only "
+                                       f"Tensors as outputs, got {type(o)}")
+            per_output = []
+            for o in out_leaves:
+                n = o.numel()
+                rows = [[] for _ in flat]
+                for e in range(n):
+                    basis = zeros(n, dtype=o.dtype)
+                    basis[e] = 1
+                    cts = [basis.reshape(o.shape) if q is o else zeros(tuple(q.shape), dtype=q.dtype)
+                           for q in out_leaves]
+                    g = _grads(out_leaves, flat, cts, retain_graph=True)
+                    for r, gi in zip(rows, g):
+                        r.append(gi)
+                jac = [stack(r, 0).reshape(tuple(o.shape) + tuple(x.shape)) if r else
+                       zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype) for r, x in zip(rows, flat)]
+                per_output.append(_unflatten(jac, in_spec))
+        result = _unflatten(per_output, out_spec)
+        return (result, _detach_tree(aux)) if has_aux else result
+    return wrapper

@@ -1,0 +1,308 @@
+"""ember.func against torch.func on the same fixed float64 inputs: functional_call (dicts, tuples of
+dicts, strict, tied weights, buffers, gradients into the supplied tensors, the module restored),
+stack_module_state, and the first-order transforms grad, grad_and_value, vjp, jacrev and jacfwd
+(argnums, has_aux, pytrees, torch's errors). Transforms nested in one another need higher-order
+gradients and raise NotImplementedError."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ember  # noqa: E402
+import ember.func as efunc  # noqa: E402
+import torch.func as tfunc  # noqa: E402
+
+LIBS = {"ember": (ember, efunc), "torch": (torch, tfunc)}
+
+
+def arr(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+def np_of(x):
+    if isinstance(x, (tuple, list)):
+        return [np_of(v) for v in x]
+    if isinstance(x, dict):
+        return {k: np_of(v) for k, v in x.items()}
+    if isinstance(x, (ember.Tensor, torch.Tensor)):
+        return x.detach().numpy()
+    return x
+
+
+def assert_same(a, b, tol=1e-12):
+    a, b = np_of(a), np_of(b)
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y, tol)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_same(a[k], b[k], tol)
+    elif isinstance(a, np.ndarray):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    else:
+        assert a == b
+
+
+def both(fn):
+    """fn(L, F) for ember and torch."""
+    return fn(ember, efunc), fn(torch, tfunc)
+
+
+def errors_of(fn):
+    out = []
+    for L, F in LIBS.values():
+        with pytest.raises(Exception) as e:
+            fn(L, F)
+        out.append((type(e.value), str(e.value)))
+    return out
+
+
+def mlp(L, seed=0):
+    m = L.nn.Sequential(L.nn.Linear(3, 4), L.nn.Tanh(), L.nn.Linear(4, 2)).double()
+    with L.no_grad():
+        for i, p in enumerate(m.parameters()):
+            p.copy_(L.tensor(arr(*p.shape, seed=seed + i)))
+    return m
+
+
+# ---- functional_call -----------------------------------------------------------------------------
+
+def test_functional_call_with_given_parameters_and_their_gradients():
+    def run(L, F):
+        m = mlp(L)
+        params = {k: L.tensor(arr(*v.shape, seed=7)).requires_grad_() for k, v in m.named_parameters()}
+        x = L.tensor(arr(5, 3, seed=3))
+        out = F.functional_call(m, params, (x,))
+        out.pow(2).sum().backward()
+        plain = m(x)
+        return out, plain, {k: v.grad for k, v in params.items()}, [p.grad for p in m.parameters()]
+    (eo, ep, eg, emg), (to, tp, tg, tmg) = both(run)
+    assert_same(eo, to)
+    assert_same(ep, tp)  # the module's own parameters are back
+    assert_same(eg, tg)
+    assert all(g is None for g in emg) and all(g is None for g in tmg)
+
+
+def test_functional_call_forms():
+    def run(L, F):
+        m = mlp(L)
+        sd = {k: v * 2 for k, v in m.state_dict().items()}
+        first = dict(list(sd.items())[:2])
+        rest = dict(list(sd.items())[2:])
+        x = L.tensor(arr(2, 3, seed=1))
+        return (F.functional_call(m, (first, rest), x),  # a tuple of dicts; a lone argument
+                F.functional_call(m, {"0.weight": sd["0.weight"]}, args=(x,)),  # partial: the rest are the module's
+                F.functional_call(m, sd, (), {"input": x}))
+    e, t = both(run)
+    assert_same(e, t)
+
+
+@pytest.mark.parametrize("case", ["repeated", "not_dicts", "bad_type", "unexpected", "missing"])
+def test_functional_call_errors_as_torch(case):
+    def run(L, F):
+        m = mlp(L)
+        sd = dict(m.state_dict())
+        x = L.ones(1, 3, dtype=L.float64)
+        if case == "repeated":
+            return F.functional_call(m, (sd, {"0.bias": sd["0.bias"]}), (x,))
+        if case == "not_dicts":
+            return F.functional_call(m, (sd, [1]), (x,))
+        if case == "bad_type":
+            return F.functional_call(m, 3, (x,))
+        if case == "unexpected":
+            return F.functional_call(m, {**sd, "extra": x}, (x,), strict=True)
+        del sd["2.bias"]
+        return F.functional_call(m, sd, (x,), strict=True)
+    e, t = errors_of(run)
+    assert e == t
+
+
+def test_functional_call_tied_weights_and_buffers():
+    def run(L, F):
+        class Tied(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = L.nn.Linear(2, 2, bias=False).double()
+                self.b = L.nn.Linear(2, 2, bias=False).double()
+                self.b.weight = self.a.weight
+                self.bn = L.nn.BatchNorm1d(2).double()
+
+            def forward(self, x):
+                return self.bn(self.b(self.a(x)))
+        m = Tied()
+        with L.no_grad():
+            m.a.weight.copy_(L.tensor(arr(2, 2, seed=9)))  # (b's too: tied)
+        w = L.tensor(arr(2, 2, seed=4))
+        mean = L.zeros(2, dtype=L.float64)
+        x = L.tensor(arr(6, 2, seed=5))
+        out = F.functional_call(m, {"a.weight": w, "bn.running_mean": mean}, (x,))  # b.weight follows a.weight
+        untied = F.functional_call(m, {"a.weight": w}, (x,), tie_weights=False)
+        return out, untied, mean  # the running mean was updated in the given tensor
+    e, t = both(run)
+    assert_same(e, t)
+    errs = errors_of(lambda L, F: F.functional_call(run_tied := _tied(L), {"a.weight": L.ones(2, 2), "b.weight":
+                                                                           L.zeros(2, 2)}, (L.ones(1, 2),)))
+    assert errs[0] == errs[1]
+
+
+def _tied(L):
+    m = L.nn.Module()
+    m.a = L.nn.Linear(2, 2, bias=False)
+    m.b = L.nn.Linear(2, 2, bias=False)
+    m.b.weight = m.a.weight
+    return m
+
+
+def test_functional_call_restores_the_module_when_the_call_raises():
+    m = mlp(ember)
+    before = {k: v for k, v in m.named_parameters()}
+    with pytest.raises(RuntimeError):
+        efunc.functional_call(m, {"0.weight": ember.ones(4, 3, dtype=ember.float64)}, (ember.ones(2, 5),))
+    assert all(before[k] is v for k, v in m.named_parameters())
+
+
+# ---- stack_module_state --------------------------------------------------------------------------
+
+def test_stack_module_state_as_torch():
+    def run(L, F):
+        models = [mlp(L, seed=s) for s in range(3)]
+        params, buffers = F.stack_module_state(models)
+        return ({k: (tuple(v.shape), v.requires_grad, v.is_leaf) for k, v in params.items()}, params, buffers)
+    (e_meta, e_p, e_b), (t_meta, t_p, t_b) = both(run)
+    assert e_meta == t_meta and list(e_meta) == list(t_meta)
+    assert_same(e_p, t_p)
+    assert e_b == t_b == {}
+
+
+@pytest.mark.parametrize("case", ["empty", "classes", "modes"])
+def test_stack_module_state_errors_as_torch(case):
+    def run(L, F):
+        if case == "empty":
+            return F.stack_module_state([])
+        if case == "classes":
+            return F.stack_module_state([L.nn.Linear(2, 2), L.nn.Sequential(L.nn.Linear(2, 2))])
+        return F.stack_module_state([L.nn.Linear(2, 2), L.nn.Linear(2, 2).eval()])
+    e, t = errors_of(run)
+    assert e == t
+
+
+# ---- grad, grad_and_value ------------------------------------------------------------------------
+
+def loss3(x, y, z):
+    return ((x.sin() * y).sum() + (x * z["w"]).pow(2).mean() + z["b"].exp().sum())
+
+
+@pytest.mark.parametrize("argnums", [0, 1, -1, (0, 2), (2, 0, 1)])
+def test_grad_argnums_and_pytrees_as_torch(argnums):
+    def run(L, F):
+        x, y = L.tensor(arr(2, 3)), L.tensor(arr(2, 3, seed=1))
+        z = {"w": L.tensor(arr(3, seed=2)), "b": L.tensor(arr(2, seed=3))}
+        return F.grad(loss3, argnums=argnums)(x, y, z)
+    e, t = both(run)
+    assert_same(e, t)
+
+
+def test_grad_and_value_with_aux_and_unused_inputs():
+    def run(L, F):
+        x, y = L.tensor(arr(4)), L.tensor(arr(4, seed=1))
+
+        def f(a, b):
+            return (a * a).sum(), {"mean": a.mean(), "parts": [a[0], a[1:]]}
+        g, (value, aux) = F.grad_and_value(f, argnums=(0, 1), has_aux=True)(x, y)  # b unused: zeros
+        return g, value, aux, F.grad(f, has_aux=True)(x, y)
+    e, t = both(run)
+    assert_same(e, t)
+
+
+@pytest.mark.parametrize("case", ["vector", "no_aux_tuple", "argnum_range", "argnums_empty", "argnums_dup",
+                                  "argnums_type", "not_tensor", "aux_not_tensor"])
+def test_grad_errors_as_torch(case):
+    def run(L, F):
+        x = L.ones(3, dtype=L.float64)
+        if case == "vector":
+            return F.grad(lambda a: a * 2)(x)
+        if case == "no_aux_tuple":
+            return F.grad(lambda a: a.sum(), has_aux=True)(x)
+        if case == "argnum_range":
+            return F.grad(lambda a: a.sum(), argnums=1)(x)
+        if case == "argnums_empty":
+            return F.grad(lambda a: a.sum(), argnums=())(x)
+        if case == "argnums_dup":
+            return F.grad(lambda a, b: a.sum(), argnums=(0, 0))(x, x)
+        if case == "argnums_type":
+            return F.grad(lambda a: a.sum(), argnums=[0])(x)
+        if case == "aux_not_tensor":
+            return F.grad(lambda a: (a.sum(), {"n": 3}), has_aux=True)(x)
+        return F.grad(lambda a: a * 2)(2.0)
+    e, t = errors_of(run)
+    assert e == t
+
+
+def test_grad_of_a_module_loss_through_functional_call():
+    """torch.func's pattern: the gradient of a loss with respect to a dict of parameters."""
+    def run(L, F):
+        m = mlp(L)
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        x, y = L.tensor(arr(6, 3, seed=8)), L.tensor(arr(6, 2, seed=9))
+
+        def loss(p):
+            return L.nn.functional.mse_loss(F.functional_call(m, p, (x,)), y)
+        return F.grad(loss)(params)
+    e, t = both(run)
+    assert_same(e, t)
+
+
+# ---- vjp, jacrev, jacfwd -------------------------------------------------------------------------
+
+def test_vjp_as_torch():
+    def run(L, F):
+        x, y = L.tensor(arr(2, 3)), L.tensor(arr(2, 3, seed=1))
+        out, fn = F.vjp(lambda a, b: (a.exp() * b, (a - b).sum(1)), x, y)
+        ct = (L.tensor(arr(2, 3, seed=4)), L.tensor(arr(2, seed=5)))
+        first, second = fn(ct), fn(ct)  # callable more than once
+        value, fn2, aux = F.vjp(lambda a: (a.tanh(), {"s": a.sum()}), x, has_aux=True)
+        return out, first, second, value, fn2(L.ones(2, 3, dtype=L.float64)), aux
+    e, t = both(run)
+    assert_same(e, t)
+
+
+@pytest.mark.parametrize("api", ["jacrev", "jacfwd"])
+@pytest.mark.parametrize("case", ["vector", "matrix_in", "two_args", "tuple_out", "scalar_out"])
+def test_jacobians_as_torch(api, case):
+    def run(L, F):
+        x, y = L.tensor(arr(3)), L.tensor(arr(2, 3, seed=1))
+        jac = getattr(F, api)
+        if case == "vector":
+            return jac(lambda a: a.sin() * a.sum())(x)
+        if case == "matrix_in":
+            return jac(lambda b: (b @ b.t()).exp())(y)
+        if case == "two_args":
+            return jac(lambda a, b: b @ a, argnums=(0, 1))(x, y)
+        if case == "tuple_out":
+            return jac(lambda a: (a.exp(), a.sum()))(x)
+        return jac(lambda b: (b ** 3).mean(), argnums=0)(y)
+    e, t = both(run)
+    assert_same(e, t, tol=1e-10)
+
+
+def test_jacrev_has_aux_and_chunk_size_check():
+    def run(L, F):
+        x = L.tensor(arr(3))
+        return F.jacrev(lambda a: (a * a, {"n": a.norm()}), has_aux=True)(x)
+    e, t = both(run)
+    assert_same(e, t)
+    errs = errors_of(lambda L, F: F.jacrev(lambda a: a, chunk_size=0))
+    assert errs[0] == errs[1]
+
+
+def test_nested_transforms_need_higher_order_gradients():
+    x = ember.tensor(arr(3))
+    for nested in (lambda: efunc.grad(efunc.grad(lambda a: (a ** 3).sum()))(x[0]),
+                   lambda: efunc.jacfwd(efunc.jacrev(lambda a: a ** 3))(x)):
+        with pytest.raises(NotImplementedError, match="higher-order gradients"):
+            nested()
+    # and nothing is left behind: a plain transform works afterwards
+    assert_same(efunc.grad(lambda a: (a ** 3).sum())(x), 3 * x ** 2)
