@@ -306,3 +306,80 @@ def test_nested_transforms_need_higher_order_gradients():
             nested()
     # and nothing is left behind: a plain transform works afterwards
     assert_same(efunc.grad(lambda a: (a ** 3).sum())(x), 3 * x ** 2)
+
+
+# ---- vmap (a loop over the mapped dimension: results as torch's) ---------------------------------
+
+@pytest.mark.parametrize("case", ["plain", "in_dims_tuple", "negative_dims", "pytree_in", "out_dims", "nested",
+                                  "kwargs", "grad_inside", "jacrev_inside"])
+def test_vmap_as_torch(case):
+    def run(L, F):
+        x, y = L.tensor(arr(4, 3)), L.tensor(arr(3, 5, seed=1))
+        if case == "plain":
+            return F.vmap(lambda a: a.sin() * a.sum())(x)
+        if case == "in_dims_tuple":
+            return F.vmap(lambda a, b: a @ b, in_dims=(0, None))(x, y)
+        if case == "negative_dims":
+            return F.vmap(lambda a, b: a * b.sum(), in_dims=(-1, 1))(y, L.tensor(arr(2, 5, seed=2)))
+        if case == "pytree_in":
+            return F.vmap(lambda d: d["a"] * d["b"], in_dims=({"a": 0, "b": None},))({"a": x, "b": L.tensor(arr(3))})
+        if case == "out_dims":
+            return F.vmap(lambda a: (a * 2, a.sum(), a[:2]), out_dims=(1, 0, -1))(x)
+        if case == "nested":
+            return F.vmap(F.vmap(lambda a, b: a * b, in_dims=(0, None)), in_dims=(None, 0))(x[0], x)
+        if case == "kwargs":
+            return F.vmap(lambda a, scale=1.0: a * scale)(x, scale=3.0)
+        if case == "grad_inside":
+            return F.vmap(F.grad(lambda a, b: (a.exp() * b).sum()), in_dims=(0, None))(x, L.tensor(arr(3, seed=4)))
+        return F.vmap(F.jacrev(lambda a: a.tanh() * a[0]))(x)
+    e, t = both(run)
+    assert_same(e, t)
+
+
+def test_gradients_flow_through_vmap_to_stacked_parameters():
+    """The ensembling recipe: stacked parameters (leaves), vmap over functional_call, one loss,
+    backward: every model's gradient lands in its slice of the stacked parameters."""
+    def run(L, F):
+        models = [mlp(L, seed=s) for s in range(3)]
+        params, buffers = F.stack_module_state(models)
+        x = L.tensor(arr(5, 3, seed=11))
+
+        def fmodel(p, b, inp):
+            return F.functional_call(models[0], (p, b), (inp,))
+        out = F.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, x)
+        out.pow(2).mean().backward()
+        return out, {k: v.grad for k, v in params.items()}
+    e, t = both(run)
+    assert_same(e, t)
+
+
+def test_vmap_randomness():
+    x = ember.zeros(4, 3)
+    with pytest.raises(RuntimeError, match="called random operation while in randomness error mode"):
+        efunc.vmap(lambda a: a + ember.rand(3))(x)
+    same = efunc.vmap(lambda a: a + ember.rand(3), randomness="same")(x)
+    assert all(same[i].tolist() == same[0].tolist() for i in range(4))
+    different = efunc.vmap(lambda a: a + ember.rand(3), randomness="different")(x)
+    assert len({tuple(r) for r in different.tolist()}) == 4
+
+
+@pytest.mark.parametrize("case", ["sizes", "in_dims_none", "in_dims_range", "non_tensor_out", "non_tensor_in",
+                                  "randomness", "in_dims_type"])
+def test_vmap_errors_as_torch(case):
+    def run(L, F):
+        x, y = L.ones(3, 2), L.ones(4, 2)
+        if case == "sizes":
+            return F.vmap(lambda a, b: a + b)(x, y)
+        if case == "in_dims_none":
+            return F.vmap(lambda a: a, in_dims=None)(x)
+        if case == "in_dims_range":
+            return F.vmap(lambda a: a, in_dims=2)(x)
+        if case == "non_tensor_out":
+            return F.vmap(lambda a: 3)(x)
+        if case == "non_tensor_in":
+            return F.vmap(lambda a: a)(3.0)
+        if case == "randomness":
+            return F.vmap(lambda a: a, randomness="bogus")(x)
+        return F.vmap(lambda a: a, in_dims="x")(x)
+    e, t = errors_of(run)
+    assert e == t

@@ -977,3 +977,29 @@ def test_sequential_fused_chain_follows_module_changes_and_frozen_layers():
     m[1].register_forward_hook(lambda mod, inp, o: seen.append(tuple(o.shape)))
     m(x)
     assert seen == [(5, 4)]
+
+
+MODULES_WITH_STATE = [
+    ("Linear", (3, 2)), ("Bilinear", (2, 3, 4)), ("Conv1d", (2, 3, 3)), ("Conv2d", (1, 2, 3)),
+    ("ConvTranspose2d", (2, 1, 3)), ("Embedding", (5, 3)), ("LayerNorm", (4,)), ("BatchNorm1d", (3,)),
+    ("BatchNorm2d", (3,)), ("GroupNorm", (2, 4)), ("PReLU", ()), ("LSTM", (2, 3)), ("GRU", (2, 3)), ("RNN", (2, 3)),
+    ("MultiheadAttention", (4, 2)), ("TransformerEncoderLayer", (4, 2)),
+]
+
+
+@pytest.mark.parametrize("name,args", MODULES_WITH_STATE)
+def test_modules_take_the_default_dtype_as_torch(name, args):
+    """torch.set_default_dtype(float64) before building a model makes its parameters and floating
+    buffers float64 (they were float32 whatever the default)."""
+    got = {}
+    for lib, mod in (("ember", enn), ("torch", tnn)):
+        L = ember if lib == "ember" else torch
+        old = L.get_default_dtype()
+        L.set_default_dtype(L.float64)
+        try:
+            m = getattr(mod, name)(*args)
+        finally:
+            L.set_default_dtype(old)
+        got[lib] = sorted({(n, str(t.dtype).split(".")[-1]) for n, t in list(m.named_parameters()) +
+                           list(m.named_buffers())})
+    assert got["ember"] == got["torch"]

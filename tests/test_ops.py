@@ -3015,6 +3015,7 @@ NOT_OPS = {
     "float", "double", "long", "bool", "float32", "float64", "int64", "BoolTensor", "DoubleTensor", "FloatTensor",
     "LongTensor", "return_types", "seed", "get_rng_state", "set_rng_state",
     "compiler", "compile",  # torch.compile's interface (test_compile.py)
+    "func", "vmap", "multiprocessing",  # torch.func (test_func.py), torch.multiprocessing (test_multiprocessing.py)
     # factories (test_tensor.py)
     "tensor", "as_tensor", "asarray", "from_numpy", "frombuffer", "zeros", "ones", "full", "empty", "arange",
     "linspace", "eye",

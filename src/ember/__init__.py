@@ -44,6 +44,8 @@ float16 = half = _C.dtype.float16
 bfloat16 = _C.dtype.bfloat16
 from ._storage import UntypedStorage, cdouble, cfloat, complex128, complex64, frombuffer, layout, strided  # noqa: E402
 
+from .func import vmap  # noqa: E402  (torch.vmap is torch.func.vmap)
+from . import multiprocessing  # noqa: E402  (as torch: tensors cross processes as shared storages once imported)
 from ._torch_compat import __version__  # torch API version, TorchVersion("2.13.0+cpu"); ember's own: version.ember
 
 

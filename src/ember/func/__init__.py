@@ -1,14 +1,16 @@
 """ember.func (torch.func): calling a module with parameters and buffers given from outside
 (functional_call), and stacking the state of several models of one class (stack_module_state),
 with torch's semantics and errors, and the first-order transforms (grad, grad_and_value, vjp,
-jacrev, jacfwd: _transforms.py). Not here yet: vmap, jvp, and transforms nested in one another
-(higher-order gradients: hessian, grad of grad)."""
+jacrev, jacfwd: _transforms.py) and vmap (_vmap.py: a loop over the mapped dimension, not batched
+kernels yet). Not here yet: jvp, and transforms nested in one another (higher-order gradients:
+hessian, grad of grad)."""
 from collections.abc import Sequence
 
 from .. import _C
 from ._transforms import grad, grad_and_value, jacfwd, jacrev, vjp
+from ._vmap import vmap
 
-__all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jacrev", "jacfwd"]
+__all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jacrev", "jacfwd", "vmap"]
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):

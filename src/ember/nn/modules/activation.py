@@ -3,6 +3,7 @@ arguments, checks and extra_repr."""
 import warnings
 
 from ... import _C
+from ..._factories import get_default_dtype
 from .. import functional as F
 from ..parameter import Parameter
 from .module import Module
@@ -237,7 +238,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(_C._empty([num_parameters], dtype or _C.dtype.float32))
+        self.weight = Parameter(_C._empty([num_parameters], dtype or get_default_dtype()))
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -5,6 +5,7 @@ import itertools
 import math
 
 from ... import _C
+from ..._factories import get_default_dtype
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -63,7 +64,7 @@ class _ConvNd(Module):
                     self._reversed_padding_repeated_twice[2 * i + 1] = total - left
         else:
             self._reversed_padding_repeated_twice = [p for p in reversed(padding) for _ in range(2)]
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         shape = ([in_channels, out_channels // groups] if transposed else [out_channels, in_channels // groups])
         self.weight = Parameter(_C._empty(shape + list(kernel_size), dtype))
         if bias:

@@ -2,6 +2,7 @@
 import math
 
 from ... import _C
+from ..._factories import get_default_dtype
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -20,7 +21,7 @@ class Identity(Module):
 class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(_C._empty([out_features, in_features], dtype))
@@ -49,7 +50,7 @@ class Linear(Module):
 class Bilinear(Module):
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features

@@ -3,6 +3,7 @@ LocalResponseNorm."""
 import numbers
 
 from ... import _C
+from ..._factories import get_default_dtype
 from .. import functional as F
 from ..parameter import Parameter
 from .module import Module
@@ -26,7 +27,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, bias=True):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.use_bias = affine and bias
@@ -83,7 +84,7 @@ class _InstanceNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -129,7 +130,7 @@ class GroupNorm(Module):
         super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError("num_channels must be divisible by num_groups")
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.use_bias = affine and bias
         if affine:
@@ -170,7 +171,7 @@ def _as_shape(normalized_shape):
 class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -199,7 +200,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine

@@ -11,6 +11,7 @@ import numbers
 import warnings
 
 from ... import _C
+from ..._factories import get_default_dtype
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -76,7 +77,7 @@ class RNNBase(Module):
         if mode not in _GATES:
             raise ValueError(f"Unrecognized RNN mode: {mode}")
         gate_size = _GATES[mode] * hidden_size
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self._flat_weights_names = []
         self._all_weights = []
         for layer in range(num_layers):
@@ -298,7 +299,7 @@ class GRU(RNNBase):
 class RNNCellBase(Module):
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or _C.dtype.float32
+        dtype = dtype or get_default_dtype()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias

@@ -1,5 +1,6 @@
 """Embedding: a lookup table; the forward is one index_select, its gradient an index_add."""
 from ... import _C
+from ..._factories import get_default_dtype
 from ...autograd.grad_mode import no_grad
 from .. import functional as F, init
 from ..parameter import Parameter
@@ -26,7 +27,7 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
-            self.weight = Parameter(_C._empty([num_embeddings, embedding_dim], dtype or _C.dtype.float32),
+            self.weight = Parameter(_C._empty([num_embeddings, embedding_dim], dtype or get_default_dtype()),
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:

@@ -1,0 +1,144 @@
+"""vmap with torch.func's interface (in_dims, out_dims, randomness, chunk_size) and errors.
+
+ember has no batching rules yet: vmap calls the function once per index of the mapped dimension,
+on that index's slices (Tensor.select, so gradients flow back to the batched inputs), and stacks
+the outputs along out_dims. The results are torch's; the speed is that of the Python loop, not of
+batched kernels. randomness: 'error' raises when the function draws from the default generator,
+'same' gives every call the same random stream, 'different' lets the stream run on."""
+import functools
+
+from .. import _C
+from ._transforms import _flatten, _unflatten
+
+Tensor = _C.Tensor
+
+
+def _spec_str(spec):
+    if spec is None:
+        return "*"
+    kind, typ, specs = spec
+    inner = ", ".join(_spec_str(s[1] if kind == "dict" else s) for s in specs)
+    return f"{typ.__name__}({inner})"
+
+
+def _broadcast_dims(dims, spec, what, where):
+    """dims (an int/None, or a pytree of them matching `spec` down to some level) spread over the leaves of spec."""
+    if dims is None or isinstance(dims, int):
+        leaves, _ = _flatten(_unflatten([0] * _count(spec), spec)) if spec is not None else ([0], None)
+        return [dims] * len(leaves)
+    if spec is None:
+        raise ValueError(f"{where}: {what} is not compatible with the structure of `{'inputs' if what == 'in_dims' else 'outputs'}`. "
+                         f"{what} has structure {type(dims).__name__} but {'inputs' if what == 'in_dims' else 'outputs'} has structure *.")
+    kind, typ, specs = spec
+    if kind == "dict":
+        if not isinstance(dims, dict) or set(dims) != {k for k, _ in specs}:
+            raise ValueError(f"{where}: {what} is not compatible with the structure of "
+                             f"`{'inputs' if what == 'in_dims' else 'outputs'}`. {what} has structure {dims!r} but "
+                             f"{'inputs' if what == 'in_dims' else 'outputs'} has structure {_spec_str(spec)}.")
+        out = []
+        for k, s in specs:
+            out += _broadcast_dims(dims[k], s, what, where)
+        return out
+    if not isinstance(dims, (tuple, list)) or len(dims) != len(specs):
+        raise ValueError(f"{where}: {what} is not compatible with the structure of "
+                         f"`{'inputs' if what == 'in_dims' else 'outputs'}`. {what} has structure {dims!r} but "
+                         f"{'inputs' if what == 'in_dims' else 'outputs'} has structure {_spec_str(spec)}.")
+    out = []
+    for d, s in zip(dims, specs):
+        out += _broadcast_dims(d, s, what, where)
+    return out
+
+
+def _count(spec):
+    if spec is None:
+        return 1
+    kind, _, specs = spec
+    return sum(_count(s[1] if kind == "dict" else s) for s in specs)
+
+
+def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
+    """func mapped over a dimension of its inputs (torch.func.vmap); see the module's note."""
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+    name = getattr(func, "__name__", repr(func))
+
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        where = f"vmap({name}, in_dims={in_dims}, ...)(<inputs>)"
+        if not isinstance(in_dims, (int, tuple)) or isinstance(in_dims, bool):
+            raise ValueError(f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the "
+                             f"structure of inputs, got: {type(in_dims)}.")
+        leaves, spec = _flatten(tuple(args))
+        dims = _broadcast_dims(in_dims if isinstance(in_dims, int) else tuple(in_dims), spec, "in_dims", where)
+        size = None
+        sizes = []
+        for x, d in zip(leaves, dims):
+            if d is None:
+                continue
+            if not isinstance(x, Tensor):
+                raise ValueError(f"{where}: Got in_dim={d} for an input but the input is of type {type(x)}. We cannot "
+                                 "vmap over non-Tensor arguments, please use None as the respective in_dim")
+            if not -x.dim() <= d < max(x.dim(), 0) or x.dim() == 0:
+                raise ValueError(f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
+                                 f"dimensionality {x.dim()} so expected in_dim to satisfy -{x.dim()} <= in_dim < "
+                                 f"{x.dim()}.")
+            sizes.append(x.shape[d])
+        if not sizes:
+            raise ValueError(f"{where}: at least one input must be a Tensor mapped over a dimension (in_dims all None)")
+        if any(s != sizes[0] for s in sizes):
+            raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
+                             f"{sizes} for the mapped dimension")
+        size = sizes[0]
+        from .. import get_rng_state, set_rng_state
+        start = get_rng_state() if randomness != "different" else None
+        results = []
+        for i in range(size):
+            if randomness == "same" and i:
+                set_rng_state(start)
+            sliced = [x if d is None else x.select(d, i) for x, d in zip(leaves, dims)]
+            out = func(*_unflatten(sliced, spec), **kwargs)
+            if randomness == "error" and not _same_state(start, get_rng_state()):
+                set_rng_state(start)
+                raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
+                                   "the 'same' or 'different' randomness flags on vmap or perform the randomness "
+                                   "operation out of vmap")
+            results.append(out)
+        return _stack_outputs(results, out_dims, name)
+    return wrapped
+
+
+def _same_state(a, b):
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def _stack_outputs(results, out_dims, name):
+    flat, spec = _flatten(results[0])
+    where = f"vmap({name}, ..., out_dims={out_dims})(<inputs>)"
+    if not isinstance(out_dims, (int, tuple, list)) and out_dims is not None or isinstance(out_dims, bool):
+        raise ValueError(f"{where}: expected `out_dims` to be int or a (potentially nested) tuple matching the "
+                         f"structure of outputs, got: {type(out_dims)}.")
+    dims = _broadcast_dims(out_dims, spec, "out_dims", where)
+    per_call = []
+    for r in results:
+        leaves, s = _flatten(r)
+        if s != spec:
+            raise ValueError(f"vmap({name}, ...): `{name}` returned outputs of different structures for different "
+                             "indices of the mapped dimension")
+        per_call.append(leaves)
+    stacked = []
+    for k, d in enumerate(dims):
+        column = [leaves[k] for leaves in per_call]
+        if d is None:
+            stacked.append(column[0])
+            continue
+        if not isinstance(column[0], Tensor):
+            raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(column[0])}. "
+                             "Did you mean to set out_dims= to None for output?")
+        nd = column[0].dim() + 1
+        if not -nd <= d < nd:
+            raise ValueError(f"vmap({name}, ...): out_dims={d} for an output of dimensionality {nd - 1}: expected "
+                             f"-{nd} <= out_dim < {nd}")
+        stacked.append(_C.stack(column, d % nd))
+    return _unflatten(stacked, spec)
