@@ -99,6 +99,14 @@ Tensor& inplace_apply(Tensor& self, bool others_need_grad, const char* name, con
   Tensor r;
   if (track) {
     if (self->is_view) {
+      if (self->grad_fn && self->grad_fn->num_outputs > 1) {  // unbind's slices: torch refuses too
+        std::string fn = self->grad_fn->name();  // named as torch names it: the view function ("Unbind")
+        if (fn.size() > 9 && fn.compare(fn.size() - 9, 9, "Backward0") == 0) fn.resize(fn.size() - 9);
+        throw std::runtime_error("Output " + std::to_string(self->output_nr) + " of " + fn +
+                                 " is a view and is being modified inplace. This view is the output of a function "
+                                 "that returns multiple views. Such functions do not allow the output views to be "
+                                 "modified inplace. You should replace the inplace operation by an out-of-place one.");
+      }
       const Tensor& base = self->view_base;
       if (!base || !base->is_contiguous())
         throw std::runtime_error(std::string(name) +

@@ -207,11 +207,42 @@ Tensor unflatten(const Tensor& a, int64_t dim, const std::vector<int64_t>& sizes
 }
 EMBER_OP("unflatten(Tensor input, int dim, int[] sizes) -> Tensor", "function method any_dtype", unflatten(a.t(0), a.i(1), a.ints(2)));
 EMBER_OP("ravel(Tensor input) -> Tensor", "function method any_dtype", reshape(a.t(0), {a.t(0)->numel()}));
+// One node for all the slices (torch's UnbindBackward0): its backward writes every slice's
+// gradient into one tensor of the input's shape. (A select per slice gave each slice's backward a
+// whole zero tensor of that shape, n of them to add: quadratic in the number of slices, and
+// vmap unbinds its batched inputs.)
+struct UnbindBackward : Node {
+  Shape in_shape;
+  int64_t dim;
+  UnbindBackward(Shape s, int64_t d, uint32_t n) : in_shape(std::move(s)), dim(d) { num_outputs = n; }
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    bool all = true;
+    const Tensor* any = nullptr;
+    for (auto& x : g) {
+      all &= (bool)x;
+      if (x && !any) any = &x;
+    }
+    Tensor z = all ? empty(in_shape, (*any)->dtype) : zeros(in_shape, (*any)->dtype);
+    for (size_t i = 0; i < g.size(); ++i)
+      if (g[i]) copy_into(select(z, dim, (int64_t)i), g[i]);
+    return {z};
+  }
+  std::string name() const override { return "UnbindBackward0"; }
+};
+
 std::vector<Tensor> unbind(const Tensor& a, int64_t dim) {
   if (a->dim() == 0) throw IndexError("Dimension specified as 0 but tensor has no dimensions");
   dim = wrap_dim(dim, a->dim());
+  const bool track = any_requires_grad({&a});
   std::vector<Tensor> r;
-  for (int64_t i = 0; i < a->shape[dim]; ++i) r.push_back(select(a, dim, i));
+  {
+    NoGradGuard no_grad;  // views of a, without a history each
+    for (int64_t i = 0; i < a->shape[dim]; ++i) r.push_back(select(a, dim, i));
+  }
+  if (track && !r.empty()) {
+    auto node = make_node<UnbindBackward>({&a}, a->shape, dim, (uint32_t)r.size());
+    for (size_t i = 0; i < r.size(); ++i) set_history(r[i], node, (uint32_t)i);
+  }
   return r;
 }
 EMBER_OP("unbind(Tensor input, int dim=0) -> Tensor[]", "function method any_dtype", unbind(a.t(0), a.i(1)));

@@ -40,7 +40,7 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         args = (args,)
     if kwargs is None:
         kwargs = {}
-    values = _untie(module, given) if tie_weights else dict(given)
+    values = _untie(module, given) if tie_weights else given
     if strict:
         names = set(_state_names(module))
         unexpected = [k for k in values if k not in names]
@@ -52,41 +52,51 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
             errors.append(f"Missing key(s): {', '.join(map(repr, missing))}.")
         if errors:
             raise RuntimeError(f"Error(s) in reparametrizing for {module._get_name()}:\n\t" + "\n\t".join(errors))
-    originals = {}
+    slots = [(name, _slot(module, name), value) for name, value in values.items()]
+    originals = []
     try:
-        for name, value in values.items():
-            originals[name] = _swap(module, name, value)
+        for name, (d, leaf), value in slots:
+            originals.append((name, d, leaf, _swap(d, leaf, value)))
         return module(*args, **kwargs)
     finally:
         after = {}
-        for name, old in reversed(list(originals.items())):
-            after[name] = _swap(module, name, old)
+        for name, d, leaf, old in reversed(originals):
+            after[name] = _swap(d, leaf, old)
         for k in given:  # as torch: the dict sees what the module held at the end (its own rebinds)
             if k in after:
                 given[k] = after[k]
 
 
-def _state_names(module):
-    """Every parameter's and buffer's dotted name, tied ones under each of their names."""
+def _named_state(module):
+    """(dotted name, tensor) for every parameter and buffer, tied ones under each of their names
+    (named_modules(remove_duplicate=False), walked over the modules' dicts directly: this runs on
+    every functional_call)."""
     out = []
-    for prefix, m in module.named_modules(remove_duplicate=False):
+    stack = [("", module)]
+    while stack:
+        prefix, m = stack.pop()
+        d = m.__dict__
         for kind in ("_parameters", "_buffers"):
-            for n, t in m.__dict__[kind].items():
+            for n, t in d[kind].items():
                 if t is not None:
-                    out.append(f"{prefix}.{n}" if prefix else n)
-    return list(dict.fromkeys(out))
+                    out.append((prefix + n, t))
+        for n, child in reversed(list(d["_modules"].items())):
+            if child is not None:
+                stack.append((f"{prefix}{n}.", child))
+    return out
+
+
+def _state_names(module):
+    return list(dict.fromkeys(n for n, _ in _named_state(module)))
 
 
 def _untie(module, given):
     """The given values with tied names filled in: a tensor the module holds under several names
     gets the value given for any of them (two different values for one tied tensor: ValueError)."""
     by_tensor = {}
-    for prefix, m in module.named_modules(remove_duplicate=False):
-        for kind in ("_parameters", "_buffers"):
-            for n, t in m.__dict__[kind].items():
-                if t is not None:
-                    by_tensor.setdefault(id(t), []).append(f"{prefix}.{n}" if prefix else n)
-    out = dict(given)
+    for n, t in _named_state(module):
+        by_tensor.setdefault(id(t), []).append(n)
+    out = None
     for names in by_tensor.values():
         if len(names) < 2:
             continue
@@ -97,19 +107,25 @@ def _untie(module, given):
         if any(given[n] is not value for n in named[1:]):
             raise ValueError(f"functional_call got multiple values for keys {sorted(named)}, which are tied. "
                              "Consider using tie_weights=False")
+        out = dict(given) if out is None else out
         for n in names:
             out[n] = value
-    return out
+    return given if out is None else out
 
 
-def _swap(module, name, value):
-    """Put `value` at the dotted `name` (a parameter's or buffer's slot, else a plain attribute);
-    returns what was there (a missing attribute: removed again on the way back)."""
+def _slot(module, name):
+    """The __dict__ of the module that holds the dotted `name`, and the name's last part."""
     *path, leaf = name.split(".")
     m = module
     for p in path:
-        m = getattr(m, p)
-    d = m.__dict__
+        sub = m.__dict__["_modules"].get(p)
+        m = sub if sub is not None else getattr(m, p)
+    return m.__dict__, leaf
+
+
+def _swap(d, leaf, value):
+    """Put `value` in the module dict `d` under `leaf` (a parameter's or buffer's slot, else a plain
+    attribute); returns what was there (_MISSING: nothing, and _MISSING put back removes it)."""
     for kind in ("_parameters", "_buffers"):
         if leaf in d[kind]:
             old = d[kind][leaf]

@@ -1,7 +1,7 @@
 """vmap with torch.func's interface (in_dims, out_dims, randomness, chunk_size) and errors.
 
 ember has no batching rules yet: vmap calls the function once per index of the mapped dimension,
-on that index's slices (Tensor.select, so gradients flow back to the batched inputs), and stacks
+on that index's slices (one unbind per input, so gradients flow back to the batched inputs), and stacks
 the outputs along out_dims. The results are torch's; the speed is that of the Python loop, not of
 batched kernels. randomness: 'error' raises when the function draws from the default generator,
 'same' gives every call the same random stream, 'different' lets the stream run on."""
@@ -94,10 +94,12 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         from .. import get_rng_state, set_rng_state
         start = get_rng_state() if randomness != "different" else None
         results = []
+        # one unbind per mapped input: one backward node gathers every slice's gradient
+        slices = [None if d is None else x.unbind(d) for x, d in zip(leaves, dims)]
         for i in range(size):
             if randomness == "same" and i:
                 set_rng_state(start)
-            sliced = [x if d is None else x.select(d, i) for x, d in zip(leaves, dims)]
+            sliced = [x if d is None else sl[i] for x, d, sl in zip(leaves, dims, slices)]
             out = func(*_unflatten(sliced, spec), **kwargs)
             if randomness == "error" and not _same_state(start, get_rng_state()):
                 set_rng_state(start)
