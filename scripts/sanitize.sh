@@ -29,12 +29,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-/work/venv/bin/python}"
 JOBS="${JOBS:-2}"
-B="$ROOT/build/asan"
+# SANITIZER=thread: ThreadSanitizer instead (build/tsan; data races reported, leaks not checked).
+KIND="${SANITIZER:-address}"
+case "$KIND" in address) B="$ROOT/build/asan"; CMAKE_SAN=-DEMBER_SANITIZE=ON; SAN_LIB=libasan.so ;;
+  thread) B="$ROOT/build/tsan"; CMAKE_SAN=-DEMBER_SANITIZE_THREAD=ON; SAN_LIB=libtsan.so ;;
+  *) echo "sanitize.sh: SANITIZER must be address or thread, not $KIND" >&2; exit 2 ;; esac
 LOGS="$B/logs"
 [ $# -gt 0 ] || set -- tests
 
-ASAN_LIB="$(gcc -print-file-name=libasan.so)"
-[ -f "$ASAN_LIB" ] || { echo "sanitize.sh: no ASan runtime ($ASAN_LIB); install gcc" >&2; exit 2; }
+ASAN_LIB="$(gcc -print-file-name=$SAN_LIB)"
+[ -f "$ASAN_LIB" ] || { echo "sanitize.sh: no sanitizer runtime ($ASAN_LIB); install gcc" >&2; exit 2; }
 # libstdc++ preloaded too: python does not link it, and ASan's __cxa_throw interceptor must find
 # it at startup ("CHECK failed: asan_interceptors.cpp:320 real___cxa_throw" at the first throw).
 PRELOAD="$ASAN_LIB $(readlink -f "$(gcc -print-file-name=libstdc++.so.6)")"
@@ -50,7 +54,7 @@ GEN=()
 if [ ! -f "$B/cmake/CMakeCache.txt" ] && command -v ninja >/dev/null; then GEN=(-G Ninja); fi
 # Debug: no -O3/-DNDEBUG (the EMBER_SANITIZE block adds -O1 -g), no pybind11 LTO (a 3-4 minute
 # relink after every edit) and no stripping of _C.
-cmake -S "$ROOT" -B "$B/cmake" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DEMBER_SANITIZE=ON \
+cmake -S "$ROOT" -B "$B/cmake" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug "$CMAKE_SAN" \
   -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF -DPython_EXECUTABLE="$PYTHON" \
   -Dpybind11_DIR="$("$PYTHON" -m pybind11 --cmakedir)" > "$B/cmake-configure.log" \
   || { cat "$B/cmake-configure.log"; exit 2; }
@@ -106,7 +110,9 @@ rm -rf "$LOGS"; mkdir -p "$LOGS"
 # allocator_may_return_null=1: an impossible allocation throws std::bad_alloc as without ASan.
 ASAN_OPTS="detect_leaks=1:exitcode=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1"
 ASAN_OPTS+=":log_path=$LOGS/asan"
+TSAN_OPTS="halt_on_error=0:report_signal_unsafe=0:log_path=$LOGS/tsan"
 RUN=(env LD_PRELOAD="$PRELOAD" PYTHONMALLOC=malloc PYTHONUNBUFFERED=1 EMBER_SANITIZED=1
+     TSAN_OPTIONS="$TSAN_OPTS${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
      EMBER_UBSAN_LOG="$LOGS/ubsan" ASAN_OPTIONS="$ASAN_OPTS${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
      UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}")
 set +e
@@ -124,7 +130,8 @@ errors, ember_leaks, other_leaks = [], [], 0
 for path in sorted(glob.glob(os.path.join(logs, "*san.*"))):
     text = open(path, errors="replace").read()
     # non-leak reports: ASan "ERROR: AddressSanitizer", UBSan "runtime error:"
-    if re.search(r"ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer|Sanitizer: CHECK failed", text):
+    if re.search(r"ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer|Sanitizer: CHECK failed"
+                 r"|WARNING: ThreadSanitizer|ThreadSanitizer: CHECK failed|FATAL: ThreadSanitizer", text):
         errors.append((path, text))
     for block in re.split(r"\n(?=(?:Direct|Indirect) leak of )", text):
         if not re.match(r"(Direct|Indirect) leak of ", block):
@@ -138,7 +145,7 @@ for path, text in errors:
     print(f"\n===== sanitizer error in {path} =====\n{text}")
 for path, block in ember_leaks:
     print(f"\n===== ember leak ({os.path.basename(path)}) =====\n{block}")
-print(f"\nsanitize.sh: pytest exit {pytest_rc}; {len(errors)} ASan/UBSan error report(s); "
+print(f"\nsanitize.sh: pytest exit {pytest_rc}; {len(errors)} ASan/UBSan/TSan error report(s); "
       f"{len(ember_leaks)} ember leak(s); {other_leaks} leak record(s) outside ember ignored "
       f"(reports in {logs})")
 sys.exit(1 if (pytest_rc or errors or ember_leaks) else 0)
