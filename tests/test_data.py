@@ -378,3 +378,16 @@ def test_default_collate_int_overflow_raises_as_torch():
     for batch in (_collate_samples(ember)["big_int"], [2 ** 70, 1]):
         with pytest.raises(ValueError, match="Overflow when unpacking long long"):
             edata.default_collate(batch)
+
+
+def test_torch_utils_data_import_paths():
+    """Paths programs import from: torch.utils.data._utils.collate / .worker and the dataloader module."""
+    import importlib
+    for mod, names in (("utils.data._utils.collate", ["default_collate", "default_convert"]),
+                       ("utils.data._utils.worker", ["get_worker_info", "WorkerInfo"]),
+                       ("utils.data.dataloader", ["default_collate", "default_convert", "get_worker_info", "DataLoader"])):
+        e, t = importlib.import_module("ember." + mod), importlib.import_module("torch." + mod)
+        for n in names:
+            assert hasattr(t, n) and hasattr(e, n), (mod, n)
+    from ember.utils.data._utils.collate import default_collate
+    assert default_collate([ember.ones(2), ember.zeros(2)]).tolist() == [[1.0, 1.0], [0.0, 0.0]]

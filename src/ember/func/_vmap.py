@@ -24,8 +24,7 @@ def _spec_str(spec):
 def _broadcast_dims(dims, spec, what, where):
     """dims (an int/None, or a pytree of them matching `spec` down to some level) spread over the leaves of spec."""
     if dims is None or isinstance(dims, int):
-        leaves, _ = _flatten(_unflatten([0] * _count(spec), spec)) if spec is not None else ([0], None)
-        return [dims] * len(leaves)
+        return [dims] * _count(spec)
     if spec is None:
         raise ValueError(f"{where}: {what} is not compatible with the structure of `{'inputs' if what == 'in_dims' else 'outputs'}`. "
                          f"{what} has structure {type(dims).__name__} but {'inputs' if what == 'in_dims' else 'outputs'} has structure *.")

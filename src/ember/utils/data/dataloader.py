@@ -18,6 +18,7 @@ import warnings
 
 from ... import _C
 from . import _worker
+from ._worker import get_worker_info  # noqa: F401  (torch.utils.data.dataloader.get_worker_info)
 from ._collate import default_collate, default_convert
 from ._fetch import IterableFetcher, MapFetcher, _InfiniteConstantSampler, plain_tensor_dataset
 from .dataset import IterableDataset
