@@ -83,6 +83,20 @@ def _leaf_inputs(tree):
     return fresh, _unflatten(fresh, spec), spec
 
 
+def _differentiable_args(args, argnums):
+    """(the fresh leaves, their pytree spec, args with the argnums arguments replaced by them)."""
+    nums = _argnums(argnums, len(args))
+    chosen = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
+    flat, diff_args, spec = _leaf_inputs(chosen)
+    new_args = list(args)
+    if isinstance(nums, int):
+        new_args[nums] = diff_args
+    else:
+        for i, a in zip(nums, diff_args):
+            new_args[i] = a
+    return flat, spec, new_args
+
+
 class _Level:
     """One transform running: a transform started inside another needs higher-order gradients."""
 
@@ -147,15 +161,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with _Level("grad"):
-            nums = _argnums(argnums, len(args))
-            chosen = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
-            flat, diff_args, spec = _leaf_inputs(chosen)
-            new_args = list(args)
-            if isinstance(nums, int):
-                new_args[nums] = diff_args
-            else:
-                for i, a in zip(nums, diff_args):
-                    new_args[i] = a
+            flat, spec, new_args = _differentiable_args(args, argnums)
             out, aux = _split_aux(func(*new_args, **kwargs), has_aux, api)
             if not isinstance(out, Tensor):
                 raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(out)}")
@@ -233,15 +239,7 @@ def _jacobian(func, argnums, has_aux, api):
     @functools.wraps(func)
     def wrapper(*args):
         with _Level(api):
-            nums = _argnums(argnums, len(args))
-            chosen = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
-            flat, diff_args, in_spec = _leaf_inputs(chosen)
-            new_args = list(args)
-            if isinstance(nums, int):
-                new_args[nums] = diff_args
-            else:
-                for i, a in zip(nums, diff_args):
-                    new_args[i] = a
+            flat, in_spec, new_args = _differentiable_args(args, argnums)
             out, aux = _split_aux(func(*new_args), has_aux, f"{api}(f, ...)(*args)")
             out_leaves, out_spec = _flatten(out)
             for o in out_leaves:
