@@ -42,6 +42,10 @@ struct PyFunctionNode : Node {
     return out;
   }
   std::string name() const override { return nm; }
+  // Under create_graph the Python backward runs with grad mode on, as torch's: differentiable when it uses
+  // differentiable ops (a backward marked once_differentiable runs under no_grad in Python and returns
+  // gradients that raise when differentiated).
+  bool differentiable() const override { return true; }
   void release_saved() override {
     py::gil_scoped_acquire gil;
     backward_fn = py::object();
@@ -75,22 +79,25 @@ void bind_autograd(py::module_& m) {
         throw py::attribute_error("'" + n.name() + "' object has no attribute 'variable'");
       });
 
-  m.def("_backward", [](std::vector<Tensor> roots, const std::vector<OptTensor>& grads, bool keep_graph) {
+  m.def("_backward", [](std::vector<Tensor> roots, const std::vector<OptTensor>& grads, bool keep_graph, bool create_graph,
+                        py::handle inputs) {
     std::vector<Tensor> gs = opts(grads);
+    std::vector<Tensor> ins = backward_inputs(inputs);
     py::gil_scoped_release nogil;
-    capture::call("backward", [](const std::vector<Tensor>& roots, const std::vector<Tensor>& gs, bool keep) {
-      run_backward(roots, gs, keep, true, {}, false);
-    }, roots, gs, keep_graph);
+    capture::call("backward", [](const std::vector<Tensor>& roots, const std::vector<Tensor>& gs, bool keep, bool create,
+                                 const std::vector<Tensor>& ins) {
+      run_backward(roots, gs, keep, true, ins, false, create);
+    }, roots, gs, keep_graph, create_graph, ins);
     if (auto* r = capture::Recorder::active()) r->after_backward();
   });
   m.def("_grad", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& grads, std::vector<Tensor> inputs, bool keep_graph,
-                    bool allow_unused) {
+                    bool allow_unused, bool create_graph) {
     std::vector<Tensor> gs = opts(grads);
     py::gil_scoped_release nogil;
     return capture::call("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& gs, bool keep,
-                                    const std::vector<Tensor>& inputs, bool allow_unused) {
-      return run_backward(outputs, gs, keep, false, inputs, allow_unused);
-    }, outputs, gs, keep_graph, inputs, allow_unused);
+                                    const std::vector<Tensor>& inputs, bool allow_unused, bool create) {
+      return run_backward(outputs, gs, keep, false, inputs, allow_unused, create);
+    }, outputs, gs, keep_graph, inputs, allow_unused, create_graph);
   });
   // inputs: one entry per forward argument (None for non-tensors).
   m.def("_attach_function", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& inputs_, py::object backward_fn,

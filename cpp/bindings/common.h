@@ -127,6 +127,19 @@ inline std::vector<Tensor> opts(const std::vector<OptTensor>& ts) {
   for (size_t i = 0; i < ts.size(); ++i) r[i] = opt(ts[i]);
   return r;
 }
+// backward(inputs=...): None -> none (every leaf accumulates), a Tensor or a sequence of them
+inline std::vector<Tensor> backward_inputs(py::handle inputs) {
+  if (inputs.is_none()) return {};
+  if (py::isinstance<Tensor>(inputs)) return {inputs.cast<Tensor>()};
+  std::vector<Tensor> r;
+  for (py::handle h : inputs) {
+    if (!py::isinstance<Tensor>(h))
+      throw py::type_error(std::string("backward(): inputs must be Tensors, got ") + Py_TYPE(h.ptr())->tp_name);
+    r.push_back(h.cast<Tensor>());
+  }
+  if (r.empty()) throw std::runtime_error("'inputs' argument to backward() cannot be empty.");
+  return r;
+}
 
 // A Python operand for a binary op: a Tensor, or a number turned into a wrapped 0-d tensor.
 // Returns null when `h` is neither (the dunder then returns NotImplemented).

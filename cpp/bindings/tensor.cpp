@@ -259,15 +259,13 @@ void bind_tensor(py::module_& m) {
         }, t);
       })
       .def("backward", [](const Tensor& t, const OptTensor& gradient, py::handle retain_graph, bool create_graph, py::handle inputs) {
-        if (create_graph || !inputs.is_none()) {
-          PyErr_SetString(PyExc_NotImplementedError, create_graph ? "ember does not support create_graph=True (higher-order gradients)"
-                                                                 : "ember does not support backward(inputs=...); use ember.autograd.grad");
-          throw py::error_already_set();
-        }
-        const bool keep = !retain_graph.is_none() && retain_graph.cast<bool>();
+        // retain_graph defaults to create_graph, as torch's
+        const bool keep = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+        std::vector<Tensor> ins = backward_inputs(inputs);
         py::gil_scoped_release nogil;
-        capture::call("backward", [](const Tensor& t, const Tensor& g, bool keep) { run_backward({t}, {g}, keep, true, {}, false); },
-                      t, opt(gradient), keep);
+        capture::call("backward", [](const Tensor& t, const Tensor& g, bool keep, bool create, const std::vector<Tensor>& ins) {
+          run_backward({t}, {g}, keep, true, ins, false, create);
+        }, t, opt(gradient), keep, create_graph, ins);
         if (auto* r = capture::Recorder::active()) r->after_backward();
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
          py::arg("inputs") = py::none())

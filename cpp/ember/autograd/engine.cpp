@@ -23,9 +23,11 @@ std::string tensor_type_str(const Tensor& t) {
   return std::string("ember.") + n + " " + shape_str(t->shape);
 }
 
-void SavedTensor::save(const Tensor& x, bool is_output) {
-  t = is_output ? make_view(x, x->shape, x->strides, x->offset) : x;
+void SavedTensor::save(const Tensor& x, bool is_out) {
+  t = is_out ? make_view(x, x->shape, x->strides, x->offset) : x;
   version = x->version();
+  is_output = is_out;
+  output_nr = x->output_nr;
 }
 
 Tensor SavedTensor::get(const Node& owner) const {
@@ -40,6 +42,13 @@ Tensor SavedTensor::get(const Node& owner) const {
         "one of the variables needed for gradient computation has been modified by an inplace operation: [" +
         tensor_type_str(t) + "], which is used by " + owner.name() + ", is at version " +
         std::to_string(t->version()) + "; expected version " + std::to_string(version) + " instead.");
+  if (is_output && t && GradMode::is_enabled()) {
+    // A double backward differentiates through the output as well: unpack it with its grad_fn (the owner),
+    // as torch's SavedVariable does; the alias is made per unpack, so no cycle is stored.
+    Tensor o = make_view(t, t->shape, t->strides, t->offset);
+    set_history(o, const_cast<Node&>(owner).shared_from_this(), output_nr);
+    return o;
+  }
   return t;
 }
 
@@ -105,6 +114,14 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
     g = run_hooks(hooks, g);
   }
   Tensor& var = variable;
+  if (GradMode::is_enabled()) {
+    // create_graph=True: .grad keeps the gradient's graph, and a second gradient is added out of place
+    // (torch's AccumulateGrad under grad mode), so a graph built on the old .grad stays valid.
+    if (g->dtype != var->dtype) g = to_dtype(g, var->dtype);
+    if (g->shape != var->shape) g = sum_to(g, var->shape);
+    var->grad = var->grad ? add(var->grad, g) : clone(g);
+    return {};
+  }
   if (g->dtype != var->dtype) g = cast_nograd(g, var->dtype);
   if (g->shape != var->shape) g = sum_to(g, var->shape);
   if (!var->grad) {
@@ -217,14 +234,48 @@ struct GraphTask {
   }
 };
 
+// The gradients of a node with no differentiable backward, under create_graph=True (Note [Double
+// backward]): they depend on the node's inputs and on its incoming gradients, and differentiating them
+// raises instead of treating them as constants.
+struct NotDifferentiableBackward : Node {
+  std::string of;
+  explicit NotDifferentiableBackward(std::string n) : of(std::move(n)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&) override {
+    throw std::runtime_error("derivative for " + of +
+                             " is not implemented: ember has no double backward for this op (create_graph=True "
+                             "differentiates through the ops listed in docs/architecture.md)");
+  }
+  std::string name() const override { return "NotImplemented"; }
+};
+
+void mark_not_differentiable(Node& node, const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+  auto nd = std::make_shared<NotDifferentiableBackward>(node.name());
+  nd->next = node.next;
+  for (auto& g : in)
+    if (g && g->requires_grad) nd->next.push_back(gradient_edge(g));
+  nd->num_outputs = (uint32_t)out.size();
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i]) {
+      Tensor r = make_view(out[i], out[i]->shape, out[i]->strides, out[i]->offset);
+      set_history(r, nd, (uint32_t)i);
+      out[i] = r;
+    }
+}
+
 }  // namespace
 
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
-                                 bool allow_unused) {
+                                 bool allow_unused, bool create_graph) {
   // The bindings call this without the GIL. Passes run concurrently (Note [Engine per run]); a
   // Python Function's backward may itself call backward (a nested pass with its own task).
-  NoGradGuard no_grad;
+  // Grad mode is on during the pass exactly when it builds a graph of its own (Note [Double backward]).
+  const bool prev_mode = GradMode::is_enabled();
+  GradMode::set_enabled(create_graph);
+  struct Restore {
+    bool m;
+    ~Restore() { GradMode::set_enabled(m); }
+  } restore{prev_mode};
   // Note [Storage dtypes]: gradients flow between nodes in compute dtypes (a float16 gradient is
   // carried as float32), so every backward formula sees the dtypes its kernels have; they are
   // cast to the tensor's own dtype where they leave the engine (.grad, autograd.grad's results).
@@ -282,6 +333,19 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     input_edges.push_back(gradient_edge(inputs[i]));
   }
 
+  auto is_input = [&](const TensorImpl* t) {
+    for (auto& x : inputs)
+      if (x.get() == t) return true;
+    return false;
+  };
+  // a non-leaf's .grad (retain_grad, backward(inputs=...)): summed out of place, in the tensor's dtype
+  auto accumulate_nonleaf = [](const Tensor& t, const Tensor& g) {
+    Tensor prev = t->grad;
+    if (prev && is_storage_only(prev->dtype)) prev = cast_nograd(prev, compute_type(prev->dtype));
+    t->grad = prev ? add(prev, g) : clone(g);
+    if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
+  };
+
   std::vector<int32_t> ready;
   for (auto& re : root_edges) {
     auto& slot = task.slots[task.find(re.first.fn.get())];
@@ -318,18 +382,33 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
           captured[i] = g;
         }
       for (auto& [nr, w] : node->retained)
-        if (auto t = w.lock(); t && nr < in.size() && in[nr]) {
-          Tensor g = in[nr];
-          Tensor prev = t->grad;
-          if (prev && is_storage_only(prev->dtype)) prev = cast_nograd(prev, compute_type(prev->dtype));
-          t->grad = prev ? add(prev, g) : clone(g);
-          if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
-        }
+        if (auto t = w.lock(); t && nr < in.size() && in[nr] && !(accumulate && is_input(t.get())))
+          accumulate_nonleaf(t, in[nr]);
 
       bool any = false;
       for (auto& g : in) any |= (bool)g;
       bool is_acc = dynamic_cast<AccumulateGrad*>(node) != nullptr;
-      if (any && (accumulate || !is_acc)) out = node->apply(in);
+      // backward(inputs=...): only the given tensors accumulate (a non-leaf's .grad is set here)
+      bool run_acc = accumulate;
+      if (accumulate && !inputs.empty()) {
+        run_acc = false;
+        for (size_t i = 0; i < input_edges.size(); ++i)
+          if (input_edges[i].fn.get() == node) {
+            if (is_acc) run_acc = true;
+            else if (captured[i]) accumulate_nonleaf(inputs[i], captured[i]);
+          }
+      }
+      if (any && (run_acc || !is_acc)) {
+        if (create_graph && !is_acc && !node->differentiable()) {
+          {
+            NoGradGuard no_grad;
+            out = node->apply(in);
+          }
+          mark_not_differentiable(*node, in, out);
+        } else {
+          out = node->apply(in);
+        }
+      }
       if (!keep_graph && !is_acc) {
         node->release_saved();
         node->released = true;
@@ -349,7 +428,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
   }
 
   for (size_t i = 0; i < captured.size(); ++i)
-    if (captured[i] && captured[i]->dtype != inputs[i]->dtype) captured[i] = cast_nograd(captured[i], inputs[i]->dtype);
+    if (captured[i] && captured[i]->dtype != inputs[i]->dtype)
+      captured[i] = create_graph ? to_dtype(captured[i], inputs[i]->dtype) : cast_nograd(captured[i], inputs[i]->dtype);
   if (!accumulate)
     for (size_t i = 0; i < captured.size(); ++i)
       if (!captured[i] && !allow_unused)

@@ -37,6 +37,8 @@ struct Edge {
 struct SavedTensor {
   Tensor t;
   uint32_t version = 0;
+  uint32_t output_nr = 0;  // for a saved output: its number in the owner's outputs
+  bool is_output = false;  // unpacked under grad mode with the owner as grad_fn (Note [Double backward])
   SavedTensor* next_saved = nullptr;  // the owner's next registered SavedTensor (an intrusive list: no allocation)
   SavedTensor() = default;  // unregistered (held in a container the node clears itself)
   explicit SavedTensor(struct Node* owner);
@@ -45,7 +47,7 @@ struct SavedTensor {
   void reset() { t.reset(); }
 };
 
-struct Node {
+struct Node : std::enable_shared_from_this<Node> {
   std::vector<Edge> next;          // one per forward input (invalid when that input needs no grad)
   uint32_t num_outputs = 1;        // number of incoming gradients
   bool released = false;           // saved tensors freed after a backward without retain_graph
@@ -69,6 +71,12 @@ struct Node {
   // of the graph, for grad_fn.next_functions. Empty for the others.
   virtual std::string torch_layout() const { return ""; }
   bool needs(size_t i) const { return i < next.size() && next[i].valid(); }
+  // Note [Double backward]: a backward with create_graph=True runs every apply() under grad mode. A node
+  // whose apply() then computes its gradients with differentiable ops (so they carry their own graph,
+  // back to the saved inputs and the incoming gradients) says so here; the engine runs any other node
+  // without grad mode and gives its gradients a node that raises when differentiated, so a missing
+  // second derivative is an error, never a silent zero.
+  virtual bool differentiable() const { return false; }
 };
 
 inline SavedTensor::SavedTensor(Node* owner) : next_saved(owner->saved_head) { owner->saved_head = this; }
@@ -113,7 +121,7 @@ std::shared_ptr<N> make_node(std::initializer_list<const Tensor*> inputs, Args&&
 // accumulate=true: leaf grads go into .grad; false: return grads of `inputs` (autograd.grad).
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
-                                 bool allow_unused);
+                                 bool allow_unused, bool create_graph = false);
 
 std::string tensor_type_str(const Tensor& t);  // "ember.FloatTensor [2, 3]", for messages
 
@@ -124,6 +132,7 @@ struct ZeroGradBackward : Node {
   explicit ZeroGradBackward(const char* n) : nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override;  // (ops/unary.cpp)
   std::string name() const override { return nm; }
+  bool differentiable() const override { return true; }
 };
 
 }  // namespace ember

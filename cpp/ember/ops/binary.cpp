@@ -59,7 +59,7 @@ struct Meta {
 };
 Tensor fit(const Tensor& g, const Meta& m) {
   Tensor r = sum_to(g, m.shape);
-  return r->dtype == m.dtype ? r : cast_nograd(r, m.dtype);
+  return r->dtype == m.dtype ? r : to_dtype(r, m.dtype);  // (differentiable under create_graph)
 }
 
 template <class R, class T, class Fn>
@@ -118,10 +118,14 @@ struct AddBackward : Node {
     if (needs(0)) r[0] = fit(g[0], ma);
     if (needs(1)) {
       double k = is_sub ? -alpha.f : alpha.f;
-      r[1] = fit(k == 1.0 ? g[0] : map1(g[0], g[0]->dtype, "add_backward", [k](auto v) { return v * k; }), mb);
+      r[1] = fit(k == 1.0                   ? g[0]
+                 : GradMode::is_enabled() ? mul(g[0], scalar_tensor(Scalar(k)))
+                                          : map1(g[0], g[0]->dtype, "add_backward", [k](auto v) { return v * k; }),
+                 mb);
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return is_sub ? "SubBackward0" : "AddBackward0"; }
 };
 
@@ -167,6 +171,7 @@ struct MulBackward : Node {
     if (needs(1)) r[1] = fit(mul(g[0], sa.get(*this)), mb);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "MulBackward0"; }
 };
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -197,11 +202,14 @@ struct DivBackward : Node {
     if (needs(0)) r[0] = fit(div(g[0], b), ma);
     if (needs(1)) {
       Tensor a = sa.get(*this);
-      Tensor q = map2(g[0], b, g[0]->dtype, "div_backward", [](auto gv, auto bv) { return -gv / (bv * bv); });
+      Tensor q = GradMode::is_enabled()
+                     ? neg(div(g[0], mul(b, b)))
+                     : map2(g[0], b, g[0]->dtype, "div_backward", [](auto gv, auto bv) { return -gv / (bv * bv); });
       r[1] = fit(mul(q, a), mb);
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "DivBackward0"; }
 };
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -222,6 +230,7 @@ struct DivFloorBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     return {zeros(ma.shape, g[0]->dtype), zeros(mb.shape, g[0]->dtype)};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "DivBackward2"; }
 };
 // rounding_mode "trunc" / "floor": integers divide exactly (floor_divide's rules); floats round the quotient.
@@ -270,19 +279,24 @@ struct PowBackward : Node {
     std::vector<Tensor> r(2);
     Tensor a = sa.get(*this), b = sb.get(*this);
     DType d = g[0]->dtype;
+    const bool graph = GradMode::is_enabled();  // create_graph: the same formulas from differentiable ops
+    const Tensor zero = scalar_tensor(Scalar(0.0));
     if (needs(0)) {
-      // g * b * a^(b-1)
-      Tensor t = map2(a, b, d, "pow_backward", [](auto av, auto bv) { return bv == 0 ? 0 * av : bv * std::pow(av, bv - 1); });
+      // g * b * a^(b-1), 0 where b == 0
+      Tensor t = graph ? where(compare(b, zero, CmpOp::Eq), zero, mul(b, pow(a, sub(b, scalar_tensor(Scalar(1.0))))))
+                       : map2(a, b, d, "pow_backward", [](auto av, auto bv) { return bv == 0 ? 0 * av : bv * std::pow(av, bv - 1); });
       r[0] = fit(mul(g[0], t), ma);
     }
     if (needs(1)) {
       // g * a^b * log(a), defined as 0 where a == 0 and b >= 0
       Tensor out = sout.get(*this);
-      Tensor la = map2(a, b, d, "pow_backward", [](auto av, auto bv) { return (av == 0 && bv >= 0) ? 0 * av : std::log(av); });
+      Tensor la = graph ? where(logical_and(compare(a, zero, CmpOp::Eq), compare(b, zero, CmpOp::Ge)), zero, log(a))
+                        : map2(a, b, d, "pow_backward", [](auto av, auto bv) { return (av == 0 && bv >= 0) ? 0 * av : std::log(av); });
       r[1] = fit(mul(mul(g[0], out), la), mb);
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return scalar_exp ? "PowBackward0" : "PowBackward1"; }
 };
 Tensor pow(const Tensor& a, const Tensor& b) {
@@ -339,6 +353,7 @@ struct MaxMinBackward : Node {
     if (needs(1)) r[1] = fit(mul(g[0], weight(b, a)), mb);
     return r;
   }
+  bool differentiable() const override { return true; }  // (the weights are piecewise constant)
   std::string name() const override { return is_max ? "MaximumBackward0" : "MinimumBackward0"; }
 };
 static Tensor maxmin(const Tensor& a, const Tensor& b, bool is_max) {
@@ -407,6 +422,7 @@ struct RemainderBackward : Node {
     if (needs(1)) r[1] = fit(neg(mul(g[0], floor_divide(x.get(*this), y.get(*this)))), mb);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return scalar_other ? "RemainderBackward0" : "RemainderBackward1"; }
 };
 Tensor remainder(const Tensor& a, const Tensor& b) {
@@ -477,6 +493,7 @@ struct WhereBackward : Node {
     if (needs(2)) r[2] = fit(where(c, z, g[0]), mb);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "WhereBackward0"; }
 };
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

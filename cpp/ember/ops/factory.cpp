@@ -41,6 +41,7 @@ Tensor detach(const Tensor& a) { return make_view(a, a->shape, a->strides, a->of
 // ---------------------------------------------------------------- clone
 struct CloneBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {g[0]}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "CloneBackward0"; }
 };
 
@@ -57,7 +58,10 @@ Tensor contiguous(const Tensor& a) { return a->is_contiguous() ? a : clone(a); }
 struct ToCopyBackward : Node {
   DType src;
   explicit ToCopyBackward(DType s) : src(s) {}
-  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {cast_nograd(g[0], src)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    return {GradMode::is_enabled() ? to_dtype(g[0], src) : cast_nograd(g[0], src)};
+  }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ToCopyBackward0"; }
 };
 

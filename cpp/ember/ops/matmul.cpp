@@ -38,6 +38,7 @@ struct MmBackward : Node {
     if (needs(1)) r[1] = mm(t(sa.get(*this)), g[0]);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "MmBackward0"; }
 };
 Tensor mm(const Tensor& a, const Tensor& b) {
@@ -68,6 +69,7 @@ struct BmmBackward : Node {
     if (needs(1)) r[1] = bmm(transpose(sa.get(*this), 1, 2), g[0]);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "BmmBackward0"; }
 };
 Tensor bmm(const Tensor& a, const Tensor& b) {

@@ -35,6 +35,9 @@ void copy_into(const Tensor& dst, const Tensor& src);  // raw strided copy with 
 // zeros of shape `full` with `part` in its leading corner (the gradient of a src read only up to part's shape)
 Tensor zero_pad_to(const Tensor& part, const Shape& full);
 inline Tensor with_dtype(const Tensor& a, std::optional<DType> d) { return d ? to_dtype(a, *d) : a; }
+// A Python float as an operand: a wrapped number, so it does not raise the other operand's dtype
+// (backward formulas written with differentiable ops use it for their constants).
+inline Tensor num(double v) { return scalar_tensor(Scalar(v)); }
 
 // ---- unary.cpp
 Tensor neg(const Tensor& a);
@@ -75,6 +78,8 @@ Tensor trunc(const Tensor& a);
 Tensor round(const Tensor& a, int64_t decimals = 0);
 Tensor frac(const Tensor& a);
 Tensor square(const Tensor& a);
+Tensor digamma(const Tensor& a);
+Tensor polygamma(int64_t n, const Tensor& a);
 
 // ---- binary.cpp (tensor-tensor; Python scalars arrive as wrapped 0-d tensors)
 Shape broadcast_shapes(const Shape& a, const Shape& b);

@@ -20,6 +20,7 @@ struct SumBackward : Node {
   bool all;
   SumBackward(Shape s, std::vector<bool> m, bool k, bool a) : in_shape(std::move(s)), mask(std::move(m)), keepdim(k), all(a) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {unreduce(g[0], in_shape, mask, keepdim)}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return all ? "SumBackward0" : "SumBackward1"; }
 };
 static Tensor sum_raw(const Tensor& a, const std::vector<bool>& m, bool keepdim) {
@@ -56,8 +57,10 @@ struct MeanBackward : Node {
   MeanBackward(Shape s, std::vector<bool> m, bool k, double sc, bool a) : in_shape(std::move(s)), mask(std::move(m)), keepdim(k), scale(sc), all(a) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     double k = scale;
+    if (GradMode::is_enabled()) return {unreduce(mul(g[0], num(k)), in_shape, mask, keepdim)};
     return {unreduce(map1(g[0], g[0]->dtype, "mean_backward", [k](auto v) { return v * k; }), in_shape, mask, keepdim)};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return all ? "MeanBackward0" : "MeanBackward1"; }
 };
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
@@ -186,6 +189,7 @@ struct AmaxAllBackward : Node {
     Tensor cnt = sum(mask, {}, false);
     return {mul(mask, div(g[0], cnt))};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return is_max ? "MaxBackward1" : "MinBackward1"; }
 };
 Tensor amax_all(const Tensor& a, bool is_max) {
@@ -227,6 +231,7 @@ struct MaxDimBackward : Node {
     if (!keepdim) idx = unsqueeze(idx, dim), gg = unsqueeze(gg, dim);
     return {scatter_add(zeros(in_shape, gg->dtype), dim, idx, gg)};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return is_max ? "MaxBackward0" : "MinBackward0"; }
 };
 std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim, bool is_max) {
@@ -304,6 +309,7 @@ struct SoftmaxBackward : Node {
     Tensor gy = mul(g[0], y);  // y * (g - sum(g*y))
     return {mul(y, sub(g[0], sum(gy, {dim}, true)))};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return log ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }
 };
 static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {

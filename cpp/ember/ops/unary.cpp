@@ -29,6 +29,7 @@ struct UnaryBackward : Node {
 // ---- neg
 struct NegBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {neg(g[0])}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "NegBackward0"; }
 };
 Tensor neg(const Tensor& a) {
@@ -45,8 +46,10 @@ EMBER_OP("negative(Tensor input, *, Tensor? out=None) -> Tensor", "function meth
 struct AbsBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor x = saved.get(*this);
+    if (GradMode::is_enabled()) return {mul(g[0], sign(x))};
     return {map2(g[0], x, g[0]->dtype, "abs_backward", [](auto gv, auto xv) { return xv > 0 ? gv : (xv < 0 ? -gv : 0 * gv); })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "AbsBackward0"; }
 };
 Tensor abs(const Tensor& a) {
@@ -186,12 +189,21 @@ Tensor simd_unary(const char* op, const Tensor& a) {
   return out;
 }
 
-#define EMBER_UNARY_FLOAT(op, Name, SAVE_OUT, fwd, bwd)                                                  \
+// bwd: the gradient as one fused loop over g and the saved value v; graph_bwd: the same from
+// differentiable ops on Tensors g and v, run under create_graph (Note [Double backward]; Tensor()
+// where ember has no differentiable form).
+#define EMBER_UNARY_FLOAT(op, Name, SAVE_OUT, fwd, bwd, graph_bwd)                                       \
   struct Name : UnaryBackward {                                                                        \
-    std::vector<Tensor> apply(std::vector<Tensor>& g) override {                                       \
+    std::vector<Tensor> apply(std::vector<Tensor>& gs) override {                                      \
       Tensor s = saved.get(*this);                                                                     \
-      return {map2(g[0], s, g[0]->dtype, #op "_backward", [](auto gv, auto v) { return bwd; })};       \
+      if (GradMode::is_enabled()) {                                                                    \
+        const Tensor &g = gs[0], &v = s;                                                               \
+        (void)g, (void)v;                                                                              \
+        return {graph_bwd};                                                                            \
+      }                                                                                                \
+      return {map2(gs[0], s, gs[0]->dtype, #op "_backward", [](auto gv, auto v) { return bwd; })};     \
     }                                                                                                  \
+    bool differentiable() const override { return std::strcmp(#graph_bwd, "nullptr") != 0; }           \
     std::string name() const override { return #Name "0"; }                                            \
   };                                                                                                   \
   Tensor op(const Tensor& a) {                                                                         \
@@ -206,38 +218,67 @@ Tensor simd_unary(const char* op, const Tensor& a) {
   }                                                                                                    \
   EMBER_OP(#op "(Tensor input, *, Tensor? out=None) -> Tensor", "function method inplace", op(a.t(0)));
 
-EMBER_UNARY_FLOAT(exp, ExpBackward, true, std::exp(x), gv * v)
-EMBER_UNARY_FLOAT(log, LogBackward, false, std::log(x), gv / v)
-EMBER_UNARY_FLOAT(sqrt, SqrtBackward, true, std::sqrt(x), gv / (2 * v))
-EMBER_UNARY_FLOAT(sin, SinBackward, false, std::sin(x), gv * std::cos(v))
-EMBER_UNARY_FLOAT(cos, CosBackward, false, std::cos(x), -gv * std::sin(v))
-EMBER_UNARY_FLOAT(tanh, TanhBackward, true, std::tanh(x), gv * (1 - v * v))
+EMBER_UNARY_FLOAT(exp, ExpBackward, true, std::exp(x), gv * v,
+                  mul(g, v))
+EMBER_UNARY_FLOAT(log, LogBackward, false, std::log(x), gv / v,
+                  div(g, v))
+EMBER_UNARY_FLOAT(sqrt, SqrtBackward, true, std::sqrt(x), gv / (2 * v),
+                  div(g, mul(v, num(2))))
+EMBER_UNARY_FLOAT(sin, SinBackward, false, std::sin(x), gv * std::cos(v),
+                  mul(g, cos(v)))
+EMBER_UNARY_FLOAT(cos, CosBackward, false, std::cos(x), -gv * std::sin(v),
+                  neg(mul(g, sin(v))))
+EMBER_UNARY_FLOAT(tanh, TanhBackward, true, std::tanh(x), gv * (1 - v * v),
+                  mul(g, sub(num(1), mul(v, v))))
 // Stable for large |x|: exp of a non-positive argument only.
-EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true, sigmoid_scalar(x), gv * v * (1 - v))
-EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 * std::exp(-v * v))
+EMBER_UNARY_FLOAT(sigmoid, SigmoidBackward, true, sigmoid_scalar(x), gv * v * (1 - v),
+                  mul(g, mul(v, sub(num(1), v))))
+EMBER_UNARY_FLOAT(erf, ErfBackward, false, std::erf(x), gv * 1.1283791670955126 * std::exp(-v * v),
+                  mul(g, mul(num(1.1283791670955126), exp(neg(mul(v, v))))))
 using std::log2;
-EMBER_UNARY_FLOAT(log2, Log2Backward, false, std::log2(x), gv / (v * (decltype(v))0.6931471805599453))
-EMBER_UNARY_FLOAT(log10, Log10Backward, false, std::log10(x), gv / (v * (decltype(v))2.302585092994046))
-EMBER_UNARY_FLOAT(log1p, Log1PBackward, false, std::log1p(x), gv / (1 + v))
-EMBER_UNARY_FLOAT(expm1, Expm1Backward, true, std::expm1(x), gv * (v + 1))
-EMBER_UNARY_FLOAT(exp2, Exp2Backward, true, std::exp2(x), gv * v * (decltype(v))0.6931471805599453)
-EMBER_UNARY_FLOAT(rsqrt, RsqrtBackward, true, 1 / std::sqrt(x), (decltype(v))-0.5 * gv * v * v * v)
-EMBER_UNARY_FLOAT(reciprocal, ReciprocalBackward, true, 1 / x, -gv * v * v)
-EMBER_UNARY_FLOAT(erfc, ErfcBackward, false, std::erfc(x), -gv * (decltype(v))1.1283791670955126 * std::exp(-v * v))
-EMBER_UNARY_FLOAT(erfinv, ErfinvBackward, true, erfinv_scalar(x), gv * (decltype(v))0.886226925452758 * std::exp(v * v))
-EMBER_UNARY_FLOAT(tan, TanBackward, true, std::tan(x), gv * (1 + v * v))
-EMBER_UNARY_FLOAT(atan, AtanBackward, false, std::atan(x), gv / (1 + v * v))
-EMBER_UNARY_FLOAT(asin, AsinBackward, false, std::asin(x), gv / std::sqrt(1 - v * v))
-EMBER_UNARY_FLOAT(acos, AcosBackward, false, std::acos(x), -gv / std::sqrt(1 - v * v))
-EMBER_UNARY_FLOAT(sinh, SinhBackward, false, std::sinh(x), gv * std::cosh(v))
-EMBER_UNARY_FLOAT(cosh, CoshBackward, false, std::cosh(x), gv * std::sinh(v))
-EMBER_UNARY_FLOAT(asinh, AsinhBackward, false, std::asinh(x), gv / std::sqrt(v * v + 1))
-EMBER_UNARY_FLOAT(acosh, AcoshBackward, false, std::acosh(x), gv / std::sqrt(v * v - 1))
-EMBER_UNARY_FLOAT(atanh, AtanhBackward, false, std::atanh(x), gv / (1 - v * v))
-EMBER_UNARY_FLOAT(lgamma, LgammaBackward, false, (decltype(x))lgamma_d((double)x), gv * (decltype(v))digamma_d((double)v))
+EMBER_UNARY_FLOAT(log2, Log2Backward, false, std::log2(x), gv / (v * (decltype(v))0.6931471805599453),
+                  div(g, mul(v, num(0.6931471805599453))))
+EMBER_UNARY_FLOAT(log10, Log10Backward, false, std::log10(x), gv / (v * (decltype(v))2.302585092994046),
+                  div(g, mul(v, num(2.302585092994046))))
+EMBER_UNARY_FLOAT(log1p, Log1PBackward, false, std::log1p(x), gv / (1 + v),
+                  div(g, add(v, num(1))))
+EMBER_UNARY_FLOAT(expm1, Expm1Backward, true, std::expm1(x), gv * (v + 1),
+                  mul(g, add(v, num(1))))
+EMBER_UNARY_FLOAT(exp2, Exp2Backward, true, std::exp2(x), gv * v * (decltype(v))0.6931471805599453,
+                  mul(g, mul(v, num(0.6931471805599453))))
+EMBER_UNARY_FLOAT(rsqrt, RsqrtBackward, true, 1 / std::sqrt(x), (decltype(v))-0.5 * gv * v * v * v,
+                  mul(g, mul(num(-0.5), mul(v, mul(v, v)))))
+EMBER_UNARY_FLOAT(reciprocal, ReciprocalBackward, true, 1 / x, -gv * v * v,
+                  neg(mul(g, mul(v, v))))
+EMBER_UNARY_FLOAT(erfc, ErfcBackward, false, std::erfc(x), -gv * (decltype(v))1.1283791670955126 * std::exp(-v * v),
+                  neg(mul(g, mul(num(1.1283791670955126), exp(neg(mul(v, v)))))))
+EMBER_UNARY_FLOAT(erfinv, ErfinvBackward, true, erfinv_scalar(x), gv * (decltype(v))0.886226925452758 * std::exp(v * v),
+                  mul(g, mul(num(0.886226925452758), exp(mul(v, v)))))
+EMBER_UNARY_FLOAT(tan, TanBackward, true, std::tan(x), gv * (1 + v * v),
+                  mul(g, add(num(1), mul(v, v))))
+EMBER_UNARY_FLOAT(atan, AtanBackward, false, std::atan(x), gv / (1 + v * v),
+                  div(g, add(num(1), mul(v, v))))
+EMBER_UNARY_FLOAT(asin, AsinBackward, false, std::asin(x), gv / std::sqrt(1 - v * v),
+                  div(g, sqrt(sub(num(1), mul(v, v)))))
+EMBER_UNARY_FLOAT(acos, AcosBackward, false, std::acos(x), -gv / std::sqrt(1 - v * v),
+                  neg(div(g, sqrt(sub(num(1), mul(v, v))))))
+EMBER_UNARY_FLOAT(sinh, SinhBackward, false, std::sinh(x), gv * std::cosh(v),
+                  mul(g, cosh(v)))
+EMBER_UNARY_FLOAT(cosh, CoshBackward, false, std::cosh(x), gv * std::sinh(v),
+                  mul(g, sinh(v)))
+EMBER_UNARY_FLOAT(asinh, AsinhBackward, false, std::asinh(x), gv / std::sqrt(v * v + 1),
+                  div(g, sqrt(add(mul(v, v), num(1)))))
+EMBER_UNARY_FLOAT(acosh, AcoshBackward, false, std::acosh(x), gv / std::sqrt(v * v - 1),
+                  div(g, sqrt(sub(mul(v, v), num(1)))))
+EMBER_UNARY_FLOAT(atanh, AtanhBackward, false, std::atanh(x), gv / (1 - v * v),
+                  div(g, sub(num(1), mul(v, v))))
+EMBER_UNARY_FLOAT(lgamma, LgammaBackward, false, (decltype(x))lgamma_d((double)x), gv * (decltype(v))digamma_d((double)v),
+                  mul(g, digamma(v)))
 EMBER_UNARY_FLOAT(digamma, DigammaBackward, false, (decltype(x))digamma_d((double)x),
-                  gv * (decltype(v))polygamma_d(1, (double)v))
-EMBER_UNARY_FLOAT(i0, I0Backward, false, (decltype(x))bessel_i_d(0, (double)x), gv * (decltype(v))bessel_i_d(1, (double)v))
+                  gv * (decltype(v))polygamma_d(1, (double)v),
+                  mul(g, polygamma(1, v)))
+EMBER_UNARY_FLOAT(i0, I0Backward, false, (decltype(x))bessel_i_d(0, (double)x), gv * (decltype(v))bessel_i_d(1, (double)v),
+                  nullptr)
 #undef EMBER_UNARY_FLOAT
 
 // ---- polygamma(n, x)
@@ -247,9 +288,11 @@ struct PolygammaBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor s = saved.get(*this);
     const int64_t m = n + 1;
+    if (GradMode::is_enabled()) return {mul(g[0], polygamma(m, s))};
     return {map2(g[0], s, g[0]->dtype, "polygamma_backward",
                  [m](auto gv, auto v) { return gv * (decltype(v))polygamma_d(m, (double)v); })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "PolygammaBackward0"; }
 };
 Tensor polygamma(int64_t n, const Tensor& a) {
@@ -273,6 +316,7 @@ static bool plain_f32(const Tensor& a) { return a->dtype == DType::Float32 && a-
 struct ReluBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor y = saved.get(*this);
+    if (GradMode::is_enabled()) return {where(compare(y, num(0), CmpOp::Le), num(0), g[0])};
     if (plain_f32(g[0]) && plain_f32(y) && g[0]->shape == y->shape) {
       Tensor gx = empty(y->shape, DType::Float32);
       const float *gp = g[0]->data<float>(), *yp = y->data<float>();
@@ -282,6 +326,7 @@ struct ReluBackward : UnaryBackward {
     }
     return {map2(g[0], y, g[0]->dtype, "relu_backward", [](auto gv, auto v) { return v <= 0 ? decltype(gv)(0) : gv; })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ReluBackward0"; }
 };
 Tensor relu(const Tensor& a) {
@@ -312,9 +357,12 @@ struct ClampBackward : UnaryBackward {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor x = saved.get(*this);
     double l = lo, h = hi;
+    if (GradMode::is_enabled())
+      return {where(logical_and(compare(x, num(l), CmpOp::Ge), compare(x, num(h), CmpOp::Le)), g[0], num(0))};
     return {map2(g[0], x, g[0]->dtype, "clamp_backward",
                  [l, h](auto gv, auto v) { return (v >= l && v <= h) ? gv : 0 * gv; })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ClampBackward1"; }
 };
 Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {

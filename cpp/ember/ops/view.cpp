@@ -15,6 +15,7 @@ struct ReshapeBackward : Node {
   const char* nm;
   ReshapeBackward(Shape s, const char* n) : in_shape(std::move(s)), nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {reshape(g[0], in_shape)}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
 };
 struct PermuteBackward : Node {
@@ -22,12 +23,14 @@ struct PermuteBackward : Node {
   const char* nm;
   PermuteBackward(std::vector<int64_t> i, const char* n) : inv(std::move(i)), nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {permute(g[0], inv)}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
 };
 struct ExpandBackward : Node {
   Shape in_shape;
   explicit ExpandBackward(Shape s) : in_shape(std::move(s)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {sum_to(g[0], in_shape)}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ExpandBackward0"; }
 };
 // Gradient of a sub-view: zeros of the input's shape with the grad written through the same view.
@@ -40,9 +43,19 @@ struct SubviewBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor z = zeros(in_shape, g[0]->dtype);
     copy_into(replay(z), g[0]);
+    if (any_requires_grad({&g[0]})) set_history(z, make_node<SubviewOfGrad>({&g[0]}, replay));  // create_graph
     return {z};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
+  // The gradient of SubviewBackward's result: the same sub-view of the incoming gradient (a copy, so no
+  // view of a graph value escapes); its own backward is not differentiable again.
+  struct SubviewOfGrad : Node {
+    std::function<Tensor(const Tensor&)> replay;
+    explicit SubviewOfGrad(std::function<Tensor(const Tensor&)> r) : replay(std::move(r)) {}
+    std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {contiguous(replay(g[0]))}; }
+    std::string name() const override { return "SubviewBackwardBackward"; }
+  };
 };
 
 Tensor finish_view(const Tensor& a, const Tensor& out) {

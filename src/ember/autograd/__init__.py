@@ -19,27 +19,35 @@ def _as_list(x):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    if create_graph:
-        raise NotImplementedError("ember does not support create_graph=True (higher-order gradients)")
     tensors = _as_list(tensors)
     grads = _as_list(grad_tensors) or [None] * len(tensors)
     if len(grads) != len(tensors):
         raise RuntimeError(f"grad_tensors has {len(grads)} entries but tensors has {len(tensors)}")
-    _C._backward(tensors, grads, bool(retain_graph))
+    if retain_graph is None:
+        retain_graph = create_graph
+    _C._backward(tensors, grads, bool(retain_graph), bool(create_graph), inputs)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
          is_grads_batched=False, materialize_grads=False):
-    if create_graph:
-        raise NotImplementedError("ember does not support create_graph=True (higher-order gradients)")
+    if is_grads_batched:
+        raise NotImplementedError("ember.autograd.grad: is_grads_batched=True is not supported")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
     outputs = _as_list(outputs)
-    single = isinstance(inputs, _C.Tensor)
     inputs = _as_list(inputs)
     for i in inputs:
         if not isinstance(i, _C.Tensor):
             raise RuntimeError(f"all inputs have to be Tensors or GradientEdges, but got {type(i).__name__}")
     grads = _as_list(grad_outputs) or [None] * len(outputs)
-    res = _C._grad(outputs, grads, inputs, bool(retain_graph), bool(allow_unused) or materialize_grads)
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"grad requires one grad_output per output (got {len(grads)} grad_outputs and "
+                           f"{len(outputs)} outputs)")
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = _C._grad(outputs, grads, inputs, bool(retain_graph), bool(allow_unused) or materialize_grads,
+                   bool(create_graph))
     if materialize_grads:
         res = [r if r is not None else _C._zeros(list(i.shape), i.dtype) for r, i in zip(res, inputs)]
     return tuple(res)
