@@ -266,7 +266,7 @@ void mark_not_differentiable(Node& node, const std::vector<Tensor>& in, std::vec
 
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
-                                 bool allow_unused, bool create_graph) {
+                                 bool allow_unused, bool create_graph, bool stop_at_inputs) {
   // The bindings call this without the GIL. Passes run concurrently (Note [Engine per run]); a
   // Python Function's backward may itself call backward (a nested pass with its own task).
   // Grad mode is on during the pass exactly when it builds a graph of its own (Note [Double backward]).
@@ -305,7 +305,21 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     root_edges.push_back({gradient_edge(r), g});
   }
 
-  // Count dependencies over everything reachable.
+  // Gradients requested by autograd.grad(): captured where they enter the input's edge.
+  std::vector<Edge> input_edges;
+  std::vector<Tensor> captured(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i]->requires_grad)
+      throw std::runtime_error("One of the differentiated Tensors does not require grad");
+    input_edges.push_back(gradient_edge(inputs[i]));
+  }
+  auto is_input_node = [&](const Node* n) {
+    for (auto& e : input_edges)
+      if (e.fn.get() == n) return true;
+    return false;
+  };
+
+  // Count dependencies over everything reachable (with stop_at_inputs, not past the inputs' nodes).
   GraphTask task;
   std::vector<int32_t> stack;
   bool fresh;
@@ -316,6 +330,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
   while (!stack.empty()) {
     Node* n = task.slots[stack.back()].node.get();
     stack.pop_back();
+    if (stop_at_inputs && is_input_node(n)) continue;
     for (auto& e : n->next) {
       if (!e.fn) continue;
       int32_t k = task.slot_of(e.fn, fresh);
@@ -324,14 +339,6 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     }
   }
 
-  // Gradients requested by autograd.grad(): captured where they enter the input's edge.
-  std::vector<Edge> input_edges;
-  std::vector<Tensor> captured(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]->requires_grad)
-      throw std::runtime_error("One of the differentiated Tensors does not require grad");
-    input_edges.push_back(gradient_edge(inputs[i]));
-  }
 
   auto is_input = [&](const TensorImpl* t) {
     for (auto& x : inputs)
@@ -345,6 +352,46 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     t->grad = prev ? add(prev, g) : clone(g);
     if (t->grad->dtype != t->dtype) t->grad = cast_nograd(t->grad, t->dtype);
   };
+
+  // With inputs (autograd.grad, backward(inputs=...)) only the nodes that lead to one of them run, as
+  // torch's: a node is needed when it is an input's node or has a needed child (a post-order walk).
+  std::vector<char> needed;
+  if (!inputs.empty()) {
+    const size_t n = task.slots.size();
+    needed.assign(n, 0);
+    std::vector<char> done(n, 0);
+    std::vector<std::pair<int32_t, size_t>> walk;  // (slot, next edge to visit)
+    for (auto& re : root_edges) {
+      const int32_t r = task.find(re.first.fn.get());
+      if (done[r]) continue;
+      done[r] = 1;
+      walk.push_back({r, 0});
+      while (!walk.empty()) {
+        auto& [k, i] = walk.back();
+        Node* node = task.slots[k].node.get();
+        const bool expand = !(stop_at_inputs && is_input_node(node));
+        if (expand && i < node->next.size()) {
+          const Edge& e = node->next[i++];
+          if (!e.fn) continue;
+          const int32_t c = task.find(e.fn.get());
+          if (c >= 0 && !done[c]) {
+            done[c] = 1;
+            walk.push_back({c, 0});
+          }
+          continue;
+        }
+        char need = is_input_node(node);
+        if (expand)
+          for (auto& e : node->next)
+            if (e.fn) {
+              const int32_t c = task.find(e.fn.get());
+              need |= c >= 0 && needed[c];
+            }
+        needed[k] = need;
+        walk.pop_back();
+      }
+    }
+  }
 
   std::vector<int32_t> ready;
   for (auto& re : root_edges) {
@@ -361,8 +408,14 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     const int32_t k = ready.back();
     ready.pop_back();
     Node* node = task.slots[k].node.get();
+    if (!needed.empty() && !needed[k]) continue;  // leads to no input: neither runs nor feeds its children
     std::vector<Tensor> in = std::move(task.slots[k].buffer);
     if (in.empty()) in.resize(node->num_outputs);
+    if (stop_at_inputs && is_input_node(node)) {  // a recompute's input: only its gradient is wanted
+      for (size_t i = 0; i < input_edges.size(); ++i)
+        if (input_edges[i].fn.get() == node && input_edges[i].input_nr < in.size()) captured[i] = in[input_edges[i].input_nr];
+      continue;
+    }
 
     std::vector<Tensor> out;
     {
@@ -436,6 +489,25 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
         throw std::runtime_error("One of the differentiated Tensors appears to not have been used in the graph. "
                                  "Set allow_unused=True if this is the desired behavior.");
   return captured;
+}
+
+}  // namespace ember
+
+namespace ember {
+
+std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
+                                       const std::function<Tensor()>& forward, const Tensor& grad) {
+  std::vector<Tensor> r(node.next.size());
+  std::vector<Tensor> want;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < node.next.size() && i < inputs.size(); ++i)
+    if (node.needs(i) && inputs[i] && inputs[i]->requires_grad) want.push_back(inputs[i]), at.push_back(i);
+  if (want.empty()) return r;
+  Tensor out = forward();
+  if (!out->requires_grad) return r;
+  std::vector<Tensor> gs = run_backward({out}, {grad}, true, false, want, true, true, true);
+  for (size_t k = 0; k < at.size(); ++k) r[at[k]] = gs[k];
+  return r;
 }
 
 }  // namespace ember

@@ -1,6 +1,7 @@
 // The autograd graph: Node (a backward function), Edge (node, input_nr), SavedTensor and grad mode.
 // Graph edges point from an output's node to the nodes of its inputs; nothing points back.
 #pragma once
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -118,10 +119,19 @@ std::shared_ptr<N> make_node(std::initializer_list<const Tensor*> inputs, Args&&
 }
 
 // Run backward from `roots` with `grads` (null entry = implicit ones for a scalar root).
-// accumulate=true: leaf grads go into .grad; false: return grads of `inputs` (autograd.grad).
+// accumulate=true: leaf grads go into .grad (only the `inputs`' when given); false: return grads of
+// `inputs` (autograd.grad). create_graph: the pass builds a graph of its gradients (Note [Double
+// backward]). stop_at_inputs: the inputs' own history is not entered, so the gradients are the
+// partial derivatives of the roots in the inputs (a fused node's recompute, below).
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
-                                 bool allow_unused, bool create_graph = false);
+                                 bool allow_unused, bool create_graph = false, bool stop_at_inputs = false);
+
+// A fused node's gradients under create_graph (Note [Double backward]): `forward` computes the node's
+// output again from differentiable ops over `inputs` (one per edge of `node`, the saved tensors the
+// edges came from; null where not needed), and a nested pass differentiates it with create_graph.
+std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
+                                       const std::function<Tensor()>& forward, const Tensor& grad);
 
 std::string tensor_type_str(const Tensor& t);  // "ember.FloatTensor [2, 3]", for messages
 

@@ -71,6 +71,7 @@ struct GatherBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     return {scatter_add(zeros(in_shape, g[0]->dtype), dim, index.get(*this), g[0])};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "GatherBackward0"; }
 };
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
@@ -109,6 +110,7 @@ struct ScatterAddBackward : Node {
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ScatterAddBackward0"; }
 };
 Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -159,6 +161,7 @@ struct IndexSelectBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     return {index_add(zeros(in_shape, g[0]->dtype), dim, index.get(*this), g[0])};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "IndexSelectBackward0"; }
 };
 constexpr int64_t kSplitMinBytes = 128 * 1024;  // per thread
@@ -203,6 +206,7 @@ struct IndexAddBackward : Node {
     if (needs(1)) r[1] = index_select(g[0], dim, index.get(*this));
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "IndexAddBackward0"; }
 };
 Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -251,6 +255,7 @@ struct CatBackward : Node {
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "CatBackward0"; }
 };
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
@@ -316,6 +321,7 @@ struct StackBackward : Node {
       if (needs(i)) r[i] = select(g[0], dim, (int64_t)i);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "StackBackward0"; }
 };
 Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {

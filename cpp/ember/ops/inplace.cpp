@@ -19,6 +19,7 @@ void check_inplace(const Tensor& self, const char* op) {
 namespace {
 struct FillBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>&) override { return {}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "FillBackward0"; }
 };
 

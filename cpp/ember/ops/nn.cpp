@@ -91,16 +91,36 @@ std::vector<Tensor> linear_grads(const Tensor& g, const Tensor& W, const Tensor&
   });
   return r;
 }
+
+// The same gradients from differentiable ops, under create_graph (Note [Double backward]): X is the
+// input with its history (2-D or not), the ReLU gate a constant mask.
+std::vector<Tensor> linear_grads_graph(const Tensor& g0, const Tensor& W, const Tensor& X, const Tensor& y_relu,
+                                       const Shape& x_shape, bool need_x, bool need_w, bool need_b) {
+  std::vector<Tensor> r(3);
+  const int64_t outf = W->shape[0], in = W->shape[1];
+  Tensor g = to_dtype(g0, W->dtype);
+  if (y_relu) g = where(compare(y_relu, num(0), CmpOp::Le), num(0), g);
+  Tensor g2 = reshape(g, {leading_rows(g), outf});
+  if (need_x) r[0] = reshape(mm(g2, W), x_shape);
+  if (need_w) r[1] = mm(t(g2), reshape(X, {leading_rows(X), in}));
+  if (need_b) r[2] = sum(g2, {0}, false);
+  return r;
+}
 }  // namespace
 
 struct LinearBackward : Node {
   SavedTensor x2{this}, w{this}, y{this};  // y: the output, kept only for the fused ReLU's gate
+  SavedTensor x{this};  // the input itself when it is not 2-D (x2 is then its graph-less reshape)
   Shape x_shape;
   bool has_bias, relu = false;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled())
+      return linear_grads_graph(g[0], w.get(*this), needs(1) ? (x_shape.size() == 2 ? x2 : x).get(*this) : Tensor(),
+                                relu ? y.get(*this) : Tensor(), x_shape, needs(0), needs(1), needs(2));
     return linear_grads(g[0], w.get(*this), needs(1) ? x2.get(*this) : Tensor(), relu ? y.get(*this) : Tensor(), x_shape,
                         needs(0), needs(1), needs(2));
   }
+  bool differentiable() const override { return true; }
   std::string name() const override {
     if (relu) return "ReluBackward0";
     return x_shape.size() == 2 ? (has_bias ? "AddmmBackward0" : "MmBackward0")
@@ -165,7 +185,19 @@ constexpr int64_t kGeluPerThread = 1 << 13;
 struct GeluBackward : Node {
   SavedTensor x{this};
   bool approx_tanh = false;
-  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {gelu_backward(g[0], x.get(*this), approx_tanh)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled()) {  // create_graph: differentiate GELU's formula (Note [Double backward])
+      Tensor xs = x.get(*this);
+      const bool tanh_form = approx_tanh;
+      return grads_by_recompute(*this, {xs}, [&] {
+        Tensor inner = tanh_form ? tanh(mul(add(xs, mul(num(0.044715), mul(xs, mul(xs, xs)))), num(0.7978845608028654)))
+                                 : erf(mul(xs, num(0.7071067811865476)));
+        return mul(mul(xs, num(0.5)), add(num(1), inner));
+      }, g[0]);
+    }
+    return {gelu_backward(g[0], x.get(*this), approx_tanh)};
+  }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "GeluBackward0"; }
 };
 }  // namespace
@@ -310,11 +342,23 @@ void layer_norm_bwd(int64_t rows, int64_t D, const T* gy, const T* x, const T* w
 }
 
 struct LayerNormBackward : Node {
-  SavedTensor x{this}, w{this}, mean{this}, rstd{this};
+  SavedTensor x{this}, w{this}, mean{this}, rstd{this}, b{this};
   int64_t D = 0;
+  double eps = 0;
   Shape nshape;  // normalized_shape: the weight's and bias's
   bool has_w = false, has_b = false;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled()) {  // create_graph: layer norm's composite, differentiated (Note [Double backward])
+      Tensor xs = x.get(*this), ws = has_w ? w.get(*this) : Tensor(), bs = has_b ? b.get(*this) : Tensor();
+      return grads_by_recompute(*this, {xs, ws, bs}, [&] {
+        Tensor x2 = reshape(xs, {D ? xs->numel() / D : 0, D});
+        Tensor xc = sub(x2, ember::mean(x2, {1}, true));
+        Tensor y = reshape(mul(xc, rsqrt(add(ember::mean(mul(xc, xc), {1}, true), num(eps)))), xs->shape);
+        if (ws) y = mul(y, ws);
+        if (bs) y = add(y, bs);
+        return y;
+      }, g[0]);
+    }
     Tensor xs = x.get(*this), ws = has_w ? w.get(*this) : Tensor(), gy = contiguous(g[0]);
     Tensor mu = mean.get(*this), rs = rstd.get(*this);
     const int64_t rows = D ? xs->numel() / D : 0;
@@ -329,6 +373,7 @@ struct LayerNormBackward : Node {
     if (gb) gb = reshape(gb, nshape);
     return {gx, gw, gb};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "NativeLayerNormBackward0"; }
 };
 }  // namespace
@@ -351,6 +396,8 @@ Tensor layer_norm(const Tensor& x_, int64_t D, const Tensor& w_, const Tensor& b
     auto n = make_node<LayerNormBackward>({&x_, &w_, &b_});
     n->x.save(x);
     if (w) n->w.save(w);
+    if (b) n->b.save(b);
+    n->eps = eps;
     n->mean.save(mean);
     n->rstd.save(rstd);
     n->D = D;
@@ -378,6 +425,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu) {
   if (any_requires_grad({&x, &W, &b})) {
     auto n = make_node<LinearBackward>({&x, &W, &b});
     if (n->needs(1)) n->x2.save(x2);
+    if (n->needs(1) && x->dim() != 2) n->x.save(x);
     n->w.save(W);
     n->x_shape = x->shape;
     n->has_bias = (bool)b;
@@ -395,9 +443,21 @@ struct MlpBackward : Node {
   std::vector<Tensor> h;   // h[l] (l >= 1): layer l's input, the (post-ReLU) output of layer l - 1
   std::vector<SavedTensor> w;
   SavedTensor y{this};           // the op's output, for the last layer's ReLU gate
+  std::vector<Tensor> b;    // the biases (null where none): only a recompute reads them
   std::vector<char> relu;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     const size_t L = w.size();
+    if (GradMode::is_enabled()) {  // create_graph: the chain again as linear ops, differentiated (Note [Double backward])
+      if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+      std::vector<Tensor> ins(1 + 2 * L);
+      ins[0] = x.get(*this);
+      for (size_t l = 0; l < L; ++l) ins[1 + 2 * l] = w[l].get(*this), ins[2 + 2 * l] = b[l];
+      return grads_by_recompute(*this, ins, [&] {
+        Tensor hl = ins[0];
+        for (size_t l = 0; l < L; ++l) hl = linear(hl, ins[1 + 2 * l], ins[2 + 2 * l], relu[l]);
+        return hl;
+      }, g[0]);
+    }
     std::vector<Tensor> r(1 + 2 * L);
     size_t first = 0;  // layers before `first` need no gradient at all: stop there
     while (first < L && !needs(1 + 2 * first) && !needs(2 + 2 * first) && !(first == 0 && needs(0))) ++first;
@@ -415,11 +475,12 @@ struct MlpBackward : Node {
     return r;
   }
   bool last_bias = true;
+  bool differentiable() const override { return true; }
   // torch's name for the node of the chain's last op
   std::string name() const override { return relu.back() ? "ReluBackward0" : last_bias ? "AddmmBackward0" : "MmBackward0"; }
   void release_saved() override {
     Node::release_saved();  // x and y
-    h.clear(), w.clear();
+    h.clear(), w.clear(), b.clear();
   }
 };
 
@@ -464,6 +525,7 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
       n->w[l].save(ws[l]);
     }
     n->x.save(x);
+    n->b = bs;
     if (relu[L - 1]) n->y.save(out, true);  // as an output (a view): the node must not own it
     h.pop_back();
     h[0].reset();
@@ -478,10 +540,18 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
 // ---- mse_loss
 struct MseLossBackward : Node {
   SavedTensor diff{this};  // input - target, computed in forward
+  SavedTensor input{this}, target{this};  // with their history, for a create_graph recompute
   int reduction;
   Shape in_shape, tg_shape;
   MseLossBackward(int r, Shape a, Shape b) : reduction(r), in_shape(std::move(a)), tg_shape(std::move(b)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled()) {  // Note [Double backward]
+      Tensor a = input.get(*this), t = target.get(*this);
+      return grads_by_recompute(*this, {a, t}, [&] {
+        Tensor d = sub(a, t);
+        return reduce_loss(mul(d, d), reduction);
+      }, g[0]);
+    }
     Tensor d = diff.get(*this);
     double k = reduction == kMean ? 2.0 / (double)std::max<int64_t>(d->numel(), 1) : 2.0;
     Tensor gi = map2(d, g[0], d->dtype, "mse_loss_backward", [k](auto dv, auto gv) { return k * dv * gv; });
@@ -490,6 +560,7 @@ struct MseLossBackward : Node {
     if (needs(1)) r[1] = sum_to(neg(gi), tg_shape);
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "MseLossBackward0"; }
 };
 Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
@@ -516,6 +587,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
   if (any_requires_grad({&input, &target})) {
     auto n = make_node<MseLossBackward>({&input, &target}, reduction, input->shape, target->shape);
     n->diff.save(d);
+    n->input.save(input), n->target.save(target);
     set_history(l, n);
   }
   return l;
@@ -533,13 +605,44 @@ struct CEPlan {
 struct CrossEntropyBackward : Node {
   Tensor probs;  // softmax(x) (or exp(logp) for nll), owned by the node
   Tensor target, weight;
+  SavedTensor input{this};  // the logits with their history, for a create_graph recompute
   int64_t ignore_index;
   double smoothing;
   int reduction;
   double denom;
   bool is_nll;
+  // The loss from differentiable ops, as the forward computes it: rows weighted by their target's
+  // weight (0 when ignored), label smoothing over all classes, the mean over the weights' total.
+  Tensor composite(const Tensor& x) const {
+    const int64_t N = x->shape[0], C = x->shape[1];
+    Tensor logp = is_nll ? x : log_softmax(x, 1);
+    Tensor tg = empty({N, 1}, DType::Int64), rw = empty({N}, x->dtype), keep = empty({N, 1}, x->dtype);
+    const int64_t* t = target->data<int64_t>();
+    EMBER_DISPATCH_FLOAT(x->dtype, "cross_entropy_backward", T, {
+      const T* w = weight ? weight->data<T>() : nullptr;
+      for (int64_t i = 0; i < N; ++i) {
+        const bool ign = t[i] == ignore_index;
+        tg->data<int64_t>()[i] = ign ? 0 : t[i];
+        rw->data<T>()[i] = ign ? T(0) : w ? w[t[i]] : T(1);
+        keep->data<T>()[i] = ign ? T(0) : T(1);
+      }
+    });
+    Tensor loss = neg(mul(rw, reshape(gather(logp, 1, tg), {N})));
+    if (smoothing > 0) {
+      Tensor wl = weight ? mul(logp, weight) : logp;
+      Tensor smooth = neg(reshape(sum(mul(wl, keep), {1}, false), {N}));
+      loss = add(mul(loss, num(1 - smoothing)), mul(smooth, num(smoothing / (double)C)));
+    }
+    if (reduction == kNone) return loss;
+    Tensor s = sum(loss, {}, false);
+    return reduction == kMean ? div(s, num(denom)) : s;
+  }
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+    if (GradMode::is_enabled()) {  // Note [Double backward]
+      Tensor x = input.get(*this);
+      return grads_by_recompute(*this, {x}, [&] { return composite(x); }, g[0]);
+    }
     int64_t N = probs->shape[0], C = probs->shape[1];
     Tensor go = contiguous(cast_nograd(g[0], probs->dtype));
     Tensor gx = zeros(probs->shape, probs->dtype);
@@ -578,6 +681,7 @@ struct CrossEntropyBackward : Node {
     });
     return {gx};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return is_nll ? "NllLossBackward0" : "CrossEntropyLossBackward0"; }
   void release_saved() override { probs.reset(), target.reset(), weight.reset(); }
 };
@@ -683,6 +787,7 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
     n->reduction = reduction;
     n->denom = denom;
     n->is_nll = is_nll;
+    n->input.save(x);
     set_history(out, n);
   }
   return out;
@@ -711,6 +816,15 @@ struct BCEWithLogitsBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor X = x.get(*this), Tt = t.get(*this), W = w.get(*this), PW = pw.get(*this);
     DType d = X->dtype;
+    if (GradMode::is_enabled()) {  // Note [Double backward]: the forward's formula, differentiated
+      return grads_by_recompute(*this, {X, Tt}, [&] {
+        Tensor sp = add(log1p(exp(neg(abs(X)))), relu(neg(X)));  // log(1 + exp(-x)), stably
+        Tensor lw = PW ? add(mul(sub(PW, num(1)), Tt), num(1)) : Tensor();
+        Tensor l = add(mul(sub(num(1), Tt), X), lw ? mul(lw, sp) : sp);
+        if (W) l = mul(l, W);
+        return reduce_loss(l, reduction);
+      }, g[0]);
+    }
     Tensor gx;
     if (PW) {
       Tensor lw = add(mul(sub(PW, scalar_tensor(Scalar(1.0))), Tt), scalar_tensor(Scalar(1.0)));  // 1 + (pw-1) t
@@ -735,6 +849,7 @@ struct BCEWithLogitsBackward : Node {
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "BinaryCrossEntropyWithLogitsBackward0"; }
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
@@ -777,6 +892,14 @@ struct BCEBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor P = p.get(*this), Tt = t.get(*this), W = w.get(*this);
     DType d = P->dtype;
+    if (GradMode::is_enabled()) {  // Note [Double backward]: the forward's formula, differentiated
+      return grads_by_recompute(*this, {P, Tt}, [&] {
+        Tensor l = neg(add(mul(Tt, clamp(log(P), Scalar(-100.0), std::nullopt)),
+                           mul(sub(num(1), Tt), clamp(log(sub(num(1), P)), Scalar(-100.0), std::nullopt))));
+        if (W) l = mul(l, W);
+        return reduce_loss(l, reduction);
+      }, g[0]);
+    }
     // (p - t) / max(p (1 - p), 1e-12)
     Tensor gp = map2(P, Tt, d, "bce_backward", [](auto pv, auto tv) {
       auto den = pv * (1 - pv);
@@ -794,6 +917,7 @@ struct BCEBackward : Node {
     }
     return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "BinaryCrossEntropyBackward0"; }
 };
 Tensor binary_cross_entropy(const Tensor& p, const Tensor& t, const Tensor& weight, int reduction) {

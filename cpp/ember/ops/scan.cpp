@@ -38,7 +38,12 @@ Tensor reverse_cumsum(const Tensor& g, int64_t dim) {
 struct CumsumBackward : Node {
   int64_t dim;
   explicit CumsumBackward(int64_t d) : dim(d) {}
-  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {reverse_cumsum(g[0], dim)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled())  // create_graph: sum - cumsum + g, from differentiable ops
+      return {add(sub(sum(g[0], {dim}, true), cumsum(g[0], dim)), g[0])};
+    return {reverse_cumsum(g[0], dim)};
+  }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "CumsumBackward0"; }
 };
 Tensor cumsum(const Tensor& a, int64_t dim) {

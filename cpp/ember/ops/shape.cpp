@@ -26,6 +26,7 @@ struct DiagEmbedBackward : Node {
   int64_t offset, dim1, dim2;
   DiagEmbedBackward(int64_t o, int64_t d1, int64_t d2) : offset(o), dim1(d1), dim2(d2) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {diagonal(g[0], offset, dim1, dim2)}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "DiagEmbedBackward0"; }
 };
 Tensor diag_embed(const Tensor& a, int64_t offset, int64_t dim1, int64_t dim2) {
@@ -222,11 +223,18 @@ struct UnbindBackward : Node {
       all &= (bool)x;
       if (x && !any) any = &x;
     }
+    if (GradMode::is_enabled()) {  // create_graph: the slices stacked with differentiable ops
+      std::vector<Tensor> parts(g.size());
+      const Shape part_shape = select(zeros(in_shape, (*any)->dtype), dim, 0)->shape;
+      for (size_t i = 0; i < g.size(); ++i) parts[i] = g[i] ? g[i] : zeros(part_shape, (*any)->dtype);
+      return {stack(parts, dim)};
+    }
     Tensor z = all ? empty(in_shape, (*any)->dtype) : zeros(in_shape, (*any)->dtype);
     for (size_t i = 0; i < g.size(); ++i)
       if (g[i]) copy_into(select(z, dim, (int64_t)i), g[i]);
     return {z};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "UnbindBackward0"; }
 };
 

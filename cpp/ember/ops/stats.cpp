@@ -45,6 +45,7 @@ struct AmaxBackward : Node {
       if (m[i]) d.push_back((int64_t)i);
     return d;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return is_max ? "AmaxBackward0" : "AminBackward0"; }
 };
 Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool is_max) {
@@ -102,9 +103,14 @@ EMBER_OP("logsumexp(Tensor input, int[1] dim, bool keepdim=False, *, Tensor? out
 struct NanToZeroBackward : Node {
   SavedTensor x{this};
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (GradMode::is_enabled()) {
+      Tensor v = x.get(*this);
+      return {where(compare(v, v, CmpOp::Eq), g[0], num(0))};
+    }
     return {map2(g[0], x.get(*this), g[0]->dtype, "nansum_backward",
                  [](auto gv, auto v) { return gv * (v == v ? decltype(gv)(1) : decltype(gv)(0)); })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "NansumBackward0"; }
 };
 static Tensor nan_to_zero(const Tensor& a) {
@@ -142,8 +148,13 @@ struct SafeSqrtBackward : Node {
   explicit SafeSqrtBackward(const char* n) : nm(n) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor r = result.get(*this);
+    if (GradMode::is_enabled()) {  // (the divisor kept nonzero, so where's other branch has no NaN gradient)
+      Tensor zero = compare(r, num(0), CmpOp::Eq);
+      return {where(zero, num(0), div(g[0], mul(num(2), where(zero, num(1), r))))};
+    }
     return {map2(g[0], r, g[0]->dtype, "sqrt_backward", [](auto gv, auto v) { return v == 0 ? decltype(v)(0) : gv / (2 * v); })};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
 };
 Tensor sqrt_zero_grad(const Tensor& v, const char* node) {
@@ -171,6 +182,11 @@ struct NormBackward : Node {
     Tensor x = input.get(*this), r = unreduce(result.get(*this), input.get(*this)->shape, mask, keepdim);
     Tensor gg = unreduce(g[0], x->shape, mask, keepdim);
     double pm1 = p - 1;
+    if (GradMode::is_enabled()) {  // sign(x) (|x| / r)^(p-1), 0 where r == 0, from differentiable ops
+      Tensor zero = compare(r, ember::num(0), CmpOp::Eq);
+      Tensor q = mul(sign(x), pow(div(abs(x), where(zero, ember::num(1), r)), ember::num(pm1)));
+      return {mul(where(zero, ember::num(0), q), gg)};
+    }
     // g * sign(x) |x|^(p-1) / r^(p-1), zero where r == 0
     Tensor num = map2(x, r, x->dtype, "norm_backward", [pm1](auto xv, auto rv) {
       using T = decltype(xv);
@@ -180,11 +196,13 @@ struct NormBackward : Node {
     });
     return {mul(num, gg)};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "NormBackward1"; }
 };
 // norm(ord=0) (a count): differentiable in torch, with an undefined (None) gradient
 struct NormZeroBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>&) override { return {Tensor()}; }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "LinalgVectorNormBackward0"; }
 };
 Tensor vector_norm(const Tensor& a, double ord, const std::vector<int64_t>& dims, bool keepdim) {

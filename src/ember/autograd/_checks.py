@@ -2,6 +2,7 @@
 
 gradcheck compares the analytical gradients (ember's backward, one vector-Jacobian product per
 output element) with central finite differences, as torch.autograd.gradcheck, on float64 inputs.
+gradgradcheck checks second derivatives the same way, through create_graph=True.
 ember does not add anomaly checks: detect_anomaly / set_detect_anomaly only record the flag, which
 is_anomaly_enabled reports."""
 import numpy as np
@@ -98,15 +99,44 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-06, atol=1e-05, rto
                   check_grad_dtypes=False,
                   check_batched_grad=False, check_fwd_over_rev=False, check_rev_over_rev=True, fast_mode=False,
                   masked=False):
-    """Not supported: ember has no higher-order gradients (create_graph=True)."""
-    raise NotImplementedError("gradgradcheck: ember does not support higher-order gradients (create_graph=True)")
+    """gradcheck of the gradients themselves, as torch.autograd.gradgradcheck: the function
+    (inputs, grad_outputs) -> autograd.grad(func(inputs), inputs, grad_outputs, create_graph=True)
+    is checked against finite differences, so second derivatives (and the gradients' dependence on
+    grad_outputs) are compared. Without grad_outputs, fixed pseudo-random float64 ones are made
+    (seeded, so a failure reproduces)."""
+    from . import grad as _grad
+    if check_fwd_over_rev:
+        raise NotImplementedError("ember does not support forward-mode AD (check_fwd_over_rev=True)")
+    tupled = (inputs,) if isinstance(inputs, _C.Tensor) else tuple(inputs)
+    diff_idx = [i for i, t in enumerate(tupled) if isinstance(t, _C.Tensor) and t.requires_grad]
+    if grad_outputs is None:
+        from .. import tensor
+        outs = [o for o in _outputs(func(*tupled)) if o.requires_grad]
+        rng = np.random.default_rng(0)
+        grad_outputs = [tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype, requires_grad=True) for o in outs]
+    else:
+        grad_outputs = [grad_outputs] if isinstance(grad_outputs, _C.Tensor) else list(grad_outputs)
+    n_in = len(tupled)
+
+    def new_func(*args):
+        from .grad_mode import enable_grad
+        ins, gos = args[:n_in], args[n_in:]
+        with enable_grad():  # (gradcheck's finite differences run under no_grad)
+            outs = [o for o in _outputs(func(*ins)) if o.requires_grad]
+            diff = [ins[i] for i in diff_idx]
+            gs = _grad(outs, diff, list(gos), create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(new_func, tupled + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, nondet_tol=nondet_tol)
 
 
 _ANOMALY = {"enabled": False, "check_nan": True}
 
 
 def is_anomaly_enabled():
-    """The recorded anomaly-mode flag (ember does not add anomaly checks)."""
+    """The recorded anomaly-mode flag (gradgradcheck checks second derivatives the same way, through create_graph=True.
+ember does not add anomaly checks)."""
     return _ANOMALY["enabled"]
 
 
