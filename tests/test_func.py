@@ -1,8 +1,7 @@
 """ember.func against torch.func on the same fixed float64 inputs: functional_call (dicts, tuples of
 dicts, strict, tied weights, buffers, gradients into the supplied tensors, the module restored),
-stack_module_state, and the first-order transforms grad, grad_and_value, vjp, jacrev and jacfwd
-(argnums, has_aux, pytrees, torch's errors). Transforms nested in one another need higher-order
-gradients and raise NotImplementedError."""
+stack_module_state, and the transforms grad, grad_and_value, vjp, jvp, jacrev, jacfwd and hessian
+(argnums, has_aux, pytrees, torch's errors), nested in one another through create_graph."""
 import numpy as np
 import pytest
 
@@ -298,14 +297,40 @@ def test_jacrev_has_aux_and_chunk_size_check():
     assert errs[0] == errs[1]
 
 
-def test_nested_transforms_need_higher_order_gradients():
+def test_nested_transforms():
+    """Transforms inside transforms (higher-order gradients through create_graph): torch's numbers."""
+    def run(L, F):
+        x, w = L.tensor(arr(2, 3, seed=1)), L.tensor(arr(3, 2, seed=2))
+        f = lambda a, b: (L.tanh(a @ b) ** 2).sum() + (a.sin() * a).sum()  # noqa: E731
+        out = {
+            "grad_grad": F.grad(lambda a: F.grad(lambda c: (c ** 3).sum())(a).sum())(x[0]),
+            "hessian": F.hessian(f)(x, w),
+            "hessian_argnums": F.hessian(f, argnums=(0, 1))(x, w),
+            "jacfwd_jacrev": F.jacfwd(F.jacrev(lambda a: L.sigmoid(a) * a))(x[1]),
+            "jvp": F.jvp(lambda a: L.tanh(a @ w), (x,), (L.ones_like(x),)),
+            "jvp_aux": F.jvp(lambda a: (a.exp().sum(0), a.cos()), (x,), (x * 0.5,), has_aux=True),
+            "grad_of_vjp": F.grad(lambda a: F.vjp(lambda c: c.exp() * a, a)[1](L.ones_like(a))[0].sum())(x),
+        }
+        out["jvp_value_requires_grad"] = out["jvp"][0].requires_grad
+        return out
+    e, t = both(run)
+    assert_same(e, t)
+    # and nothing is left behind: a plain transform is first-order again afterwards
     x = ember.tensor(arr(3))
-    for nested in (lambda: efunc.grad(efunc.grad(lambda a: (a ** 3).sum()))(x[0]),
-                   lambda: efunc.jacfwd(efunc.jacrev(lambda a: a ** 3))(x)):
-        with pytest.raises(NotImplementedError, match="higher-order gradients"):
-            nested()
-    # and nothing is left behind: a plain transform works afterwards
-    assert_same(efunc.grad(lambda a: (a ** 3).sum())(x), 3 * x ** 2)
+    g = efunc.grad(lambda a: (a ** 3).sum())(x)
+    assert not g.requires_grad
+    assert_same(g, 3 * x ** 2)
+
+
+def test_transform_of_inputs_that_require_grad_stays_differentiable():
+    """grad(f)(x) with x requiring grad composes with ordinary autograd, as torch.func's."""
+    def run(L, F):
+        x = L.tensor(arr(4, seed=3), requires_grad=True)
+        g = F.grad(lambda a: (a.sin() * a ** 2).sum())(x)
+        g.pow(2).sum().backward()
+        return g.requires_grad, x.grad
+    e, t = both(run)
+    assert_same(e, t)
 
 
 # ---- vmap (a loop over the mapped dimension: results as torch's) ---------------------------------

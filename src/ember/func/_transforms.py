@@ -1,11 +1,13 @@
-"""torch.func's first-order transforms over ember's autograd: grad, grad_and_value, vjp, jacrev and
-jacfwd, with torch's argnums / has_aux / pytree conventions and error messages.
+"""torch.func's autograd transforms over ember's autograd: grad, grad_and_value, vjp, jvp, jacrev,
+jacfwd and hessian, with torch's argnums / has_aux / pytree conventions and error messages.
 
-Each runs the function once on fresh leaves that require grad and differentiates with
-autograd.grad (jacobians: one backward pass per output element, the graph retained). ember has no
-higher-order gradients yet, so a transform inside another (grad of grad, hessian, jacfwd of jacrev)
-raises NotImplementedError instead of returning a gradient that misses the inner derivative; vmap
-is not there yet."""
+Each runs the function once on fresh inputs that require grad and differentiates with
+autograd.grad (jacobians: one backward pass per output element, the graph retained). A transform
+inside another (grad of grad, hessian = jacfwd(jacrev), grad of vjp) or given inputs that require
+grad differentiates with create_graph=True, and its fresh inputs are differentiable aliases of the
+given ones (not detached copies), so the outer level differentiates through the inner's result.
+jvp and jacfwd use reverse mode (ember has no forward-mode AD): jvp is the derivative of a vjp in
+its cotangent."""
 import functools
 import threading
 
@@ -74,13 +76,22 @@ def _argnums(argnums, n):
 
 
 def _leaf_inputs(tree):
-    """Fresh leaves that require grad, one per tensor of `tree` (anything else: torch's ValueError)."""
+    """Fresh inputs that require grad, one per tensor of `tree` (anything else: torch's ValueError):
+    a detached leaf, or for a tensor that requires grad (an outer transform's input) a differentiable
+    alias, so the outer level sees through this one."""
     leaves, spec = _flatten(tree)
     for x in leaves:
         if not isinstance(x, Tensor):
             raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
-    fresh = [x.detach().requires_grad_(True) for x in leaves]
+    fresh = [x.view_as(x) if x.requires_grad else x.detach().requires_grad_(True) for x in leaves]
     return fresh, _unflatten(fresh, spec), spec
+
+
+def _graph_needed(tree):
+    """True when a transform's result must stay differentiable: inside another transform, or for
+    inputs that require grad."""
+    return getattr(_state, "depth", 0) > 1 or any(isinstance(x, Tensor) and x.requires_grad
+                                                  for x in _flatten(tree)[0])
 
 
 def _differentiable_args(args, argnums):
@@ -104,12 +115,7 @@ class _Level:
         self.api = api
 
     def __enter__(self):
-        depth = getattr(_state, "depth", 0)
-        if depth:
-            raise NotImplementedError(f"ember.func.{self.api} inside another transform (grad of grad, hessian, "
-                                      "jacfwd(jacrev(...))) needs higher-order gradients, which ember does not "
-                                      "have yet")
-        _state.depth = depth + 1
+        _state.depth = getattr(_state, "depth", 0) + 1
         from .. import enable_grad
         self.enable = enable_grad()
         self.enable.__enter__()
@@ -138,7 +144,7 @@ def _detach_tree(tree):
     return _unflatten([x.detach() for x in leaves], spec)
 
 
-def _grads(outputs, inputs, grad_outputs=None, retain_graph=False):
+def _grads(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=False):
     """Gradients of `outputs` with respect to `inputs`; zeros for inputs the outputs do not use."""
     from .. import autograd, zeros_like
     needs = [o for o in outputs if o.requires_grad]
@@ -147,7 +153,8 @@ def _grads(outputs, inputs, grad_outputs=None, retain_graph=False):
     go = None
     if grad_outputs is not None:
         go = [g for o, g in zip(outputs, grad_outputs) if o.requires_grad]
-    got = autograd.grad(needs, inputs, grad_outputs=go, retain_graph=retain_graph, allow_unused=True)
+    got = autograd.grad(needs, inputs, grad_outputs=go, retain_graph=retain_graph or create_graph,
+                        create_graph=create_graph, allow_unused=True)
     return [zeros_like(x) if g is None else g for x, g in zip(inputs, got)]
 
 
@@ -161,6 +168,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with _Level("grad"):
+            graph = _graph_needed(args)
             flat, spec, new_args = _differentiable_args(args, argnums)
             out, aux = _split_aux(func(*new_args, **kwargs), has_aux, api)
             if not isinstance(out, Tensor):
@@ -168,7 +176,9 @@ def grad_and_value(func, argnums=0, has_aux=False):
             if out.dim() != 0:
                 raise RuntimeError(f"{api}: Expected f(*args) to return a scalar Tensor, got tensor with "
                                    f"{out.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
-            grads = _unflatten(_grads([out], flat), spec)
+            grads = _unflatten(_grads([out], flat, create_graph=graph), spec)
+        if graph:
+            return (grads, (out, aux)) if has_aux else (grads, out)
         value = out.detach()
         return (grads, (value, _detach_tree(aux))) if has_aux else (grads, value)
     return wrapper
@@ -191,6 +201,7 @@ def vjp(func, *primals, has_aux=False):
     primal, as a tuple; it can be called more than once."""
     api = "vjp(f, *primals)"
     with _Level("vjp"):
+        graph = _graph_needed(primals)
         flat, diff_primals, spec = _leaf_inputs(primals)
         out, aux = _split_aux(func(*diff_primals), has_aux, api)
     out_leaves, out_spec = _flatten(out)
@@ -208,11 +219,58 @@ def vjp(func, *primals, has_aux=False):
                 raise RuntimeError(f"Mismatch in shape: grad_output has a shape of "
                                    f"{tuple(getattr(c, 'shape', ()))} and output has a shape of {tuple(o.shape)}.")
         with _Level("vjp"):
-            g = _grads(out_leaves, flat, ct_leaves, retain_graph=retain_graph)
+            g = _grads(out_leaves, flat, ct_leaves, retain_graph=retain_graph,
+                       create_graph=graph or _graph_needed(ct_leaves))
         return _unflatten(g, spec)
 
+    if graph:
+        return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
     value = _detach_tree(out)
     return (value, vjp_fn, _detach_tree(aux)) if has_aux else (value, vjp_fn)
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """(func(*primals), the Jacobian-vector product with `tangents`), as torch.func.jvp; computed by
+    reverse mode as the derivative of a vector-Jacobian product in its cotangent (the double-vjp
+    trick), so it costs two backward passes."""
+    from .. import zeros_like
+    api = "jvp(f, primals, tangents)"
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"{api}: Expected primals to be a tuple. E.g. it should be valid to call f(*primals).")
+    if not isinstance(tangents, tuple) or len(tangents) != len(primals):
+        raise RuntimeError(f"{api}: Expected primals and tangents to have the same python structure. For example, if "
+                           f"primals is a tuple of 3 tensors, tangents also must be. Got primals with structure "
+                           f"{len(primals)} and tangents with structure "
+                           f"{len(tangents) if isinstance(tangents, tuple) else type(tangents).__name__}")
+    p_leaves, p_spec = _flatten(primals)
+    t_leaves, t_spec = _flatten(tangents)
+    if p_spec != t_spec:
+        raise RuntimeError(f"{api}: Expected primals and tangents to have the same python structure.")
+    for p, t in zip(p_leaves, t_leaves):
+        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
+            raise RuntimeError(f"{api}: Expected primals and tangents to have the same shape, got "
+                               f"{tuple(getattr(p, 'shape', ()))} and {tuple(getattr(t, 'shape', ()))}")
+    with _Level("jvp"):
+        graph = _graph_needed(primals) or _graph_needed(tangents)
+        flat, diff_primals, _ = _leaf_inputs(primals)
+        out, aux = _split_aux(func(*diff_primals), has_aux, api)
+        out_leaves, out_spec = _flatten(out)
+        for o in out_leaves:
+            if not isinstance(o, Tensor):
+                raise RuntimeError(f"{api}: Expected f to be a function that has only Tensors as outputs, "
+                                   f"got {type(o)}")
+        # u -> J^T u is linear in u; its derivative in u along the tangents is J t
+        us = [zeros_like(o).requires_grad_(True) for o in out_leaves]
+        vjps = _grads(out_leaves, flat, us, retain_graph=True, create_graph=True)
+        outs = [v for v in vjps if v.requires_grad]
+        tans = [t for v, t in zip(vjps, t_leaves) if v.requires_grad]
+        jv = _grads(outs, us, tans, create_graph=graph) if outs else [zeros_like(o) for o in out_leaves]
+    if not graph:
+        out = _detach_tree(out)
+        jv = [j.detach() for j in jv]
+        aux = _detach_tree(aux) if has_aux else None
+    res = (out, _unflatten(jv, out_spec))
+    return res + (aux,) if has_aux else res
 
 
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
@@ -233,12 +291,19 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
     return _jacobian(func, argnums, has_aux, "jacfwd")
 
 
+def hessian(func, argnums=0):
+    """The Hessian of func's scalar output with respect to the argnums arguments: jacfwd(jacrev(func)),
+    as torch.func.hessian (both by reverse mode here)."""
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
 def _jacobian(func, argnums, has_aux, api):
     from .. import stack, zeros
 
     @functools.wraps(func)
     def wrapper(*args):
         with _Level(api):
+            graph = _graph_needed(args)
             flat, in_spec, new_args = _differentiable_args(args, argnums)
             out, aux = _split_aux(func(*new_args), has_aux, f"{api}(f, ...)(*args)")
             out_leaves, out_spec = _flatten(out)
@@ -255,12 +320,14 @@ def _jacobian(func, argnums, has_aux, api):
                     basis[e] = 1
                     cts = [basis.reshape(o.shape) if q is o else zeros(tuple(q.shape), dtype=q.dtype)
                            for q in out_leaves]
-                    g = _grads(out_leaves, flat, cts, retain_graph=True)
+                    g = _grads(out_leaves, flat, cts, retain_graph=True, create_graph=graph)
                     for r, gi in zip(rows, g):
                         r.append(gi)
                 jac = [stack(r, 0).reshape(tuple(o.shape) + tuple(x.shape)) if r else
                        zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype) for r, x in zip(rows, flat)]
                 per_output.append(_unflatten(jac, in_spec))
         result = _unflatten(per_output, out_spec)
+        if graph:
+            return (result, aux) if has_aux else result
         return (result, _detach_tree(aux)) if has_aux else result
     return wrapper
