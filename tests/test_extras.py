@@ -377,8 +377,23 @@ def test_gradcheck_and_gradgradcheck():
     assert ag.gradcheck(Wrong.apply, (x,), raise_exception=False) is False
     with pytest.raises(ValueError):
         ag.gradcheck(lambda a: a * 2, (x.detach(),))
-    with pytest.raises(NotImplementedError, match="higher-order"):
-        ag.gradgradcheck(lambda a: a * a, (x,))
+    # gradgradcheck: second derivatives through create_graph, and it catches a wrong one (a backward
+    # whose gradient drops its dependence on the input: right first derivative, second derivative 0)
+    assert ag.gradgradcheck(lambda a, b: (a * a).sin() @ b, (x, y)) is True
+
+    class FlatSecond(ag.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            a, = ctx.saved_tensors
+            return g * 2 * a.detach()
+    assert ag.gradcheck(FlatSecond.apply, (x,)) is True
+    with pytest.raises(ag.GradcheckError, match="Jacobian mismatch"):
+        ag.gradgradcheck(FlatSecond.apply, (x,))
 
 
 def test_anomaly_mode_flag():

@@ -7,8 +7,12 @@ namespace ember {
 namespace {
 // Note [Python function node]: holds the Python backward (and through it ctx); it is dropped on
 // release so that ctx's saved tensors are freed with the graph. Touching it needs the GIL.
+// The Python Function node whose backward runs on this thread (for ctx.saved_tensors' outputs).
+thread_local Node* t_running_function = nullptr;
+
 struct PyFunctionNode : Node {
   py::object backward_fn;
+  bool once_differentiable = false;  // its backward runs under no_grad: a double backward through it raises
   std::string nm;
   std::vector<Shape> out_shapes;
   std::vector<DType> out_dtypes;
@@ -20,6 +24,11 @@ struct PyFunctionNode : Node {
     py::tuple args(grads.size());
     for (size_t i = 0; i < grads.size(); ++i)
       args[i] = py::cast(grads[i] ? grads[i] : zeros(out_shapes[i], out_dtypes[i]));
+    struct Running {
+      Node* prev;
+      explicit Running(Node* n) : prev(t_running_function) { t_running_function = n; }
+      ~Running() { t_running_function = prev; }
+    } running(this);
     py::object res = backward_fn(*args);
     py::tuple r = py::isinstance<py::tuple>(res) ? res.cast<py::tuple>() : py::make_tuple(res);
     if (r.size() != next.size())
@@ -45,7 +54,7 @@ struct PyFunctionNode : Node {
   // Under create_graph the Python backward runs with grad mode on, as torch's: differentiable when it uses
   // differentiable ops (a backward marked once_differentiable runs under no_grad in Python and returns
   // gradients that raise when differentiated).
-  bool differentiable() const override { return true; }
+  bool differentiable() const override { return !once_differentiable; }
   void release_saved() override {
     py::gil_scoped_acquire gil;
     backward_fn = py::object();
@@ -100,8 +109,16 @@ void bind_autograd(py::module_& m) {
     }, outputs, gs, keep_graph, inputs, allow_unused, create_graph);
   });
   // inputs: one entry per forward argument (None for non-tensors).
+  // ctx.saved_tensors under create_graph: a saved output (kept without history, Note [Saved tensors])
+  // gets the running Function's node back as its grad_fn, so a double backward sees through it.
+  m.def("_saved_output", [](const Tensor& t, uint32_t output_nr) {
+    if (!t_running_function || !GradMode::is_enabled()) return t;
+    Tensor o = make_view(t, t->shape, t->strides, t->offset);
+    set_history(o, t_running_function->shared_from_this(), output_nr);
+    return o;
+  });
   m.def("_attach_function", [](std::vector<Tensor> outputs, const std::vector<OptTensor>& inputs_, py::object backward_fn,
-                               std::string name) {
+                               std::string name, bool once_differentiable) {
     capture_refuse("a Python autograd.Function ran");
     std::vector<Tensor> inputs = opts(inputs_);
     if (!GradMode::is_enabled()) return;
@@ -111,6 +128,7 @@ void bind_autograd(py::module_& m) {
     auto n = std::make_shared<PyFunctionNode>();
     n->backward_fn = std::move(backward_fn);
     n->nm = std::move(name);
+    n->once_differentiable = once_differentiable;
     for (auto& t : inputs) {
       n->next.push_back(t && t->requires_grad ? gradient_edge(t) : Edge{});
       n->in_shapes.push_back(t ? t->shape : Shape{});

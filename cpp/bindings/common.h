@@ -130,10 +130,12 @@ inline std::vector<Tensor> opts(const std::vector<OptTensor>& ts) {
 // backward(inputs=...): None -> none (every leaf accumulates), a Tensor or a sequence of them
 inline std::vector<Tensor> backward_inputs(py::handle inputs) {
   if (inputs.is_none()) return {};
-  if (py::isinstance<Tensor>(inputs)) return {inputs.cast<Tensor>()};
+  const py::handle tensor_type = py::type::of<TensorImpl>();
+  auto is_tensor = [&](py::handle h) { return PyObject_IsInstance(h.ptr(), tensor_type.ptr()) == 1; };
+  if (is_tensor(inputs)) return {inputs.cast<Tensor>()};
   std::vector<Tensor> r;
   for (py::handle h : inputs) {
-    if (!py::isinstance<Tensor>(h))
+    if (!is_tensor(h))
       throw py::type_error(std::string("backward(): inputs must be Tensors, got ") + Py_TYPE(h.ptr())->tp_name);
     r.push_back(h.cast<Tensor>());
   }

@@ -495,6 +495,24 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
 
 namespace ember {
 
+namespace {
+struct AdjointBackward : Node {
+  std::function<Tensor(const Tensor&)> adjoint;
+  const char* nm;
+  AdjointBackward(std::function<Tensor(const Tensor&)> a, const char* n) : adjoint(std::move(a)), nm(n) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {adjoint(g[0])}; }
+  std::string name() const override { return nm; }
+  void release_saved() override { adjoint = nullptr; }
+};
+}  // namespace
+
+Tensor linear_in_grad(const Tensor& r, const Tensor& g, std::function<Tensor(const Tensor&)> adjoint, const char* name) {
+  if (!r || !GradMode::is_enabled() || !g->requires_grad) return r;
+  auto n = make_node<AdjointBackward>({&g}, std::move(adjoint), name);
+  set_history(r, n);
+  return r;
+}
+
 std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
                                        const std::function<Tensor()>& forward, const Tensor& grad) {
   std::vector<Tensor> r(node.next.size());

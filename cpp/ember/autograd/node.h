@@ -127,6 +127,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
                                  bool keep_graph, bool accumulate, const std::vector<Tensor>& inputs,
                                  bool allow_unused, bool create_graph = false, bool stop_at_inputs = false);
 
+// A gradient `r` that is a linear map of the incoming gradient `g` alone (a pooling's, a sub-view's):
+// under create_graph (Note [Double backward]) it gets a node whose backward is the map's `adjoint`
+// applied to the gradient flowing into r. Returns r (unchanged outside create_graph). The adjoint
+// runs without grad mode: a third derivative through it raises.
+Tensor linear_in_grad(const Tensor& r, const Tensor& g, std::function<Tensor(const Tensor&)> adjoint, const char* name);
+
 // A fused node's gradients under create_graph (Note [Double backward]): `forward` computes the node's
 // output again from differentiable ops over `inputs` (one per edge of `node`, the saved tensors the
 // edges came from; null where not needed), and a nested pass differentiates it with create_graph.

@@ -521,14 +521,69 @@ std::vector<Tensor> conv_backward(const ConvCall& c, const Tensor& x_, const Ten
   return r;
 }
 
+Tensor run_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvCall& c);
+
+// The derivatives of a convolution's gradients (gx, gw, gb) = backward(g; x, w), under create_graph
+// (Note [Double backward]). The convolution is bilinear, so its double backward is made of its own
+// three primitives: given ggx, ggw, ggb (the gradients flowing into gx, gw, gb),
+//   into g: conv(ggx, w) + conv(x, ggw) + ggb,   into x: the input gradient of g with weight ggw,
+//   into w: the weight gradient of g with input ggx   (torch's _convolution_double_backward).
+// Edges: (g, x, w). Not differentiable again: a third derivative raises.
+struct ConvolutionBackwardBackward : Node {
+  Tensor g, x, w;  // x / w: null when the first backward had no use for them
+  ConvCall call;
+  ConvolutionBackwardBackward(ConvCall c, Tensor g_, Tensor x_, Tensor w_)
+      : g(std::move(g_)), x(std::move(x_)), w(std::move(w_)), call(std::move(c)) {
+    num_outputs = 3;
+  }
+  std::vector<Tensor> apply(std::vector<Tensor>& gg) override {
+    if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+    const Tensor &ggx = gg[0], &ggw = gg[1], &ggb = gg[2];
+    std::vector<Tensor> r(3);
+    if (needs(0)) {
+      Tensor acc;
+      if (ggx && w) acc = run_conv(ggx, w, Tensor(), call);
+      if (ggw && x) {
+        Tensor t = run_conv(x, ggw, Tensor(), call);
+        acc = acc ? add(acc, t) : t;
+      }
+      if (ggb) {
+        Shape bs(g->dim(), 1);
+        bs[1] = ggb->numel();
+        Tensor t = view(contiguous(ggb), bs);
+        acc = acc ? add(acc, t) : expand(t, g->shape);
+      }
+      r[0] = acc;
+    }
+    if (needs(1) && ggw) r[1] = conv_backward(call, Tensor(), ggw, g, true, false, false, Tensor())[0];
+    if (needs(2) && ggx) r[2] = conv_backward(call, ggx, Tensor(), g, false, true, false, Tensor())[1];
+    return r;
+  }
+  std::string name() const override { return "ConvolutionBackwardBackward0"; }
+  void release_saved() override { g.reset(), x.reset(), w.reset(); }
+};
+
 struct ConvolutionBackward : Node {
   SavedTensor x{this}, w{this}, cols{this};  // cols: the forward's im2col (or padded rows), when kept (run_conv)
   ConvCall call;
   explicit ConvolutionBackward(ConvCall c) : call(std::move(c)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor xs = needs(1) ? x.get(*this) : Tensor(), ws = needs(0) ? w.get(*this) : Tensor();
-    return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2), cols.t ? cols.get(*this) : Tensor());
+    if (!GradMode::is_enabled())
+      return conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2), cols.t ? cols.get(*this) : Tensor());
+    std::vector<Tensor> r;
+    {
+      NoGradGuard ng;
+      r = conv_backward(call, xs, ws, g[0], needs(0), needs(1), needs(2), cols.t ? cols.get(*this) : Tensor());
+    }
+    // create_graph: the three gradients share one node that differentiates them (above)
+    auto n = std::make_shared<ConvolutionBackwardBackward>(call, g[0], xs, ws);
+    n->next = {g[0]->requires_grad ? gradient_edge(g[0]) : Edge{}, next[0], next[1]};
+    for (uint32_t i = 0; i < 3; ++i)
+      if (r[i]) set_history(r[i], n, i);
+    return r;
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ConvolutionBackward0"; }
 };
 

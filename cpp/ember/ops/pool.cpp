@@ -402,8 +402,23 @@ struct MaxPoolBackward : Node {
           if (j >= 0) dst[pl * in_n + j] += src[pl * per + o];
         }
     });
-    return {gi};
+    // create_graph: the adjoint reads each window's winner (the second derivative in x is zero)
+    const int64_t n_in = in_n;
+    const Shape out_shape = go->shape;
+    return {linear_in_grad(gi, g[0], [ix, n_in, planes, per, out_shape](const Tensor& gg_) {
+      Tensor gg = contiguous(gg_), r = zeros(out_shape, gg->dtype);
+      const int64_t* id = ix->data<int64_t>();
+      EMBER_DISPATCH_FLOAT(gg->dtype, "max_pool_double_backward", T, {
+        const T* src = gg->data<T>();
+        T* dst = r->data<T>();
+        for (int64_t pl = 0; pl < planes; ++pl)
+          for (int64_t o = 0; o < per; ++o)
+            if (const int64_t j = id[pl * per + o]; j >= 0) dst[pl * per + o] = src[pl * n_in + j];
+      });
+      return r;
+    }, "MaxPoolBackwardBackward")};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
 };
 
@@ -465,6 +480,8 @@ void avg_pool_kernel(const PoolGeom& g, int64_t planes, const T* x, T* y, bool c
   });
 }
 
+Tensor run_avg_pool(const Tensor& x_, const PoolGeom& g, bool count_pad, int64_t divisor, const std::string& node_name);
+
 struct AvgPoolBackward : Node {
   PoolGeom g;
   Shape in_shape;
@@ -478,8 +495,15 @@ struct AvgPoolBackward : Node {
     EMBER_DISPATCH_FLOAT(go->dtype, "avg_pool_backward", T, {
       avg_pool_kernel<T>(g, planes, go->data<T>(), gi->data<T>(), count_pad, divisor, true);
     });
-    return {gi};
+    // create_graph: the adjoint of the pooling's backward is the pooling itself
+    const PoolGeom geom = g;
+    const bool cp = count_pad;
+    const int64_t dv = divisor;
+    const std::string n = nm;
+    return {linear_in_grad(gi, gr[0], [geom, cp, dv, n](const Tensor& gg) { return run_avg_pool(gg, geom, cp, dv, n); },
+                           "AvgPoolBackwardBackward")};
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
 };
 

@@ -43,19 +43,12 @@ struct SubviewBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
     Tensor z = zeros(in_shape, g[0]->dtype);
     copy_into(replay(z), g[0]);
-    if (any_requires_grad({&g[0]})) set_history(z, make_node<SubviewOfGrad>({&g[0]}, replay));  // create_graph
-    return {z};
+    // create_graph: the adjoint is the same sub-view (copied, so no view of a graph value escapes)
+    auto r = replay;
+    return {linear_in_grad(z, g[0], [r](const Tensor& gg) { return contiguous(r(gg)); }, "SubviewBackwardBackward")};
   }
   bool differentiable() const override { return true; }
   std::string name() const override { return nm; }
-  // The gradient of SubviewBackward's result: the same sub-view of the incoming gradient (a copy, so no
-  // view of a graph value escapes); its own backward is not differentiable again.
-  struct SubviewOfGrad : Node {
-    std::function<Tensor(const Tensor&)> replay;
-    explicit SubviewOfGrad(std::function<Tensor(const Tensor&)> r) : replay(std::move(r)) {}
-    std::vector<Tensor> apply(std::vector<Tensor>& g) override { return {contiguous(replay(g[0]))}; }
-    std::string name() const override { return "SubviewBackwardBackward"; }
-  };
 };
 
 Tensor finish_view(const Tensor& a, const Tensor& out) {

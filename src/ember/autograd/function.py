@@ -21,6 +21,9 @@ class FunctionCtx:
                 raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: [{t.dtype} {list(t.shape)}] is at version {t._version}; "
                                    f"expected version {v} instead.")
+        out_nrs = getattr(self, "_out_nrs", None)
+        if out_nrs and _C.is_grad_enabled():  # a double backward: saved outputs with their history again
+            return tuple(_C._saved_output(s, nr) if nr is not None else s for s, nr in zip(self._saved, out_nrs))
         return self._saved
 
     def mark_non_differentiable(self, *args):
@@ -53,12 +56,31 @@ class Function:
         tensors_out = [o for o in outs if isinstance(o, _C.Tensor)]
         # Saved outputs become history-free aliases: no cycle output -> node -> ctx -> output.
         if ctx._saved:
-            ctx._saved = tuple(s.detach() if any(s is o for o in tensors_out) else s for s in ctx._saved)
+            ctx._out_nrs = tuple(next((i for i, o in enumerate(tensors_out) if s is o), None) for s in ctx._saved)
+            ctx._saved = tuple(s.detach() if nr is not None else s for s, nr in zip(ctx._saved, ctx._out_nrs))
             ctx._versions = tuple(s._version if isinstance(s, _C.Tensor) else None for s in ctx._saved)
         inputs = [a if isinstance(a, _C.Tensor) else None for a in args]
 
         def run_backward(*grads):
             return cls.backward(ctx, *grads)
 
-        _C._attach_function(tensors_out, inputs, run_backward, cls.__name__ + "Backward")
+        _C._attach_function(tensors_out, inputs, run_backward, cls.__name__ + "Backward",
+                            getattr(cls.backward, "_once_differentiable", False))
         return out
+
+
+def once_differentiable(fn):
+    """torch.autograd.function.once_differentiable: the decorated backward runs under no_grad, and a
+    double backward through its gradients raises instead of treating them as constants."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        prev = _C.is_grad_enabled()
+        _C._set_grad_enabled(False)
+        try:
+            return fn(ctx, *args)
+        finally:
+            _C._set_grad_enabled(prev)
+    wrapper._once_differentiable = True
+    return wrapper
