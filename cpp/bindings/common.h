@@ -127,21 +127,36 @@ inline std::vector<Tensor> opts(const std::vector<OptTensor>& ts) {
   for (size_t i = 0; i < ts.size(); ++i) r[i] = opt(ts[i]);
   return r;
 }
+// True for an ember Tensor (or a subclass's instance, nn.Parameter).
+inline bool is_tensor_obj(py::handle h) {
+  static PyObject* const tp = (PyObject*)py::detail::get_type_info(typeid(TensorImpl))->type;
+  return PyObject_IsInstance(h.ptr(), tp) == 1;
+}
+
 // backward(inputs=...): None -> none (every leaf accumulates), a Tensor or a sequence of them
 inline std::vector<Tensor> backward_inputs(py::handle inputs) {
   if (inputs.is_none()) return {};
-  const py::handle tensor_type = py::type::of<TensorImpl>();
-  auto is_tensor = [&](py::handle h) { return PyObject_IsInstance(h.ptr(), tensor_type.ptr()) == 1; };
-  if (is_tensor(inputs)) return {inputs.cast<Tensor>()};
+  if (is_tensor_obj(inputs)) return {inputs.cast<Tensor>()};
   std::vector<Tensor> r;
   for (py::handle h : inputs) {
-    if (!is_tensor(h))
+    if (!is_tensor_obj(h))
       throw py::type_error(std::string("backward(): inputs must be Tensors, got ") + Py_TYPE(h.ptr())->tp_name);
     r.push_back(h.cast<Tensor>());
   }
   if (r.empty()) throw std::runtime_error("'inputs' argument to backward() cannot be empty.");
   return r;
 }
+
+// Note [torch function]: a call whose arguments do not convert, where an argument (or an element of
+// a list or tuple argument) is a foreign object whose type defines __torch_function__ (ember.func's
+// batched values under vmap, a user's tensor-like wrapper), is handed to that type's
+// __torch_function__(func, types, args, kwargs), as torch's dispatcher does. Only the failure path
+// looks, so a plain call pays nothing. Returns null (no Python error set) when no argument overrides.
+PyObject* torch_function_override(PyObject* func, PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                  PyObject* kwnames);
+// The same for a pybind-bound function `name` of module m: a last overload taking anything, which
+// hands the call on or raises TypeError.
+void torch_function_fallback(py::module_& m, const char* name);
 
 // A Python operand for a binary op: a Tensor, or a number turned into a wrapped 0-d tensor.
 // Returns null when `h` is neither (the dunder then returns NotImplemented).

@@ -101,7 +101,7 @@ void bind_nn(py::module_& m) {
       if (!params || !PyDict_Check(params)) return py::none();
       PyObject* w = PyDict_GetItem(params, k_weight);
       PyObject* b = PyDict_GetItem(params, k_bias);
-      if (!w || !b || w == Py_None) return py::none();
+      if (!w || !b || !is_tensor_obj(w) || (b != Py_None && !is_tensor_obj(b))) return py::none();  // (vmap's batched values)
       ws.push_back(py::cast<Tensor>(w));
       bs.push_back(b == Py_None ? Tensor() : py::cast<Tensor>(b));
       relu.push_back(false);
@@ -379,6 +379,11 @@ void bind_nn(py::module_& m) {
     }
     return std::move(out);
   });
+  // Note [torch function]: the layers and losses nn.functional calls hand foreign arguments on
+  for (const char* name : {"linear", "_linear_relu", "_mlp", "_gelu", "_layer_norm", "_mse_loss", "_cross_entropy",
+                           "_nll_loss", "_bce", "_bce_with_logits", "_max_pool", "_avg_pool", "_adaptive_avg_pool",
+                           "_adaptive_max_pool", "_sdpa", "_upsample", "_im2col", "_col2im", "_rnn_layer"})
+    torch_function_fallback(m, name);
 }
 
 }  // namespace ember

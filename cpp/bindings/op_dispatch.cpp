@@ -56,6 +56,7 @@ struct Binding {
   Kind kind;
   std::string name;    // the in-place op's name for messages ("add_")
   const Signature* dunder_sig = nullptr;  // the overload an operator calls
+  PyObject* pyfunc = nullptr;  // the Python function / method descriptor (Note [torch function])
 };
 
 std::deque<Signature> g_sigs;
@@ -751,6 +752,10 @@ PyObject* dispatch(const Binding& b, PyObject* self, PyObject* const* args, Py_s
   } catch (py::error_already_set& e) {
     e.restore();
   } catch (const TypeError& e) {
+    if (b.kind == Kind::Function || b.kind == Kind::Method || b.kind == Kind::Inplace) {
+      PyObject* r = torch_function_override(b.pyfunc, b.kind == Kind::Function ? nullptr : self, args, nargs, kwnames);
+      if (r || PyErr_Occurred()) return r;
+    }
     PyErr_SetString(PyExc_TypeError, e.what());
   } catch (const ValueError& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
@@ -927,9 +932,11 @@ void bind_op_table(py::module_& m) {
         py::object f = py::reinterpret_steal<py::object>(PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr()));
         if (!f) throw py::error_already_set();
         m.attr(pyname.c_str()) = f;
+        g_bindings.back().pyfunc = f.release().ptr();  // (kept for the process's life, as the binding)
       } else {
         py::object d = py::reinterpret_steal<py::object>(PyDescr_NewMethod(tensor_type, &def));
         if (!d || PyObject_SetAttrString((PyObject*)tensor_type, pyname.c_str(), d.ptr()) < 0) throw py::error_already_set();
+        g_bindings.back().pyfunc = d.release().ptr();
       }
     }
   }
@@ -940,4 +947,71 @@ void bind_op_table(py::module_& m) {
   }, "Every op declaration: (schema, variants, source file).");
 }
 
+// Note [torch function]
+namespace {
+PyObject* overriding_arg(PyObject* o) {
+  if (!o || o == Py_None || is_tensor(o)) return nullptr;
+  if (PyList_Check(o) || PyTuple_Check(o)) {
+    PyObject* seq = o;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; ++i)
+      if (PyObject* r = overriding_arg(PySequence_Fast_GET_ITEM(seq, i))) return r;
+    return nullptr;
+  }
+  return PyObject_HasAttrString((PyObject*)Py_TYPE(o), "__torch_function__") ? o : nullptr;
+}
+
+PyObject* call_override(PyObject* func, PyObject* over, PyObject* args_tuple, PyObject* kwargs) {
+  py::object tp = py::reinterpret_borrow<py::object>((PyObject*)Py_TYPE(over));
+  py::tuple types = py::make_tuple(tp);
+  py::object handler = tp.attr("__torch_function__");
+  py::dict kw = kwargs ? py::reinterpret_borrow<py::dict>(kwargs) : py::dict();
+  return handler(py::reinterpret_borrow<py::object>(func), types, py::reinterpret_borrow<py::tuple>(args_tuple), kw)
+      .release()
+      .ptr();
+}
+}  // namespace
+
+PyObject* torch_function_override(PyObject* func, PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                  PyObject* kwnames) {
+  if (!func) return nullptr;
+  PyObject* over = nullptr;
+  for (Py_ssize_t i = 0; i < nargs && !over; ++i) over = overriding_arg(args[i]);
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw && !over; ++i) over = overriding_arg(args[nargs + i]);
+  if (!over) return nullptr;
+  try {
+    py::tuple a(nargs + (self ? 1 : 0));
+    Py_ssize_t k = 0;
+    if (self) a[k++] = py::reinterpret_borrow<py::object>(self);
+    for (Py_ssize_t i = 0; i < nargs; ++i) a[k++] = py::reinterpret_borrow<py::object>(args[i]);
+    py::dict kw;
+    for (Py_ssize_t i = 0; i < nkw; ++i)
+      kw[py::reinterpret_borrow<py::object>(PyTuple_GET_ITEM(kwnames, i))] = py::reinterpret_borrow<py::object>(args[nargs + i]);
+    return call_override(func, over, a.ptr(), kw.ptr());
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return nullptr;
+  }
+}
+
+void torch_function_fallback(py::module_& m, const char* name) {
+  py::handle mod = m;
+  m.def(name, [mod, name](py::args a, py::kwargs k) -> py::object {
+    PyObject* over = nullptr;
+    for (py::handle h : a)
+      if ((over = overriding_arg(h.ptr()))) break;
+    for (auto item : k)
+      if (!over) over = overriding_arg(item.second.ptr());
+    if (!over) {
+      std::string types;
+      for (py::handle h : a) types += std::string(types.empty() ? "" : ", ") + Py_TYPE(h.ptr())->tp_name;
+      throw py::type_error(std::string(name) + "(): incompatible function arguments (got " + types + ")");
+    }
+    PyObject* r = call_override(mod.attr(name).ptr(), over, a.ptr(), k.ptr());
+    return py::reinterpret_steal<py::object>(r);
+  });
+}
+
 }  // namespace ember
+

@@ -12,6 +12,7 @@ import functools
 import threading
 
 from .. import _C
+from ._batched import BatchedTensor, batch_size, materialize
 
 Tensor = _C.Tensor
 _state = threading.local()
@@ -75,22 +76,33 @@ def _argnums(argnums, n):
     raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(argnums)}")
 
 
+def _fresh(x):
+    """A detached leaf, or for a tensor that requires grad (an outer transform's input) a
+    differentiable alias, so the outer level sees through this one. Under a batched vmap each slice
+    gets its own: an unbatched tensor is copied per slice (Note [Batched vmap])."""
+    if not isinstance(x, BatchedTensor) and batch_size() is not None:
+        x = materialize(x, batch_size()) if not x.requires_grad else \
+            BatchedTensor(x.unsqueeze(0).expand(batch_size(), *x.shape))
+    if isinstance(x, BatchedTensor):
+        v = x.value
+        return BatchedTensor(v.view_as(v) if v.requires_grad else v.detach().requires_grad_(True))
+    return x.view_as(x) if x.requires_grad else x.detach().requires_grad_(True)
+
+
 def _leaf_inputs(tree):
-    """Fresh inputs that require grad, one per tensor of `tree` (anything else: torch's ValueError):
-    a detached leaf, or for a tensor that requires grad (an outer transform's input) a differentiable
-    alias, so the outer level sees through this one."""
+    """Fresh inputs that require grad, one per tensor of `tree` (anything else: torch's ValueError)."""
     leaves, spec = _flatten(tree)
     for x in leaves:
-        if not isinstance(x, Tensor):
+        if not isinstance(x, (Tensor, BatchedTensor)):
             raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
-    fresh = [x.view_as(x) if x.requires_grad else x.detach().requires_grad_(True) for x in leaves]
+    fresh = [_fresh(x) for x in leaves]
     return fresh, _unflatten(fresh, spec), spec
 
 
 def _graph_needed(tree):
     """True when a transform's result must stay differentiable: inside another transform, or for
     inputs that require grad."""
-    return getattr(_state, "depth", 0) > 1 or any(isinstance(x, Tensor) and x.requires_grad
+    return getattr(_state, "depth", 0) > 1 or any(isinstance(x, (Tensor, BatchedTensor)) and x.requires_grad
                                                   for x in _flatten(tree)[0])
 
 
@@ -139,14 +151,28 @@ def _detach_tree(tree):
     """aux (or a value) detached; as torch, only tensors may be in it."""
     leaves, spec = _flatten(tree)
     for x in leaves:
-        if not isinstance(x, Tensor):
+        if not isinstance(x, (Tensor, BatchedTensor)):
             raise RuntimeError(f"Expected tensors, got unsupported type {type(x)}")
     return _unflatten([x.detach() for x in leaves], spec)
 
 
 def _grads(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=False):
-    """Gradients of `outputs` with respect to `inputs`; zeros for inputs the outputs do not use."""
-    from .. import autograd, zeros_like
+    """Gradients of `outputs` with respect to `inputs`; zeros for inputs the outputs do not use.
+    Batched values (Note [Batched vmap]) are differentiated through their values: the slices are
+    independent, so one backward pass gives every slice's gradient."""
+    from .. import autograd, ones_like, zeros_like
+    if any(isinstance(t, BatchedTensor) for t in list(outputs) + list(inputs) + list(grad_outputs or [])):
+        n = next(t.value.shape[0] for t in list(outputs) + list(inputs) + list(grad_outputs or [])
+                 if isinstance(t, BatchedTensor))
+        val = lambda t: t.value if isinstance(t, BatchedTensor) else t  # noqa: E731
+        outs = [val(o) for o in outputs]
+        if grad_outputs is None:
+            gos = [ones_like(o) if isinstance(o0, BatchedTensor) else None for o, o0 in zip(outs, outputs)]
+        else:
+            gos = [val(g) if isinstance(g, BatchedTensor) or not isinstance(o0, BatchedTensor)
+                   else g.unsqueeze(0).expand(n, *g.shape) for g, o0 in zip(grad_outputs, outputs)]
+        res = _grads(outs, [val(x) for x in inputs], gos, retain_graph, create_graph)
+        return [BatchedTensor(r) if isinstance(x, BatchedTensor) else r for r, x in zip(res, inputs)]
     needs = [o for o in outputs if o.requires_grad]
     if not needs:
         return [zeros_like(x) for x in inputs]
@@ -171,7 +197,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
             graph = _graph_needed(args)
             flat, spec, new_args = _differentiable_args(args, argnums)
             out, aux = _split_aux(func(*new_args, **kwargs), has_aux, api)
-            if not isinstance(out, Tensor):
+            if not isinstance(out, (Tensor, BatchedTensor)):
                 raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(out)}")
             if out.dim() != 0:
                 raise RuntimeError(f"{api}: Expected f(*args) to return a scalar Tensor, got tensor with "
@@ -206,7 +232,7 @@ def vjp(func, *primals, has_aux=False):
         out, aux = _split_aux(func(*diff_primals), has_aux, api)
     out_leaves, out_spec = _flatten(out)
     for o in out_leaves:
-        if not isinstance(o, Tensor):
+        if not isinstance(o, (Tensor, BatchedTensor)):
             raise RuntimeError(f"{api}: Expected f to be a function that has only Tensors as outputs, got {type(o)}")
 
     def vjp_fn(cotangents, retain_graph=True):
@@ -215,7 +241,7 @@ def vjp(func, *primals, has_aux=False):
             raise RuntimeError("Expected pytree structure of cotangents to be the same as pytree structure of "
                                "outputs to the function")
         for o, c in zip(out_leaves, ct_leaves):
-            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
+            if not isinstance(c, (Tensor, BatchedTensor)) or tuple(c.shape) != tuple(o.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output has a shape of "
                                    f"{tuple(getattr(c, 'shape', ()))} and output has a shape of {tuple(o.shape)}.")
         with _Level("vjp"):
@@ -247,7 +273,7 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     if p_spec != t_spec:
         raise RuntimeError(f"{api}: Expected primals and tangents to have the same python structure.")
     for p, t in zip(p_leaves, t_leaves):
-        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
+        if not isinstance(t, (Tensor, BatchedTensor)) or tuple(t.shape) != tuple(p.shape):
             raise RuntimeError(f"{api}: Expected primals and tangents to have the same shape, got "
                                f"{tuple(getattr(p, 'shape', ()))} and {tuple(getattr(t, 'shape', ()))}")
     with _Level("jvp"):
@@ -256,7 +282,7 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         out, aux = _split_aux(func(*diff_primals), has_aux, api)
         out_leaves, out_spec = _flatten(out)
         for o in out_leaves:
-            if not isinstance(o, Tensor):
+            if not isinstance(o, (Tensor, BatchedTensor)):
                 raise RuntimeError(f"{api}: Expected f to be a function that has only Tensors as outputs, "
                                    f"got {type(o)}")
         # u -> J^T u is linear in u; its derivative in u along the tangents is J t
@@ -308,7 +334,7 @@ def _jacobian(func, argnums, has_aux, api):
             out, aux = _split_aux(func(*new_args), has_aux, f"{api}(f, ...)(*args)")
             out_leaves, out_spec = _flatten(out)
             for o in out_leaves:
-                if not isinstance(o, Tensor):
+                if not isinstance(o, (Tensor, BatchedTensor)):
                     raise RuntimeError(f"{api}(f, ...)(*args): Expected f to be a function that has only "
                                        f"Tensors as outputs, got {type(o)}")
             per_output = []

@@ -1,13 +1,17 @@
 """vmap with torch.func's interface (in_dims, out_dims, randomness, chunk_size) and errors.
 
-ember has no batching rules yet: vmap calls the function once per index of the mapped dimension,
-on that index's slices (one unbind per input, so gradients flow back to the batched inputs), and stacks
-the outputs along out_dims. The results are torch's; the speed is that of the Python loop, not of
-batched kernels. randomness: 'error' raises when the function draws from the default generator,
-'same' gives every call the same random stream, 'different' lets the stream run on."""
+The function runs once, on BatchedTensors (Note [Batched vmap] in _batched.py): each op runs its
+batching rule over the whole mapped dimension, or once per slice where it has none. Two cases run
+the function once per index of the mapped dimension instead, on that index's slices (one unbind per
+input, so gradients flow back to the batched inputs), stacking the outputs along out_dims: a
+randomness other than 'error' ('same': every call gets the same random stream, 'different': the
+stream runs on, so a random tensor made inside differs per index) and a vmap inside another vmap
+(the inner one loops over the outer's batched values). randomness='error' raises when the function
+draws from the default generator."""
 import functools
 
 from .. import _C
+from ._batched import BatchedTensor, batched_level
 from ._transforms import _flatten, _unflatten
 
 Tensor = _C.Tensor
@@ -92,6 +96,17 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         size = sizes[0]
         from .. import get_rng_state, set_rng_state
         start = get_rng_state() if randomness != "different" else None
+        if randomness == "error" and not any(isinstance(x, BatchedTensor) for x in leaves):
+            vals = [x if d is None else BatchedTensor(x if d % x.dim() == 0 else x.movedim(d, 0))
+                    for x, d in zip(leaves, dims)]
+            with batched_level(size):
+                out = func(*_unflatten(vals, spec), **kwargs)
+            if randomness == "error" and not _same_state(start, get_rng_state()):
+                set_rng_state(start)
+                raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
+                                   "the 'same' or 'different' randomness flags on vmap or perform the randomness "
+                                   "operation out of vmap")
+            return _unbatch_outputs(out, out_dims, name, size)
         results = []
         # one unbind per mapped input: one backward node gathers every slice's gradient
         slices = [None if d is None else x.unbind(d) for x, d in zip(leaves, dims)]
@@ -114,6 +129,34 @@ def _same_state(a, b):
     return a.shape == b.shape and bool((a == b).all())
 
 
+def _unbatch_outputs(out, out_dims, name, size):
+    """The batched path's outputs: each BatchedTensor's value with its mapped dimension at out_dims; an
+    output that does not depend on the mapped inputs is expanded along it, as torch's."""
+    flat, spec = _flatten(out)
+    where = f"vmap({name}, ..., out_dims={out_dims})(<inputs>)"
+    if not isinstance(out_dims, (int, tuple, list)) and out_dims is not None or isinstance(out_dims, bool):
+        raise ValueError(f"{where}: expected `out_dims` to be int or a (potentially nested) tuple matching the "
+                         f"structure of outputs, got: {type(out_dims)}.")
+    dims = _broadcast_dims(out_dims, spec, "out_dims", where)
+    res = []
+    for x, d in zip(flat, dims):
+        if d is None:
+            if isinstance(x, BatchedTensor):
+                raise ValueError(f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is None")
+            res.append(x)
+            continue
+        if not isinstance(x, (Tensor, BatchedTensor)):
+            raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(x)}. "
+                             "Did you mean to set out_dims= to None for output?")
+        v = x.value if isinstance(x, BatchedTensor) else x.unsqueeze(0).expand(size, *x.shape)
+        nd = v.dim()
+        if not -nd <= d < nd:
+            raise ValueError(f"vmap({name}, ...): out_dims={d} for an output of dimensionality {nd - 1}: expected "
+                             f"-{nd} <= out_dim < {nd}")
+        res.append(v if d % nd == 0 else v.movedim(0, d % nd))
+    return _unflatten(res, spec)
+
+
 def _stack_outputs(results, out_dims, name):
     flat, spec = _flatten(results[0])
     where = f"vmap({name}, ..., out_dims={out_dims})(<inputs>)"
@@ -134,7 +177,7 @@ def _stack_outputs(results, out_dims, name):
         if d is None:
             stacked.append(column[0])
             continue
-        if not isinstance(column[0], Tensor):
+        if not isinstance(column[0], (Tensor, BatchedTensor)):
             raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(column[0])}. "
                              "Did you mean to set out_dims= to None for output?")
         nd = column[0].dim() + 1

@@ -50,15 +50,20 @@ def _get_reduction(reduction):
     return reduction
 
 
+def _is_tensor_like(x):
+    """A Tensor, or an object standing for one (Note [torch function]: vmap's batched values)."""
+    return isinstance(x, Tensor) or hasattr(type(x), "__torch_function__")
+
+
 def _check_tensor(x, name, fn, pos=None):
-    if not isinstance(x, Tensor):
+    if not _is_tensor_like(x):
         where = f" (position {pos})" if pos is not None else ""
         raise TypeError(f"{fn}(): argument '{name}'{where} must be Tensor, not {type(x).__name__}")
 
 
 def _check_tensors(fn, **named):
     for i, (name, x) in enumerate(named.items()):
-        if not isinstance(x, Tensor):
+        if not _is_tensor_like(x):
             raise TypeError(f"{fn}(): argument '{name}' (position {i + 1}) must be Tensor, not {type(x).__name__}")
 
 
