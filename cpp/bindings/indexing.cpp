@@ -233,12 +233,18 @@ void bind_indexing(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls) {
   g_bound_subscript = tp->tp_as_mapping->mp_subscript;
   tp->tp_as_mapping->mp_subscript = int_subscript;
   PyType_Modified(tp);
-  cls.def("__setitem__", [](Tensor self, py::handle index, py::handle value) {
+  cls.def("__setitem__", [](Tensor self, py::handle index, py::handle value) -> py::object {
+    if (!is_tensor_obj(value) && py::hasattr(py::type::handle_of(value), "__torch_function__")) {  // Note [torch function]
+      py::object setitem = py::type::of<TensorImpl>().attr("__setitem__");
+      return py::type::handle_of(value).attr("__torch_function__")(setitem, py::make_tuple(py::type::handle_of(value)),
+                                                                   py::make_tuple(py::cast(self), index, value), py::dict());
+    }
     const bool made = !py::isinstance<TensorImpl>(value);
     Tensor v = as_tensor_arg(value, "__setitem__");
     if (made)  // a Python number or list: a constant of the recorded step
       if (auto* r = capture::Recorder::active()) r->constant(v);
     EMBER_CAPTURED(setitem, self, convert_index(index), v);
+    return py::none();
   });
 }
 

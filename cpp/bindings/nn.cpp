@@ -110,6 +110,9 @@ void bind_nn(py::module_& m) {
     Tensor out = release_gil_if(mlp_work(x, ws) >= kNoGilWork, [&] { return EMBER_CAPTURED(mlp, x, ws, bs, relu); });
     return py::cast(out);
   });
+  m.def("_batched_linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) {
+    return release_gil_if(x->numel() * w->shape.back() >= kNoGilWork, [&] { return EMBER_CAPTURED(batched_linear, x, w, opt(b)); });
+  });
   m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return EMBER_CAPTURED(linear, x, w, opt(b), true); });
   // Pooling (F.max_pool2d and friends normalise the arguments in Python; cpp/ember/ops/pool.cpp).
   using Ints = std::vector<int64_t>;

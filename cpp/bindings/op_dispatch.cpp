@@ -737,7 +737,13 @@ PyObject* dispatch(const Binding& b, PyObject* self, PyObject* const* args, Py_s
         if (is_tensor(other)) o = to_tensor(other);
         else {
           py::detail::make_caster<Scalar> c;
-          if (!c.load(other, true)) return not_implemented();
+          if (!c.load(other, true)) {
+            // x += batched: an in-place op must see it (Note [torch function]); x + batched is the
+            // other operand's reflected operator's
+            if (b.kind == Kind::IDunder)
+              if (PyObject* r = torch_function_override(b.pyfunc, self, args, nargs, kwnames); r || PyErr_Occurred()) return r;
+            return not_implemented();
+          }
           o = scalar_tensor(py::detail::cast_op<Scalar>(c));
         }
         const Signature* sig = b.dunder_sig;

@@ -330,6 +330,13 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("mT", [](const Tensor& x) { return EMBER_CAPTURED(mT, x); })
       // ---- in place (the rest come from the op table)
       .def("copy_", [](Tensor t, const Tensor& src) { return capture::call("copy_", [](Tensor t, const Tensor& src) { return copy_(t, src); }, t, src); })
+      .def("copy_", [](py::object self, py::object src) -> py::object {  // Note [torch function]
+        if (!py::hasattr(py::type::handle_of(src), "__torch_function__"))
+          throw py::type_error(std::string("copy_(): argument 'src' must be Tensor, not ") + Py_TYPE(src.ptr())->tp_name);
+        return py::type::handle_of(src).attr("__torch_function__")(py::type::of<TensorImpl>().attr("copy_"),
+                                                                   py::make_tuple(py::type::handle_of(src)),
+                                                                   py::make_tuple(self, src), py::dict());
+      })
       .def("fill_", [](Tensor t, py::handle v) {
         if (py::isinstance<TensorImpl>(v)) capture_refuse("fill_() was given a tensor's value");
         Tensor val = as_tensor_arg(v, "fill_");

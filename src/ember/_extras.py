@@ -15,7 +15,7 @@ import warnings
 import numpy as _np
 
 from . import _C
-from ._factories import _check_tensor, arange, full, full_like, get_default_dtype, ones_like, tensor, zeros
+from ._factories import _check_tensor, arange, full, full_like, get_default_dtype, ones_like, overridable, tensor, zeros
 from ._op_registry import declare, return_type
 from .functional import _type_name
 
@@ -211,6 +211,7 @@ _MISSING = object()
 
 @declare("tensor_split.indices(Tensor input, int[] indices, int dim=0) -> Tensor[]", "function method")
 @declare("tensor_split.sections(Tensor input, int sections, int dim=0) -> Tensor[]", "function method")
+@overridable
 def tensor_split(input, indices_or_sections=_MISSING, dim=0, *, sections=_MISSING, indices=_MISSING,
                  tensor_indices_or_sections=_MISSING):
     """Split into `sections` near-equal parts (the first n % sections one longer) or at `indices`."""

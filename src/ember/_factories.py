@@ -4,6 +4,7 @@ requires_grad keywords), over the raw factories of the C++ core.
 Floating results without an explicit dtype take the default dtype (get_default_dtype /
 set_default_dtype, float32 unless changed), as torch's factories do; device= accepts the CPU and
 raises what a CPU-only torch raises for any other device."""
+import functools
 import numbers
 import warnings
 from collections.abc import Callable
@@ -101,13 +102,24 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
     return _finish(_C._full(_size((size,), "full"), fill_value, dtype), requires_grad)
 
 
+def overridable(fn):
+    """A Python-level op that hands a call whose first argument is a foreign object defining
+    __torch_function__ to it (Note [torch function]; torch's handle_torch_function)."""
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if args and not isinstance(args[0], Tensor) and hasattr(type(args[0]), "__torch_function__"):
+            return type(args[0]).__torch_function__(op, (type(args[0]),), args, kwargs)
+        return fn(*args, **kwargs)
+    return op
+
+
 def _like(raw, name) -> Callable[..., Tensor]:
     def factory(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
         _check_tensor(input, name)
         _check_device(device, "factory", "aten::empty_strided")
         return _finish(raw(list(input.shape), input.dtype if dtype is None else dtype), requires_grad)
-    factory.__name__ = name
-    return factory
+    factory.__name__ = factory.__qualname__ = name
+    return overridable(factory)
 
 
 zeros_like = _like(_C._zeros, "zeros_like")
@@ -117,6 +129,7 @@ rand_like = _like(_C._rand, "rand_like")
 randn_like = _like(_C._randn, "randn_like")
 
 
+@overridable
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_tensor(input, "full_like")
     _check_device(device, "factory", "aten::empty_strided")

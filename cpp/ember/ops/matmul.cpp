@@ -1,7 +1,6 @@
 // Matrix products: mm and bmm carry backward nodes; matmul composes them with views (1-d and
 // broadcast batch cases), so its gradients come from those primitives.
 #include "ember/ops/registry.h"
-#include "ember/kernels/parallel.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
 #include "ember/ops/ops.h"
@@ -20,18 +19,12 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
 void batched(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, int64_t as, int64_t bs) {
   int64_t nd = a->dim();
   int64_t M = a->shape[nd - 2], K = a->shape[nd - 1], N = b->shape[nd - 1];
-  // Many small products (vmap's batched layers: 64 models' 32 x 64 x 64): the batch split over the
-  // pool, one product per item on its thread; a large product parallelizes inside gemm instead.
-  const int64_t flops = M * N * K;
-  const int threads = batch > 1 && flops < (1 << 21) && flops * batch >= (1 << 18) ? get_num_threads() : 1;
   EMBER_DISPATCH_NUMERIC(a->dtype, "matmul", T, {
-    parallel_for(batch, threads, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        MatRef A{a->data<T>() + i * as, a->strides[nd - 2], a->strides[nd - 1]};
-        MatRef B{b->data<T>() + i * bs, b->strides[nd - 2], b->strides[nd - 1]};
-        gemm<T>(M, N, K, A, B, out->data<T>() + i * M * N);
-      }
-    });
+    for (int64_t i = 0; i < batch; ++i) {
+      MatRef A{a->data<T>() + i * as, a->strides[nd - 2], a->strides[nd - 1]};
+      MatRef B{b->data<T>() + i * bs, b->strides[nd - 2], b->strides[nd - 1]};
+      gemm<T>(M, N, K, A, B, out->data<T>() + i * M * N);
+    }
   });
 }
 }  // namespace

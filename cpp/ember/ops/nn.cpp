@@ -537,6 +537,78 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
   return out;
 }
 
+// ---- batched_linear: a stack of linear layers (an ensemble's layer under vmap) as one op and one
+// node: one product per layer, the bias added as each row is written back, and gradients that come
+// out contiguous (matmul with a transposed weight would give a transposed weight gradient, which a
+// .grad accumulation then copies element by element).
+namespace {
+void check_batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  if (x->dim() != 3 || W->dim() != 3 || x->shape[0] != W->shape[0] || x->shape[2] != W->shape[2] ||
+      (b && (b->dim() != 2 || b->shape[0] != W->shape[0] || b->shape[1] != W->shape[1])))
+    throw std::runtime_error("batched_linear(): expected input (B, N, in), weight (B, out, in) and bias (B, out), got " +
+                             shape_str(x->shape) + ", " + shape_str(W->shape) + (b ? ", " + shape_str(b->shape) : ""));
+  if (x->dtype != W->dtype || (b && b->dtype != W->dtype) || !is_floating(W->dtype))
+    throw std::runtime_error("batched_linear(): expected floating input, weight and bias of one dtype");
+}
+}  // namespace
+
+struct BatchedLinearBackward : Node {
+  SavedTensor x{this}, w{this}, b{this};
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    Tensor X = x.get(*this), W = w.get(*this);
+    if (GradMode::is_enabled()) {  // Note [Double backward]
+      Tensor Bs = b.t ? b.get(*this) : Tensor();
+      return grads_by_recompute(*this, {X, W, Bs}, [&] {
+        Tensor y = matmul(X, transpose(W, 1, 2));
+        return Bs ? add(y, unsqueeze(Bs, 1)) : y;
+      }, g[0]);
+    }
+    Tensor gy = contiguous(cast_nograd(g[0], W->dtype));
+    const int64_t B = W->shape[0], out = W->shape[1], in = W->shape[2], N = X->shape[1];
+    std::vector<Tensor> r(3);
+    if (needs(0)) r[0] = empty({B, N, in}, W->dtype);
+    if (needs(1)) r[1] = empty({B, out, in}, W->dtype);
+    EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear_backward", T, {
+      const T* gp = gy->data<T>();
+      for (int64_t i = 0; i < B; ++i) {
+        const T* gi = gp + i * N * out;
+        if (r[0])  // gx[i] = g[i] @ W[i]
+          gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{W->data<T>() + i * W->strides[0], W->strides[1], W->strides[2]},
+                  r[0]->data<T>() + i * N * in);
+        if (r[1])  // gW[i] = g[i]^T @ x[i]
+          gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{X->data<T>() + i * X->strides[0], X->strides[1], X->strides[2]},
+                  r[1]->data<T>() + i * out * in);
+      }
+    });
+    if (needs(2)) r[2] = sum(gy, {1}, false);
+    return r;
+  }
+  bool differentiable() const override { return true; }
+  std::string name() const override { return "BatchedLinearBackward0"; }
+};
+
+Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  check_batched_linear(x, W, b);
+  const int64_t B = W->shape[0], out = W->shape[1], in = W->shape[2], N = x->shape[1];
+  Tensor y = empty({B, N, out}, W->dtype);
+  Tensor bc = b ? contiguous(b) : Tensor();
+  EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear", T, {
+    for (int64_t i = 0; i < B; ++i) {
+      Epilogue<T> ep;
+      if (bc) ep.bias = bc->data<T>() + i * out;
+      gemm<T>(N, out, in, MatRef{x->data<T>() + i * x->strides[0], x->strides[1], x->strides[2]},
+              MatRef{W->data<T>() + i * W->strides[0], W->strides[2], W->strides[1]}, y->data<T>() + i * N * out, ep);
+    }
+  });
+  if (any_requires_grad({&x, &W, &b})) {
+    auto n = make_node<BatchedLinearBackward>({&x, &W, &b});
+    n->x.save(x), n->w.save(W);
+    if (b) n->b.save(b);
+    set_history(y, n);
+  }
+  return y;
+}
+
 // ---- mse_loss
 struct MseLossBackward : Node {
   SavedTensor diff{this};  // input - target, computed in forward

@@ -14,6 +14,9 @@ enum Reduction : int { kNone = 0, kMean = 1, kSum = 2 };
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, bool relu = false);
 // Linear layers in a chain (2-D input), layer l followed by ReLU when relu[l]; bs entries may be null.
 Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu);
+// y[i] = x[i] @ W[i]^T + b[i] for each i of a stack of layers: x (B, N, in), W (B, out, in), b (B, out) or null;
+// x's batch stride may be 0 (one input for every layer). vmap's rule for nn.Linear with stacked weights.
+Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b);
 // softmax((q * scale) @ k^T + mask) @ v over the last two dims (cpp/ember/ops/attention.cpp): q, k, v
 // float32/float64 with the same leading dims, mask null or bool / q's dtype expanded to the scores'
 // shape, causal: keys after the query masked.

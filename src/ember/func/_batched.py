@@ -81,7 +81,7 @@ class BatchedTensor:
     requires_grad = property(lambda self: self.value.requires_grad)
     is_leaf = property(lambda self: self.value.is_leaf)
     grad_fn = property(lambda self: self.value.grad_fn)
-    T = property(lambda self: dispatch(_T, (self,), {}))
+    T = property(lambda self: self.permute(*range(self.dim() - 1, -1, -1)))
     mT = property(lambda self: dispatch(Tensor.transpose, (self, -2, -1), {}))
     data = property(lambda self: BatchedTensor(self.value.data))
 
@@ -130,10 +130,6 @@ for _n in ("__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__",
            "__rand__", "__ror__", "__rxor__"):
     if hasattr(Tensor, _n):
         setattr(BatchedTensor, _n, _dunder(_n))
-
-
-def _T(x):
-    return x.permute(*range(x.dim() - 1, -1, -1))
 
 
 # ---- dispatch ------------------------------------------------------------------------------------
@@ -196,7 +192,7 @@ def _combine(results, func):
 def _per_slice(func, args, kwargs):
     """The fallback: func on each slice, the results stacked (in-place ops write into the slices)."""
     name = getattr(func, "__name__", "")
-    if name.endswith("_") and not name.endswith("__") or name.startswith("__i"):
+    if name.endswith("_") and not name.endswith("__") or name.startswith("__i") or name == "__setitem__":
         if args and not isinstance(args[0], BatchedTensor):
             raise RuntimeError(f"vmap: {name}(self, *extra_args) is not possible because there exists a Tensor "
                                "`other` in extra_args that has more elements than `self`. This happened due to "
@@ -256,7 +252,7 @@ _UNARY = ("relu", "tanh", "sigmoid", "exp", "log", "neg", "negative", "abs", "si
           "square", "log1p", "expm1", "log2", "log10", "exp2", "erf", "erfc", "sign", "sgn", "reciprocal", "floor",
           "ceil", "round", "trunc", "frac", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh",
           "logit", "nan_to_num", "clamp", "clip", "clamp_min", "clamp_max", "contiguous", "clone", "detach", "float",
-          "double", "half", "bfloat16", "int", "long", "bool", "to", "type_as", "_gelu", "logical_not", "isnan",
+          "double", "half", "bfloat16", "int", "long", "bool", "to", "_to", "type_as", "_type_as", "_gelu", "logical_not", "isnan",
           "isinf", "isfinite", "bitwise_not", "__neg__", "__pos__", "__abs__", "__invert__", "cpu", "zero_",
           "fill_", "requires_grad_", "detach_", "relu_", "tanh_", "sigmoid_", "exp_", "clamp_", "clamp_min_",
           "clamp_max_", "neg_", "abs_", "sqrt_", "log_", "nan_to_num_", "softplus", "silu", "mish", "hardtanh",
@@ -270,7 +266,7 @@ def _unary(func, args, kwargs):
     if not _is_b(x) or not _others_unbatched(args, kwargs):
         return _elementwise(func, args, kwargs)
     name = func.__name__
-    if name == "type_as" and _is_b(args[1]):
+    if name in ("type_as", "_type_as") and _is_b(args[1]):
         return NotImplemented
     r = func(x.value, *args[1:], **kwargs)
     if name.endswith("_") and not name.endswith("__"):
@@ -590,16 +586,34 @@ def _cat(func, args, kwargs):
     return BatchedTensor(func(vals, _phys_dim(dim, rank)))
 
 
+def _plain_index(items):
+    """None when the mapped dim cannot go in front of the index (a batched or boolean part); else
+    where the mapped dim lands in the result: 0, or, when the integer-tensor parts are apart, after
+    their result dims, which indexing puts first."""
+    has_tensor = False
+    for it in items:
+        if _is_b(it) or isinstance(it, (list, bool)) or (isinstance(it, Tensor) and it.dtype == _C.dtype.bool):
+            return None
+        has_tensor |= isinstance(it, Tensor)
+    if has_tensor:  # (an int selects first, as torch's: it is not an advanced index here)
+        rest = [it for it in items if not isinstance(it, numbers.Integral)]
+        adv = [i for i, it in enumerate(rest) if isinstance(it, Tensor)]
+        if adv[-1] - adv[0] + 1 != len(adv):
+            return max(it.dim() for it in items if isinstance(it, Tensor))
+    return 0
+
+
 @_rule("__getitem__")
 def _getitem(func, args, kwargs):
     x, idx = args[0], args[1]
     if not _is_b(x):
         return NotImplemented
     items = idx if isinstance(idx, tuple) else (idx,)
-    for it in items:
-        if _is_b(it) or isinstance(it, (list, bool)) or (isinstance(it, Tensor) and it.dtype == _C.bool):
-            return NotImplemented
-    return BatchedTensor(x.value[(slice(None),) + items])
+    at = _plain_index(items)
+    if at is None:
+        return NotImplemented
+    r = x.value[(slice(None),) + items]
+    return BatchedTensor(r.movedim(at, 0) if at else r)
 
 
 @_rule("__setitem__")
@@ -608,14 +622,18 @@ def _setitem(func, args, kwargs):
     if not _is_b(x) or _is_b(v):
         return NotImplemented
     items = idx if isinstance(idx, tuple) else (idx,)
-    for it in items:
-        if _is_b(it) or isinstance(it, (list, bool)) or (isinstance(it, Tensor) and it.dtype == _C.bool):
-            return NotImplemented
+    if _plain_index(items) != 0:
+        return NotImplemented
     x.value[(slice(None),) + items] = v
     return None
 
 
 # ---- products: one batched product over the mapped dimension
+
+def _lift(v, k):
+    """v with k size-1 dims after its mapped dim (so it broadcasts against k more batch dims)."""
+    return v.reshape(v.shape[0], *([1] * k), *v.shape[1:]) if k > 0 else v
+
 
 @_rule("matmul", "mm", "bmm", "__matmul__", "__rmatmul__")
 def _matmul(func, args, kwargs):
@@ -629,6 +647,8 @@ def _matmul(func, args, kwargs):
     if na < 1 or nb < 1:
         return NotImplemented
     if ba and not bb:
+        if na >= 2 and nb > na:  # b's own batch dims: a gets size-1 ones after its mapped dim
+            return BatchedTensor(_C.matmul(_lift(a.value, nb - na), b))
         if na >= 2 or nb <= 2:  # value's extra leading dim is one more batch dim of a (or rows of a vector)
             return BatchedTensor(_C.matmul(a.value, b))
         return NotImplemented
@@ -647,9 +667,9 @@ def _matmul(func, args, kwargs):
             vb = vb.reshape(vb.shape[0], *([1] * (na - nb)), *vb.shape[1:])
         return BatchedTensor(_C.matmul(va, vb))
     if na == 1 and nb >= 2:
-        return BatchedTensor(_C.matmul(a.value.unsqueeze(-2), b.value).squeeze(-2))
+        return BatchedTensor(_C.matmul(_lift(a.value.unsqueeze(-2), nb - 2), b.value).squeeze(-2))
     if nb == 1 and na >= 2:
-        return BatchedTensor(_C.matmul(a.value, b.value.unsqueeze(-1)).squeeze(-1))
+        return BatchedTensor(_C.matmul(a.value, _lift(b.value.unsqueeze(-1), na - 2)).squeeze(-1))
     return BatchedTensor((a.value * b.value).sum(-1))
 
 
@@ -662,16 +682,14 @@ def _linear(func, args, kwargs):
     if x.dim() < 1 or w.dim() != 2:
         return NotImplemented
     n = _size_of((x, w, b), {})
-    xv = _value_or_expand(x, n)
-    lead = tuple(xv.shape[1:-1])
-    if _is_b(w):
-        out = _C.matmul(xv.reshape(n, -1, xv.shape[-1]), w.value.transpose(1, 2))
-        out = out.reshape(n, *lead, out.shape[-1])
-    else:
-        out = _C.linear(xv, w, None)
-    if b is not None:
-        out = out + (b.value.reshape(n, *([1] * len(lead)), b.value.shape[-1]) if _is_b(b) else b)
-    return BatchedTensor(out)
+    lead = tuple(x.shape[:-1])
+    if _is_b(w):  # one op: a product per slice, the bias added in it (_C._batched_linear)
+        x3 = x.value.reshape(n, -1, x.shape[-1]) if _is_b(x) else x.reshape(1, -1, x.shape[-1]).expand(n, -1, -1)
+        bv = None if b is None else b.value if _is_b(b) else b.unsqueeze(0).expand(n, -1)
+        out = _C._batched_linear(x3, w.value, bv)
+        return BatchedTensor(out.reshape(n, *lead, out.shape[-1]))
+    out = _C.linear(_value_or_expand(x, n), w, None)
+    return BatchedTensor(out + b.value.reshape(n, *([1] * len(lead)), b.value.shape[-1]))
 
 
 # ---- losses: per slice, from the ops' 'none' reduction
