@@ -565,14 +565,17 @@ struct BatchedLinearBackward : Node {
     }
     Tensor gy = contiguous(cast_nograd(g[0], W->dtype));
     const int64_t B = W->shape[0], out = W->shape[1], in = W->shape[2], N = X->shape[1];
+    const bool shared = W->strides[0] == 0;  // one weight for every layer: gx is one product
     std::vector<Tensor> r(3);
     if (needs(0)) r[0] = empty({B, N, in}, W->dtype);
     if (needs(1)) r[1] = empty({B, out, in}, W->dtype);
     EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear_backward", T, {
       const T* gp = gy->data<T>();
+      if (r[0] && shared)
+        gemm<T>(B * N, in, out, MatRef{gp, out, 1}, MatRef{W->data<T>(), W->strides[1], W->strides[2]}, r[0]->data<T>());
       for (int64_t i = 0; i < B; ++i) {
         const T* gi = gp + i * N * out;
-        if (r[0])  // gx[i] = g[i] @ W[i]
+        if (r[0] && !shared)  // gx[i] = g[i] @ W[i]
           gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{W->data<T>() + i * W->strides[0], W->strides[1], W->strides[2]},
                   r[0]->data<T>() + i * N * in);
         if (r[1])  // gW[i] = g[i]^T @ x[i]
@@ -591,6 +594,16 @@ Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   check_batched_linear(x, W, b);
   const int64_t B = W->shape[0], out = W->shape[1], in = W->shape[2], N = x->shape[1];
   Tensor y = empty({B, N, out}, W->dtype);
+  if (W->strides[0] == 0 && (!b || b->strides[0] == 0)) {  // one weight (and bias) for all: one product
+    Tensor xc = contiguous(x);
+    EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear", T, {
+      Epilogue<T> ep;
+      Tensor b0 = b ? contiguous(select(b, 0, 0)) : Tensor();
+      if (b0) ep.bias = b0->data<T>();
+      gemm<T>(B * N, out, in, MatRef{xc->data<T>(), in, 1}, MatRef{W->data<T>(), W->strides[2], W->strides[1]},
+              y->data<T>(), ep);
+    });
+  } else {
   Tensor bc = b ? contiguous(b) : Tensor();
   EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear", T, {
     for (int64_t i = 0; i < B; ++i) {
@@ -600,6 +613,7 @@ Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
               MatRef{W->data<T>() + i * W->strides[0], W->strides[2], W->strides[1]}, y->data<T>() + i * N * out, ep);
     }
   });
+  }
   if (any_requires_grad({&x, &W, &b})) {
     auto n = make_node<BatchedLinearBackward>({&x, &W, &b});
     n->x.save(x), n->w.save(W);

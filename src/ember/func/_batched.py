@@ -11,7 +11,8 @@ the losses reduce per slice, convolutions and pools fold the mapped dimension in
 op without a rule (or a case its rule does not cover) runs once per slice and its results are
 stacked: slower, never different. Autograd needs nothing special: the graph is recorded on the
 values. A transform inside vmap (grad, vjp, jacrev) differentiates per slice by giving each slice its
-own copy of an unbatched input (`materialize`), since the slices' results are independent."""
+own view of an unbatched input (`materialize`: an expanded leaf, whose gradient comes out per
+slice), since the slices' results are independent."""
 import functools
 import numbers
 import threading
@@ -228,8 +229,10 @@ def _others_unbatched(args, kwargs, start=1):
 
 
 def materialize(x, n):
-    """An unbatched tensor as a batched one: n copies (so each slice has its own, for per-slice grads)."""
-    return BatchedTensor(x.detach().unsqueeze(0).expand(n, *x.shape).contiguous())
+    """An unbatched tensor as a batched one that each slice has its own of, for per-slice gradients:
+    an expanded view (no copy; ops that see its batch stride of 0 run one product for all slices,
+    and its gradient comes out per slice)."""
+    return BatchedTensor(x.detach().unsqueeze(0).expand(n, *x.shape))
 
 
 def _value_or_expand(x, n):
