@@ -7,6 +7,7 @@ so ember / torch / numpy of one workload sit side by side.
 import os
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,3 +67,15 @@ def test_loader_workers_flavours_train_alike():
     runs = [loader_workers.one(f, 10, 1, 128) for f in ("ember-w0", "ember-w2", "ember-w2-persistent")]
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["batches"] == runs[2]["batches"] == 4
     assert runs[2]["loss"] == loader_workers.one("ember-w2-persistent", 10, 1, 128)["loss"]
+
+
+def test_ensemble_and_per_sample_flavours_agree():
+    """ensemble.py: ember's batched vmap step and its loop of 64 models start from the same loss;
+    per_sample_grads.py: ember.func's per-sample gradients are its per-sample loop's."""
+    import ensemble
+    import per_sample_grads
+    losses = [ensemble.build(f, 2).step() for f in ("ember-loop", "ember-vmap")]
+    assert abs(losses[0] - losses[1]) < 1e-5 * abs(losses[0])
+    loop, func = (per_sample_grads.Flavour(f).run() for f in ("ember-loop", "ember-func"))
+    for k in loop:
+        assert np.allclose(func[k].numpy(), loop[k].numpy(), rtol=1e-3, atol=1e-5), k
