@@ -408,3 +408,21 @@ def test_vmap_errors_as_torch(case):
         return F.vmap(lambda a: a, in_dims="x")(x)
     e, t = errors_of(run)
     assert e == t
+
+
+def test_linearize_functionalize_batch_norm_and_debug_unwrap():
+    def run(L, F):
+        x = L.tensor(arr(3, seed=5))
+        out, jvp_fn = F.linearize(lambda a: a.sin() * a.exp(), x)
+        m = L.nn.Sequential(L.nn.Linear(3, 4), L.nn.BatchNorm1d(4))
+        F.replace_all_batch_norm_modules_(m)
+        y = x.clone()
+        F.functionalize(lambda a: a.add_(1))(y)
+        return (out, jvp_fn(L.ones_like(x)), jvp_fn(x), m[1].running_mean is None, m[1].running_var is None,
+                m[1].track_running_stats, y, F.debug_unwrap(x) is x)
+    e, t = both(run)
+    assert_same(e, t)
+    with pytest.raises(RuntimeError, match="invalid argument for remove"):
+        efunc.functionalize(lambda a: a, remove="views")
+    seen = efunc.vmap(lambda a: efunc.debug_unwrap(a).shape[0] + 0 * a.sum())(ember.ones(4, 2))
+    assert seen.tolist() == [4.0] * 4  # inside vmap the unwrapped value holds every slice

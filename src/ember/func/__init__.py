@@ -7,11 +7,56 @@ hessian, grad of grad)."""
 from collections.abc import Sequence
 
 from .. import _C
-from ._transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from ._transforms import _detach_tree, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
 from ._vmap import vmap
 
 __all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd",
-           "hessian", "vmap"]
+           "hessian", "vmap", "linearize", "functionalize", "replace_all_batch_norm_modules_", "debug_unwrap"]
+
+
+def linearize(func, *primals):
+    """(func(*primals), jvp_fn): jvp_fn(*tangents) is the Jacobian-vector product at primals, as
+    torch.func.linearize's (each call runs jvp again rather than replaying a traced linear graph)."""
+    out = func(*primals)
+
+    def jvp_fn(*tangents):
+        return jvp(func, primals, tangents)[1]
+    return _detach_tree(out), jvp_fn
+
+
+def functionalize(func, *, remove="mutations"):
+    """torch.func.functionalize: a function with func's results and its effect on its inputs (ember
+    runs eagerly, so func itself, checked as torch checks its argument)."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(f"functionalize(f, remove='mutations'): received invalid argument for remove={remove}. "
+                           "Valid options are:\n     remove='mutations': all inplace and out= operators will be "
+                           "removed from the program, and replaced with their out-of-place equivalents.\n     "
+                           "remove='mutations_and_views': In addition to the above, all aliasing operators {view} "
+                           "will be replaced with their non-aliasing counterparts, {view}_copy.\n")
+    return func
+
+
+def replace_all_batch_norm_modules_(root):
+    """In place, as torch.func's: every batch norm module of root stops tracking running statistics
+    (running_mean / running_var / num_batches_tracked become None), so it can run under vmap."""
+    from ..nn.modules.normalization import _BatchNorm
+    for m in root.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
+def debug_unwrap(tensor, *, recurse=True):
+    """The tensor under vmap's batched wrapper (all slices, the mapped dim first); a plain tensor itself."""
+    from ._batched import BatchedTensor
+    while isinstance(tensor, BatchedTensor):
+        tensor = tensor.value
+        if not recurse:
+            break
+    return tensor
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):
