@@ -265,6 +265,50 @@ def test_concurrent_grad_over_one_shared_graph():
     assert w.grad.tolist() == [400.0] * 8
 
 
+def test_double_backward_in_threads():
+    """Threads each compute a gradient penalty (create_graph=True, then a backward through the
+    gradient: saved outputs unpacked with their node, fused nodes recomputed in nested passes) on
+    their own model, and over one shared, retained graph: every result is the serial one."""
+    nn = ember.nn
+    shared_x = ember.linspace(-1, 1, 24, requires_grad=True).reshape(8, 3)
+    shared_out = (ember.tanh(shared_x @ ember.linspace(-0.5, 0.5, 12).reshape(3, 4)) ** 2).sum()
+
+    def penalty(seed):
+        net = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
+        with ember.no_grad():  # fixed weights per seed (not the shared random stream: threads race on it)
+            for i, p in enumerate(net.parameters()):
+                p.copy_(ember.linspace(-0.5, 0.5, p.numel()).reshape(p.shape) * (1 + 0.1 * seed + 0.01 * i))
+        x = ember.linspace(-1, 1, 24).reshape(8, 3).requires_grad_(True)
+        g, = ember.autograd.grad(net(x).sum(), x, create_graph=True)
+        loss = ((g.norm(2, dim=1) - 1) ** 2).mean() + nn.functional.mse_loss(net(x), x[:, :1])
+        loss.backward()
+        h, = ember.autograd.grad(shared_out, shared_x, create_graph=True)
+        hh, = ember.autograd.grad((h ** 2).sum(), shared_x, retain_graph=True)
+        return [p.grad.tolist() for p in net.parameters()] + [hh.tolist()]
+    want = {k: penalty(k) for k in range(4)}
+    results, errors = {}, []
+
+    def run(k):
+        try:
+            for _ in range(10):
+                results.setdefault(k, []).append(penalty(k))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors
+    assert all(r == want[k] for k in range(4) for r in results[k])
+
+
 def test_backward_inside_a_function_backward_in_threads():
     """A Python Function whose backward runs its own backward pass (a nested pass, its own task),
     from several threads."""
