@@ -1173,3 +1173,36 @@ def test_in_dims_mix_with_nested_inputs_and_out_dims_tuple():
         return F.vmap(f, in_dims=((1, None), -1), out_dims=(0, (1, 0)))((a, b), c)
     e, t = both(go)
     assert_same(e, t)
+
+
+@pytest.mark.parametrize("case", ["x_w_b_batched", "x_shared", "groups_stride_dilation", "conv1d"])
+def test_conv_with_batched_weights_is_one_grouped_convolution(case):
+    """An ensemble of convolutions: batched weights run as one grouped convolution (no per-slice
+    fallback); results and the gradients into the stacked weights are torch's."""
+    rng = np.random.default_rng(11)
+    xs, bs = rng.normal(size=(3, 2, 4, 7, 7)), rng.normal(size=(3, 6))
+    ws = rng.normal(size=(3, 6, 2 if case == "groups_stride_dilation" else 4, 3, 3))
+    if case == "conv1d":
+        xs, ws = rng.normal(size=(3, 2, 4, 9)), rng.normal(size=(3, 5, 4, 3))
+
+    def run(L, F):
+        x, w, b = to_lib(L, xs), to_lib(L, ws), to_lib(L, bs)
+        w.requires_grad_(True)
+        Fn = L.nn.functional
+        if case == "x_w_b_batched":
+            out = F.vmap(lambda a, c, d: Fn.conv2d(a, c, d, stride=2, padding=1))(x, w, b)
+        elif case == "x_shared":
+            out = F.vmap(lambda c, d: Fn.conv2d(x[0], c, d, padding="same"), in_dims=(0, 0))(w, b)
+        elif case == "groups_stride_dilation":
+            out = F.vmap(lambda a, c: Fn.conv2d(a, c, stride=(1, 2), dilation=2, groups=2))(x, w)
+        else:
+            out = F.vmap(lambda a, c: Fn.conv1d(a, c, padding=1))(x, w)
+        (out ** 2).sum().backward()
+        return out, w.grad
+    if case == "x_shared":  # padding='same' with batched weights: the per-slice fallback
+        e, t = both(run)
+    else:
+        with no_fallback():
+            e = run(ember, efunc)
+        t = run(torch, tfunc)
+    assert_same(e, t, 1e-10)

@@ -740,15 +740,33 @@ def _class_loss(func, args, kwargs):
 
 # ---- convolutions and pools: the mapped dimension folded into the batch
 
+_CONV_PARAMS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+
+
 @_rule("conv1d", "conv2d", "conv3d")
 def _conv(func, args, kwargs):
-    x = args[0]
+    """Batched input, shared weight: the mapped dim folded into the batch. Batched weight (an
+    ensemble of convolutions): one grouped convolution, each slice's channels a group of its own."""
     nd = int(func.__name__[-2])
-    if not _is_b(x) or not _others_unbatched(args, kwargs) or x.dim() != nd + 2:
+    a = dict(zip(_CONV_PARAMS, args))
+    a.update(kwargs)
+    x, w, b = a.get("input"), a.get("weight"), a.get("bias")
+    if x is None or w is None or x.dim() != nd + 2 or isinstance(a.get("padding"), str) and _is_b(w):
         return NotImplemented
-    v = x.value
-    out = func(v.flatten(0, 1), *args[1:], **kwargs)
-    return BatchedTensor(out.unflatten(0, (v.shape[0], v.shape[1])))
+    if not _is_b(w) and not _is_b(b):
+        if not _is_b(x):
+            return NotImplemented
+        v = x.value
+        out = func(v.flatten(0, 1), *args[1:], **kwargs)
+        return BatchedTensor(out.unflatten(0, (v.shape[0], v.shape[1])))
+    n = _size_of((x, w, b), {})
+    groups = a.get("groups", 1)
+    xv = x.value.movedim(0, 1).flatten(1, 2) if _is_b(x) else x.repeat(1, n, *([1] * nd))  # (N, n*C, ...)
+    wv = _value_or_expand(w, n).flatten(0, 1)  # (n*O, C/groups, ...)
+    bv = None if b is None else _value_or_expand(b, n).flatten(0, 1)
+    rest = {k: a[k] for k in ("stride", "padding", "dilation") if k in a}
+    out = func(xv, wv, bv, groups=groups * n, **rest)  # (N, n*O, ...)
+    return BatchedTensor(out.unflatten(1, (n, out.shape[1] // n)).movedim(1, 0))
 
 
 @_rule("_max_pool", "_avg_pool", "_adaptive_avg_pool", "_adaptive_max_pool")
