@@ -7,7 +7,8 @@ to BatchedTensor.__torch_function__ (Note [torch function]); its methods and ope
 directly. There a batching rule, looked up by the op's name in RULES, runs the op once on the whole
 value: elementwise ops line the batch dimension up in front of the others, reductions and shape ops
 shift their dims by one, products become batched products (one matmul over the mapped dimension),
-the losses reduce per slice, convolutions and pools fold the mapped dimension into their batch. An
+the losses reduce per slice, convolutions and pools fold the mapped dimension into their batch (an
+ensemble's batched weights: one grouped convolution, a group per slice). An
 op without a rule (or a case its rule does not cover) runs once per slice and its results are
 stacked: slower, never different. Autograd needs nothing special: the graph is recorded on the
 values. A transform inside vmap (grad, vjp, jacrev) differentiates per slice by giving each slice its
