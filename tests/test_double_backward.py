@@ -435,7 +435,9 @@ def test_backward_create_graph_then_backward_of_grad():
         assert g1.requires_grad and g1.grad_fn is not None
         first = to_np(g1)
         x.grad.sum().backward()  # accumulates d(sum 3x^2)/dx = 6x into x.grad
-        return first, to_np(x.grad)
+        res = first, to_np(x.grad)
+        x.grad = None  # breaks the parameter <-> gradient cycle backward(create_graph=True) makes (torch's advice)
+        return res
     (e1, e2), (t1, t2) = _both(run)
     np.testing.assert_allclose(e1, t1, rtol=RTOL64, atol=ATOL64)
     np.testing.assert_allclose(e2, t2, rtol=RTOL64, atol=ATOL64)
@@ -453,7 +455,9 @@ def test_backward_create_graph_twice_accumulates_out_of_place():
         out_of_place = x.grad is not g1
         # x.grad now depends on x twice over; differentiate it once more
         h, = L.autograd.grad(x.grad.sum(), x)
-        return before, to_np(g1), to_np(x.grad), out_of_place, to_np(h)
+        res = before, to_np(g1), to_np(x.grad), out_of_place, to_np(h)
+        x.grad = None  # (the cycle, as above)
+        return res
     e, t = _both(run)
     assert e[3] == t[3], f"out-of-place accumulation: ember {e[3]}, torch {t[3]}"
     for i in (0, 1, 2, 4):
@@ -523,7 +527,9 @@ def test_backward_inputs_with_create_graph():
         assert w.grad is None and x.grad.grad_fn is not None
         first = to_np(x.grad)
         x.grad.sum().backward(inputs=[w])  # d(sum 3 x^2 w)/dw, into w only
-        return [first, _np_or_none(x.grad), _np_or_none(w.grad)]
+        res = [first, _np_or_none(x.grad), _np_or_none(w.grad)]
+        x.grad = w.grad = None  # (the cycle, as above)
+        return res
     assert_results_match(*_both(run))
 
 
@@ -742,3 +748,21 @@ def test_third_order(f):
              [np.cos(x_np), -np.sin(x_np), -np.cos(x_np), np.sin(x_np)])
     for i, (a, b) in enumerate(zip(e, exact)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"derivative {i + 1} (exact)")
+
+
+def test_backward_create_graph_warns_about_the_cycle_as_torch():
+    """backward(create_graph=True) warns (once per process, as torch's TORCH_WARN_ONCE) that the
+    parameter and its gradient now reference each other."""
+    import subprocess
+    import sys
+    code = ("import warnings, ember\nwarnings.simplefilter('always')\n"
+            "x = ember.ones(3, requires_grad=True)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    (x ** 3).sum().backward(create_graph=True)\n"
+            "    x.grad = None\n"
+            "    (x ** 3).sum().backward(create_graph=True)\n"
+            "    x.grad = None\n"
+            "print(len(w), w[0].category.__name__, 'reference cycle' in str(w[0].message))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "UserWarning", "True"], out.stdout + out.stderr

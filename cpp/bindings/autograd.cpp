@@ -92,6 +92,7 @@ void bind_autograd(py::module_& m) {
                         py::handle inputs) {
     std::vector<Tensor> gs = opts(grads);
     std::vector<Tensor> ins = backward_inputs(inputs);
+    if (create_graph) warn_backward_create_graph();
     py::gil_scoped_release nogil;
     capture::call("backward", [](const std::vector<Tensor>& roots, const std::vector<Tensor>& gs, bool keep, bool create,
                                  const std::vector<Tensor>& ins) {

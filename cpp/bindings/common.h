@@ -133,6 +133,22 @@ inline bool is_tensor_obj(py::handle h) {
   return PyObject_IsInstance(h.ptr(), tp) == 1;
 }
 
+// backward(create_graph=True): torch's warning, once per process (with the GIL). The gradient's
+// graph holds the parameter (through its AccumulateGrad) and the parameter holds the gradient: a
+// cycle until .grad is reset, as in torch.
+inline void warn_backward_create_graph() {
+  static bool warned = false;
+  if (warned) return;
+  warned = true;
+  if (PyErr_WarnEx(PyExc_UserWarning,
+                   "Using backward() with create_graph=True will create a reference cycle between the parameter and "
+                   "its gradient which can cause a memory leak. We recommend using autograd.grad when creating the "
+                   "graph to avoid this. If you have to use this function, make sure to reset the .grad fields of "
+                   "your parameters to None after use to break the cycle and avoid the leak.",
+                   1) < 0)
+    throw py::error_already_set();
+}
+
 // backward(inputs=...): None -> none (every leaf accumulates), a Tensor or a sequence of them
 inline std::vector<Tensor> backward_inputs(py::handle inputs) {
   if (inputs.is_none()) return {};

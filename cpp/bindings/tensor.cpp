@@ -262,6 +262,7 @@ void bind_tensor(py::module_& m) {
         // retain_graph defaults to create_graph, as torch's
         const bool keep = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
         std::vector<Tensor> ins = backward_inputs(inputs);
+        if (create_graph) warn_backward_create_graph();
         py::gil_scoped_release nogil;
         capture::call("backward", [](const Tensor& t, const Tensor& g, bool keep, bool create, const std::vector<Tensor>& ins) {
           run_backward({t}, {g}, keep, true, ins, false, create);

@@ -43,6 +43,17 @@ void parallel_for(int64_t n, int threads, int64_t grain, F&& f) {
   parallel_run((int)((n + chunk - 1) / chunk), [&](int p) { f(p * chunk, std::min(n, (p + 1) * chunk)); });
 }
 
+// f(i) for each of n small products (a batch of matrices: vmap's stacked layers) with `flops` each:
+// items split over the pool when there are enough of them and each is too small to split inside
+// gemm; a large item parallelizes inside gemm instead (Note [Batched products] in ops/matmul.cpp).
+template <class F>
+void parallel_items(int64_t n, int64_t flops, F&& f) {
+  const int threads = n > 1 && flops < (int64_t(1) << 21) && n * flops >= (int64_t(1) << 17) ? get_num_threads() : 1;
+  parallel_for(n, threads, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) f(i);
+  });
+}
+
 // f(lo, hi) over [0, n) of an elementwise kernel: on one thread while there are fewer than
 // 2 * per_thread elements, else one block per thread that gets at least per_thread (blocks are
 // whole 4096-element pieces, so vector loops start aligned as the data does).

@@ -1,6 +1,7 @@
 // Matrix products: mm and bmm carry backward nodes; matmul composes them with views (1-d and
 // broadcast batch cases), so its gradients come from those primitives.
 #include "ember/ops/registry.h"
+#include "ember/kernels/parallel.h"
 #include "ember/autograd/node.h"
 #include "ember/kernels/gemm.h"
 #include "ember/ops/ops.h"
@@ -16,15 +17,18 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 // C[b] = A[b] @ B[b] over a batch (batch stride 0 allowed for broadcast operands).
+// Note [Batched products]: a batch of small products (64 models' 32 x 64 x 64 layers under vmap) is
+// split over the pool by item (parallel_items), each product whole on its thread; one large
+// product splits inside gemm. No element depends on the split.
 void batched(const Tensor& a, const Tensor& b, const Tensor& out, int64_t batch, int64_t as, int64_t bs) {
   int64_t nd = a->dim();
   int64_t M = a->shape[nd - 2], K = a->shape[nd - 1], N = b->shape[nd - 1];
   EMBER_DISPATCH_NUMERIC(a->dtype, "matmul", T, {
-    for (int64_t i = 0; i < batch; ++i) {
+    parallel_items(batch, M * N * K, [&](int64_t i) {
       MatRef A{a->data<T>() + i * as, a->strides[nd - 2], a->strides[nd - 1]};
       MatRef B{b->data<T>() + i * bs, b->strides[nd - 2], b->strides[nd - 1]};
       gemm<T>(M, N, K, A, B, out->data<T>() + i * M * N);
-    }
+    });
   });
 }
 }  // namespace

@@ -573,7 +573,7 @@ struct BatchedLinearBackward : Node {
       const T* gp = gy->data<T>();
       if (r[0] && shared)
         gemm<T>(B * N, in, out, MatRef{gp, out, 1}, MatRef{W->data<T>(), W->strides[1], W->strides[2]}, r[0]->data<T>());
-      for (int64_t i = 0; i < B; ++i) {
+      parallel_items(B, N * in * out * ((r[0] && !shared) + (bool)r[1]), [&](int64_t i) {  // Note [Batched products]
         const T* gi = gp + i * N * out;
         if (r[0] && !shared)  // gx[i] = g[i] @ W[i]
           gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{W->data<T>() + i * W->strides[0], W->strides[1], W->strides[2]},
@@ -581,7 +581,7 @@ struct BatchedLinearBackward : Node {
         if (r[1])  // gW[i] = g[i]^T @ x[i]
           gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{X->data<T>() + i * X->strides[0], X->strides[1], X->strides[2]},
                   r[1]->data<T>() + i * out * in);
-      }
+      });
     });
     if (needs(2)) r[2] = sum(gy, {1}, false);
     return r;
@@ -606,12 +606,12 @@ Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   } else {
   Tensor bc = b ? contiguous(b) : Tensor();
   EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear", T, {
-    for (int64_t i = 0; i < B; ++i) {
+    parallel_items(B, N * out * in, [&](int64_t i) {  // Note [Batched products]
       Epilogue<T> ep;
       if (bc) ep.bias = bc->data<T>() + i * out;
       gemm<T>(N, out, in, MatRef{x->data<T>() + i * x->strides[0], x->strides[1], x->strides[2]},
               MatRef{W->data<T>() + i * W->strides[0], W->strides[2], W->strides[1]}, y->data<T>() + i * N * out, ep);
-    }
+    });
   });
   }
   if (any_requires_grad({&x, &W, &b})) {
