@@ -128,8 +128,8 @@ class _Level:
 
     def __enter__(self):
         _state.depth = getattr(_state, "depth", 0) + 1
-        from .. import enable_grad
-        self.enable = enable_grad()
+        import ember  # (a relative import here cost microseconds per transform call)
+        self.enable = ember.enable_grad()
         self.enable.__enter__()
         return self
 
@@ -160,7 +160,8 @@ def _grads(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=
     """Gradients of `outputs` with respect to `inputs`; zeros for inputs the outputs do not use.
     Batched values (Note [Batched vmap]) are differentiated through their values: the slices are
     independent, so one backward pass gives every slice's gradient."""
-    from .. import autograd, ones_like, zeros_like
+    import ember
+    autograd, ones_like, zeros_like = ember.autograd, ember.ones_like, ember.zeros_like
     if any(isinstance(t, BatchedTensor) for t in list(outputs) + list(inputs) + list(grad_outputs or [])):
         n = next(t.value.shape[0] for t in list(outputs) + list(inputs) + list(grad_outputs or [])
                  if isinstance(t, BatchedTensor))

@@ -74,19 +74,19 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             raise ValueError(f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the "
                              f"structure of inputs, got: {type(in_dims)}.")
         leaves, spec = _flatten(tuple(args))
-        dims = _broadcast_dims(in_dims if isinstance(in_dims, int) else tuple(in_dims), spec, "in_dims", where)
-        size = None
+        dims = [in_dims] * len(leaves) if isinstance(in_dims, int) else \
+            _broadcast_dims(tuple(in_dims), spec, "in_dims", where)
         sizes = []
         for x, d in zip(leaves, dims):
             if d is None:
                 continue
-            if not isinstance(x, Tensor):
+            if not isinstance(x, (Tensor, BatchedTensor)):
                 raise ValueError(f"{where}: Got in_dim={d} for an input but the input is of type {type(x)}. We cannot "
                                  "vmap over non-Tensor arguments, please use None as the respective in_dim")
-            if not -x.dim() <= d < max(x.dim(), 0) or x.dim() == 0:
+            nd = x.dim()
+            if nd == 0 or not -nd <= d < nd:
                 raise ValueError(f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
-                                 f"dimensionality {x.dim()} so expected in_dim to satisfy -{x.dim()} <= in_dim < "
-                                 f"{x.dim()}.")
+                                 f"dimensionality {nd} so expected in_dim to satisfy -{nd} <= in_dim < {nd}.")
             sizes.append(x.shape[d])
         if not sizes:
             raise ValueError(f"{where}: at least one input must be a Tensor mapped over a dimension (in_dims all None)")
@@ -94,10 +94,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
                              f"{sizes} for the mapped dimension")
         size = sizes[0]
-        from .. import get_rng_state, set_rng_state
+        get_rng_state, set_rng_state = _rng()
         start = get_rng_state() if randomness != "different" else None
         if randomness == "error" and not any(isinstance(x, BatchedTensor) for x in leaves):
-            vals = [x if d is None else BatchedTensor(x if d % x.dim() == 0 else x.movedim(d, 0))
+            vals = [x if d is None else BatchedTensor(x if d == 0 or d % x.dim() == 0 else x.movedim(d, 0))
                     for x, d in zip(leaves, dims)]
             with batched_level(size):
                 out = func(*_unflatten(vals, spec), **kwargs)
@@ -123,6 +123,11 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             results.append(out)
         return _stack_outputs(results, out_dims, name)
     return wrapped
+
+
+def _rng():
+    import ember
+    return ember.get_rng_state, ember.set_rng_state
 
 
 def _same_state(a, b):
