@@ -76,6 +76,23 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
   return std::log(s);
 }
 
+EMBER_CLONES void softmax_lse_rows(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
+  for (int64_t r = 0; r < rows; ++r) {  // softmax_lse_row's body, row after row
+    const float* xr = x + r * len;
+    float* pr = p + r * len;
+    const float mx = lane_max(xr, len);
+    max[r] = mx;
+    if (!(mx > -INFINITY && mx < INFINITY)) {
+      lse[r] = NAN;
+      continue;
+    }
+    for (int64_t i = 0; i < len; ++i) pr[i] = vexp(xr[i] - mx);
+    const float s = lane_sum<float>(len, [&](int64_t i) { return pr[i]; }), inv = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) pr[i] *= inv;
+    lse[r] = std::log(s);
+  }
+}
+
 EMBER_CLONES void relu_to(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? 0.0f : x[i];  // (NaN stays)
 }

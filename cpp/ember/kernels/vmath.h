@@ -123,6 +123,9 @@ void softmax_row(const float* x, float* y, int64_t len, bool log);
 // max + that: the caller adds them in double, so large logits keep their precision), for a row
 // whose max is finite; NaN (p unspecified) when it is not (SIMD clones).
 float softmax_lse_row(const float* x, float* p, int64_t len, float* max);
+// softmax_lse_row over `rows` consecutive rows in one call (cross-entropy over many rows of few
+// classes: the per-row call cost more than the row); lse[r] and max[r] per row.
+void softmax_lse_rows(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max);
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);

@@ -772,12 +772,16 @@ struct CrossEntropyBackward : Node {
   void release_saved() override { probs.reset(), target.reset(), weight.reset(); }
 };
 
-static double ce_lse(const float* row, float* p, int64_t C) {
-  float mx;
-  const float ls = softmax_lse_row(row, p, C, &mx);
-  return (double)mx + (double)ls;
+// Every row's log-sum-exp (and probabilities into p) for float32, in one call: NaN where a row's max
+// is not finite (the caller's exact loop takes those rows). float64: NaN everywhere.
+static std::vector<double> ce_lse_rows(const float* x, float* p, int64_t N, int64_t C) {
+  std::vector<float> lse(N), mx(N);
+  softmax_lse_rows(x, p, N, C, lse.data(), mx.data());
+  std::vector<double> r(N);
+  for (int64_t i = 0; i < N; ++i) r[i] = (double)mx[i] + (double)lse[i];
+  return r;
 }
-static double ce_lse(const double*, double*, int64_t) { return NAN; }
+static std::vector<double> ce_lse_rows(const double*, double*, int64_t N, int64_t) { return std::vector<double>(N, NAN); }
 
 static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weight0, int64_t ignore_index, double smoothing,
                       int reduction, bool is_nll) {
@@ -816,6 +820,8 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
     const T* xp = xc->data<T>();
     const T* w = weight ? weight->data<T>() : nullptr;
     T* lp = losses->data<T>();
+    // (float32 rows with a finite max: the SIMD kernel, all rows in one call)
+    const std::vector<double> lses = is_nll ? std::vector<double>() : ce_lse_rows(xp, probs->data<T>(), N, C);
     for (int64_t i = 0; i < N; ++i) {
       const T* row = xp + i * C;
       int64_t y = tg[i];
@@ -827,8 +833,7 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
         continue;
       }
       T* pr = probs->data<T>() + i * C;
-      double lse = NAN;
-      lse = ce_lse(row, pr, C);  // (float32 with a finite max: the SIMD kernel)
+      double lse = lses[i];
       if (std::isnan(lse)) {
         double mx = -INFINITY;
         for (int64_t c = 0; c < C; ++c) mx = std::max(mx, (double)row[c]);
