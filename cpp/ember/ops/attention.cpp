@@ -310,12 +310,30 @@ Shape with_last2(const Shape& lead_of, int64_t a, int64_t b) {
 struct SdpaBackward : Node {
   SavedTensor q{this}, k{this}, v{this};
   Tensor weights;  // [nb, S, L] (Note [Key-major scores])
+  Tensor mask;     // the forward's mask (null: none), for a create_graph recompute
   AttnGeom g;
+  // Attention from differentiable ops, as the forward computes it (Note [Double backward])
+  Tensor composite(const Tensor& qt, const Tensor& kt, const Tensor& vt) const {
+    const int64_t nd = qt->dim();
+    Tensor s = mul(matmul(qt, transpose(kt, nd - 2, nd - 1)), num(g.scale));
+    if (g.causal) {
+      Tensor keep = compare(tri(ones({g.L, g.S}, DType::Float32), 0, true), num(0), CmpOp::Gt);
+      s = masked_fill(s, logical_not(keep), num(-INFINITY));
+    }
+    if (mask) s = mask->dtype == DType::Bool ? masked_fill(s, logical_not(mask), num(-INFINITY)) : add(s, mask);
+    Tensor w = softmax(s, nd - 1);
+    if (g.safe) w = where(compare(w, w, CmpOp::Ne), num(0), w);  // a fully masked row: zeros, as the forward
+    return matmul(w, vt);
+  }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     if (released || !weights)
       throw std::runtime_error("Trying to backward through the graph a second time (or directly access saved tensors "
                                "after they have already been freed). Specify retain_graph=True if you need to backward "
                                "through the graph a second time.");
+    if (GradMode::is_enabled()) {
+      Tensor qt = q.get(*this), kt = k.get(*this), vt = v.get(*this);
+      return grads_by_recompute(*this, {qt, kt, vt}, [&] { return composite(qt, kt, vt); }, grads[0]);
+    }
     Tensor qt = q.get(*this), kt = k.get(*this), vt = v.get(*this), go = contiguous(grads[0]);
     Tensor gq = needs(0) ? empty(qt->shape, qt->dtype) : Tensor();
     Tensor gk = needs(1) ? empty(kt->shape, kt->dtype) : Tensor();
@@ -328,8 +346,9 @@ struct SdpaBackward : Node {
   }
   void release_saved() override {
     Node::release_saved();
-    weights.reset();
+    weights.reset(), mask.reset();
   }
+  bool differentiable() const override { return true; }
   std::string name() const override { return "ScaledDotProductFlashAttentionForCpuBackward0"; }  // (torch's CPU name)
 };
 
@@ -361,6 +380,7 @@ Tensor scaled_dot_product_attention_fused(const Tensor& q, const Tensor& k, cons
     auto n = make_node<SdpaBackward>({&q, &k, &v});
     n->q.save(q), n->k.save(k), n->v.save(v);
     n->weights = w;
+    n->mask = mask;
     n->g = g;
     set_history(out, n);
   }
