@@ -908,6 +908,27 @@ def test_gradients_flow_through_vmap_to_inputs():
     assert_same(e, t)
 
 
+@pytest.mark.parametrize("rows", [5, 1, 0])
+@pytest.mark.parametrize("shared_w", [False, True])
+def test_gradients_of_a_batched_linear_layer(rows, shared_w):
+    """A stack of linear layers (one weight and bias per slice, or one weight for all) under vmap: the
+    input's, weights' and biases' gradients are torch's, also with no rows; float64 gradcheck."""
+    def go(L, F):
+        x = L.tensor(arr(N, rows, 4, seed=3), requires_grad=True)
+        w = L.tensor(arr(5, 4, seed=4) if shared_w else arr(N, 5, 4, seed=4), requires_grad=True)
+        b = L.tensor(arr(N, 5, seed=5), requires_grad=True)
+        out = F.vmap(nnf(L).linear, in_dims=(0, None if shared_w else 0, 0))(x, w, b)
+        (out * L.tensor(arr(*out.shape, seed=6))).sum().backward()
+        return out, x.grad, w.grad, b.grad
+    e, t = both(go)
+    assert_same(e, t)
+    x = ember.tensor(arr(N, rows, 4, seed=3), requires_grad=True)
+    w = ember.tensor(arr(5, 4, seed=4) if shared_w else arr(N, 5, 4, seed=4), requires_grad=True)
+    b = ember.tensor(arr(N, 5, seed=5), requires_grad=True)
+    f = efunc.vmap(ember.nn.functional.linear, in_dims=(0, None if shared_w else 0, 0))
+    assert ember.autograd.gradcheck(f, (x, w, b))
+
+
 def test_gradients_through_vmap_shape_ops_and_losses():
     def go(L, F):
         x = L.tensor(mapped((6, 4), 0), requires_grad=True)

@@ -563,17 +563,18 @@ struct BatchedLinearBackward : Node {
         return Bs ? add(y, unsqueeze(Bs, 1)) : y;
       }, g[0]);
     }
-    Tensor gy = contiguous(cast_nograd(g[0], W->dtype));
+    Tensor gy = contiguous(g[0]->dtype == W->dtype ? g[0] : cast_nograd(g[0], W->dtype));
     const int64_t B = W->shape[0], out = W->shape[1], in = W->shape[2], N = X->shape[1];
     const bool shared = W->strides[0] == 0;  // one weight for every layer: gx is one product
     std::vector<Tensor> r(3);
     if (needs(0)) r[0] = empty({B, N, in}, W->dtype);
     if (needs(1)) r[1] = empty({B, out, in}, W->dtype);
+    if (needs(2)) r[2] = empty({B, out}, W->dtype);
     EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear_backward", T, {
       const T* gp = gy->data<T>();
       if (r[0] && shared)
         gemm<T>(B * N, in, out, MatRef{gp, out, 1}, MatRef{W->data<T>(), W->strides[1], W->strides[2]}, r[0]->data<T>());
-      parallel_items(B, N * in * out * ((r[0] && !shared) + (bool)r[1]), [&](int64_t i) {  // Note [Batched products]
+      parallel_items(B, N * out * (in * ((r[0] && !shared) + (bool)r[1]) + 1), [&](int64_t i) {  // Note [Batched products]
         const T* gi = gp + i * N * out;
         if (r[0] && !shared)  // gx[i] = g[i] @ W[i]
           gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{W->data<T>() + i * W->strides[0], W->strides[1], W->strides[2]},
@@ -581,9 +582,14 @@ struct BatchedLinearBackward : Node {
         if (r[1])  // gW[i] = g[i]^T @ x[i]
           gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{X->data<T>() + i * X->strides[0], X->strides[1], X->strides[2]},
                   r[1]->data<T>() + i * out * in);
+        if (r[2]) {  // gb[i] = the column sums of g[i], while g[i] is in cache
+          T* gb = r[2]->data<T>() + i * out;
+          std::fill(gb, gb + out, T(0));
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t o = 0; o < out; ++o) gb[o] += gi[n * out + o];
+        }
       });
     });
-    if (needs(2)) r[2] = sum(gy, {1}, false);
     return r;
   }
   bool differentiable() const override { return true; }
@@ -730,7 +736,7 @@ struct CrossEntropyBackward : Node {
       return grads_by_recompute(*this, {x}, [&] { return composite(x); }, g[0]);
     }
     int64_t N = probs->shape[0], C = probs->shape[1];
-    Tensor go = contiguous(cast_nograd(g[0], probs->dtype));
+    Tensor go = contiguous(g[0]->dtype == probs->dtype ? g[0] : cast_nograd(g[0], probs->dtype));
     Tensor gx = zeros(probs->shape, probs->dtype);
     const int64_t* tg = target->data<int64_t>();
     EMBER_DISPATCH_FLOAT(probs->dtype, "cross_entropy_backward", T, {
