@@ -11,7 +11,7 @@ import pytest
 
 import ember
 
-PATHS = ["direct", "mid", "packed", "blas"]
+PATHS = ["direct", "mid", "packed", "blas", "blas_t"]
 
 
 @pytest.fixture
@@ -114,12 +114,12 @@ def test_calibration_is_cached_per_cpu_and_bad_files_are_measured_again(tmp_path
     assert len(files) == 1 and files[0].name.startswith("gemm-") and files[0].name.endswith(".txt")
     words = files[0].read_text().split()
     header = words[0]
-    assert header.startswith("ember-gemm-ranking-") and len(words) == 1 + 4 * 4 * 3
-    assert set(words[1:]) <= {"direct", "mid", "packed", "blas"}
-    files[0].write_text(" ".join([header] + ["mid"] * 48))  # read, not measured again
+    assert header.startswith("ember-gemm-ranking-") and len(words) == 1 + 4 * 4 * 4
+    assert set(words[1:]) <= {"direct", "mid", "packed", "blas", "blas_t"}
+    files[0].write_text(" ".join([header] + ["mid"] * 64))  # read, not measured again
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert files[0].read_text().split()[1:] == ["mid"] * 48
+    assert files[0].read_text().split()[1:] == ["mid"] * 64
     files[0].write_text(header + " mid fast\n")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "300.0"
-    assert len(files[0].read_text().split()) == 1 + 4 * 4 * 3
+    assert len(files[0].read_text().split()) == 1 + 4 * 4 * 4

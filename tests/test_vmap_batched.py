@@ -1057,6 +1057,98 @@ def test_model_ensembling_without_fallback():
     assert_same(e, t)
 
 
+def _mlp_chain(L, layers, k, bias_last, relu_last, dtype):
+    mods = []
+    for i, (fin, fout) in enumerate(layers):
+        last = i == len(layers) - 1
+        mods.append(L.nn.Linear(fin, fout, bias=bias_last or not last))
+        if not last or relu_last:
+            mods.append(L.nn.ReLU())
+    m = L.nn.Sequential(*mods).to(getattr(L, dtype))
+    with L.no_grad():
+        for i, p in enumerate(m.parameters()):
+            p.copy_(L.tensor(arr(*p.shape, seed=10 * k + i)))
+    return m
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape,x_in_dim", [((6, 3), 0), ((6, 3), None), ((0, 3), 0), ((3,), 0), ((2, 4, 3), 0),
+                                             ((6, 3), 1)])
+@pytest.mark.parametrize("bias_last,relu_last", [(True, False), (False, True)])
+def test_ensemble_linear_relu_chain_as_one_op(monkeypatch, dtype, x_shape, x_in_dim, bias_last, relu_last):
+    """An ensemble's Sequential of Linear/ReLU under vmap over functional_call runs as one fused op
+    (_C._batched_mlp): outputs, every stacked parameter's gradient and the input's are torch's, for
+    batched and shared inputs, no rows, a 1-D input, extra leading dims, no last bias, a last ReLU."""
+    layers = [(3, 7), (7, 9), (9, 2)]
+
+    def go(L, F):
+        models = [_mlp_chain(L, layers, k, bias_last, relu_last, dtype) for k in range(N)]
+        params, buffers = F.stack_module_state(models)
+        base = copy.deepcopy(models[0])
+        shape = x_shape if x_in_dim is None else x_shape[:x_in_dim] + (N,) + x_shape[x_in_dim:]
+        x = L.tensor(arr(*shape, seed=7), dtype=getattr(L, dtype), requires_grad=True)
+        out = F.vmap(lambda p, b, xb: F.functional_call(base, (p, b), (xb,)), in_dims=(0, 0, x_in_dim))(params, buffers, x)
+        (out * L.tensor(arr(*out.shape, seed=8), dtype=getattr(L, dtype))).sum().backward()
+        return out, {k: v.grad for k, v in params.items()}, x.grad
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    calls = []
+    fused = ember._C._batched_mlp
+    monkeypatch.setattr(ember._C, "_batched_mlp", lambda *a: calls.append(1) or fused(*a))
+    with no_fallback():
+        e = go(ember, efunc)
+    assert calls == [1]
+    assert_same(e, go(torch, tfunc), tol)
+
+
+def _fused_chain_fn(relu_last):
+    def f(x, *flat):
+        ws, bs = flat[0::2], flat[1::2]
+        out = ember._C._batched_mlp(x, list(ws), list(bs), [True] * (len(ws) - 1) + [relu_last])
+        return out
+    return f
+
+
+@pytest.mark.parametrize("relu_last", [False, True])
+def test_batched_mlp_gradcheck_and_gradgradcheck(relu_last):
+    """The fused op's first and second derivatives (its create_graph recompute) against finite
+    differences in float64, with one weight shared by every slice (stride 0, as vmap(grad) gives)."""
+    g = np.random.default_rng(0)
+    x = ember.tensor(g.standard_normal((3, 4, 2)) + 0.1, requires_grad=True)
+    w0 = ember.tensor(g.standard_normal((5, 2)), requires_grad=True)
+    flat = [w0.unsqueeze(0).expand(3, 5, 2), ember.tensor(g.standard_normal((3, 5)), requires_grad=True),
+            ember.tensor(g.standard_normal((3, 2, 5)), requires_grad=True), ember.tensor(g.standard_normal((3, 2)), requires_grad=True)]
+    f = _fused_chain_fn(relu_last)
+
+    def h(x, w0, *rest):
+        return f(x, w0.unsqueeze(0).expand(3, 5, 2), *rest)
+    ins = (x, w0) + tuple(flat[1:])
+    assert f(x, *flat).grad_fn.name() == ("ReluBackward0" if relu_last else "BatchedMlpBackward0")
+    assert ember.autograd.gradcheck(h, ins)
+    assert ember.autograd.gradgradcheck(h, ins)
+
+
+def test_batched_mlp_errors_name_the_shapes():
+    x = ember.zeros(3, 4, 2)
+    with pytest.raises(RuntimeError, match=r"batched_mlp\(\): layer 1 expected input \(B, N, 5\)"):
+        ember._C._batched_mlp(x, [ember.zeros(3, 5, 2), ember.zeros(3, 2, 4)], [None, None], [True, False])
+    with pytest.raises(ValueError, match="one bias slot and one relu flag per weight"):
+        ember._C._batched_mlp(x, [ember.zeros(3, 5, 2)], [], [True])
+
+
+def test_ensemble_chain_with_a_hook_runs_module_by_module():
+    """A forward hook on a child must see its output: the fused path steps aside."""
+    seen = []
+    models = [_mlp_chain(ember, [(3, 4), (4, 2)], k, True, False, "float64") for k in range(N)]
+    params, buffers = efunc.stack_module_state(models)
+    base = copy.deepcopy(models[0])
+    base[1].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    x = ember.tensor(arr(N, 6, 3, seed=1))
+    out = efunc.vmap(lambda p, b, xb: efunc.functional_call(base, (p, b), (xb,)))(params, buffers, x)
+    assert seen == [(6, 4)]
+    ref = np.stack([m(x[i]).detach().numpy() for i, m in enumerate(models)])
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
 # ---- errors and semantics ------------------------------------------------------------------------
 
 def test_item_inside_vmap_raises():

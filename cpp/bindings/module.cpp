@@ -103,7 +103,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &ember::set_num_threads);
   m.def("get_num_threads", &ember::get_num_threads);
   // Note [GEMM paths]: forcing a kernel is for tests and benchmarks.
-  static const char* const gemm_paths[] = {"auto", "direct", "mid", "packed", "blas"};
+  static const char* const gemm_paths[] = {"auto", "direct", "mid", "packed", "blas", "blas_t"};
   m.def("_gemm_path", [](std::optional<std::string> name) {
     const char* prev = gemm_paths[(int)ember::gemm_path()];
     if (name) {

@@ -113,6 +113,11 @@ void bind_nn(py::module_& m) {
   m.def("_batched_linear", [](const Tensor& x, const Tensor& w, const OptTensor& b) {
     return release_gil_if(x->numel() * w->shape.back() >= kNoGilWork, [&] { return EMBER_CAPTURED(batched_linear, x, w, opt(b)); });
   });
+  m.def("_batched_mlp", [](const Tensor& x, const std::vector<Tensor>& ws, const std::vector<OptTensor>& bs, const std::vector<bool>& relu) {
+    std::vector<Tensor> b = opts(bs);
+    return release_gil_if(x->shape.empty() ? 0 : x->numel() / std::max<int64_t>(x->shape.back(), 1) * total_numel(ws) / std::max<int64_t>(x->shape[0], 1) >= kNoGilWork,
+                          [&] { return EMBER_CAPTURED(batched_mlp, x, ws, b, relu); });
+  });
   m.def("_linear_relu", [](const Tensor& x, const Tensor& w, const OptTensor& b) { return EMBER_CAPTURED(linear, x, w, opt(b), true); });
   // Pooling (F.max_pool2d and friends normalise the arguments in Python; cpp/ember/ops/pool.cpp).
   using Ints = std::vector<int64_t>;

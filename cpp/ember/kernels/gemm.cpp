@@ -81,6 +81,8 @@ EMBER_INLINE T madd(T c, T a, T b) {
 }
 
 constexpr int64_t kMidMaxK = 16384;
+// The blas_t path's scratch (a transposed B) is at most this many elements; a larger B takes plain BLAS.
+constexpr int64_t kBlasTMaxB = int64_t(1) << 22;
 // B panels whose K rows span more than this are packed even when they could be read in place.
 constexpr int64_t kPanelSpanBytes = 1024 * 1024;
 constexpr int64_t kMidMinCols = 8;
@@ -308,6 +310,27 @@ EMBER_MID(float, mid_f32)
 EMBER_MID(double, mid_f64)
 #undef EMBER_MID
 #undef EMBER_MID_VERSION
+
+// dst (cols x rows, row-major) = src^T, src rows x cols with row stride lds (the blas_t path's copy).
+#if EMBER_HAS_CLONES
+#define EMBER_TRANSPOSE_VERSION(T, tgt, vb)                                                                   \
+  __attribute__((target(tgt))) void transpose_into(const T* src, int64_t lds, T* dst, int64_t rows, int64_t cols) { \
+    transpose_tiles<T, vb>(src, lds, dst, rows, rows, cols);                                                  \
+  }
+#define EMBER_TRANSPOSE(T)                             \
+  EMBER_TRANSPOSE_VERSION(T, "arch=x86-64-v4", 64) \
+  EMBER_TRANSPOSE_VERSION(T, "arch=x86-64-v3", 32) \
+  EMBER_TRANSPOSE_VERSION(T, "default", 16)
+#else
+#define EMBER_TRANSPOSE(T)                                                                \
+  void transpose_into(const T* src, int64_t lds, T* dst, int64_t rows, int64_t cols) { \
+    transpose_tiles<T, 16>(src, lds, dst, rows, rows, cols);                           \
+  }
+#endif
+EMBER_TRANSPOSE(float)
+EMBER_TRANSPOSE(double)
+#undef EMBER_TRANSPOSE
+#undef EMBER_TRANSPOSE_VERSION
 
 // ---- The packed kernel (BLIS's five loops) for products too large for A to stay in L2 ----
 // C is computed in MR x NR tiles held in registers: NR is two vectors wide, and MR rows make
@@ -942,16 +965,32 @@ void blas_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
   blas_parallel<T>(ta, tb, M, N, K, static_cast<const T*>(A.p), lda, static_cast<const T*>(B.p), ldb, C);
 }
 
+// OpenBLAS with a transposed B (x @ W^T, nn.Linear's forward) first copied row-major, in register
+// tiles: on some CPUs OpenBLAS's small-matrix kernel for that layout runs at half the speed of the
+// untransposed one (Intel AVX-512, 32x64x64: 3.5 against 1.7 us), and the copy costs a fraction of
+// that. Another layout, or a B too large for the scratch, is the plain BLAS path.
+template <class T>
+void blas_t_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
+  if (!(B.rs == 1 && B.cs >= K && K * N <= kBlasTMaxB)) return blas_path<T>(M, N, K, A, B, C);
+  thread_local std::unique_ptr<T[]> scratch;  // grows only, uninitialised
+  thread_local int64_t cap = 0;
+  if (K * N > cap) scratch.reset(new T[cap = K * N]);
+  transpose_into(static_cast<const T*>(B.p), B.cs, scratch.get(), N, K);  // B^T is N x K row-major, stride cs
+  blas_path<T>(M, N, K, A, MatRef{scratch.get(), N, 1}, C);
+}
+
 // Note [GEMM paths]: four kernels compute a float product, and which is fastest depends on the CPU
 // (its vector width, cache sizes, how OpenBLAS's kernel for it was tuned) as much as on the shape:
 // the direct loop (no setup at all), the register-blocked "mid" kernel (reads A in place, packs
 // only B; wins while A stays in L2), the packed kernel (BLIS's loops, blocks sized from the
-// reported caches) and OpenBLAS (each thread's part a single-threaded call). No threshold between
+// reported caches) and OpenBLAS (each thread's part a single-threaded call), which runs as a fifth
+// path too, "blas_t": a transposed B copied row-major first (blas_t_path). No threshold between
 // them is written down: products fall into size classes by multiply-adds (up to 2^13, 2^18, 2^23,
 // beyond) and four operand layouts (A and B each unit-stride along rows or along columns), and the
-// first product that needs the choice times each candidate on one cube per class (16^3, 40^3,
-// 128^3, 256^3) in each layout, best of two after a warm-up call (about 15 ms in all on a 2-core
-// Sapphire Rapids), and ranks them (see kTimed for the one exception). The ranking is cached per
+// first product that needs the choice times each candidate in each layout on two products per
+// class, a cube (16^3, 40^3, 128^3, 256^3) and a layer-shaped one (32 rows, kClassLayer), best of
+// three after a warm-up call each (about 35 ms in all on a 2-core Intel Xeon with AVX-512), and
+// ranks them by the sum (see kTimed for the one exception). The ranking is cached per
 // CPU model and thread count in a small file (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or
 // ~/.cache/ember), so later processes on the same kind of machine read it instead of measuring, and
 // two runs pick the same kernels (delete the file to measure again, e.g. after a first run on a
@@ -961,21 +1000,24 @@ void blas_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
 // 8 columns and K <= 16384 (its scratch), OpenBLAS dimensions below 2^31. EMBER_GEMM_CALIBRATE=0
 // skips the measurement and ranks OpenBLAS first (its kernels are tuned per CPU by their authors),
 // then mid, packed.
-constexpr int kClasses = 4, kLayouts = 4, kRanked = 3;
+constexpr int kClasses = 4, kLayouts = 4, kRanked = 4;
 // Up to this many multiply-adds (a Linear(1, 1) on a batch) the product is a few scalar
 // operations: the direct loop runs it without any setup, and without measuring anything.
 constexpr int64_t kTrivialFlops = 256;
 constexpr int64_t kClassMax[kClasses - 1] = {int64_t(1) << 13, int64_t(1) << 18, int64_t(1) << 23};
 constexpr int64_t kClassRep[kClasses] = {16, 40, 128, 256};  // cube side of each class's representative
-constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath::Mid, GemmPath::Blas},
-                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
-                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::Packed},
-                                                      {GemmPath::Blas, GemmPath::Packed, GemmPath::Mid}};
+// ...and the width of its layer-shaped one: 32 rows (a batch) by width x width, as a small model's layers
+// (OpenBLAS's speed on these skinny products is not the cube's: 32x64x64 x @ W^T ran at half).
+constexpr int64_t kClassLayer[kClasses] = {16, 64, 256, 512};
+constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT},
+                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT, GemmPath::Packed},
+                                                      {GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT, GemmPath::Packed},
+                                                      {GemmPath::Blas, GemmPath::BlasT, GemmPath::Packed, GemmPath::Mid}};
 // How many of a class's candidates are timed; the rest keep their place after them. In the largest
 // class mid is not timed: it re-reads A for every column panel, and at the class's smallest size
 // (256^3), where it can still win by a hair, timing it picked it for products where it runs well
 // behind (Sapphire Rapids, 512^3 A @ B^T: mid 191, packed 230, OpenBLAS 231 GFLOP/s).
-constexpr int kTimed[kClasses] = {3, 3, 3, 2};
+constexpr int kTimed[kClasses] = {4, 4, 4, 3};
 struct Ranking {
   GemmPath order[kClasses][kLayouts][kRanked];
 };
@@ -991,7 +1033,7 @@ int layout_of(MatRef A, MatRef B) { return (A.cs == 1 ? 0 : 2) + (B.cs == 1 ? 0 
 bool runnable(GemmPath p, int64_t M, int64_t N, int64_t K) {
   const int64_t lim = int64_t(1) << 31;
   if (p == GemmPath::Mid) return K <= kMidMaxK;
-  if (p == GemmPath::Blas) return M < lim && N < lim && K < lim;
+  if (p == GemmPath::Blas || p == GemmPath::BlasT) return M < lim && N < lim && K < lim;
   return true;
 }
 template <class T>
@@ -1026,10 +1068,10 @@ std::string ranking_file() {
   return dir + "/gemm-" + cpu_model() + "-t" + std::to_string(get_num_threads()) + ".txt";
 }
 
-const char* const kPathNames[] = {"auto", "direct", "mid", "packed", "blas"};
+const char* const kPathNames[] = {"auto", "direct", "mid", "packed", "blas", "blas_t"};
 // The cache file's first word; a new one when the classes or candidates change (older files are
 // then measured again).
-constexpr const char* kRankingFormat = "ember-gemm-ranking-2";
+constexpr const char* kRankingFormat = "ember-gemm-ranking-3";
 
 bool read_ranking(const std::string& file, Ranking& r) {
   std::ifstream in(file);
@@ -1067,11 +1109,12 @@ void write_ranking(const std::string& file, const Ranking& r) {
 Ranking measure_ranking() {
   Ranking r;
   for (int c = 0; c < kClasses; ++c) {
-    const int64_t n = kClassRep[c];
-    std::vector<float> a(n * n), b(n * n), out(n * n);
-    for (int64_t i = 0; i < n * n; ++i) a[i] = float(i % 7) - 3, b[i] = float(i % 5) - 2;
+    const int64_t n = kClassRep[c], w = kClassLayer[c];
+    const int64_t shapes[2][3] = {{n, n, n}, {32, w, w}};  // (M, N, K): the cube, then the layer
+    const int64_t big = std::max(n * n, std::max<int64_t>(32, w) * w);
+    std::vector<float> a(big), b(big), out(big);
+    for (int64_t i = 0; i < big; ++i) a[i] = float(i % 7) - 3, b[i] = float(i % 5) - 2;
     for (int l = 0; l < kLayouts; ++l) {
-      const MatRef A{a.data(), l & 2 ? 1 : n, l & 2 ? n : 1}, B{b.data(), l & 1 ? 1 : n, l & 1 ? n : 1};
       std::pair<double, GemmPath> t[kRanked];
       for (int q = 0; q < kRanked; ++q) {
         const GemmPath p = kCandidates[c][q];
@@ -1079,14 +1122,20 @@ Ranking measure_ranking() {
           t[q] = {1e300, p};
           continue;
         }
-        run_path<float>(p, n, n, n, A, B, out.data(), {});  // warm: code, pages, the pool's threads
-        double best = 1e30;
-        for (int rep = 0; rep < 2; ++rep) {
-          const auto t0 = std::chrono::steady_clock::now();
-          run_path<float>(p, n, n, n, A, B, out.data(), {});
-          best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        double total = 0;
+        for (auto& sh : shapes) {
+          const int64_t M = sh[0], N = sh[1], K = sh[2];
+          const MatRef A{a.data(), l & 2 ? 1 : K, l & 2 ? M : 1}, B{b.data(), l & 1 ? 1 : N, l & 1 ? K : 1};
+          run_path<float>(p, M, N, K, A, B, out.data(), {});  // warm: code, pages, the pool's threads
+          double best = 1e30;
+          for (int rep = 0; rep < 3; ++rep) {
+            const auto t0 = std::chrono::steady_clock::now();
+            run_path<float>(p, M, N, K, A, B, out.data(), {});
+            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          }
+          total += best;
         }
-        t[q] = {best, p};
+        t[q] = {total, p};
       }
       std::stable_sort(std::begin(t), std::end(t), [](auto& x, auto& y) { return x.first < y.first; });
       for (int q = 0; q < kRanked; ++q) r.order[c][l][q] = t[q].second;
@@ -1101,7 +1150,7 @@ const Ranking& ranking() {
     for (int c = 0; c < kClasses; ++c)
       for (int l = 0; l < kLayouts; ++l) {
         fixed.order[c][l][0] = GemmPath::Blas, fixed.order[c][l][1] = GemmPath::Mid;
-        fixed.order[c][l][2] = c == 0 ? GemmPath::Direct : GemmPath::Packed;
+        fixed.order[c][l][2] = c == 0 ? GemmPath::Direct : GemmPath::Packed, fixed.order[c][l][3] = GemmPath::BlasT;
       }
     const char* env = std::getenv("EMBER_GEMM_CALIBRATE");
     if (env && std::string(env) == "0") return fixed;
@@ -1130,6 +1179,7 @@ void run_path(GemmPath p, int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T
     case GemmPath::Mid: return gemm_mid<T>(M, N, K, A, B, C, ep);
     case GemmPath::Packed: return gemm_packed<T>(M, N, K, A, B, C, ep);
     case GemmPath::Blas: blas_path<T>(M, N, K, A, B, C); return apply_epilogue(M, N, C, ep);
+    case GemmPath::BlasT: blas_t_path<T>(M, N, K, A, B, C); return apply_epilogue(M, N, C, ep);
     default: gemm_direct<T>(M, N, K, A, B, C); return apply_epilogue(M, N, C, ep);
   }
 }

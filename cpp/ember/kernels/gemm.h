@@ -40,7 +40,7 @@ template <class T>
 void gemm_packed_rhs(int64_t M, MatRef A, const PackedRhs<T>& B, T* C, int64_t ldc, Epilogue<T> ep = {});
 
 // The kernel gemm uses (Note [GEMM paths]); forcing one is for tests and benchmarks only.
-enum class GemmPath { Auto, Direct, Mid, Packed, Blas };
+enum class GemmPath { Auto, Direct, Mid, Packed, Blas, BlasT };
 void set_gemm_path(GemmPath p);  // process-wide
 GemmPath gemm_path();
 

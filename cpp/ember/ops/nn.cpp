@@ -629,6 +629,164 @@ Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   return y;
 }
 
+// ---- batched_mlp: an ensemble's Sequential(Linear, ReLU, ..., Linear) under vmap as one op and one
+// node (Note [Batched vmap]): slice i's whole chain runs as one task, layer after layer, its bias and
+// ReLU applied as each product writes out, so a slice's activations stay in its core's cache; the
+// backward runs each slice's chain back the same way (gate, bias sums, the two products per layer).
+namespace {
+void check_batched_mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs,
+                       const std::vector<bool>& relu) {
+  const size_t L = ws.size();
+  if (L == 0 || bs.size() != L || relu.size() != L)
+    throw ValueError("batched_mlp(): expected one bias slot and one relu flag per weight, got " + std::to_string(L) +
+                     " weights, " + std::to_string(bs.size()) + " biases, " + std::to_string(relu.size()) + " flags");
+  int64_t in = x->dim() == 3 ? x->shape[2] : -1;
+  for (size_t l = 0; l < L; ++l) {
+    const Tensor &W = ws[l], &b = bs[l];
+    if (x->dim() != 3 || W->dim() != 3 || W->shape[0] != x->shape[0] || W->shape[2] != in ||
+        (b && (b->dim() != 2 || b->shape[0] != W->shape[0] || b->shape[1] != W->shape[1])))
+      throw std::runtime_error("batched_mlp(): layer " + std::to_string(l) + " expected input (B, N, " +
+                               std::to_string(in) + "), weight (B, out, " + std::to_string(in) + ") and bias (B, out), got " +
+                               shape_str(x->shape) + ", " + shape_str(W->shape) + (b ? ", " + shape_str(b->shape) : ""));
+    if (W->dtype != x->dtype || (b && b->dtype != x->dtype) || !is_floating(x->dtype) || is_storage_only(x->dtype))
+      throw std::runtime_error("batched_mlp(): expected float32 or float64 input, weights and biases of one dtype");
+    in = W->shape[1];
+  }
+}
+}  // namespace
+
+struct BatchedMlpBackward : Node {
+  SavedTensor x{this};
+  std::vector<SavedTensor> w;
+  std::vector<Tensor> h;  // h[l] (l >= 1): layer l's input (B, N, in_l), contiguous
+  SavedTensor y{this};    // the output, for the last layer's ReLU gate
+  std::vector<Tensor> b;  // only a recompute reads them
+  std::vector<char> relu;
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override {
+    if (released) throw std::runtime_error("Trying to backward through the graph a second time; specify retain_graph=True.");
+    const size_t L = w.size();
+    std::vector<Tensor> W(L);
+    for (size_t l = 0; l < L; ++l) W[l] = w[l].get(*this);
+    Tensor X = x.get(*this);
+    if (GradMode::is_enabled()) {  // create_graph: the chain as batched_linear and relu ops (Note [Double backward])
+      std::vector<Tensor> ins(1 + 2 * L);
+      ins[0] = X;
+      for (size_t l = 0; l < L; ++l) ins[1 + 2 * l] = W[l], ins[2 + 2 * l] = b[l];
+      return grads_by_recompute(*this, ins, [&] {
+        Tensor hl = ins[0];
+        for (size_t l = 0; l < L; ++l) {
+          hl = batched_linear(hl, ins[1 + 2 * l], ins[2 + 2 * l]);
+          if (relu[l]) hl = ember::relu(hl);
+        }
+        return hl;
+      }, g[0]);
+    }
+    const DType dt = X->dtype;
+    const int64_t B = X->shape[0], N = X->shape[1];
+    Tensor go = contiguous(g[0]->dtype == dt ? g[0] : cast_nograd(g[0], dt));
+    Tensor Y = relu[L - 1] ? contiguous(y.get(*this)) : Tensor();
+    size_t first = 0;  // layers before `first` need no gradient: the chain back stops there
+    while (first < L && !needs(1 + 2 * first) && !needs(2 + 2 * first) && !(first == 0 && needs(0))) ++first;
+    std::vector<Tensor> r(1 + 2 * L), gin(L + 1), gated(L);  // gin[l]: dL/d(layer l's input)
+    int64_t work = 0;
+    for (size_t l = first; l < L; ++l) {
+      const int64_t out = W[l]->shape[1], in = W[l]->shape[2];
+      if (needs(1 + 2 * l)) r[1 + 2 * l] = empty({B, out, in}, dt);
+      if (needs(2 + 2 * l)) r[2 + 2 * l] = empty({B, out}, dt);
+      if (l > first || needs(0)) gin[l] = empty({B, N, in}, dt);
+      if (relu[l]) gated[l] = empty({B, N, out}, dt);
+      work += 2 * N * out * in;
+    }
+    EMBER_DISPATCH_FLOAT(dt, "batched_mlp_backward", T, {
+      parallel_items(B, work, [&](int64_t i) {  // Note [Batched products]
+        std::vector<double> acc;
+        const T* gl = go->data<T>() + i * go->strides[0];  // dL/d(layer l's output), slice i
+        for (size_t l = L; l-- > first;) {
+          const int64_t out = W[l]->shape[1], in = W[l]->shape[2];
+          const Tensor& in_t = l == 0 ? X : h[l];
+          const T* xi = in_t->data<T>() + i * in_t->strides[0];
+          const T* yi = !relu[l] ? nullptr : l + 1 == L ? Y->data<T>() + i * N * out : h[l + 1]->data<T>() + i * N * out;
+          T* gi = relu[l] ? gated[l]->data<T>() + i * N * out : const_cast<T*>(gl);
+          acc.assign(r[2 + 2 * l] ? out : 0, 0.0);
+          if (yi || r[2 + 2 * l]) relu_gate_colsum_any(N, out, gl, yi, gi, r[2 + 2 * l] ? acc.data() : nullptr);
+          if (r[2 + 2 * l]) {
+            T* gb = r[2 + 2 * l]->data<T>() + i * out;
+            for (int64_t o = 0; o < out; ++o) gb[o] = (T)acc[o];
+          }
+          const T* Wi = W[l]->data<T>() + i * W[l]->strides[0];
+          if (r[1 + 2 * l])  // gW[i] = g[i]^T @ in[i]
+            gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{xi, in_t->strides[1], in_t->strides[2]},
+                    r[1 + 2 * l]->data<T>() + i * out * in);
+          if (gin[l]) {  // dL/d(in)[i] = g[i] @ W[i]
+            T* gx = gin[l]->data<T>() + i * N * in;
+            gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{Wi, W[l]->strides[1], W[l]->strides[2]}, gx);
+            gl = gx;
+          }
+        }
+      });
+    });
+    if (first == 0) r[0] = gin[0];
+    return r;
+  }
+  bool differentiable() const override { return true; }
+  std::string name() const override { return relu.back() ? "ReluBackward0" : "BatchedMlpBackward0"; }
+  void release_saved() override {
+    Node::release_saved();
+    w.clear(), h.clear(), b.clear();
+  }
+};
+
+Tensor batched_mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu) {
+  check_batched_mlp(x, ws, bs, relu);
+  const size_t L = ws.size();
+  const DType dt = x->dtype;
+  const int64_t B = x->shape[0], N = x->shape[1];
+  std::vector<Tensor> h(L + 1), bc(L);
+  h[0] = x;
+  int64_t work = 0;
+  for (size_t l = 0; l < L; ++l) {
+    h[l + 1] = empty({B, N, ws[l]->shape[1]}, dt);
+    if (bs[l]) bc[l] = bs[l]->strides[1] == 1 ? bs[l] : contiguous(bs[l]);
+    work += N * ws[l]->shape[1] * ws[l]->shape[2];
+  }
+  EMBER_DISPATCH_FLOAT(dt, "batched_mlp", T, {
+    parallel_items(B, work, [&](int64_t i) {  // Note [Batched products]
+      for (size_t l = 0; l < L; ++l) {
+        const Tensor &W = ws[l], &in = h[l];
+        const int64_t out = W->shape[1], k = W->shape[2];
+        Epilogue<T> ep;
+        if (bc[l]) ep.bias = bc[l]->data<T>() + i * bc[l]->strides[0];
+        ep.relu = relu[l];
+        gemm<T>(N, out, k, MatRef{in->data<T>() + i * in->strides[0], in->strides[1], in->strides[2]},
+                MatRef{W->data<T>() + i * W->strides[0], W->strides[2], W->strides[1]}, h[l + 1]->data<T>() + i * N * out, ep);
+      }
+    });
+  });
+  Tensor y = h[L];
+  bool grad = x->requires_grad;
+  for (size_t l = 0; l < L; ++l) grad |= any_requires_grad({&ws[l], &bs[l]});
+  if (grad && GradMode::is_enabled()) {
+    auto n = std::make_shared<BatchedMlpBackward>();
+    n->next.reserve(1 + 2 * L);
+    n->next.push_back(x->requires_grad ? gradient_edge(x) : Edge{});
+    n->w.resize(L);  // unregistered: release_saved clears them
+    for (size_t l = 0; l < L; ++l) {
+      n->next.push_back(ws[l]->requires_grad ? gradient_edge(ws[l]) : Edge{});
+      n->next.push_back(bs[l] && bs[l]->requires_grad ? gradient_edge(bs[l]) : Edge{});
+      n->w[l].save(ws[l]);
+    }
+    n->x.save(x);
+    n->b = bs;
+    if (relu[L - 1]) n->y.save(y, true);
+    h.pop_back();
+    h[0].reset();
+    n->h = std::move(h);
+    n->relu.assign(relu.begin(), relu.end());
+    set_history(y, n);
+  }
+  return y;
+}
+
 // ---- mse_loss
 struct MseLossBackward : Node {
   SavedTensor diff{this};  // input - target, computed in forward

@@ -17,6 +17,8 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
 // y[i] = x[i] @ W[i]^T + b[i] for each i of a stack of layers: x (B, N, in), W (B, out, in), b (B, out) or null;
 // x's batch stride may be 0 (one input for every layer). vmap's rule for nn.Linear with stacked weights.
 Tensor batched_linear(const Tensor& x, const Tensor& W, const Tensor& b);
+// an ensemble's Linear/ReLU chain: x (B, N, in), ws[l] (B, out, in), bs[l] (B, out) or null
+Tensor batched_mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu);
 // softmax((q * scale) @ k^T + mask) @ v over the last two dims (cpp/ember/ops/attention.cpp): q, k, v
 // float32/float64 with the same leading dims, mask null or bool / q's dtype expanded to the scores'
 // shape, causal: keys after the query masked.

@@ -696,6 +696,55 @@ def _linear(func, args, kwargs):
     return BatchedTensor(out + b.value.reshape(n, *([1] * len(lead)), b.value.shape[-1]))
 
 
+def sequential_mlp(x, mods, linear_t, relu_t):
+    """Sequential's fast path under vmap: a chain of exact Linear modules (each optionally followed by
+    one ReLU), no hooks, whose weights are batched (an ensemble's stacked parameters through
+    functional_call), as one op (_C._batched_mlp: a slice's whole chain per task, one node). None when
+    the chain does not qualify or its shapes do not chain: the modules then run one by one (and raise
+    the usual errors)."""
+    ws, bs, relu = [], [], []
+    for m in mods:
+        d = m.__dict__
+        if d["_forward_hooks"] or d["_forward_pre_hooks"]:
+            return None
+        t = type(m)
+        if t is relu_t and relu and not relu[-1]:
+            relu[-1] = True
+            continue
+        if t is not linear_t:
+            return None
+        p = d["_parameters"]
+        ws.append(p.get("weight"))
+        bs.append(p.get("bias"))
+        relu.append(False)
+    if not ws or not any(type(w) is BatchedTensor for w in ws):
+        return None
+    n = x.value.shape[0] if type(x) is BatchedTensor else batch_size()
+    xv = x.value if type(x) is BatchedTensor else x
+    if type(xv) is not Tensor or xv.dim() < (2 if type(x) is BatchedTensor else 1) or xv.dtype not in _MLP_DTYPES:
+        return None
+    lead = tuple(xv.shape[1:-1]) if type(x) is BatchedTensor else tuple(xv.shape[:-1])
+    x3 = xv.reshape(n, -1, xv.shape[-1]) if type(x) is BatchedTensor else xv.reshape(1, -1, xv.shape[-1]).expand(n, -1, -1)
+    width = x3.shape[2]
+    wv, bv = [], []
+    for w, b in zip(ws, bs):
+        w = w.value if type(w) is BatchedTensor else w.unsqueeze(0).expand(n, *w.shape) if type(w) is Tensor else None
+        if w is None or w.dim() != 3 or w.shape[0] != n or w.shape[2] != width or w.dtype != xv.dtype:
+            return None
+        if b is not None:
+            b = b.value if type(b) is BatchedTensor else b.unsqueeze(0).expand(n, *b.shape) if type(b) is Tensor else None
+            if b is None or tuple(b.shape) != (n, w.shape[1]) or b.dtype != xv.dtype:
+                return None
+        wv.append(w)
+        bv.append(b)
+        width = w.shape[1]
+    out = _C._batched_mlp(x3, wv, bv, relu)
+    return BatchedTensor(out.reshape(n, *lead, width))
+
+
+_MLP_DTYPES = (_C.dtype.float32, _C.dtype.float64)
+
+
 # ---- losses: per slice, from the ops' 'none' reduction
 
 _NONE, _MEAN, _SUM = "none", "mean", "sum"  # (the bindings take torch's reduction names)

@@ -4,6 +4,7 @@ from collections import OrderedDict
 from collections import abc as container_abcs
 
 from ... import _C
+from ...func import _batched
 from .activation import ReLU
 from .linear import Linear
 from ..parameter import Parameter
@@ -58,6 +59,10 @@ class Sequential(_IndexedModules):
         # node) unless hooks could observe an intermediate output; the check is made every call.
         if isinstance(input, _C.Tensor):
             out = _C._sequential_mlp(input, mods, Linear, ReLU)
+            if out is not None:
+                return out
+        if isinstance(input, _batched.BatchedTensor) or _batched.batch_size() is not None:
+            out = _batched.sequential_mlp(input, mods, Linear, ReLU)  # an ensemble's chain under vmap
             if out is not None:
                 return out
         for m in mods:
