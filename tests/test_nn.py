@@ -1003,3 +1003,33 @@ def test_modules_take_the_default_dtype_as_torch(name, args):
         got[lib] = sorted({(n, str(t.dtype).split(".")[-1]) for n, t in list(m.named_parameters()) +
                            list(m.named_buffers())})
     assert got["ember"] == got["torch"]
+
+
+@pytest.mark.parametrize("C", [1, 2, 3, 16, 31, 32, 33])
+@pytest.mark.parametrize("rows", [0, 1, 63, 65, 200])
+def test_softmax_and_cross_entropy_of_narrow_rows_match_torch(C, rows):
+    """float32 rows of few classes run across the rows, in blocks of 64 (kernels/vmath.cpp) and
+    split over threads: the values of torch's softmax, log_softmax and cross_entropy, with rows
+    holding +inf, -inf and NaN, and every block boundary."""
+    import torch
+    g = np.random.default_rng(rows * 100 + C)
+    x = (g.standard_normal((rows, C)) * 5).astype(np.float32)
+    if rows > 3:
+        x[1, 0] = np.inf
+        x[2, :] = -np.inf
+        x[3, C // 2] = np.nan
+    y = g.integers(0, C, rows)
+    for name in ("softmax", "log_softmax"):
+        got = getattr(ember.nn.functional, name)(ember.tensor(x), 1).numpy()
+        want = getattr(torch.nn.functional, name)(torch.tensor(x), 1).numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6, equal_nan=True, err_msg=name)
+    fin = np.isfinite(x).all(1)  # cross_entropy: the finite rows (torch gives NaN or inf elsewhere, as ember)
+    xe = ember.tensor(x[fin], requires_grad=True)
+    xt = torch.tensor(x[fin], requires_grad=True)
+    for red in ("none", "sum"):
+        le = ember.nn.functional.cross_entropy(xe, ember.tensor(y[fin]), reduction=red)
+        lt = torch.nn.functional.cross_entropy(xt, torch.tensor(y[fin]), reduction=red)
+        np.testing.assert_allclose(le.detach().numpy(), lt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    le.backward()
+    lt.backward()
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)

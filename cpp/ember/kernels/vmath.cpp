@@ -76,7 +76,75 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
   return std::log(s);
 }
 
+// Rows of at most kNarrowRow classes (a 3-class classifier's logits): a vector per row would be
+// mostly padding, so blocks of kNarrowBlock rows are turned column-major in a stack buffer and
+// every step runs across the rows (max, exp and sum, the scaling), vectorized; the same values as
+// the row-wise loop but for the order of the additions in a row's sum (a row's elements are summed
+// one after the other here, pairwise there).
+constexpr int64_t kNarrowRow = 32, kNarrowBlock = 64;
+EMBER_INLINE void softmax_lse_narrow(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
+  float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
+  for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
+    const int64_t nb = std::min(kNarrowBlock, rows - r0);
+    const float* xb = x + r0 * len;
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
+    for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
+    for (int64_t c = 0; c < len; ++c)  // NaN skipped, as lane_max
+      for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
+    for (int64_t c = 0; c < len; ++c)
+      for (int64_t r = 0; r < nb; ++r) {
+        const float e = vexp(t[c * kNarrowBlock + r] - m[r]);
+        t[c * kNarrowBlock + r] = e;
+        s[r] += e;
+      }
+    for (int64_t r = 0; r < nb; ++r) {
+      max[r0 + r] = m[r];
+      lse[r0 + r] = m[r] > -INFINITY && m[r] < INFINITY ? std::log(s[r]) : NAN;
+      s[r] = 1.0f / s[r];
+    }
+    float* pb = p + r0 * len;
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t c = 0; c < len; ++c) pb[r * len + c] = t[c * kNarrowBlock + r] * s[r];
+  }
+}
+
+// softmax (log: log_softmax) of narrow rows, as softmax_lse_narrow: no special case for an infinite
+// max (a +inf, or a row of -inf, gives NaN), as softmax_row.
+EMBER_INLINE void softmax_narrow(const float* x, float* y, int64_t rows, int64_t len, bool log) {
+  float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
+  for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
+    const int64_t nb = std::min(kNarrowBlock, rows - r0);
+    const float* xb = x + r0 * len;
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
+    for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
+    for (int64_t c = 0; c < len; ++c)
+      for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
+    for (int64_t c = 0; c < len; ++c)
+      for (int64_t r = 0; r < nb; ++r) s[r] += vexp(t[c * kNarrowBlock + r] - m[r]);
+    float* yb = y + r0 * len;
+    if (log) {
+      for (int64_t r = 0; r < nb; ++r) s[r] = std::log(s[r]);
+      for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < len; ++c) yb[r * len + c] = (t[c * kNarrowBlock + r] - m[r]) - s[r];
+    } else {
+      for (int64_t r = 0; r < nb; ++r) s[r] = 1.0f / s[r];
+      for (int64_t c = 0; c < len; ++c)
+        for (int64_t r = 0; r < nb; ++r) t[c * kNarrowBlock + r] = vexp(t[c * kNarrowBlock + r] - m[r]) * s[r];
+      for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < len; ++c) yb[r * len + c] = t[c * kNarrowBlock + r];
+    }
+  }
+}
+
+EMBER_CLONES void softmax_rows(const float* x, float* y, int64_t rows, int64_t len, bool log) {
+  if (len <= kNarrowRow) return softmax_narrow(x, y, rows, len, log);
+  for (int64_t r = 0; r < rows; ++r) softmax_row(x + r * len, y + r * len, len, log);
+}
+
 EMBER_CLONES void softmax_lse_rows(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
+  if (len <= kNarrowRow) return softmax_lse_narrow(x, p, rows, len, lse, max);
   for (int64_t r = 0; r < rows; ++r) {  // softmax_lse_row's body, row after row
     const float* xr = x + r * len;
     float* pr = p + r * len;

@@ -119,6 +119,8 @@ inline double vsigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // softmax (or log_softmax) of one contiguous row of len values (SIMD clones).
 void softmax_row(const float* x, float* y, int64_t len, bool log);
+// softmax_row over `rows` consecutive rows in one call (rows of few classes run across the rows).
+void softmax_rows(const float* x, float* y, int64_t rows, int64_t len, bool log);
 // p = softmax(x), *max = max(x), and the return value log(sum(exp(x - max))) (the log-sum-exp is
 // max + that: the caller adds them in double, so large logits keep their precision), for a row
 // whose max is finite; NaN (p unspecified) when it is not (SIMD clones).

@@ -7,6 +7,7 @@
 #include "ember/autograd/node.h"
 #include "ember/ops/elementwise.h"
 #include "ember/kernels/vmath.h"
+#include "ember/kernels/parallel.h"
 #include "ember/ops/reduce_util.h"
 
 namespace ember {
@@ -312,6 +313,7 @@ struct SoftmaxBackward : Node {
   bool differentiable() const override { return true; }
   std::string name() const override { return log ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }
 };
+constexpr int64_t kSoftmaxPerThread = 1 << 14;
 static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
   if (!is_floating(a0->dtype))  // as torch: no implicit cast (pass dtype= to softmax for that)
     throw NotImplementedError(std::string(log ? "log_softmax" : "softmax") + "(): not implemented for '" +
@@ -326,7 +328,9 @@ static Tensor softmax_impl(const Tensor& a0, int64_t dim, bool log) {
   if (a->dtype == DType::Float32) {  // the SIMD clones (kernels/vmath.h): libm's exp per element was 20x torch
     const float* p = rows->data<float>();
     float* o = res->data<float>();
-    for (int64_t r = 0; r < nrows; ++r) softmax_row(p + r * len, o + r * len, len, log);
+    // rows split over the pool in blocks of 64 (the narrow kernel's), each thread ~16k elements at least
+    parallel_for(nrows, (int)std::min<int64_t>(nrows * len / kSoftmaxPerThread, 64), 64,
+                 [&](int64_t lo, int64_t hi) { softmax_rows(p + lo * len, o + lo * len, hi - lo, len, log); });
   } else EMBER_DISPATCH_FLOAT(a->dtype, log ? "log_softmax" : "softmax", T, {
     const T* p = rows->data<T>();
     T* o = res->data<T>();
