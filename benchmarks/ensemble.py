@@ -4,11 +4,11 @@ CrossEntropyLoss, SGD lr 0.05 momentum 0.9; one step trains all 64. Five flavour
   torch-loop   torch, the 64 models one after the other (64 optimizers)
   torch-vmap   torch.func: stacked parameters, vmap over functional_call, one loss, one optimizer
   ember-loop   ember, as torch-loop
-  ember-vmap   ember.func, as torch-vmap (ember's vmap is a loop over the models today)
+  ember-vmap   ember.func, as torch-vmap (batched ops: the 64 models' chain as one fused op)
   numpy        the 64 models stacked by hand: np.matmul over a leading axis, backward written out
 
-Each flavour is built once with the same initial weights and data; rounds interleave the flavours
-and time `--steps` ensemble steps each.
+Each flavour is built once with the same initial weights and data and runs `--warmup` untimed steps;
+rounds interleave the flavours and time `--steps` ensemble steps each.
 
     python benchmarks/ensemble.py              # 5 rounds; results/ensemble.json
     python benchmarks/ensemble.py --quick      # smoke test (CI); not a measurement
@@ -155,7 +155,9 @@ def build(flavor, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=20, help="untimed steps per flavour first (the first steps of a "
+                    "process run slower: allocator, caches, the threads' first wake-ups)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "ensemble.json"))
     args = ap.parse_args()
@@ -164,8 +166,11 @@ def main():
     flavors = [f for f in FLAVORS if f == "numpy" or importlib.util.find_spec(f.partition("-")[0])]
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     runs = {f: build(f, steps) for f in flavors}
-    losses = {f: runs[f].step() for f in flavors}  # warm-up step; the flavours agree on it
-    res = {"machine": run.machine(), "rounds": rounds, "steps": steps, "first_loss": losses,
+    losses = {f: runs[f].step() for f in flavors}  # the first step; the flavours agree on its loss
+    for f in flavors:
+        for _ in range(0 if args.quick else args.warmup - 1):
+            runs[f].step()
+    res = {"machine": run.machine(), "rounds": rounds, "steps": steps, "warmup": args.warmup, "first_loss": losses,
            "ms_per_step": {f: [] for f in flavors}}
     for _ in range(rounds):
         for f in flavors:

@@ -717,8 +717,8 @@ def sequential_mlp(x, mods, linear_t, relu_t):
         ws.append(p.get("weight"))
         bs.append(p.get("bias"))
         relu.append(False)
-    if not ws or not any(type(w) is BatchedTensor for w in ws):
-        return None
+    if not ws or not any(type(w) is BatchedTensor and w.value.stride(0) != 0 for w in ws):
+        return None  # (weights shared by every slice, as vmap(grad) gives them: the per-op rules run one product)
     n = x.value.shape[0] if type(x) is BatchedTensor else batch_size()
     xv = x.value if type(x) is BatchedTensor else x
     if type(xv) is not Tensor or xv.dim() < (2 if type(x) is BatchedTensor else 1) or xv.dtype not in _MLP_DTYPES:
