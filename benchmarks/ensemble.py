@@ -8,7 +8,8 @@ CrossEntropyLoss, SGD lr 0.05 momentum 0.9; one step trains all 64. Five flavour
   numpy        the 64 models stacked by hand: np.matmul over a leading axis, backward written out
 
 Each flavour is built once with the same initial weights and data and runs `--warmup` untimed steps;
-rounds interleave the flavours and time `--steps` ensemble steps each.
+rounds interleave the flavours (50 ms apart, so one library's spinning idle threads do not slow the
+next) and time `--steps` ensemble steps each.
 
     python benchmarks/ensemble.py              # 5 rounds; results/ensemble.json
     python benchmarks/ensemble.py --quick      # smoke test (CI); not a measurement
@@ -174,6 +175,9 @@ def main():
            "ms_per_step": {f: [] for f in flavors}}
     for _ in range(rounds):
         for f in flavors:
+            # untimed: the previous flavour's idle threads (torch's OpenMP workers, ember's pool) spin
+            # for a while after its last op and would take a core from this one
+            time.sleep(0 if args.quick else 0.05)
             t = time.perf_counter()
             for _ in range(steps):
                 runs[f].step()

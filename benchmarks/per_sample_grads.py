@@ -8,7 +8,8 @@ Flavours:
   ember-loop    ember, one backward per sample
 
 Each flavour starts from the same weights and batch; they agree on the gradients (checked). Rounds
-interleave the flavours and time `--reps` computations each.
+interleave the flavours (50 ms apart: idle threads of the previous one stop spinning) and time
+`--reps` computations each.
 
     python benchmarks/per_sample_grads.py            # 5 rounds; results/per_sample_grads.json
     python benchmarks/per_sample_grads.py --quick    # smoke test (CI); not a measurement
@@ -100,6 +101,9 @@ def main():
     res = {"machine": run.machine(), "rounds": rounds, "reps": reps, "ms": {f: [] for f in flavors}}
     for _ in range(rounds):
         for f in flavors:
+            # untimed: the previous flavour's idle threads (torch's OpenMP workers, ember's pool) spin
+            # for a while after its last op and would take a core from this one
+            time.sleep(0 if args.quick else 0.05)
             t = time.perf_counter()
             for _ in range(reps):
                 runs[f].run()

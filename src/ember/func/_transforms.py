@@ -21,20 +21,24 @@ _state = threading.local()
 # ---- pytrees: tuples, lists and dicts of leaves ---------------------------------------------------
 
 def _flatten(tree):
+    """(leaves, spec): spec is None for a leaf, else (kind, type, specs of the children) in nested
+    tuples (hashable, so a transform can cache what it derives from a spec)."""
+    if type(tree) is Tensor:
+        return [tree], None
     if isinstance(tree, (tuple, list)):
         leaves, specs = [], []
         for x in tree:
             lv, sp = _flatten(x)
             leaves += lv
             specs.append(sp)
-        return leaves, ("seq", type(tree), specs)
+        return leaves, ("seq", type(tree), tuple(specs))
     if isinstance(tree, dict):
         leaves, specs = [], []
         for k, x in tree.items():
             lv, sp = _flatten(x)
             leaves += lv
             specs.append((k, sp))
-        return leaves, ("dict", type(tree), specs)
+        return leaves, ("dict", type(tree), tuple(specs))
     return [tree], None
 
 

@@ -66,6 +66,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
         raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
     name = getattr(func, "__name__", repr(func))
+    dims_for = {}  # input spec -> in_dims spread over its leaves (a call's structure is usually the last's)
 
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
@@ -74,20 +75,26 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             raise ValueError(f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the "
                              f"structure of inputs, got: {type(in_dims)}.")
         leaves, spec = _flatten(tuple(args))
-        dims = [in_dims] * len(leaves) if isinstance(in_dims, int) else \
-            _broadcast_dims(tuple(in_dims), spec, "in_dims", where)
+        dims = dims_for.get(spec)
+        if dims is None:
+            dims = [in_dims] * len(leaves) if isinstance(in_dims, int) else \
+                _broadcast_dims(tuple(in_dims), spec, "in_dims", where)
+            if len(dims_for) > 16:
+                dims_for.clear()
+            dims_for[spec] = dims
         sizes = []
         for x, d in zip(leaves, dims):
             if d is None:
                 continue
-            if not isinstance(x, (Tensor, BatchedTensor)):
+            tx = type(x)
+            if tx is not Tensor and tx is not BatchedTensor and not isinstance(x, (Tensor, BatchedTensor)):
                 raise ValueError(f"{where}: Got in_dim={d} for an input but the input is of type {type(x)}. We cannot "
                                  "vmap over non-Tensor arguments, please use None as the respective in_dim")
             nd = x.dim()
             if nd == 0 or not -nd <= d < nd:
                 raise ValueError(f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
                                  f"dimensionality {nd} so expected in_dim to satisfy -{nd} <= in_dim < {nd}.")
-            sizes.append(x.shape[d])
+            sizes.append(x.size(d))
         if not sizes:
             raise ValueError(f"{where}: at least one input must be a Tensor mapped over a dimension (in_dims all None)")
         if any(s != sizes[0] for s in sizes):
