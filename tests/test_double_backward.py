@@ -704,18 +704,84 @@ def test_spatial_gradgradcheck(name):
     run_gradgradcheck(lambda L, *a: post(op(L, *a)), specs)
 
 
-def _lstm(L, x):
-    """An LSTM layer with fixed weights (its recurrence is one fused node without a double backward)."""
-    m = L.nn.LSTM(3, 4).double()
+# ---- recurrent layers: the fused recurrence recomputed step by step under create_graph ----------
+
+RNN_CASES = {
+    "lstm": ("LSTM", {}), "gru": ("GRU", {}), "rnn_tanh": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
+    "lstm_proj": ("LSTM", {"proj_size": 2}), "gru_bidirectional_2_layers": ("GRU", {"bidirectional": True, "num_layers": 2}),
+    "lstm_batch_first": ("LSTM", {"batch_first": True}),
+}
+
+
+def _rnn_module(L, name):
+    kind, kw = RNN_CASES[name]
+    m = getattr(L.nn, kind)(3, 4, **kw).double()
     with L.no_grad():
         for i, p in enumerate(m.parameters()):
-            p.copy_(L.linspace(-0.4, 0.4, p.numel(), dtype=L.float64).reshape(p.shape) * (1 + 0.1 * i))
-    return m(x)[0]
+            p.copy_(L.linspace(-0.5, 0.5, p.numel(), dtype=L.float64).reshape(p.shape) * (1 + 0.1 * i))
+    return m
+
+
+def _rnn_specs(name):
+    kind, kw = RNN_CASES[name]
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    hout = kw.get("proj_size", 4)
+    x = normal(2, 5, 3, seed=103) if kw.get("batch_first") else normal(5, 2, 3, seed=103)
+    specs = [x, normal(layers, 2, hout, seed=104, scale=0.5)]
+    if kind == "LSTM":
+        specs.append(normal(layers, 2, 4, seed=105, scale=0.5))
+    return specs
+
+
+def _rnn_call(name):
+    def fn(L, x, h0, c0=None):
+        out, h = _rnn_module(L, name)(x, h0 if c0 is None else (h0, c0))
+        return [out] + (list(h) if isinstance(h, tuple) else [h])
+    return fn
+
+
+@pytest.mark.parametrize("name", list(RNN_CASES))
+def test_rnn_second_order_matches_torch(name):
+    """RNN, LSTM (with projections) and GRU layers, bidirectional and stacked: second derivatives
+    through the fused recurrence (in the input and the initial states, every output) are torch's."""
+    specs = _rnn_specs(name)
+    e = second_order(ember, _rnn_call(name), specs)
+    t = second_order(torch, _rnn_call(name), specs)
+    assert_results_match(e[0] + e[1], t[0] + t[1], none_as_zero=True)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh", "lstm_proj"])
+def test_rnn_gradgradcheck(name):
+    run_gradgradcheck(_rnn_call(name), _rnn_specs(name))
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "lstm_proj"])
+def test_rnn_gradient_penalty_trains_the_weights_as_torch(name):
+    """A gradient penalty on a recurrent model (d out / d x, then its norm backward): the weights'
+    .grad are torch's, through packed sequences of unequal lengths too."""
+    res = {}
+    for L in (ember, torch):
+        grads = []
+        for packed in (False, True):
+            m = _rnn_module(L, name)
+            x = _leaf(L, normal(5, 2, 3, seed=106))
+            inp = L.nn.utils.rnn.pack_padded_sequence(x, [5, 3]) if packed else x
+            out = m(inp)[0]
+            out = L.nn.utils.rnn.pad_packed_sequence(out)[0] if packed else out
+            gx, = L.autograd.grad((out ** 2).sum(), x, create_graph=True)
+            ((gx ** 2).sum() + out.sum()).backward()
+            grads += [to_np(p.grad) for p in m.parameters()] + [to_np(x.grad)]
+        res[L.__name__] = grads
+    assert_results_match(res["ember"], res["torch"])
+
+
+def _atan2(L, a, b):
+    return L.atan2(a, b)
 
 
 # ops probed for a missing double backward: (the op, what is computed from its output, inputs)
 PROBES = {
-    "lstm": (_lstm, sq, [normal(5, 2, 3, seed=103)]),
+    "atan2": (_atan2, sq, [normal(3, 4, seed=103), uniform(3, 4, lo=0.5, hi=2.0, seed=104)]),
 }
 
 
@@ -735,11 +801,11 @@ def test_missing_double_backward_raises_not_silent_number(name):
 def test_missing_double_backward_first_order_still_works():
     """A gradient through a node without double backward, made with create_graph=True, has the
     right first-order numbers and can be used as a constant after .detach()."""
-    op, post, specs = PROBES["lstm"]
+    op, post, specs = PROBES["atan2"]
     res = {}
     for L in (ember, torch):
         args, diff = make_inputs(L, specs, "float64")
-        gx, = L.autograd.grad(post(op(L, *args)).sum(), diff, create_graph=True)
+        gx = L.autograd.grad(post(op(L, *args)).sum(), diff, create_graph=True)[0]
         h, = L.autograd.grad((gx.detach() * diff[0]).sum(), diff[0])
         res[L.__name__] = [to_np(gx), to_np(h)]
     assert_results_match(res["ember"], res["torch"])

@@ -528,4 +528,22 @@ std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tenso
   return r;
 }
 
+std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
+                                       const std::function<std::vector<Tensor>()>& forward,
+                                       const std::vector<Tensor>& grads) {
+  std::vector<Tensor> r(node.next.size());
+  std::vector<Tensor> want;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < node.next.size() && i < inputs.size(); ++i)
+    if (node.needs(i) && inputs[i] && inputs[i]->requires_grad) want.push_back(inputs[i]), at.push_back(i);
+  if (want.empty()) return r;
+  std::vector<Tensor> outs = forward(), roots, gs;
+  for (size_t k = 0; k < outs.size() && k < grads.size(); ++k)
+    if (outs[k] && grads[k] && outs[k]->requires_grad) roots.push_back(outs[k]), gs.push_back(grads[k]);
+  if (roots.empty()) return r;
+  std::vector<Tensor> got = run_backward(roots, gs, true, false, want, true, true, true);
+  for (size_t k = 0; k < at.size(); ++k) r[at[k]] = got[k];
+  return r;
+}
+
 }  // namespace ember

@@ -138,6 +138,11 @@ Tensor linear_in_grad(const Tensor& r, const Tensor& g, std::function<Tensor(con
 // edges came from; null where not needed), and a nested pass differentiates it with create_graph.
 std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
                                        const std::function<Tensor()>& forward, const Tensor& grad);
+// ...for a node of several outputs: `forward` returns them all (null where the op has none), `grads`
+// their incoming gradients (null: none flows into that output).
+std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
+                                       const std::function<std::vector<Tensor>()>& forward,
+                                       const std::vector<Tensor>& grads);
 
 std::string tensor_type_str(const Tensor& t);  // "ember.FloatTensor [2, 3]", for messages
 

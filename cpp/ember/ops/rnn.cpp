@@ -361,9 +361,53 @@ void rnn_backward(const RnnShape& s, const RnnSaved<T>& sv, const T* whh, const 
   if (R && gwhr) gemm<T>(Ho, H, R, MatRef{dhp_all.data(), 1, Ho}, MatRef{sv.hraw.data(), H, 1}, gwhr);  // dh^T @ raw
 }
 
+// The layer's outputs {out, h_n, c_n} again from differentiable ops, step by step (create_graph: Note
+// [Double backward]): the same recurrence as rnn_forward, torch's gate order (LSTM i, f, g, o; GRU
+// r, z, n), packed steps updating the first bs[t] rows of the state.
+std::vector<Tensor> rnn_composite(const RnnShape& s, const Tensor& xp, const Tensor& h0, const Tensor& c0,
+                                  const Tensor& whh, const Tensor& bhh, const Tensor& whr) {
+  const int64_t H = s.H, GH = s.G * H;
+  Tensor x2 = reshape(xp, {s.rows(), GH});
+  Tensor h = h0, c = s.mode == kLstm ? (c0 ? c0 : zeros({s.N, H}, xp->dtype)) : Tensor();
+  std::vector<Tensor> outs(s.T());
+  auto gate = [&](const Tensor& a, int k) { return narrow(a, 1, k * H, H); };
+  auto keep_rest = [&](const Tensor& upd, const Tensor& old, int64_t b) {  // rows past b keep their state
+    return b == s.N ? upd : cat({upd, narrow(old, 0, b, s.N - b)}, 0);
+  };
+  for (int64_t p = 0; p < s.T(); ++p) {
+    const int64_t t = s.step(p), b = s.bs[t];
+    Tensor xt = narrow(x2, 0, s.off[t], b), hb = narrow(h, 0, 0, b);
+    Tensor gh = linear(hb, whh, bhh);
+    Tensor hn;
+    if (s.mode == kLstm) {
+      Tensor a = add(xt, gh);
+      Tensor i = sigmoid(gate(a, 0)), f = sigmoid(gate(a, 1)), gg = tanh(gate(a, 2)), o = sigmoid(gate(a, 3));
+      Tensor cn = add(mul(f, narrow(c, 0, 0, b)), mul(i, gg));
+      hn = mul(o, tanh(cn));
+      if (whr) hn = linear(hn, whr, Tensor());
+      c = keep_rest(cn, c, b);
+    } else if (s.mode == kGru) {
+      Tensor r = sigmoid(add(gate(xt, 0), gate(gh, 0))), z = sigmoid(add(gate(xt, 1), gate(gh, 1)));
+      Tensor n = tanh(add(gate(xt, 2), mul(r, gate(gh, 2))));
+      hn = add(mul(sub(num(1), z), n), mul(z, hb));
+    } else {
+      Tensor a = add(xt, gh);
+      hn = s.mode == kRnnRelu ? relu(a) : tanh(a);
+    }
+    outs[t] = hn;
+    h = keep_rest(hn, h, b);
+  }
+  Shape os = xp->shape;
+  os.back() = s.Hout;
+  Tensor out = s.T() ? reshape(cat(outs, 0), os) : zeros(os, xp->dtype);
+  return {out, h, c};
+}
+
 struct RnnLayerBackward : Node {
   SavedTensor w_hh{this}, w_hr{this};
+  SavedTensor xp{this}, h0{this}, c0{this}, b_hh{this};  // (only a create_graph recompute reads them)
   RnnShape shape;
+  Shape xp_shape;
   DType dtype;
   std::shared_ptr<void> saved;  // RnnSaved<T>
   bool has_c = false;
@@ -373,11 +417,17 @@ struct RnnLayerBackward : Node {
           "Trying to backward through the graph a second time (or directly access saved tensors "
           "after they have already been freed). Specify retain_graph=True if you need to backward "
           "through the graph a second time.");
+    if (GradMode::is_enabled()) {  // Note [Double backward]
+      std::vector<Tensor> ins = {xp.get(*this), h0.get(*this), c0.t ? c0.get(*this) : Tensor(), w_hh.get(*this),
+                                 b_hh.t ? b_hh.get(*this) : Tensor(), w_hr.t ? w_hr.get(*this) : Tensor()};
+      return grads_by_recompute(*this, ins, [&] { return rnn_composite(shape, ins[0], ins[1], ins[2], ins[3], ins[4], ins[5]); },
+                                {g[0], g[1], g.size() > 2 ? g[2] : Tensor()});
+    }
     Tensor whh = contiguous(w_hh.get(*this)), whr = w_hr.t ? contiguous(w_hr.get(*this)) : Tensor();
     Tensor go = g[0] ? contiguous(g[0]) : Tensor(), gh = g[1] ? contiguous(g[1]) : Tensor();
     Tensor gc = g.size() > 2 && g[2] ? contiguous(g[2]) : Tensor();
     const int64_t GH = shape.G * shape.H;
-    Tensor gxp = empty({shape.rows(), GH}, dtype), gh0 = empty({shape.N, shape.Hout}, dtype);
+    Tensor gxp = empty(xp_shape, dtype), gh0 = empty({shape.N, shape.Hout}, dtype);  // (rows x GH, in xp's shape)
     Tensor gc0 = has_c ? empty({shape.N, shape.H}, dtype) : Tensor();
     Tensor gwhh = zeros({GH, shape.Hout}, dtype), gbhh = zeros({GH}, dtype);
     Tensor gwhr = whr ? zeros({shape.Hout, shape.H}, dtype) : Tensor();
@@ -394,6 +444,7 @@ struct RnnLayerBackward : Node {
     Node::release_saved();
     saved.reset();
   }
+  bool differentiable() const override { return true; }
   std::string name() const override {
     return shape.mode == kLstm ? "LstmBackward" : shape.mode == kGru ? "GruBackward" : "RnnBackward";
   }
@@ -464,6 +515,10 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
     auto n = make_node<RnnLayerBackward>({&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_});
     n->w_hh.save(w_hh_);
     if (w_hr_) n->w_hr.save(w_hr_);
+    n->xp.save(xp_), n->h0.save(h0_);
+    n->xp_shape = xp_->shape;
+    if (c0_) n->c0.save(c0_);
+    if (b_hh_) n->b_hh.save(b_hh_);
     n->shape = s;
     n->dtype = dt;
     n->saved = saved;
