@@ -1149,6 +1149,55 @@ def test_ensemble_chain_with_a_hook_runs_module_by_module():
     np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("x_dim,i_dim,dim", [(0, None, 0), (0, None, 1), (None, 0, 0), (None, 0, -1), (0, 0, 0),
+                                              (0, 0, 1), (1, 0, 1), (0, 0, -1)])
+@pytest.mark.parametrize("scalar_index", [False, True])
+def test_index_select(x_dim, i_dim, dim, scalar_index):
+    """Batched table, batched indices or both, 1-D and 0-d indices (a 0-d index keeps its dim, size 1)."""
+    shape = () if scalar_index else (4,)
+    idx = ints(*shape, high=2, seed=5) if i_dim is None else ints(N, *shape, high=2, seed=5)
+    # (torch 2.13's vmap of index_select with a 0-d index does not keep a dim of size 1 as its eager
+    # op does: the reference is then its loop)
+    check(lambda L: lambda x, i: L.index_select(x, dim, i), [mapped((3, 3, 2), x_dim, seed=1), idx],
+          (x_dim, i_dim), ref="loop" if scalar_index else "vmap")
+
+
+def _ensemble_of(L, make, x, n=3):
+    models = []
+    for k in range(n):
+        m = make(L).double()
+        with L.no_grad():
+            for i, p in enumerate(m.parameters()):
+                p.copy_(L.tensor(arr(*p.shape, seed=10 * k + i)))
+        models.append(m)
+    params, buffers = L.func.stack_module_state(models)
+    base = copy.deepcopy(models[0])
+    out = L.func.vmap(lambda p, b, xb: L.func.functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))(params, buffers, x)
+    (out * L.tensor(arr(*out.shape, seed=9))).sum().backward()
+    return out, {k: v.grad for k, v in params.items()}
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "embedding"])
+def test_ensembles_of_layer_norm_and_embedding_models(name):
+    """Stacked LayerNorm weights and biases, and stacked Embedding tables: torch's outputs and
+    gradients, every op through a batching rule."""
+    if name == "layer_norm":
+        make = lambda L: L.nn.Sequential(L.nn.Linear(4, 6), L.nn.LayerNorm(6), L.nn.GELU(), L.nn.Linear(6, 2))  # noqa: E731
+        x = lambda L: L.tensor(arr(5, 4, seed=3))  # noqa: E731
+    else:
+        make = lambda L: L.nn.Sequential(L.nn.Embedding(7, 3), L.nn.Flatten(), L.nn.Linear(6, 2))  # noqa: E731
+        x = lambda L: L.tensor(ints(5, 2, high=7, seed=3))  # noqa: E731
+    t = _ensemble_of(torch, make, x(torch))
+    with no_fallback():
+        e = _ensemble_of(ember, make, x(ember))
+    assert_same(e, t)
+
+
+def test_layer_norm_weight_of_the_wrong_size_is_refused():
+    with pytest.raises(RuntimeError, match=r"layer_norm: expected weight and bias of 8 elements.*weight \[16\]"):
+        ember._C._layer_norm(ember.zeros(2, 8), 8, ember.ones(16), None, 1e-5)
+
+
 # ---- errors and semantics ------------------------------------------------------------------------
 
 def test_item_inside_vmap_raises():

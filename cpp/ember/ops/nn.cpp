@@ -385,6 +385,11 @@ Tensor layer_norm(const Tensor& x_, int64_t D, const Tensor& w_, const Tensor& b
       throw std::runtime_error(x_->dtype == DType::Float32
                                    ? "mixed dtype (CPU): expect parameter to have scalar type of Float"
                                    : "mixed dtype (CPU): all inputs must share same datatype.");
+  if (D < 0 || (x_->dim() && D && x_->numel() % D) || (w_ && w_->numel() != D) || (b_ && b_->numel() != D))
+    throw std::runtime_error("layer_norm: expected weight and bias of " + std::to_string(D) +
+                             " elements (the normalized size) and an input a multiple of it, got input " +
+                             shape_str(x_->shape) + (w_ ? ", weight " + shape_str(w_->shape) : std::string()) +
+                             (b_ ? ", bias " + shape_str(b_->shape) : std::string()));
   Tensor x = contiguous(x_), w = w_ ? contiguous(w_) : Tensor(), b = b_ ? contiguous(b_) : Tensor();
   const int64_t rows = D ? x->numel() / D : 0;
   Tensor y = empty(x->shape, x->dtype), mean = empty({rows}, x->dtype), rstd = empty({rows}, x->dtype);

@@ -261,7 +261,7 @@ _UNARY = ("relu", "tanh", "sigmoid", "exp", "log", "neg", "negative", "abs", "si
           "fill_", "requires_grad_", "detach_", "relu_", "tanh_", "sigmoid_", "exp_", "clamp_", "clamp_min_",
           "clamp_max_", "neg_", "abs_", "sqrt_", "log_", "nan_to_num_", "softplus", "silu", "mish", "hardtanh",
           "elu", "selu", "celu", "leaky_relu", "hardsigmoid", "hardswish", "relu6", "zeros_like", "ones_like",
-          "empty_like", "full_like", "rand_like", "randn_like", "_layer_norm")
+          "empty_like", "full_like", "rand_like", "randn_like")
 
 
 @_rule(*_UNARY)
@@ -276,6 +276,61 @@ def _unary(func, args, kwargs):
     if name.endswith("_") and not name.endswith("__"):
         return x
     return BatchedTensor(r)
+
+
+@_rule("_layer_norm")
+def _layer_norm(func, args, kwargs):
+    """layer_norm(x, D, weight, bias, eps): batched weights or biases (an ensemble's LayerNorm) scale
+    and shift the normalized value per slice."""
+    if kwargs or len(args) != 5:
+        return NotImplemented
+    x, d, w, b, eps = args
+    if not _is_b(w) and not _is_b(b):
+        return BatchedTensor(func(x.value, d, w, b, eps)) if _is_b(x) else NotImplemented
+    n = _size_of(args, {})
+    xv = _value_or_expand(x, n)
+    y = func(xv, d, None, None, eps)
+    k = (w if w is not None else b).dim()  # the normalized dims
+
+    def lift(t):
+        v = _value_or_expand(t, n)
+        return v.reshape(n, *([1] * (xv.dim() - 1 - k)), *v.shape[1:])
+    if w is not None:
+        y = y * lift(w)
+    if b is not None:
+        y = y + lift(b)
+    return BatchedTensor(y)
+
+
+@_rule("index_select")
+def _index_select(func, args, kwargs):
+    """index_select(x, dim, index): a batched table (an ensemble's Embedding weight) and/or batched
+    indices; every case one index_select over the value (batched both: slice i's rows offset by i * size)."""
+    if kwargs or len(args) != 3:
+        return NotImplemented
+    x, dim, idx = args
+    if _is_b(dim):
+        return NotImplemented
+    n = _size_of((x, idx), {})
+    nd = x.dim()
+    d = _phys_dim(dim, max(nd, 1)) - 1 if nd else 0
+    if not _is_b(idx):
+        return BatchedTensor(func(x.value, d + 1, idx))
+    iv = idx.value.reshape(n, -1)
+    k = iv.shape[1]
+    if not _is_b(x):
+        if nd == 0:
+            return NotImplemented
+        out = func(x, d, iv.reshape(-1))  # (..., n * k, ...) at d
+        return BatchedTensor(out.reshape(*x.shape[:d], n, k, *x.shape[d + 1:]).movedim(d, 0))
+    if nd == 0:
+        return NotImplemented
+    v = x.value.movedim(d + 1, 1)  # (n, size, rest...)
+    size, rest = v.shape[1], tuple(v.shape[2:])
+    offs = _C._arange(0.0, float(n), 1.0, _C.dtype.int64).reshape(n, 1) * size
+    flat = func(v.reshape(n * size, *rest), 0, (iv + offs).reshape(-1))  # (n * k, rest...)
+    out = flat.reshape(n, k, *rest).movedim(1, d + 1)
+    return BatchedTensor(out)
 
 
 _ELEMENTWISE = ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "maximum",
