@@ -1162,6 +1162,21 @@ def test_index_select(x_dim, i_dim, dim, scalar_index):
           (x_dim, i_dim), ref="loop" if scalar_index else "vmap")
 
 
+@pytest.mark.parametrize("dims", [(0, 0, 0, None), (0, None, None, None), (None, 0, 1, None), (0, 0, 0, 0)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_scaled_dot_product_attention(dims, causal):
+    """Batched and shared queries, keys, values and masks (a float mask per slice) through attention's
+    fused op."""
+    if causal and dims[3] is not None:
+        dims = dims[:3] + (None,)
+    ins = [mapped((2, 3, 4), dims[0], seed=1), mapped((2, 5, 4), dims[1], seed=2), mapped((2, 5, 4), dims[2], seed=3)]
+    if dims[3] is None:
+        check(lambda L: lambda q, k, v: nnf(L).scaled_dot_product_attention(q, k, v, is_causal=causal), ins, dims[:3])
+    else:
+        ins.append(mapped((2, 3, 5), dims[3], seed=4))
+        check(lambda L: lambda q, k, v, m: nnf(L).scaled_dot_product_attention(q, k, v, attn_mask=m), ins, dims)
+
+
 def _ensemble_of(L, make, x, n=3):
     models = []
     for k in range(n):
@@ -1177,11 +1192,14 @@ def _ensemble_of(L, make, x, n=3):
     return out, {k: v.grad for k, v in params.items()}
 
 
-@pytest.mark.parametrize("name", ["layer_norm", "embedding"])
-def test_ensembles_of_layer_norm_and_embedding_models(name):
-    """Stacked LayerNorm weights and biases, and stacked Embedding tables: torch's outputs and
-    gradients, every op through a batching rule."""
-    if name == "layer_norm":
+@pytest.mark.parametrize("name", ["layer_norm", "embedding", "transformer_layer"])
+def test_ensembles_of_layer_norm_embedding_and_attention_models(name):
+    """Stacked LayerNorm weights and biases, stacked Embedding tables, a transformer encoder layer
+    (attention's fused op): torch's outputs and gradients, every op through a batching rule."""
+    if name == "transformer_layer":
+        make = lambda L: L.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)  # noqa: E731
+        x = lambda L: L.tensor(arr(2, 3, 4, seed=3))  # noqa: E731
+    elif name == "layer_norm":
         make = lambda L: L.nn.Sequential(L.nn.Linear(4, 6), L.nn.LayerNorm(6), L.nn.GELU(), L.nn.Linear(6, 2))  # noqa: E731
         x = lambda L: L.tensor(arr(5, 4, seed=3))  # noqa: E731
     else:

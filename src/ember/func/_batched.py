@@ -333,6 +333,17 @@ def _index_select(func, args, kwargs):
     return BatchedTensor(out)
 
 
+@_rule("_sdpa")
+def _sdpa(func, args, kwargs):
+    """Attention's fused op (q, k, v of one leading shape, an optional mask of the scores' shape): the
+    mapped dimension is one more leading dim."""
+    if kwargs or len(args) != 6 or any(_is_b(a) for a in args[4:]):
+        return NotImplemented
+    n = _size_of(args[:4], {})
+    q, k, v, m = (None if a is None else _value_or_expand(a, n) for a in args[:4])
+    return BatchedTensor(func(q, k, v, m, *args[4:]))
+
+
 _ELEMENTWISE = ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "maximum",
                 "minimum", "fmax", "fmin", "where", "atan2", "hypot", "copysign", "xlogy", "remainder", "fmod",
                 "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal", "less_equal",
