@@ -728,7 +728,9 @@ def _chain_product(mats):
         k = split[i][j]
         return mul(i, k).mm(mul(k + 1, j))
 
-    return mul(0, n - 1)
+    out = mul(0, n - 1)
+    del mul  # (it refers to itself: a reference cycle that would keep the matrices until a gc pass)
+    return out
 
 
 def _check_chain(mats, first_last_1d):

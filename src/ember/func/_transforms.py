@@ -43,17 +43,19 @@ def _flatten(tree):
 
 
 def _unflatten(leaves, spec):
-    it = iter(leaves)
+    return _build(spec, iter(leaves))
 
-    def build(sp):
-        if sp is None:
-            return next(it)
-        kind, typ, specs = sp
-        if kind == "dict":
-            return typ((k, build(s)) for k, s in specs)
-        items = [build(s) for s in specs]
-        return typ(*items) if hasattr(typ, "_fields") else typ(items)
-    return build(spec)
+
+def _build(sp, it):
+    # (a module-level function: a nested one that calls itself is a reference cycle through its
+    # closure, which kept the leaves, a transform's results, alive until the garbage collector ran)
+    if sp is None:
+        return next(it)
+    kind, typ, specs = sp
+    if kind == "dict":
+        return typ((k, _build(s, it)) for k, s in specs)
+    items = [_build(s, it) for s in specs]
+    return typ(*items) if hasattr(typ, "_fields") else typ(items)
 
 
 # ---- argnums -------------------------------------------------------------------------------------
