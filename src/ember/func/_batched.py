@@ -769,6 +769,7 @@ def sequential_mlp(x, mods, linear_t, relu_t):
     the chain does not qualify or its shapes do not chain: the modules then run one by one (and raise
     the usual errors)."""
     ws, bs, relu = [], [], []
+    batched = False
     for m in mods:
         d = m.__dict__
         if d["_forward_hooks"] or d["_forward_pre_hooks"]:
@@ -780,32 +781,42 @@ def sequential_mlp(x, mods, linear_t, relu_t):
         if t is not linear_t:
             return None
         p = d["_parameters"]
-        ws.append(p.get("weight"))
+        w = p.get("weight")
+        batched = batched or type(w) is BatchedTensor and w.value.stride(0) != 0
+        ws.append(w)
         bs.append(p.get("bias"))
         relu.append(False)
-    if not ws or not any(type(w) is BatchedTensor and w.value.stride(0) != 0 for w in ws):
+    if not batched:
         return None  # (weights shared by every slice, as vmap(grad) gives them: the per-op rules run one product)
-    n = x.value.shape[0] if type(x) is BatchedTensor else batch_size()
-    xv = x.value if type(x) is BatchedTensor else x
-    if type(xv) is not Tensor or xv.dim() < (2 if type(x) is BatchedTensor else 1) or xv.dtype not in _MLP_DTYPES:
+    xb = type(x) is BatchedTensor
+    xv = x.value if xb else x
+    if not isinstance(xv, Tensor) or xv.dim() < 1 + xb or xv.dtype not in _MLP_DTYPES:
         return None
-    lead = tuple(xv.shape[1:-1]) if type(x) is BatchedTensor else tuple(xv.shape[:-1])
-    x3 = xv.reshape(n, -1, xv.shape[-1]) if type(x) is BatchedTensor else xv.reshape(1, -1, xv.shape[-1]).expand(n, -1, -1)
-    width = x3.shape[2]
+    shape = xv.shape
+    n = shape[0] if xb else batch_size()
+    lead = shape[1:-1] if xb else shape[:-1]
+    if xb:
+        x3 = xv if len(shape) == 3 else xv.reshape(n, -1, shape[-1])
+    else:
+        x3 = xv.reshape(1, -1, shape[-1]).expand(n, -1, -1)
+    width, dt = shape[-1], xv.dtype
     wv, bv = [], []
     for w, b in zip(ws, bs):
-        w = w.value if type(w) is BatchedTensor else w.unsqueeze(0).expand(n, *w.shape) if type(w) is Tensor else None
-        if w is None or w.dim() != 3 or w.shape[0] != n or w.shape[2] != width or w.dtype != xv.dtype:
+        w = w.value if type(w) is BatchedTensor else w.unsqueeze(0).expand(n, *w.shape) if isinstance(w, Tensor) else None
+        if w is None:
+            return None
+        ws_ = w.shape
+        if len(ws_) != 3 or ws_[0] != n or ws_[2] != width or w.dtype != dt:
             return None
         if b is not None:
-            b = b.value if type(b) is BatchedTensor else b.unsqueeze(0).expand(n, *b.shape) if type(b) is Tensor else None
-            if b is None or tuple(b.shape) != (n, w.shape[1]) or b.dtype != xv.dtype:
+            b = b.value if type(b) is BatchedTensor else b.unsqueeze(0).expand(n, *b.shape) if isinstance(b, Tensor) else None
+            if b is None or b.shape != (n, ws_[1]) or b.dtype != dt:
                 return None
         wv.append(w)
         bv.append(b)
-        width = w.shape[1]
+        width = ws_[1]
     out = _C._batched_mlp(x3, wv, bv, relu)
-    return BatchedTensor(out.reshape(n, *lead, width))
+    return BatchedTensor(out if len(lead) == 1 else out.reshape(n, *lead, width))
 
 
 _MLP_DTYPES = (_C.dtype.float32, _C.dtype.float64)
