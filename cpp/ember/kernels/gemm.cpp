@@ -989,7 +989,7 @@ void blas_t_path(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) {
 // beyond) and four operand layouts (A and B each unit-stride along rows or along columns), and the
 // first product that needs the choice times each candidate in each layout on two products per
 // class, a cube (16^3, 40^3, 128^3, 256^3) and a layer-shaped one (32 rows, kClassLayer), best of
-// three after a warm-up call each (about 35 ms in all on a 2-core Intel Xeon with AVX-512), and
+// three after a warm-up call each (about 65 ms in all on a 2-core Intel Xeon with AVX-512), and
 // ranks them by the sum (see kTimed for the one exception). The ranking is cached per
 // CPU model and thread count in a small file (EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember or
 // ~/.cache/ember), so later processes on the same kind of machine read it instead of measuring, and
@@ -1008,7 +1008,7 @@ constexpr int64_t kClassMax[kClasses - 1] = {int64_t(1) << 13, int64_t(1) << 18,
 constexpr int64_t kClassRep[kClasses] = {16, 40, 128, 256};  // cube side of each class's representative
 // ...and the width of its layer-shaped one: 32 rows (a batch) by width x width, as a small model's layers
 // (OpenBLAS's speed on these skinny products is not the cube's: 32x64x64 x @ W^T ran at half).
-constexpr int64_t kClassLayer[kClasses] = {16, 64, 256, 512};
+constexpr int64_t kClassLayer[kClasses] = {16, 64, 256, 1024};  // (each inside its class)
 constexpr GemmPath kCandidates[kClasses][kRanked] = {{GemmPath::Direct, GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT},
                                                       {GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT, GemmPath::Packed},
                                                       {GemmPath::Mid, GemmPath::Blas, GemmPath::BlasT, GemmPath::Packed},
