@@ -1386,3 +1386,14 @@ def test_conv_with_batched_weights_is_one_grouped_convolution(case):
             e = run(ember, efunc)
         t = run(torch, tfunc)
     assert_same(e, t, 1e-10)
+
+
+def test_an_ensemble_with_mismatched_layers_names_the_logical_shapes():
+    """A chain whose layers do not fit raises linear's RuntimeError with one model's shapes (torch's
+    vmap raises a RuntimeError from its batched product)."""
+    models = [ember.nn.Sequential(ember.nn.Linear(3, 4), ember.nn.ReLU(), ember.nn.Linear(5, 2)) for _ in range(2)]
+    params, buffers = efunc.stack_module_state(models)
+    base = copy.deepcopy(models[0])
+    f = efunc.vmap(lambda p, b, x: efunc.functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(6x4 and 5x2\)"):
+        f(params, buffers, ember.zeros(6, 3))

@@ -749,7 +749,8 @@ def _linear(func, args, kwargs):
     b = kwargs.get("bias", args[2] if len(args) > 2 else None)
     if not _is_b(w) and not _is_b(b):
         return BatchedTensor(_C.linear(x.value, w, b)) if _is_b(x) else NotImplemented
-    if x.dim() < 1 or w.dim() != 2:
+    if x.dim() < 1 or w.dim() != 2 or x.shape[-1] != w.shape[-1] or b is not None and tuple(b.shape) != (w.shape[0],):
+        # (a slice then raises linear's own error, with the logical shapes)
         return NotImplemented
     n = _size_of((x, w, b), {})
     lead = tuple(x.shape[:-1])
