@@ -123,3 +123,13 @@ def test_calibration_is_cached_per_cpu_and_bad_files_are_measured_again(tmp_path
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "300.0"
     assert len(files[0].read_text().split()) == 1 + 4 * 4 * 4
+
+
+def test_blas_t_with_a_transposed_b_larger_than_its_scratch(forced):
+    """blas_t copies a transposed B of at most 2^22 elements; a larger one takes plain OpenBLAS."""
+    forced("blas_t")
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 2100)).astype(np.float32)
+    b = rng.standard_normal((2100, 2100)).astype(np.float32)  # 4.4M elements, used transposed
+    got = (ember.tensor(a) @ ember.tensor(b).t()).numpy()
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b.T.astype(np.float64), rtol=1e-4, atol=2e-3)
