@@ -515,17 +515,8 @@ Tensor linear_in_grad(const Tensor& r, const Tensor& g, std::function<Tensor(con
 
 std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,
                                        const std::function<Tensor()>& forward, const Tensor& grad) {
-  std::vector<Tensor> r(node.next.size());
-  std::vector<Tensor> want;
-  std::vector<size_t> at;
-  for (size_t i = 0; i < node.next.size() && i < inputs.size(); ++i)
-    if (node.needs(i) && inputs[i] && inputs[i]->requires_grad) want.push_back(inputs[i]), at.push_back(i);
-  if (want.empty()) return r;
-  Tensor out = forward();
-  if (!out->requires_grad) return r;
-  std::vector<Tensor> gs = run_backward({out}, {grad}, true, false, want, true, true, true);
-  for (size_t k = 0; k < at.size(); ++k) r[at[k]] = gs[k];
-  return r;
+  return grads_by_recompute(node, inputs, std::function<std::vector<Tensor>()>([&] { return std::vector<Tensor>{forward()}; }),
+                            std::vector<Tensor>{grad});
 }
 
 std::vector<Tensor> grads_by_recompute(const Node& node, const std::vector<Tensor>& inputs,

@@ -82,16 +82,21 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
 // the row-wise loop but for the order of the additions in a row's sum (a row's elements are summed
 // one after the other here, pairwise there).
 constexpr int64_t kNarrowRow = 32, kNarrowBlock = 64;
+// Rows r0.. (nb of them) into t column-major (column c at t + c * kNarrowBlock), each row's max into m
+// (NaN skipped, as lane_max), and s zeroed for the sums.
+EMBER_INLINE void narrow_block(const float* xb, int64_t nb, int64_t len, float* t, float* m, float* s) {
+  for (int64_t r = 0; r < nb; ++r)
+    for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
+  for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
+  for (int64_t c = 0; c < len; ++c)
+    for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
+}
+
 EMBER_INLINE void softmax_lse_narrow(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
   float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
   for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
     const int64_t nb = std::min(kNarrowBlock, rows - r0);
-    const float* xb = x + r0 * len;
-    for (int64_t r = 0; r < nb; ++r)
-      for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
-    for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
-    for (int64_t c = 0; c < len; ++c)  // NaN skipped, as lane_max
-      for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
+    narrow_block(x + r0 * len, nb, len, t, m, s);
     for (int64_t c = 0; c < len; ++c)
       for (int64_t r = 0; r < nb; ++r) {
         const float e = vexp(t[c * kNarrowBlock + r] - m[r]);
@@ -115,12 +120,7 @@ EMBER_INLINE void softmax_narrow(const float* x, float* y, int64_t rows, int64_t
   float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
   for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
     const int64_t nb = std::min(kNarrowBlock, rows - r0);
-    const float* xb = x + r0 * len;
-    for (int64_t r = 0; r < nb; ++r)
-      for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
-    for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
-    for (int64_t c = 0; c < len; ++c)
-      for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
+    narrow_block(x + r0 * len, nb, len, t, m, s);
     for (int64_t c = 0; c < len; ++c)
       for (int64_t r = 0; r < nb; ++r) s[r] += vexp(t[c * kNarrowBlock + r] - m[r]);
     float* yb = y + r0 * len;

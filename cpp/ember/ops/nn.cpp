@@ -489,6 +489,33 @@ struct MlpBackward : Node {
   }
 };
 
+// The node of a Linear/ReLU chain (MlpBackward, BatchedMlpBackward): one edge for the input, two
+// per layer (weight, bias), the weights and input saved, the layers' inputs h[1..L-1] kept, the
+// output saved for the last ReLU's gate.
+template <class NodeT>
+std::shared_ptr<NodeT> record_chain(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs,
+                  const std::vector<bool>& relu, const Tensor& out, std::vector<Tensor>&& h) {
+  const size_t L = ws.size();
+  auto n = std::make_shared<NodeT>();
+  n->next.reserve(1 + 2 * L);
+  n->next.push_back(x->requires_grad ? gradient_edge(x) : Edge{});
+  n->w.resize(L);  // unregistered: release_saved clears them
+  for (size_t l = 0; l < L; ++l) {
+    n->next.push_back(ws[l]->requires_grad ? gradient_edge(ws[l]) : Edge{});
+    n->next.push_back(bs[l] && bs[l]->requires_grad ? gradient_edge(bs[l]) : Edge{});
+    n->w[l].save(ws[l]);
+  }
+  n->x.save(x);
+  n->b = bs;
+  if (relu[L - 1]) n->y.save(out, true);  // as an output (a view): the node must not own it
+  h.pop_back();
+  h[0].reset();
+  n->h = std::move(h);
+  n->relu.assign(relu.begin(), relu.end());
+  set_history(out, n);
+  return n;
+}
+
 Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Tensor>& bs, const std::vector<bool>& relu) {
   const size_t L = ws.size();
   if (L == 0 || bs.size() != L || relu.size() != L)
@@ -520,24 +547,7 @@ Tensor mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<Ten
   for (size_t l = 0; l < L; ++l) linear_into(h[l], ws[l], bs[l], relu[l], h[l + 1]);
   Tensor out = h[L];
   if (grad) {
-    auto n = std::make_shared<MlpBackward>();
-    n->next.reserve(1 + 2 * L);
-    n->next.push_back(x->requires_grad ? gradient_edge(x) : Edge{});
-    n->w.resize(L);
-    for (size_t l = 0; l < L; ++l) {
-      n->next.push_back(ws[l]->requires_grad ? gradient_edge(ws[l]) : Edge{});
-      n->next.push_back(bs[l] && bs[l]->requires_grad ? gradient_edge(bs[l]) : Edge{});
-      n->w[l].save(ws[l]);
-    }
-    n->x.save(x);
-    n->b = bs;
-    if (relu[L - 1]) n->y.save(out, true);  // as an output (a view): the node must not own it
-    h.pop_back();
-    h[0].reset();
-    n->h = std::move(h);
-    n->relu.assign(relu.begin(), relu.end());
-    n->last_bias = (bool)bs[L - 1];
-    set_history(out, n);
+    record_chain<MlpBackward>(x, ws, bs, relu, out, std::move(h))->last_bias = (bool)bs[L - 1];
   }
   return out;
 }
@@ -770,25 +780,7 @@ Tensor batched_mlp(const Tensor& x, const std::vector<Tensor>& ws, const std::ve
   Tensor y = h[L];
   bool grad = x->requires_grad;
   for (size_t l = 0; l < L; ++l) grad |= any_requires_grad({&ws[l], &bs[l]});
-  if (grad && GradMode::is_enabled()) {
-    auto n = std::make_shared<BatchedMlpBackward>();
-    n->next.reserve(1 + 2 * L);
-    n->next.push_back(x->requires_grad ? gradient_edge(x) : Edge{});
-    n->w.resize(L);  // unregistered: release_saved clears them
-    for (size_t l = 0; l < L; ++l) {
-      n->next.push_back(ws[l]->requires_grad ? gradient_edge(ws[l]) : Edge{});
-      n->next.push_back(bs[l] && bs[l]->requires_grad ? gradient_edge(bs[l]) : Edge{});
-      n->w[l].save(ws[l]);
-    }
-    n->x.save(x);
-    n->b = bs;
-    if (relu[L - 1]) n->y.save(y, true);
-    h.pop_back();
-    h[0].reset();
-    n->h = std::move(h);
-    n->relu.assign(relu.begin(), relu.end());
-    set_history(y, n);
-  }
+  if (grad && GradMode::is_enabled()) record_chain<BatchedMlpBackward>(x, ws, bs, relu, y, std::move(h));
   return y;
 }
 
