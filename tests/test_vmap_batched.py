@@ -1127,6 +1127,32 @@ def test_batched_mlp_gradcheck_and_gradgradcheck(relu_last):
     assert ember.autograd.gradgradcheck(h, ins)
 
 
+@pytest.mark.parametrize("relu", [(False, False, True), (True, False, False), (False, True, True)])
+@pytest.mark.parametrize("frozen", [0, 1, 2])
+def test_batched_mlp_gradients_without_gates_and_with_frozen_layers(relu, frozen):
+    """The fused op's backward against torch's bmm chain, float64: layers without a ReLU between
+    them (a gradient flows through the inner buffers ungated) and the first `frozen` layers
+    needing no gradient (the chain back stops early; the input needs one only when none is frozen)."""
+    layers = [(3, 7), (7, 5), (5, 2)]
+
+    def go(L, fused):
+        x = L.tensor(arr(N, 4, 3, seed=1), dtype=L.float64, requires_grad=frozen == 0)
+        ws = [L.tensor(arr(N, o, i, seed=2 + j), dtype=L.float64, requires_grad=j >= frozen)
+              for j, (i, o) in enumerate(layers)]
+        bs = [L.tensor(arr(N, o, seed=9 + j), dtype=L.float64, requires_grad=j >= frozen)
+              for j, (i, o) in enumerate(layers)]
+        if fused:
+            out = ember._C._batched_mlp(x, ws, bs, list(relu))
+        else:
+            out = x
+            for w, b, r in zip(ws, bs, relu):
+                out = L.bmm(out, w.transpose(1, 2)) + b.unsqueeze(1)
+                out = out.relu() if r else out
+        (out * L.tensor(arr(*out.shape, seed=20), dtype=L.float64)).sum().backward()
+        return [out, x.grad] + [t.grad for t in ws + bs]
+    assert_same(go(ember, True), go(torch, False))
+
+
 def test_batched_mlp_errors_name_the_shapes():
     x = ember.zeros(3, 4, 2)
     with pytest.raises(RuntimeError, match=r"batched_mlp\(\): layer 1 expected input \(B, N, 5\)"):

@@ -20,6 +20,14 @@ Tensor reduce_loss(const Tensor& l, int reduction) {
   if (reduction == kNone) return l;
   return reduction == kMean ? mean(l, {}, false) : sum(l, {}, false);
 }
+// n elements of the calling thread's scratch (grows only, uninitialised; one buffer per thread and
+// type, so a caller must not hold it across another call that takes it).
+template <class T>
+T* thread_scratch(int64_t n) {
+  thread_local std::vector<T> buf;
+  if ((int64_t)buf.size() < n) buf.resize(n);
+  return buf.data();
+}
 void check_float(const Tensor& t, const char* op) {
   if (!is_floating(t->dtype))
     throw std::runtime_error(std::string(op) + ": expected a floating point input, got " + dtype_name(t->dtype));
@@ -702,26 +710,32 @@ struct BatchedMlpBackward : Node {
     Tensor Y = relu[L - 1] ? contiguous(y.get(*this)) : Tensor();
     size_t first = 0;  // layers before `first` need no gradient: the chain back stops there
     while (first < L && !needs(1 + 2 * first) && !needs(2 + 2 * first) && !(first == 0 && needs(0))) ++first;
-    std::vector<Tensor> r(1 + 2 * L), gin(L + 1), gated(L);  // gin[l]: dL/d(layer l's input)
-    int64_t work = 0;
+    // The slice's inner gradients (the gated one and dL/d(layer input), which alternates between two
+    // buffers) live in the running thread's scratch, not in B-sized tensors: a slice's are a few KB
+    // and stay in L1, where B-sized ones passed through the cache on the way to memory and evicted
+    // the parameters, gradients and momentum the optimizer reads next.
+    std::vector<Tensor> r(1 + 2 * L);
+    int64_t work = 0, widest = 0;
     for (size_t l = first; l < L; ++l) {
       const int64_t out = W[l]->shape[1], in = W[l]->shape[2];
       if (needs(1 + 2 * l)) r[1 + 2 * l] = empty({B, out, in}, dt);
       if (needs(2 + 2 * l)) r[2 + 2 * l] = empty({B, out}, dt);
-      if (l > first || needs(0)) gin[l] = empty({B, N, in}, dt);
-      if (relu[l]) gated[l] = empty({B, N, out}, dt);
+      widest = std::max({widest, out, in});
       work += 2 * N * out * in;
     }
+    if (first == 0 && needs(0)) r[0] = empty({B, N, X->shape[2]}, dt);
     EMBER_DISPATCH_FLOAT(dt, "batched_mlp_backward", T, {
       parallel_items(B, work, [&](int64_t i) {  // Note [Batched products]
         std::vector<double> acc;
+        T* scratch = thread_scratch<T>(3 * N * widest);
+        T* gin[2] = {scratch + N * widest, scratch + 2 * N * widest};
         const T* gl = go->data<T>() + i * go->strides[0];  // dL/d(layer l's output), slice i
         for (size_t l = L; l-- > first;) {
           const int64_t out = W[l]->shape[1], in = W[l]->shape[2];
           const Tensor& in_t = l == 0 ? X : h[l];
           const T* xi = in_t->data<T>() + i * in_t->strides[0];
           const T* yi = !relu[l] ? nullptr : l + 1 == L ? Y->data<T>() + i * N * out : h[l + 1]->data<T>() + i * N * out;
-          T* gi = relu[l] ? gated[l]->data<T>() + i * N * out : const_cast<T*>(gl);
+          T* gi = relu[l] ? scratch : const_cast<T*>(gl);
           acc.assign(r[2 + 2 * l] ? out : 0, 0.0);
           if (yi || r[2 + 2 * l]) relu_gate_colsum_any(N, out, gl, yi, gi, r[2 + 2 * l] ? acc.data() : nullptr);
           if (r[2 + 2 * l]) {
@@ -732,15 +746,14 @@ struct BatchedMlpBackward : Node {
           if (r[1 + 2 * l])  // gW[i] = g[i]^T @ in[i]
             gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{xi, in_t->strides[1], in_t->strides[2]},
                     r[1 + 2 * l]->data<T>() + i * out * in);
-          if (gin[l]) {  // dL/d(in)[i] = g[i] @ W[i]
-            T* gx = gin[l]->data<T>() + i * N * in;
+          if (l > first || r[0]) {  // dL/d(in)[i] = g[i] @ W[i]
+            T* gx = l == 0 ? r[0]->data<T>() + i * N * in : gin[l % 2];  // not gl's buffer: gl may be gi
             gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{Wi, W[l]->strides[1], W[l]->strides[2]}, gx);
             gl = gx;
           }
         }
       });
     });
-    if (first == 0) r[0] = gin[0];
     return r;
   }
   bool differentiable() const override { return true; }
