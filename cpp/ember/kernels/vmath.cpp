@@ -18,6 +18,10 @@ EMBER_CLONES void sigmoid_to(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = vsigmoid(x[i]);
 }
 
+EMBER_CLONES void log_to(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = vlog(x[i]);
+}
+
 EMBER_CLONES void tanh_to(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = vtanh(x[i]);
 }
@@ -103,11 +107,14 @@ EMBER_INLINE void softmax_lse_narrow(const float* x, float* p, int64_t rows, int
         t[c * kNarrowBlock + r] = e;
         s[r] += e;
       }
+    // (separate branch-free loops, each vectorized: one loop of all three, with a short-circuit
+    // test, ran a row at a time)
     for (int64_t r = 0; r < nb; ++r) {
-      max[r0 + r] = m[r];
-      lse[r0 + r] = m[r] > -INFINITY && m[r] < INFINITY ? std::log(s[r]) : NAN;
-      s[r] = 1.0f / s[r];
+      const float l = vlog(s[r]);
+      lse[r0 + r] = (m[r] > -INFINITY) & (m[r] < INFINITY) ? l : NAN;
     }
+    for (int64_t r = 0; r < nb; ++r) max[r0 + r] = m[r];
+    for (int64_t r = 0; r < nb; ++r) s[r] = 1.0f / s[r];
     float* pb = p + r0 * len;
     for (int64_t r = 0; r < nb; ++r)
       for (int64_t c = 0; c < len; ++c) pb[r * len + c] = t[c * kNarrowBlock + r] * s[r];
@@ -125,7 +132,7 @@ EMBER_INLINE void softmax_narrow(const float* x, float* y, int64_t rows, int64_t
       for (int64_t r = 0; r < nb; ++r) s[r] += vexp(t[c * kNarrowBlock + r] - m[r]);
     float* yb = y + r0 * len;
     if (log) {
-      for (int64_t r = 0; r < nb; ++r) s[r] = std::log(s[r]);
+      for (int64_t r = 0; r < nb; ++r) s[r] = vlog(s[r]);
       for (int64_t r = 0; r < nb; ++r)
         for (int64_t c = 0; c < len; ++c) yb[r * len + c] = (t[c * kNarrowBlock + r] - m[r]) - s[r];
     } else {

@@ -1,5 +1,5 @@
-// Vectorizable float32 exp, tanh and sigmoid: branch-free (selects, no calls) so that a loop of
-// them compiles to SIMD in each clone of Note [Run-time SIMD]; libm's expf / tanhf are calls,
+// Vectorizable float32 exp, log, tanh and sigmoid: branch-free (selects, no calls) so that a loop of
+// them compiles to SIMD in each clone of Note [Run-time SIMD]; libm's expf / logf / tanhf are calls,
 // one element at a time, and were half of an LSTM step. Cephes' polynomials: exp within 2 ulp,
 // tanh within 3 ulp, over the whole float range (exp's argument is clamped where float overflows,
 // and e^x is 0 where it would be subnormal). float64 keeps libm.
@@ -32,6 +32,42 @@ EMBER_INLINE float vexp(float x) {
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return x0 < -87.33f ? 0.0f : p * scale;  // below, e^x is subnormal (< 1.2e-38): 0, as e^-inf
+}
+
+// log(x), Cephes' logf polynomial (within 2 ulp) for positive x, subnormals scaled up first;
+// log(0) = -inf, log(+inf) = +inf, NaN for a negative or NaN x, as std::log.
+EMBER_INLINE float vlog(float x) {
+  // (every arm is computed and then selected: with a computation inside a select's arm GCC kept
+  // the branch, and the loop did not vectorize)
+  const bool sub = x < 1.17549435e-38f;  // (also true for 0 and negatives: their result is selected below)
+  const float scaled = x * 8388608.0f;   // * 2^23
+  const float v = sub ? scaled : x;
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  const int32_t e = (int32_t)(bits >> 23) - (sub ? 126 + 23 : 126);  // v = m * 2^e, m in [0.5, 1)
+  bits = (bits & 0x007fffffu) | 0x3f000000u;
+  float m;
+  std::memcpy(&m, &bits, sizeof m);
+  const bool low = m < 0.707106781186547524f;  // m in [sqrt(1/2), sqrt(2)) around 1
+  const float fe0 = (float)e, fe1 = fe0 - 1.0f, m0 = m - 1.0f, m1 = m + m - 1.0f;
+  const float fe = low ? fe1 : fe0;
+  m = low ? m1 : m0;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  const float r = (m + y) + 0.693359375f * fe;
+  const float pos = x < INFINITY ? r : x, nonpos = x == 0 ? -INFINITY : NAN;
+  return x > 0 ? pos : nonpos;
 }
 
 EMBER_INLINE float vtanh(float x) {
@@ -131,6 +167,7 @@ void softmax_lse_rows(const float* x, float* p, int64_t rows, int64_t len, float
 // y = f(x) over n contiguous values (SIMD clones; y may be x).
 void sigmoid_to(const float* x, float* y, int64_t n);
 void tanh_to(const float* x, float* y, int64_t n);
+void log_to(const float* x, float* y, int64_t n);
 // ReLU over n contiguous values, and its backward from the output y (SIMD clones).
 void relu_to(const float* x, float* y, int64_t n);
 void relu_backward_to(const float* g, const float* y, float* gx, int64_t n);

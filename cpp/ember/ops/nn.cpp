@@ -996,7 +996,18 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
     T* lp = losses->data<T>();
     // (float32 rows with a finite max: the SIMD kernel, all rows in one call)
     const std::vector<double> lses = is_nll ? std::vector<double>() : ce_lse_rows(xp, probs->data<T>(), N, C);
-    for (int64_t i = 0; i < N; ++i) {
+    // unweighted, unsmoothed, every row's log-sum-exp finite: the loss is lse - x[y], in one tight loop
+    bool plain = !is_nll && !w && smoothing == 0;
+    for (int64_t i = 0; i < N && plain; ++i) plain = !std::isnan(lses[i]);
+    int64_t counted = 0;
+    for (int64_t i = 0; plain && i < N; ++i) {
+      const int64_t y = tg[i];
+      const bool keep = y != ignore_index;
+      lp[i] = keep ? (T)(lses[i] - (double)xp[i * C + (keep ? y : 0)]) : T(0);
+      counted += keep;
+    }
+    wtotal = (double)counted;
+    for (int64_t i = 0; !plain && i < N; ++i) {
       const T* row = xp + i * C;
       int64_t y = tg[i];
       if (is_nll) {
