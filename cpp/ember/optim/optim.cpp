@@ -40,10 +40,24 @@ Tensor dense(const Tensor& g, DType d) {
 // that is written back (a transposed or sliced parameter is updated as torch does). A float16 /
 // bfloat16 tensor (Note [Storage dtypes]) is updated in a float32 copy, rounded once on write-back.
 // Large tensors' updates are split over the threads (elementwise, so the result is the same).
+// All of a step's tensors are updated in one parallel region, each thread taking the same share of
+// every tensor (its t-th part, in whole 16-element pieces): the pool is woken once per step, not
+// once per tensor, and a stack of per-model parameters (an ensemble's, under vmap) is updated by
+// the thread whose backward wrote those models' gradients, while they are in its cache.
 constexpr int64_t kSplitMinElems = 64 * 1024;  // per thread
 template <class F>
-void over_elems(int64_t n, F&& f) {
-  parallel_for(n, (int)(n / kSplitMinElems), 64, std::forward<F>(f));
+void over_params(const std::vector<int64_t>& sizes, F&& f) {
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  const int threads = (int)std::min<int64_t>(get_num_threads(), std::max<int64_t>(1, total / kSplitMinElems));
+  parallel_run(threads, [&](int t) {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const int64_t n = sizes[i];
+      auto cut = [&](int k) { return k == threads ? n : std::min(n, (n * k / threads + 15) / 16 * 16); };
+      const int64_t lo = cut(t), hi = cut(t + 1);
+      if (lo < hi) f(i, lo, hi);
+    }
+  });
 }
 template <class T>
 T* at(T* p, int64_t k) {
@@ -110,25 +124,35 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
     check(params[i], grads[i], "SGD");
     if (mom && bufs[i]) check_state(params[i], bufs[i], "SGD", "momentum_buffer");
   }
+  struct Job {
+    InPlace p, b;
+    Tensor g;
+    double m, c;
+  };
+  std::vector<Job> jobs;
+  std::vector<int64_t> sizes;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!grads[i]) continue;
     InPlace p(params[i]);
     Tensor g = dense(grads[i], p.work->dtype);
-    const int64_t n = p.work->numel();
     const bool first = mom && !bufs[i];
     if (first) bufs[i] = zeros(p.work->shape, params[i]->dtype);
     InPlace b(mom ? bufs[i] : Tensor());
-    const double m = first ? 0.0 : momentum, c = first ? 1.0 : 1.0 - dampening;
-    over_elems(n, [&](int64_t lo, int64_t hi) {
-      if (p.work->dtype == DType::Float32)
-        sgd_f32(mode, at(p.data<float>(), lo), at(g->data<float>(), lo), at(b.data<float>(), lo), hi - lo, (float)lr,
-                maximize ? -1.f : 1.f, (float)wd, (float)m, (float)c, (float)momentum);
-      else
-        sgd_f64(mode, at(p.data<double>(), lo), at(g->data<double>(), lo), at(b.data<double>(), lo), hi - lo, lr,
-                maximize ? -1.0 : 1.0, wd, m, c, momentum);
-    });
-    p.commit();
-    b.commit();
+    sizes.push_back(p.work->numel());
+    jobs.push_back(Job{std::move(p), std::move(b), std::move(g), first ? 0.0 : momentum, first ? 1.0 : 1.0 - dampening});
+  }
+  over_params(sizes, [&](size_t i, int64_t lo, int64_t hi) {
+    const Job& j = jobs[i];
+    if (j.p.work->dtype == DType::Float32)
+      sgd_f32(mode, at(j.p.data<float>(), lo), at(j.g->data<float>(), lo), at(j.b.data<float>(), lo), hi - lo, (float)lr,
+              maximize ? -1.f : 1.f, (float)wd, (float)j.m, (float)j.c, (float)momentum);
+    else
+      sgd_f64(mode, at(j.p.data<double>(), lo), at(j.g->data<double>(), lo), at(j.b.data<double>(), lo), hi - lo, lr,
+              maximize ? -1.0 : 1.0, wd, j.m, j.c, momentum);
+  });
+  for (const Job& j : jobs) {
+    j.p.commit();
+    j.b.commit();
   }
 }
 
@@ -185,25 +209,36 @@ void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
     check_state(params[i], m2[i], op, "exp_avg_sq");
     if (amsgrad) check_state(params[i], mmax[i], op, "max_exp_avg_sq");
   }
+  struct Job {
+    InPlace p, a, v, vm;
+    Tensor g;
+    double ss, bs;
+  };
+  std::vector<Job> jobs;
+  std::vector<int64_t> sizes;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!grads[i]) continue;
     InPlace p(params[i]), a(m1[i]), v(m2[i]), vm(amsgrad ? mmax[i] : Tensor());
     Tensor g = dense(grads[i], p.work->dtype);
-    const int64_t n = p.work->numel();
     const double step = steps[i];
     const double bc1 = 1 - std::pow(beta1, step), bc2 = 1 - std::pow(beta2, step);
-    const double ss = lr / bc1, bs = std::sqrt(bc2), decay = 1 - lr * wd, gs = maximize ? -1.0 : 1.0;
-    over_elems(n, [&](int64_t lo, int64_t hi) {
-      if (p.work->dtype == DType::Float32)
-        adam_f32(mode, at(p.data<float>(), lo), at(g->data<float>(), lo), at(a.data<float>(), lo), at(v.data<float>(), lo),
-                 at(vm.data<float>(), lo), hi - lo, (float)gs, (float)wd, (float)decay, (float)beta1, (float)beta2, (float)eps,
-                 (float)ss, (float)bs);
-      else
-        adam_f64(mode, at(p.data<double>(), lo), at(g->data<double>(), lo), at(a.data<double>(), lo),
-                 at(v.data<double>(), lo), at(vm.data<double>(), lo), hi - lo, gs, wd, decay, beta1, beta2, eps, ss, bs);
-    });
-    for (auto* t : {&p, &a, &v, &vm}) t->commit();
+    sizes.push_back(p.work->numel());
+    jobs.push_back(Job{std::move(p), std::move(a), std::move(v), std::move(vm), std::move(g), lr / bc1, std::sqrt(bc2)});
   }
+  const double decay = 1 - lr * wd, gs = maximize ? -1.0 : 1.0;
+  over_params(sizes, [&](size_t i, int64_t lo, int64_t hi) {
+    const Job& j = jobs[i];
+    if (j.p.work->dtype == DType::Float32)
+      adam_f32(mode, at(j.p.data<float>(), lo), at(j.g->data<float>(), lo), at(j.a.data<float>(), lo),
+               at(j.v.data<float>(), lo), at(j.vm.data<float>(), lo), hi - lo, (float)gs, (float)wd, (float)decay,
+               (float)beta1, (float)beta2, (float)eps, (float)j.ss, (float)j.bs);
+    else
+      adam_f64(mode, at(j.p.data<double>(), lo), at(j.g->data<double>(), lo), at(j.a.data<double>(), lo),
+               at(j.v.data<double>(), lo), at(j.vm.data<double>(), lo), hi - lo, gs, wd, decay, beta1, beta2, eps, j.ss,
+               j.bs);
+  });
+  for (const Job& j : jobs)
+    for (const InPlace* t : {&j.p, &j.a, &j.v, &j.vm}) t->commit();
 }
 
 void rmsprop_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& sq,
