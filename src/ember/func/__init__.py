@@ -86,11 +86,13 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         args = (args,)
     if kwargs is None:
         kwargs = {}
-    values = _untie(module, given) if tie_weights else given
+    state = _named_state(module)
+    values = _untie(state, given) if tie_weights else given
     if strict:
-        names = set(_state_names(module))
-        unexpected = [k for k in values if k not in names]
-        missing = [k for k in _state_names(module) if k not in values]
+        names = list(dict.fromkeys(n for n, *_ in state))
+        known = set(names)
+        unexpected = [k for k in values if k not in known]
+        missing = [k for k in names if k not in values]
         errors = []
         if unexpected:
             errors.append(f"Unexpected key(s): {', '.join(map(repr, unexpected))}.")
@@ -98,49 +100,62 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
             errors.append(f"Missing key(s): {', '.join(map(repr, missing))}.")
         if errors:
             raise RuntimeError(f"Error(s) in reparametrizing for {module._get_name()}:\n\t" + "\n\t".join(errors))
-    slots = [(name, _slot(module, name), value) for name, value in values.items()]
+    where = {n: (slots, leaf) for n, _, slots, leaf in state}
     originals = []
     try:
-        for name, (d, leaf), value in slots:
-            originals.append((name, d, leaf, _swap(d, leaf, value)))
+        for name, value in values.items():
+            found = where.get(name)
+            if found is not None and found[1] in found[0]:  # a parameter's or buffer's slot, as walked
+                slots, leaf = found
+                originals.append((name, slots, leaf, slots[leaf], True))
+                slots[leaf] = value
+            else:  # a plain attribute, or a name the module lacks
+                d, leaf = _slot(module, name)
+                originals.append((name, d, leaf, _swap(d, leaf, value), False))
         return module(*args, **kwargs)
     finally:
         after = {}
-        for name, d, leaf, old in reversed(originals):
-            after[name] = _swap(d, leaf, old)
+        for name, d, leaf, old, direct in reversed(originals):
+            if direct and leaf in d:
+                after[name] = d[leaf]
+                d[leaf] = old
+            else:  # a module __dict__ (or a slot the call emptied: put back wherever the name lives now)
+                after[name] = _swap(d if not direct else _slot(module, name)[0], leaf, old)
         for k in given:  # as torch: the dict sees what the module held at the end (its own rebinds)
             if k in after:
                 given[k] = after[k]
 
 
 def _named_state(module):
-    """(dotted name, tensor) for every parameter and buffer, tied ones under each of their names
-    (named_modules(remove_duplicate=False), walked over the modules' dicts directly: this runs on
-    every functional_call)."""
+    """(dotted name, tensor, the module's _parameters or _buffers dict, its key) for every parameter
+    and buffer, tied ones under each of their names (named_modules(remove_duplicate=False), walked
+    over the modules' dicts directly: this runs on every functional_call)."""
     out = []
     stack = [("", module)]
     while stack:
         prefix, m = stack.pop()
         d = m.__dict__
         for kind in ("_parameters", "_buffers"):
-            for n, t in d[kind].items():
+            slots = d[kind]
+            for n, t in slots.items():
                 if t is not None:
-                    out.append((prefix + n, t))
-        for n, child in reversed(list(d["_modules"].items())):
-            if child is not None:
-                stack.append((f"{prefix}{n}.", child))
+                    out.append((prefix + n, t, slots, n))
+        children = d["_modules"]
+        if children:
+            for n, child in reversed(list(children.items())):
+                if child is not None:
+                    stack.append((f"{prefix}{n}.", child))
     return out
 
 
-def _state_names(module):
-    return list(dict.fromkeys(n for n, _ in _named_state(module)))
-
-
-def _untie(module, given):
+def _untie(state, given):
     """The given values with tied names filled in: a tensor the module holds under several names
-    gets the value given for any of them (two different values for one tied tensor: ValueError)."""
+    (`state`: _named_state's list) gets the value given for any of them (two different values for
+    one tied tensor: ValueError)."""
+    if len({id(t) for _, t, *_ in state}) == len(state):
+        return given  # nothing tied
     by_tensor = {}
-    for n, t in _named_state(module):
+    for n, t, *_ in state:
         by_tensor.setdefault(id(t), []).append(n)
     out = None
     for names in by_tensor.values():

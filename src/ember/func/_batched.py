@@ -793,7 +793,7 @@ def sequential_mlp(x, mods, linear_t, relu_t):
     xv = x.value if xb else x
     if not isinstance(xv, Tensor) or xv.dim() < 1 + xb or xv.dtype not in _MLP_DTYPES:
         return None
-    shape = xv.shape
+    shape = tuple(xv.shape)  # (a plain tuple: Size's Python __getitem__ was a tenth of this function's time)
     n = shape[0] if xb else batch_size()
     lead = shape[1:-1] if xb else shape[:-1]
     if xb:
@@ -806,7 +806,7 @@ def sequential_mlp(x, mods, linear_t, relu_t):
         w = w.value if type(w) is BatchedTensor else w.unsqueeze(0).expand(n, *w.shape) if isinstance(w, Tensor) else None
         if w is None:
             return None
-        ws_ = w.shape
+        ws_ = tuple(w.shape)
         if len(ws_) != 3 or ws_[0] != n or ws_[2] != width or w.dtype != dt:
             return None
         if b is not None:

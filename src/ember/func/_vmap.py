@@ -70,45 +70,54 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
-        where = f"vmap({name}, in_dims={in_dims}, ...)(<inputs>)"
         if not isinstance(in_dims, (int, tuple)) or isinstance(in_dims, bool):
-            raise ValueError(f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the "
-                             f"structure of inputs, got: {type(in_dims)}.")
+            raise ValueError(f"{_where(name, in_dims)}: expected `in_dims` to be int or a (potentially nested) tuple "
+                             f"matching the structure of inputs, got: {type(in_dims)}.")
         leaves, spec = _flatten(tuple(args))
         dims = dims_for.get(spec)
         if dims is None:
             dims = [in_dims] * len(leaves) if isinstance(in_dims, int) else \
-                _broadcast_dims(tuple(in_dims), spec, "in_dims", where)
+                _broadcast_dims(tuple(in_dims), spec, "in_dims", _where(name, in_dims))
             if len(dims_for) > 16:
                 dims_for.clear()
             dims_for[spec] = dims
-        sizes = []
+        # one pass: check each mapped input, take its size, and wrap it for the batched path
+        size = None
+        nested = False
+        vals = []
         for x, d in zip(leaves, dims):
             if d is None:
+                vals.append(x)
                 continue
             tx = type(x)
-            if tx is not Tensor and tx is not BatchedTensor and not isinstance(x, (Tensor, BatchedTensor)):
-                raise ValueError(f"{where}: Got in_dim={d} for an input but the input is of type {type(x)}. We cannot "
-                                 "vmap over non-Tensor arguments, please use None as the respective in_dim")
+            if tx is BatchedTensor:
+                nested = True
+            elif tx is not Tensor and not isinstance(x, (Tensor, BatchedTensor)):
+                raise ValueError(f"{_where(name, in_dims)}: Got in_dim={d} for an input but the input is of type "
+                                 f"{type(x)}. We cannot vmap over non-Tensor arguments, please use None as the "
+                                 "respective in_dim")
             nd = x.dim()
             if nd == 0 or not -nd <= d < nd:
-                raise ValueError(f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
-                                 f"dimensionality {nd} so expected in_dim to satisfy -{nd} <= in_dim < {nd}.")
-            sizes.append(x.size(d))
-        if not sizes:
-            raise ValueError(f"{where}: at least one input must be a Tensor mapped over a dimension (in_dims all None)")
-        if any(s != sizes[0] for s in sizes):
-            raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
-                             f"{sizes} for the mapped dimension")
-        size = sizes[0]
+                raise ValueError(f"{_where(name, in_dims)}: Got in_dim={d} for some input, but that input is a Tensor "
+                                 f"of dimensionality {nd} so expected in_dim to satisfy -{nd} <= in_dim < {nd}.")
+            n = x.size(d)
+            if size is None:
+                size = n
+            elif n != size:
+                sizes = [x.size(d) for x, d in zip(leaves, dims) if d is not None]
+                raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got "
+                                 f"sizes {sizes} for the mapped dimension")
+            vals.append(BatchedTensor(x if d == 0 or d % nd == 0 else x.movedim(d, 0)) if not nested else None)
+        if size is None:
+            raise ValueError(f"{_where(name, in_dims)}: at least one input must be a Tensor mapped over a dimension "
+                             "(in_dims all None)")
+        nested = nested or any(type(x) is BatchedTensor for x, d in zip(leaves, dims) if d is None)
         get_rng_state, set_rng_state = _rng()
         start = get_rng_state() if randomness != "different" else None
-        if randomness == "error" and not any(isinstance(x, BatchedTensor) for x in leaves):
-            vals = [x if d is None else BatchedTensor(x if d == 0 or d % x.dim() == 0 else x.movedim(d, 0))
-                    for x, d in zip(leaves, dims)]
+        if randomness == "error" and not nested:
             with batched_level(size):
                 out = func(*_unflatten(vals, spec), **kwargs)
-            if randomness == "error" and not _same_state(start, get_rng_state()):
+            if not _same_state(start, get_rng_state()):
                 set_rng_state(start)
                 raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
                                    "the 'same' or 'different' randomness flags on vmap or perform the randomness "
@@ -130,6 +139,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             results.append(out)
         return _stack_outputs(results, out_dims, name)
     return wrapped
+
+
+def _where(name, in_dims):
+    return f"vmap({name}, in_dims={in_dims}, ...)(<inputs>)"
 
 
 def _rng():
