@@ -1153,6 +1153,34 @@ def test_batched_mlp_gradients_without_gates_and_with_frozen_layers(relu, frozen
     assert_same(go(ember, True), go(torch, False))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shared_w", [False, True])
+def test_batched_linear_weight_gradients_past_the_caches_are_exact(dtype, shared_w):
+    """Per-slice weight gradients larger than 16x a core's L2 (vmap(grad)'s per-sample gradients) are
+    written with streaming stores (Note [Streaming products]): the same values as numpy's, for rows
+    of a length that is no multiple of a vector (each row starts at a different alignment), several
+    rows per slice, and a weight shared by every slice (stride 0); and for a small stack, below the
+    threshold, the same values through the ordinary products."""
+    l2 = ember._C._gemm_info(False)["l2"]
+    out, inp, rows = 37, 1029, 3
+    item = out * inp * np.dtype(dtype).itemsize
+    for slices in (2, 16 * l2 // item + 1):
+        g = np.random.default_rng(slices)
+        x = g.standard_normal((slices, rows, inp)).astype(dtype)
+        w = g.standard_normal((out, inp) if shared_w else (slices, out, inp)).astype(dtype)
+        gy = g.standard_normal((slices, rows, out)).astype(dtype)
+        W = ember.tensor(w, requires_grad=True)
+        Wb = W.unsqueeze(0).expand(slices, out, inp) if shared_w else W
+        y = ember._C._batched_linear(ember.tensor(x), Wb, None)
+        if shared_w:
+            gw = ember.autograd.grad(y, Wb, ember.tensor(gy))[0].numpy()
+        else:
+            y.backward(ember.tensor(gy))
+            gw = W.grad.numpy()
+        np.testing.assert_allclose(gw, np.einsum("sro,sri->soi", gy, x), rtol=1e-5 if dtype == "float32" else 1e-12,
+                                   atol=1e-4 if dtype == "float32" else 1e-12)
+
+
 def test_batched_mlp_errors_name_the_shapes():
     x = ember.zeros(3, 4, 2)
     with pytest.raises(RuntimeError, match=r"batched_mlp\(\): layer 1 expected input \(B, N, 5\)"):

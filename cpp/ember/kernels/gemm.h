@@ -26,6 +26,15 @@ void* blas_symbol(const char* name);
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogue<T> ep = {});
 
+// C (M x N, contiguous) = A (M x K) @ B (K x N) for a small K (an outer product: a per-sample weight
+// gradient), written with streaming stores that bypass the caches (Note [Streaming products]);
+// false, with nothing written, when K or B's layout does not suit it (B's rows must be unit-stride).
+// On the calling thread. For ops whose whole output makes stream_pays(bytes) true.
+template <class T>
+bool gemm_stream(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C);
+// Whether an op writing `bytes` of output should stream it: far more than a core's private caches.
+bool stream_pays(int64_t bytes);
+
 // A right operand packed once for many products (an RNN's recurrent weights, one per step): K x N
 // in the packed kernel's B micro-panels, one K block after another.
 template <class T>

@@ -593,6 +593,9 @@ struct BatchedLinearBackward : Node {
     if (needs(0)) r[0] = empty({B, N, in}, W->dtype);
     if (needs(1)) r[1] = empty({B, out, in}, W->dtype);
     if (needs(2)) r[2] = empty({B, out}, W->dtype);
+    // per-slice weight gradients that fill far more than the caches (vmap(grad)'s per-sample
+    // gradients) are written with streaming stores (Note [Streaming products])
+    const bool stream = r[1] && stream_pays(r[1]->numel() * (int64_t)itemsize(W->dtype));
     EMBER_DISPATCH_FLOAT(W->dtype, "batched_linear_backward", T, {
       const T* gp = gy->data<T>();
       if (r[0] && shared)
@@ -602,9 +605,11 @@ struct BatchedLinearBackward : Node {
         if (r[0] && !shared)  // gx[i] = g[i] @ W[i]
           gemm<T>(N, in, out, MatRef{gi, out, 1}, MatRef{W->data<T>() + i * W->strides[0], W->strides[1], W->strides[2]},
                   r[0]->data<T>() + i * N * in);
-        if (r[1])  // gW[i] = g[i]^T @ x[i]
-          gemm<T>(out, in, N, MatRef{gi, 1, out}, MatRef{X->data<T>() + i * X->strides[0], X->strides[1], X->strides[2]},
-                  r[1]->data<T>() + i * out * in);
+        if (r[1]) {  // gW[i] = g[i]^T @ x[i]
+          const MatRef a{gi, 1, out}, b{X->data<T>() + i * X->strides[0], X->strides[1], X->strides[2]};
+          T* c = r[1]->data<T>() + i * out * in;
+          if (!(stream && gemm_stream<T>(out, in, N, a, b, c))) gemm<T>(out, in, N, a, b, c);
+        }
         if (r[2]) {  // gb[i] = the column sums of g[i], while g[i] is in cache
           T* gb = r[2]->data<T>() + i * out;
           std::fill(gb, gb + out, T(0));
