@@ -9,7 +9,11 @@ CrossEntropyLoss, SGD lr 0.05 momentum 0.9; one step trains all 64. Five flavour
 
 Each flavour is built once with the same initial weights and data and runs `--warmup` untimed steps;
 rounds interleave the flavours (50 ms apart, so one library's spinning idle threads do not slow the
-next) and time `--steps` ensemble steps each.
+next) and time `--steps` ensemble steps each, after untimed steps for `--round-warmup-ms` (at least
+one): a training loop runs its steps back to back, and the first steps after a pause in which other
+code ran measure the pause (caches refilled, idle threads woken: on a 2-vCPU VM the first step of
+a 0.5 ms flavour took 1.4 ms and the next three 0.15-0.3 ms more than the rest), not the step.
+`--round-warmup-ms 0` gives the protocol without it.
 
     python benchmarks/ensemble.py              # 5 rounds; results/ensemble.json
     python benchmarks/ensemble.py --quick      # smoke test (CI); not a measurement
@@ -159,6 +163,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=20, help="untimed steps per flavour first (the first steps of a "
                     "process run slower: allocator, caches, the threads' first wake-ups)")
+    ap.add_argument("--round-warmup-ms", type=float, default=10.0, help="untimed steps (at least one) for this "
+                    "long before each flavour's timed steps in a round; 0: none")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "ensemble.json"))
     args = ap.parse_args()
@@ -171,13 +177,19 @@ def main():
     for f in flavors:
         for _ in range(0 if args.quick else args.warmup - 1):
             runs[f].step()
-    res = {"machine": run.machine(), "rounds": rounds, "steps": steps, "warmup": args.warmup, "first_loss": losses,
+    res = {"machine": run.machine(), "rounds": rounds, "steps": steps, "warmup": args.warmup,
+           "round_warmup_ms": args.round_warmup_ms, "first_loss": losses,
            "ms_per_step": {f: [] for f in flavors}}
     for _ in range(rounds):
         for f in flavors:
             # untimed: the previous flavour's idle threads (torch's OpenMP workers, ember's pool) spin
             # for a while after its last op and would take a core from this one
             time.sleep(0 if args.quick else 0.05)
+            t = time.perf_counter()
+            while not args.quick and args.round_warmup_ms > 0:
+                runs[f].step()
+                if time.perf_counter() - t >= args.round_warmup_ms / 1e3:
+                    break
             t = time.perf_counter()
             for _ in range(steps):
                 runs[f].step()

@@ -28,6 +28,10 @@ def _flatten(tree):
     if isinstance(tree, (tuple, list)):
         leaves, specs = [], []
         for x in tree:
+            if type(x) is Tensor:  # (a leaf without the call: most children are tensors)
+                leaves.append(x)
+                specs.append(None)
+                continue
             lv, sp = _flatten(x)
             leaves += lv
             specs.append(sp)
@@ -35,6 +39,10 @@ def _flatten(tree):
     if isinstance(tree, dict):
         leaves, specs = [], []
         for k, x in tree.items():
+            if type(x) is Tensor:
+                leaves.append(x)
+                specs.append((k, None))
+                continue
             lv, sp = _flatten(x)
             leaves += lv
             specs.append((k, sp))
@@ -53,8 +61,8 @@ def _build(sp, it):
         return next(it)
     kind, typ, specs = sp
     if kind == "dict":
-        return typ((k, _build(s, it)) for k, s in specs)
-    items = [_build(s, it) for s in specs]
+        return typ([(k, next(it) if s is None else _build(s, it)) for k, s in specs])
+    items = [next(it) if s is None else _build(s, it) for s in specs]
     return typ(*items) if hasattr(typ, "_fields") else typ(items)
 
 
