@@ -910,8 +910,23 @@ struct CrossEntropyBackward : Node {
     }
     int64_t N = probs->shape[0], C = probs->shape[1];
     Tensor go = contiguous(g[0]->dtype == probs->dtype ? g[0] : cast_nograd(g[0], probs->dtype));
-    Tensor gx = zeros(probs->shape, probs->dtype);
     const int64_t* tg = target->data<int64_t>();
+    if (!is_nll && !weight && smoothing == 0 && reduction != kNone) {
+      // the common case in whole-array loops: g * (p - onehot), with one scale for every row
+      Tensor gx = empty(probs->shape, probs->dtype);
+      EMBER_DISPATCH_FLOAT(probs->dtype, "cross_entropy_backward", T, {
+        const T ga = (T)((double)go->data<T>()[0] / (reduction == kMean ? denom : 1.0));
+        const T* p = probs->data<T>();
+        T* o = gx->data<T>();
+        for (int64_t k = 0; k < N * C; ++k) o[k] = ga * p[k];
+        for (int64_t i = 0; i < N; ++i) {
+          if (tg[i] == ignore_index) std::fill(o + i * C, o + (i + 1) * C, T(0));
+          else o[i * C + tg[i]] -= ga;
+        }
+      });
+      return {gx};
+    }
+    Tensor gx = zeros(probs->shape, probs->dtype);
     EMBER_DISPATCH_FLOAT(probs->dtype, "cross_entropy_backward", T, {
       const T* p = probs->data<T>();
       const T* w = weight ? weight->data<T>() : nullptr;
