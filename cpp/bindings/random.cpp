@@ -36,6 +36,10 @@ void bind_random(py::module_& m) {
         t->data<int64_t>()[4] = (int64_t)g.seed;
         return t;
       })
+      .def("_state_key", [](Generator& g) {  // the state as a tuple (vmap's randomness='error' check compares two)
+        std::lock_guard<std::mutex> l(g.mu);
+        return py::make_tuple(g.s[0], g.s[1], g.s[2], g.s[3], g.seed);
+      })
       .def("set_state", [](std::shared_ptr<Generator> g, const Tensor& st) {
         if (st->dtype != DType::Int64 || st->numel() != 5)
           throw std::runtime_error("Generator.set_state: expected a state from ember's Generator.get_state() (5 int64 values), got " +

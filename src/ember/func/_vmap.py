@@ -113,16 +113,20 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                              "(in_dims all None)")
         nested = nested or any(type(x) is BatchedTensor for x, d in zip(leaves, dims) if d is None)
         get_rng_state, set_rng_state = _rng()
-        start = get_rng_state() if randomness != "different" else None
         if randomness == "error" and not nested:
+            gen = _C.default_generator
+            start, key = get_rng_state(), gen._state_key()
             with batched_level(size):
                 out = func(*_unflatten(vals, spec), **kwargs)
-            if not _same_state(start, get_rng_state()):
+            if gen._state_key() != key:
                 set_rng_state(start)
                 raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
                                    "the 'same' or 'different' randomness flags on vmap or perform the randomness "
                                    "operation out of vmap")
+            if type(out) is BatchedTensor and out_dims == 0:  # (the common case, without the pytree walk)
+                return out.value
             return _unbatch_outputs(out, out_dims, name, size)
+        start = get_rng_state() if randomness != "different" else None
         results = []
         # one unbind per mapped input: one backward node gathers every slice's gradient
         slices = [None if d is None else x.unbind(d) for x, d in zip(leaves, dims)]
