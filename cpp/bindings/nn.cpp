@@ -154,12 +154,14 @@ void bind_nn(py::module_& m) {
     return release_gil_if(long_work, [&] { return EMBER_CAPTURED(upsample, x, mode, sz, sc, align_corners); });
   });
   m.def("_rnn_layer", [](int mode, const Tensor& xp, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
-                         const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes) {
+                         const OptTensor& b_hh, const OptTensor& w_hr, bool reverse, const Ints& batch_sizes,
+                         int64_t slices) {
     auto r = release_gil_if(xp->numel() * h0->shape.back() >= kNoGilWork, [&] {
-      return EMBER_CAPTURED(rnn_layer, mode, xp, h0, opt(c0), w_hh, opt(b_hh), opt(w_hr), reverse, batch_sizes);
+      return EMBER_CAPTURED(rnn_layer, mode, xp, h0, opt(c0), w_hh, opt(b_hh), opt(w_hr), reverse, batch_sizes, slices);
     });
     return py::make_tuple(r[0], r[1], r[2] ? py::cast(r[2]) : py::none());
-  });
+  }, py::arg("mode"), py::arg("xp"), py::arg("h0"), py::arg("c0"), py::arg("w_hh"), py::arg("b_hh"), py::arg("w_hr"),
+     py::arg("reverse"), py::arg("batch_sizes"), py::arg("slices") = 0);
   m.def("_sdpa", [](const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& mask, double scale, bool causal) {
     return release_gil_if(q->numel() * k->shape[k->dim() - 2] >= kNoGilWork,
                           [&] { return EMBER_CAPTURED(scaled_dot_product_attention_fused, q, k, v, opt(mask), scale, causal); });

@@ -91,8 +91,10 @@ Tensor channel_shuffle(const Tensor& x, int64_t groups);
 // batch_sizes non-empty); h0 [N, Hout], c0 [N, H] (LSTM only), w_hh [G*H, Hout], b_hh and w_hr
 // (LSTM projection [Hout, H]) may be null. Returns {output, h_n, c_n (LSTM, else null)}.
 enum RnnMode : int { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
+// slices > 0: every tensor has that many stacked slices in front, each slice a layer of its own (vmap's
+// ensembles: Note [Batched RNN layers] in rnn.cpp).
 std::vector<Tensor> rnn_layer(int mode, const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                               const Tensor& b_hh, const Tensor& w_hr, bool reverse,
-                              const std::vector<int64_t>& batch_sizes);
+                              const std::vector<int64_t>& batch_sizes, int64_t slices = 0);
 
 }  // namespace ember

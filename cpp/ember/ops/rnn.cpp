@@ -85,6 +85,14 @@ UnitSplit split_units(int64_t units, int64_t step_macs) {
   return u;
 }
 
+// The work parallel_items is told each slice of a batched layer has: a slice whose steps split over
+// the threads themselves counts as large (the slices then run one after another), any other as
+// small, so the slices split over the threads (Note [Batched RNN layers]).
+int64_t slice_work(const RnnShape& s) {
+  const int64_t step_macs = s.N * s.G * s.H * s.Hout;
+  return split_units(s.H, step_macs).parts() > 1 ? std::max<int64_t>(s.rows() * step_macs, 1 << 21) : 1 << 16;
+}
+
 template <class F>
 void over_parts(const UnitSplit& u, F&& f) {
   if (u.parts() == 1) f(0);
@@ -403,16 +411,21 @@ std::vector<Tensor> rnn_composite(const RnnShape& s, const Tensor& xp, const Ten
   return {out, h, c};
 }
 
+// Note [Batched RNN layers]: under vmap an ensemble's RNN layers (stacked weights) run as one op with
+// a leading dimension of `slices` on every tensor: each slice's whole recurrence is one task on the
+// pool (a small layer's recurrence is too sequential to split well itself), and one node runs each
+// slice's backward the same way. slices == 0: the plain layer, no leading dimension.
 struct RnnLayerBackward : Node {
   SavedTensor w_hh{this}, w_hr{this};
   SavedTensor xp{this}, h0{this}, c0{this}, b_hh{this};  // (only a create_graph recompute reads them)
   RnnShape shape;
-  Shape xp_shape;
+  Shape xp_shape;  // one slice's
   DType dtype;
-  std::shared_ptr<void> saved;  // RnnSaved<T>
+  int64_t slices = 0;
+  std::vector<std::shared_ptr<void>> saved;  // RnnSaved<T>, one per slice
   bool has_c = false;
   std::vector<Tensor> apply(std::vector<Tensor>& g) override {
-    if (released || !saved)
+    if (released || saved.empty() || !saved[0])
       throw std::runtime_error(
           "Trying to backward through the graph a second time (or directly access saved tensors "
           "after they have already been freed). Specify retain_graph=True if you need to backward "
@@ -420,29 +433,50 @@ struct RnnLayerBackward : Node {
     if (GradMode::is_enabled()) {  // Note [Double backward]
       std::vector<Tensor> ins = {xp.get(*this), h0.get(*this), c0.t ? c0.get(*this) : Tensor(), w_hh.get(*this),
                                  b_hh.t ? b_hh.get(*this) : Tensor(), w_hr.t ? w_hr.get(*this) : Tensor()};
-      return grads_by_recompute(*this, ins, [&] { return rnn_composite(shape, ins[0], ins[1], ins[2], ins[3], ins[4], ins[5]); },
+      return grads_by_recompute(*this, ins, [&] { return composite(ins); },
                                 {g[0], g[1], g.size() > 2 ? g[2] : Tensor()});
     }
     Tensor whh = contiguous(w_hh.get(*this)), whr = w_hr.t ? contiguous(w_hr.get(*this)) : Tensor();
     Tensor go = g[0] ? contiguous(g[0]) : Tensor(), gh = g[1] ? contiguous(g[1]) : Tensor();
     Tensor gc = g.size() > 2 && g[2] ? contiguous(g[2]) : Tensor();
-    const int64_t GH = shape.G * shape.H;
-    Tensor gxp = empty(xp_shape, dtype), gh0 = empty({shape.N, shape.Hout}, dtype);  // (rows x GH, in xp's shape)
-    Tensor gc0 = has_c ? empty({shape.N, shape.H}, dtype) : Tensor();
-    Tensor gwhh = zeros({GH, shape.Hout}, dtype), gbhh = zeros({GH}, dtype);
-    Tensor gwhr = whr ? zeros({shape.Hout, shape.H}, dtype) : Tensor();
+    const int64_t GH = shape.G * shape.H, B = std::max<int64_t>(slices, 1);
+    auto lead = [&](Shape sh) {  // a slice's shape, with the slices' dimension in front when batched
+      if (slices) sh.insert(sh.begin(), slices);
+      return sh;
+    };
+    Tensor gxp = empty(lead(xp_shape), dtype), gh0 = empty(lead({shape.N, shape.Hout}), dtype);
+    Tensor gc0 = has_c ? empty(lead({shape.N, shape.H}), dtype) : Tensor();
+    Tensor gwhh = zeros(lead({GH, shape.Hout}), dtype), gbhh = zeros(lead({GH}), dtype);
+    Tensor gwhr = whr ? zeros(lead({shape.Hout, shape.H}), dtype) : Tensor();
     EMBER_DISPATCH_FLOAT(dtype, "rnn_backward", T, {
-      auto& sv = *static_cast<RnnSaved<T>*>(saved.get());
-      rnn_backward<T>(shape, sv, whh->data<T>(), whr ? whr->data<T>() : nullptr, go ? go->data<T>() : nullptr,
-                      gh ? gh->data<T>() : nullptr, gc ? gc->data<T>() : nullptr, gxp->data<T>(), gh0->data<T>(),
-                      gc0 ? gc0->data<T>() : nullptr, gwhh->data<T>(), gbhh->data<T>(),
-                      gwhr ? gwhr->data<T>() : nullptr);
+      // slice i's part of a tensor holding n elements per slice
+      auto at = [&](const Tensor& t, int64_t i) { return t ? t->data<T>() + i * (t->numel() / B) : nullptr; };
+      parallel_items(B, slice_work(shape), [&](int64_t i) {
+        auto& sv = *static_cast<RnnSaved<T>*>(saved[i].get());
+        rnn_backward<T>(shape, sv, at(whh, i), at(whr, i), at(go, i), at(gh, i), at(gc, i), at(gxp, i), at(gh0, i),
+                        at(gc0, i), at(gwhh, i), at(gbhh, i), at(gwhr, i));
+      });
     });
     return {gxp, gh0, gc0, gwhh, gbhh, gwhr};
   }
+  // {out, h_n, c_n} from differentiable ops: per slice, stacked
+  std::vector<Tensor> composite(const std::vector<Tensor>& ins) const {
+    if (!slices) return rnn_composite(shape, ins[0], ins[1], ins[2], ins[3], ins[4], ins[5]);
+    std::vector<std::vector<Tensor>> outs(3);
+    for (int64_t i = 0; i < slices; ++i) {
+      auto sl = [&](const Tensor& t) { return t ? select(t, 0, i) : Tensor(); };
+      auto r = rnn_composite(shape, sl(ins[0]), sl(ins[1]), sl(ins[2]), sl(ins[3]), sl(ins[4]), sl(ins[5]));
+      for (int k = 0; k < 3; ++k)
+        if (r[k]) outs[k].push_back(r[k]);
+    }
+    std::vector<Tensor> r(3);
+    for (int k = 0; k < 3; ++k)
+      if (!outs[k].empty()) r[k] = stack(outs[k], 0);
+    return r;
+  }
   void release_saved() override {
     Node::release_saved();
-    saved.reset();
+    saved.clear();
   }
   bool differentiable() const override { return true; }
   std::string name() const override {
@@ -450,18 +484,10 @@ struct RnnLayerBackward : Node {
   }
 };
 
-}  // namespace
-
-std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, const Tensor& c0_, const Tensor& w_hh_,
-                              const Tensor& b_hh_, const Tensor& w_hr_, bool reverse,
-                              const std::vector<int64_t>& batch_sizes) {
-  if (any_storage({&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_})) {
-    auto r = rnn_layer(mode, to_compute(xp_), to_compute(h0_), to_compute(c0_), to_compute(w_hh_), to_compute(b_hh_),
-                       to_compute(w_hr_), reverse, batch_sizes);
-    for (auto& t : r)
-      if (t) t = from_compute(t, {&xp_});
-    return r;
-  }
+// The layer over `slices` stacked slices (Note [Batched RNN layers]; 0: unbatched).
+std::vector<Tensor> rnn_layer_impl(int mode, const Tensor& xp_, const Tensor& h0_, const Tensor& c0_, const Tensor& w_hh_,
+                                   const Tensor& b_hh_, const Tensor& w_hr_, bool reverse,
+                                   const std::vector<int64_t>& batch_sizes, int64_t slices) {
   const DType dt = xp_->dtype;
   if (!is_floating(dt))
     throw std::runtime_error(std::string("rnn: expected a floating point input, got ") + dtype_name(dt));
@@ -469,22 +495,32 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
     if (*t && (*t)->dtype != dt)
       throw std::runtime_error(std::string("rnn: expected all tensors of dtype ") + dtype_name(dt) + ", got " +
                                dtype_name((*t)->dtype));
+  // each tensor's slice shape (without the leading slices' dimension)
+  const int k = slices ? 1 : 0;
+  for (const Tensor* t : {&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_})
+    if (*t && slices && ((*t)->dim() < 1 || (*t)->shape[0] != slices))
+      throw std::runtime_error("rnn: expected every tensor to have " + std::to_string(slices) +
+                               " slices in front, got " + shape_str((*t)->shape));
+  auto slice_shape = [&](const Tensor& t) { return Shape(t->shape.begin() + k, t->shape.end()); };
+  const Shape xs = slice_shape(xp_), hs = slice_shape(h0_), ws = slice_shape(w_hh_);
   RnnShape s;
   s.mode = mode;
   s.G = mode == kLstm ? 4 : mode == kGru ? 3 : 1;
-  s.N = h0_->shape[0];
-  s.Hout = h0_->shape[1];
-  s.H = w_hh_->shape[0] / s.G;
+  if (hs.size() != 2 || ws.size() != 2 || xs.empty())
+    throw std::runtime_error("rnn: inconsistent shapes (input projection " + shape_str(xp_->shape) + ", h0 " +
+                             shape_str(h0_->shape) + ", weight_hh " + shape_str(w_hh_->shape) + ")");
+  s.N = hs[0];
+  s.Hout = hs[1];
+  s.H = ws[0] / s.G;
   s.reverse = reverse;
   const int64_t GH = s.G * s.H;
-  if (w_hh_->dim() != 2 || w_hh_->shape[1] != s.Hout ||
-      (w_hr_ && (w_hr_->shape[0] != s.Hout || w_hr_->shape[1] != s.H)) || (!w_hr_ && s.Hout != s.H) ||
-      (c0_ && (c0_->shape[0] != s.N || c0_->shape[1] != s.H)) || (b_hh_ && b_hh_->numel() != GH) ||
-      xp_->shape.back() != GH)
+  auto numel_of = [&](const Tensor& t) { return t ? shape_numel(t->shape) / std::max<int64_t>(slices, 1) : 0; };
+  if (ws[1] != s.Hout || (w_hr_ && (slice_shape(w_hr_) != Shape{s.Hout, s.H})) || (!w_hr_ && s.Hout != s.H) ||
+      (c0_ && slice_shape(c0_) != Shape{s.N, s.H}) || (b_hh_ && numel_of(b_hh_) != GH) || xs.back() != GH)
     throw std::runtime_error("rnn: inconsistent shapes (input projection " + shape_str(xp_->shape) + ", h0 " +
                              shape_str(h0_->shape) + ", weight_hh " + shape_str(w_hh_->shape) + ")");
   if (batch_sizes.empty()) {
-    const int64_t T = xp_->dim() == 3 ? xp_->shape[0] : 0;
+    const int64_t T = xs.size() == 3 ? xs[0] : 0;
     for (int64_t t = 0; t < T; ++t) s.bs.push_back(s.N), s.off.push_back(t * s.N);
   } else {
     int64_t o = 0;
@@ -494,34 +530,43 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
       s.bs.push_back(b), s.off.push_back(o), o += b;
     }
   }
-  if (shape_numel(xp_->shape) != s.rows() * GH)
+  if (shape_numel(xs) != s.rows() * GH)
     throw std::runtime_error("rnn: the input projection " + shape_str(xp_->shape) + " does not match the steps");
   Tensor xp = contiguous(xp_), h0 = contiguous(h0_), c0 = c0_ ? contiguous(c0_) : Tensor();
   Tensor whh = contiguous(w_hh_), bhh = b_hh_ ? contiguous(b_hh_) : Tensor(),
          whr = w_hr_ ? contiguous(w_hr_) : Tensor();
   Shape os = xp_->shape;
   os.back() = s.Hout;
-  Tensor out = empty(os, dt), hn = empty({s.N, s.Hout}, dt), cn = mode == kLstm ? empty({s.N, s.H}, dt) : Tensor();
+  auto lead = [&](Shape sh) {
+    if (slices) sh.insert(sh.begin(), slices);
+    return sh;
+  };
+  const int64_t B = std::max<int64_t>(slices, 1);
+  Tensor out = empty(os, dt), hn = empty(lead({s.N, s.Hout}), dt), cn = mode == kLstm ? empty(lead({s.N, s.H}), dt) : Tensor();
   const bool grad = any_requires_grad({&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_});
-  std::shared_ptr<void> saved;
+  std::vector<std::shared_ptr<void>> saved(B);
   EMBER_DISPATCH_FLOAT(dt, "rnn", T, {
-    auto sv = grad ? std::make_shared<RnnSaved<T>>() : nullptr;
-    rnn_forward<T>(s, xp->data<T>(), h0->data<T>(), c0 ? c0->data<T>() : nullptr, whh->data<T>(),
-                   bhh ? bhh->data<T>() : nullptr, whr ? whr->data<T>() : nullptr, out->data<T>(), hn->data<T>(),
-                   cn ? cn->data<T>() : nullptr, sv.get());
-    saved = sv;
+    auto at = [&](const Tensor& t, int64_t i) { return t ? t->data<T>() + i * (t->numel() / B) : nullptr; };
+    std::vector<std::shared_ptr<RnnSaved<T>>> svs(B);
+    parallel_items(B, slice_work(s), [&](int64_t i) {
+      if (grad) svs[i] = std::make_shared<RnnSaved<T>>();
+      rnn_forward<T>(s, at(xp, i), at(h0, i), at(c0, i), at(whh, i), at(bhh, i), at(whr, i), at(out, i), at(hn, i),
+                     at(cn, i), svs[i].get());
+    });
+    for (int64_t i = 0; i < B; ++i) saved[i] = svs[i];
   });
   if (grad) {
     auto n = make_node<RnnLayerBackward>({&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_});
     n->w_hh.save(w_hh_);
     if (w_hr_) n->w_hr.save(w_hr_);
     n->xp.save(xp_), n->h0.save(h0_);
-    n->xp_shape = xp_->shape;
+    n->xp_shape = xs;
     if (c0_) n->c0.save(c0_);
     if (b_hh_) n->b_hh.save(b_hh_);
     n->shape = s;
     n->dtype = dt;
-    n->saved = saved;
+    n->slices = slices;
+    n->saved = std::move(saved);
     n->has_c = (bool)c0_;
     n->num_outputs = 3;
     set_history(out, n, 0);
@@ -529,6 +574,22 @@ std::vector<Tensor> rnn_layer(int mode, const Tensor& xp_, const Tensor& h0_, co
     if (cn) set_history(cn, n, 2);
   }
   return {out, hn, cn};
+}
+
+}  // namespace
+
+std::vector<Tensor> rnn_layer(int mode, const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                              const Tensor& b_hh, const Tensor& w_hr, bool reverse,
+                              const std::vector<int64_t>& batch_sizes, int64_t slices) {
+  if (slices < 0) throw ValueError("rnn: slices must be 0 (unbatched) or positive, got " + std::to_string(slices));
+  if (any_storage({&xp, &h0, &c0, &w_hh, &b_hh, &w_hr})) {
+    auto r = rnn_layer(mode, to_compute(xp), to_compute(h0), to_compute(c0), to_compute(w_hh), to_compute(b_hh),
+                       to_compute(w_hr), reverse, batch_sizes, slices);
+    for (auto& t : r)
+      if (t) t = from_compute(t, {&xp});
+    return r;
+  }
+  return rnn_layer_impl(mode, xp, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes, slices);
 }
 
 }  // namespace ember

@@ -333,6 +333,20 @@ def _index_select(func, args, kwargs):
     return BatchedTensor(out)
 
 
+@_rule("_rnn_layer")
+def _rnn_layer(func, args, kwargs):
+    """One RNN/LSTM/GRU layer's recurrence (mode, xp, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes):
+    the slices' layers as one op over stacked tensors, each slice's recurrence a task of its own
+    (Note [Batched RNN layers]); an unbatched tensor is expanded to every slice."""
+    if kwargs or len(args) != 9 or any(_is_b(a) for a in (args[0],) + tuple(args[7:])):
+        return NotImplemented
+    mode, xp, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes = args
+    n = _size_of(args, {})
+    vals = [None if t is None else _value_or_expand(t, n) for t in (xp, h0, c0, w_hh, b_hh, w_hr)]
+    out, hn, cn = func(mode, *vals, reverse, batch_sizes, n)
+    return BatchedTensor(out), BatchedTensor(hn), None if cn is None else BatchedTensor(cn)
+
+
 @_rule("_sdpa")
 def _sdpa(func, args, kwargs):
     """Attention's fused op (q, k, v of one leading shape, an optional mask of the scores' shape): the
