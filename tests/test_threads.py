@@ -349,6 +349,46 @@ def test_backward_inside_a_function_backward_in_threads():
 # ------------------------------------------------------------------ thread count
 
 
+def test_pool_kernels_of_an_ensemble_match_one_thread():
+    """The pool kernels an ensemble step runs (the batched MLP and RNN layers under vmap, one slice
+    per task; the optimizer's one parallel region; per-sample gradients written with streaming
+    stores) give the same parameters on two threads as on one; under ThreadSanitizer (the CI's pass
+    runs this file) they run without a report."""
+    import copy
+    import ember.func as F
+
+    def run(threads):
+        old = ember.get_num_threads()
+        ember.set_num_threads(threads)
+        try:
+            ember.manual_seed(0)
+            out = []
+            for make, x in [(lambda: nn.LSTM(4, 16, batch_first=True), ember.randn(3, 6, 4)),
+                            (lambda: nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3)), ember.randn(8, 4))]:
+                ms = [make() for _ in range(8)]
+                p, b = F.stack_module_state(ms)
+                base = copy.deepcopy(ms[0])
+                opt = ember.optim.SGD(list(p.values()), lr=0.01, momentum=0.9)
+                for _ in range(3):
+                    opt.zero_grad()
+                    y = F.vmap(lambda p, b, x: F.functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(p, b, x)
+                    (y[0] if isinstance(y, tuple) else y).square().sum().backward()
+                    opt.step()
+                out += [v.detach().numpy().copy() for v in p.values()]
+            l2 = ember._C._gemm_info(False)["l2"]
+            n = 16 * l2 // (40 * 300 * 4) + 1  # past the streaming threshold
+            W = ember.randn(40, 300, requires_grad=True)
+            y = ember._C._batched_linear(ember.randn(n, 2, 300), W.unsqueeze(0).expand(n, 40, 300), None)
+            out.append(ember.autograd.grad(y.sum(), W)[0].numpy())
+            return out
+        finally:
+            ember.set_num_threads(old)
+    one, two = run(1), run(2)
+    for a, b in zip(one[:-1], two[:-1]):  # each slice's chain on one thread whatever the count: bit for bit
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(one[-1], two[-1], rtol=1e-6)  # (summed over the slices: any order)
+
+
 def test_set_get_num_threads_round_trip():
     old = ember.get_num_threads()
     try:
