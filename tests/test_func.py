@@ -2,6 +2,8 @@
 dicts, strict, tied weights, buffers, gradients into the supplied tensors, the module restored),
 stack_module_state, and the transforms grad, grad_and_value, vjp, jvp, jacrev, jacfwd and hessian
 (argnums, has_aux, pytrees, torch's errors), nested in one another through create_graph."""
+import re
+
 import numpy as np
 import pytest
 
@@ -452,3 +454,70 @@ def test_transforms_leave_no_reference_cycles():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# ---- rearrange (einops' pattern language) ---------------------------------------------------------
+
+_REARRANGE = [("b c h w -> b h w c", {}), ("b c h (w1 w2) -> b (c w1) h w2", {"w1": 2}), ("b ... -> (b ...)", {}),
+              ("... w -> w ...", {}), ("b c h w -> b c h w 1", {}), ("b c h w -> (b c h w)", {}),
+              ("b c h w -> b c () h w", {}), ("(b1 b2) c h w -> b1 b2 c h w", {"b1": 2}),
+              ("b c h (w1 w2) -> w2 b c h w1", {"w2": 3}), ("b ... w -> b w ...", {}), ("b c ... -> b (c ...)", {}),
+              ("b c h w -> (w b) (h c)", {}), ("b c (h1 h2) w -> b c h1 (h2 w)", {"h1": 2, "h2": 2}),
+              ("... -> ...", {}), ("b c h w -> b c h w", {}), ("  b   c h w->b(c h)w ", {})]
+
+
+@pytest.mark.parametrize("pattern,lengths", _REARRANGE)
+def test_rearrange_as_torch(pattern, lengths):
+    """torch.func.rearrange's values and gradients for transposes, merges, splits (sized by keyword),
+    unit dims, ellipses, and the pattern's whitespace."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 6))
+    out = {}
+    for L, F in ((ember, efunc), (torch, tfunc)):
+        t = L.tensor(x, requires_grad=True)
+        y = F.rearrange(t, pattern, **lengths)
+        (y * L.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape)))).sum().backward()
+        out[L.__name__] = (tuple(y.shape), y.detach().numpy(), t.grad.numpy())
+    assert out["ember"][0] == out["torch"][0]
+    np.testing.assert_array_equal(out["ember"][1], out["torch"][1])
+    np.testing.assert_array_equal(out["ember"][2], out["torch"][2])
+
+
+def test_rearrange_of_a_list_stacks_it_first():
+    ys = [np.zeros((3, 4)), np.ones((3, 4)), np.full((3, 4), 2.0)]
+    got = efunc.rearrange([ember.tensor(y) for y in ys], "n a b -> a (n b)").numpy()
+    np.testing.assert_array_equal(got, tfunc.rearrange([torch.tensor(y) for y in ys], "n a b -> a (n b)").numpy())
+
+
+@pytest.mark.parametrize("pattern,lengths,err,msg", [
+    ("b c h w", {}, ValueError, "Pattern must contain a single '->' separator"),
+    ("b c h w -> b c", {}, ValueError, r"Identifiers only on one side of rearrange expression \(should be on both\)"),
+    ("b b h w -> b h w", {}, ValueError, "Indexing expression contains duplicate dimension 'b'"),
+    ("b c h w -> b (c c) h w", {}, ValueError, "Indexing expression contains duplicate dimension 'c'"),
+    ("b c h w -> b c h w", {"q": 1}, ValueError, r"Identifiers not found in rearrange expression: \{'q'\}"),
+    ("b c h -> b c h", {}, ValueError, r"Number of dimensions in pattern \(3\) must be equal to the number of "
+                                       r"dimensions in the tensor \(4\)"),
+    ("b c (h q) w -> b c h q w", {}, "bind", "cannot infer the sizes of two dimensions at once"),
+    ("b c h w -> b c h w", {"h": 5}, "bind", r"Dimension sizes to do not match \(4 != 5\)"),
+    ("b c (h q) w -> b c h q w", {"h": 3}, "bind", r"inferred dimension does not evenly fit into larger dimension: "
+                                                    r"4 vs \(3, '\?'\)"),
+])
+def test_rearrange_errors_as_torch(pattern, lengths, err, msg):
+    """torch's exception types and messages (a size that cannot be bound: DimensionBindError; torch's
+    names the axes by its internal dims, ember by the pattern's)."""
+    x = np.zeros((2, 3, 4, 6))
+    for L, F in ((ember, efunc), (torch, tfunc)):
+        with pytest.raises(Exception) as info:
+            F.rearrange(L.tensor(x), pattern, **lengths)
+        if err == "bind":
+            assert type(info.value).__name__ == "DimensionBindError"
+        else:
+            assert type(info.value) is err
+        assert re.search(msg, str(info.value)), (L.__name__, str(info.value))
+
+
+def test_rearrange_unit_axis_over_a_larger_dim_raises():
+    """A "1" on the left over a dim that is not 1 is an error (einops'); torch 2.13's native version
+    silently sums that dim (b 1 -> b of [[0..5], [6..11]] gives [15, 51]), which ember does not copy."""
+    with pytest.raises(Exception, match=r"Dimension sizes to do not match \(6 != 1\)"):
+        efunc.rearrange(ember.arange(12.0).reshape(2, 6), "b 1 -> b")
+    np.testing.assert_array_equal(efunc.rearrange(ember.arange(2.0).reshape(2, 1), "b 1 -> b").numpy(), [0.0, 1.0])

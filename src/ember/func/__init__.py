@@ -1,17 +1,18 @@
 """ember.func (torch.func): calling a module with parameters and buffers given from outside
 (functional_call), and stacking the state of several models of one class (stack_module_state),
-with torch's semantics and errors, and the first-order transforms (grad, grad_and_value, vjp,
-jacrev, jacfwd: _transforms.py) and vmap (_vmap.py: a loop over the mapped dimension, not batched
-kernels yet). Not here yet: jvp, and transforms nested in one another (higher-order gradients:
-hessian, grad of grad)."""
+with torch's semantics and errors; the autograd transforms (grad, grad_and_value, vjp, jvp, jacrev,
+jacfwd, hessian, nested in one another: _transforms.py), vmap (_vmap.py, batching rules in
+_batched.py) and einops' rearrange (_rearrange.py)."""
 from collections.abc import Sequence
 
 from .. import _C
 from ._transforms import _detach_tree, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from ._rearrange import rearrange
 from ._vmap import vmap
 
 __all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd",
-           "hessian", "vmap", "linearize", "functionalize", "replace_all_batch_norm_modules_", "debug_unwrap"]
+           "hessian", "vmap", "linearize", "functionalize", "replace_all_batch_norm_modules_", "debug_unwrap",
+           "rearrange"]
 
 
 def linearize(func, *primals):
