@@ -290,47 +290,22 @@ EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, 
 // (AVX-512 64 bytes, AVX2 32, SSE 16); GCC's 64-byte generic vectors lowered to AVX2 kept the
 // accumulators in memory (7 GFLOP/s on Zen 3 against OpenBLAS's 110). GCC picks the version
 // for the running CPU once, at load time, as for target_clones.
-#if EMBER_HAS_CLONES
-#define EMBER_MID_VERSION(T, name, tgt, vb)                                                            \
-  __attribute__((target(tgt))) void name(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, \
-                                            Epilogue<T> ep) {                                              \
+#define EMBER_MID(attr, vb, T, name)                                                                      \
+  attr void name(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) { \
     mid_impl<T, vb>(M, N, K, A, B, C, ldc, ep);                                                            \
   }
-#define EMBER_MID(T, name)                           \
-  EMBER_MID_VERSION(T, name, "arch=x86-64-v4", 64) \
-  EMBER_MID_VERSION(T, name, "arch=x86-64-v3", 32) \
-  EMBER_MID_VERSION(T, name, "default", 16)
-#else
-#define EMBER_MID(T, name)                                                                                  \
-  void name(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {      \
-    mid_impl<T, 16>(M, N, K, A, B, C, ldc, ep);                                                            \
-  }
-#endif
-EMBER_MID(float, mid_f32)
-EMBER_MID(double, mid_f64)
+EMBER_PER_WIDTH(EMBER_MID, float, mid_f32)
+EMBER_PER_WIDTH(EMBER_MID, double, mid_f64)
 #undef EMBER_MID
-#undef EMBER_MID_VERSION
 
 // dst (cols x rows, row-major) = src^T, src rows x cols with row stride lds (the blas_t path's copy).
-#if EMBER_HAS_CLONES
-#define EMBER_TRANSPOSE_VERSION(T, tgt, vb)                                                                   \
-  __attribute__((target(tgt))) void transpose_into(const T* src, int64_t lds, T* dst, int64_t rows, int64_t cols) { \
-    transpose_tiles<T, vb>(src, lds, dst, rows, rows, cols);                                                  \
+#define EMBER_TRANSPOSE(attr, vb, T)                                                             \
+  attr void transpose_into(const T* src, int64_t lds, T* dst, int64_t rows, int64_t cols) { \
+    transpose_tiles<T, vb>(src, lds, dst, rows, rows, cols);                                \
   }
-#define EMBER_TRANSPOSE(T)                             \
-  EMBER_TRANSPOSE_VERSION(T, "arch=x86-64-v4", 64) \
-  EMBER_TRANSPOSE_VERSION(T, "arch=x86-64-v3", 32) \
-  EMBER_TRANSPOSE_VERSION(T, "default", 16)
-#else
-#define EMBER_TRANSPOSE(T)                                                                \
-  void transpose_into(const T* src, int64_t lds, T* dst, int64_t rows, int64_t cols) { \
-    transpose_tiles<T, 16>(src, lds, dst, rows, rows, cols);                           \
-  }
-#endif
-EMBER_TRANSPOSE(float)
-EMBER_TRANSPOSE(double)
+EMBER_PER_WIDTH(EMBER_TRANSPOSE, float)
+EMBER_PER_WIDTH(EMBER_TRANSPOSE, double)
 #undef EMBER_TRANSPOSE
-#undef EMBER_TRANSPOSE_VERSION
 
 // ---- The packed kernel (BLIS's five loops) for products too large for A to stay in L2 ----
 // C is computed in MR x NR tiles held in registers: NR is two vectors wide, and MR rows make
@@ -419,23 +394,11 @@ EMBER_INLINE void stream_kernel(int64_t M, int64_t N, int64_t K, MatRef A, MatRe
 #endif
 }
 
-#if EMBER_HAS_CLONES
-#define EMBER_STREAM_VERSION(T, sfx, tgt, vb)                                                                      \
-  __attribute__((target(tgt))) void stream_##sfx(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) { \
-    stream_kernel<T, vb>(M, N, K, A, B, C);                                                                       \
-  }
-#define EMBER_STREAM(T, sfx)                           \
-  EMBER_STREAM_VERSION(T, sfx, "arch=x86-64-v4", 64) \
-  EMBER_STREAM_VERSION(T, sfx, "arch=x86-64-v3", 32) \
-  EMBER_STREAM_VERSION(T, sfx, "default", 16)
-#else
-#define EMBER_STREAM(T, sfx) \
-  void stream_##sfx(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) { stream_kernel<T, 16>(M, N, K, A, B, C); }
-#endif
-EMBER_STREAM(float, f32)
-EMBER_STREAM(double, f64)
+#define EMBER_STREAM(attr, vb, T, sfx)                                                                            \
+  attr void stream_##sfx(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C) { stream_kernel<T, vb>(M, N, K, A, B, C); }
+EMBER_PER_WIDTH(EMBER_STREAM, float, f32)
+EMBER_PER_WIDTH(EMBER_STREAM, double, f64)
 #undef EMBER_STREAM
-#undef EMBER_STREAM_VERSION
 
 struct Blocking {
   int64_t kc, mc, nc;
@@ -610,52 +573,25 @@ EMBER_INLINE void macro_direct_kernel(int64_t rows, int64_t cols, int64_t kc, co
 
 // The per-target pieces: vector code must sit in a function compiled for its target (a lambda
 // inside one is compiled for the default target), so the driver below calls these.
-#if EMBER_HAS_CLONES
-#define EMBER_PACKED_VERSION(T, sfx, tgt, vb)                                                                 \
-  __attribute__((target(tgt))) int packed_width_##sfx() { return vb; }                                        \
-  __attribute__((target(tgt))) void pack_a_##sfx(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, \
-                                                 T* dst) {                                                     \
-    pack_a<T, vb>(a, rs, cs, rows, cols, dst);                                                                 \
-  }                                                                                                            \
-  __attribute__((target(tgt))) void pack_b_##sfx(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, \
-                                                 T* dst) {                                                     \
-    pack_b<T, vb>(b, rs, cs, rows, cols, dst);                                                                 \
-  }                                                                                                            \
-  __attribute__((target(tgt))) void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, \
-                                                T* c, int64_t ldc, bool first, bool last, const T* bias, bool relu) { \
-    macro_kernel<T, vb>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                              \
-  } \
-  __attribute__((target(tgt))) void macro_direct_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* a,          \
-                                                       int64_t lda, const T* pb, T* c, int64_t ldc, bool first,       \
-                                                       bool last, const T* bias, bool relu, T* tail) {                \
+#define EMBER_PACKED(attr, vb, T, sfx)                                                                         \
+  attr int packed_width_##sfx() { return vb; }                                                                    \
+  attr void pack_a_##sfx(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                \
+    pack_a<T, vb>(a, rs, cs, rows, cols, dst);                                                                     \
+  }                                                                                                                \
+  attr void pack_b_##sfx(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                \
+    pack_b<T, vb>(b, rs, cs, rows, cols, dst);                                                                     \
+  }                                                                                                                \
+  attr void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc,      \
+                        bool first, bool last, const T* bias, bool relu) {                                        \
+    macro_kernel<T, vb>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                                  \
+  }                                                                                                                \
+  attr void macro_direct_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t lda, const T* pb, T* c, \
+                               int64_t ldc, bool first, bool last, const T* bias, bool relu, T* tail) {            \
     macro_direct_kernel<T, vb>(rows, cols, kc, a, lda, pb, c, ldc, first, last, bias, relu, tail);                  \
   }
-#define EMBER_PACKED(T, sfx)                           \
-  EMBER_PACKED_VERSION(T, sfx, "arch=x86-64-v4", 64) \
-  EMBER_PACKED_VERSION(T, sfx, "arch=x86-64-v3", 32) \
-  EMBER_PACKED_VERSION(T, sfx, "default", 16)
-#else
-#define EMBER_PACKED(T, sfx)                                                                                       \
-  int packed_width_##sfx() { return 16; }                                                                          \
-  void pack_a_##sfx(const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                      \
-    pack_a<T, 16>(a, rs, cs, rows, cols, dst);                                                                     \
-  }                                                                                                                \
-  void pack_b_##sfx(const T* b, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T* dst) {                      \
-    pack_b<T, 16>(b, rs, cs, rows, cols, dst);                                                                     \
-  }                                                                                                                \
-  void macro_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc, bool first, \
-                   bool last, const T* bias, bool relu) {                                                          \
-    macro_kernel<T, 16>(rows, cols, kc, pa, pb, c, ldc, first, last, bias, relu);                                  \
-  } \
-  void macro_direct_##sfx(int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t lda, const T* pb, T* c,       \
-                          int64_t ldc, bool first, bool last, const T* bias, bool relu, T* tail) {                  \
-    macro_direct_kernel<T, 16>(rows, cols, kc, a, lda, pb, c, ldc, first, last, bias, relu, tail);                  \
-  }
-#endif
-EMBER_PACKED(float, f32)
-EMBER_PACKED(double, f64)
+EMBER_PER_WIDTH(EMBER_PACKED, float, f32)
+EMBER_PER_WIDTH(EMBER_PACKED, double, f64)
 #undef EMBER_PACKED
-#undef EMBER_PACKED_VERSION
 
 template <class T>
 struct PackedTarget {

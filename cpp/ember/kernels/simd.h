@@ -13,3 +13,15 @@
 #define EMBER_CLONES
 #endif
 #define EMBER_INLINE __attribute__((always_inline)) inline
+
+// Code versioned by hand by its vector width (Note [GEMM vector width] in gemm.cpp):
+// EMBER_PER_WIDTH(DEF, args...) expands DEF(attribute, vector bytes, args...) once per target, the
+// attribute compiling that definition for it; without clones, once for 16-byte vectors.
+#if EMBER_HAS_CLONES
+#define EMBER_PER_WIDTH(DEF, ...)                                  \
+  DEF(__attribute__((target("arch=x86-64-v4"))), 64, __VA_ARGS__) \
+  DEF(__attribute__((target("arch=x86-64-v3"))), 32, __VA_ARGS__) \
+  DEF(__attribute__((target("default"))), 16, __VA_ARGS__)
+#else
+#define EMBER_PER_WIDTH(DEF, ...) DEF(, 16, __VA_ARGS__)
+#endif

@@ -411,6 +411,17 @@ std::vector<Tensor> rnn_composite(const RnnShape& s, const Tensor& xp, const Ten
   return {out, h, c};
 }
 
+// A slice's shape with the slices' dimension in front (none when unbatched: slices == 0).
+Shape with_slices(Shape sh, int64_t slices) {
+  if (slices) sh.insert(sh.begin(), slices);
+  return sh;
+}
+// Slice i's part of a contiguous tensor of B slices (null for a null tensor).
+template <class T>
+T* slice_of(const Tensor& t, int64_t i, int64_t B) {
+  return t ? t->data<T>() + i * (t->numel() / B) : nullptr;
+}
+
 // Note [Batched RNN layers]: under vmap an ensemble's RNN layers (stacked weights) run as one op with
 // a leading dimension of `slices` on every tensor: each slice's whole recurrence is one task on the
 // pool (a small layer's recurrence is too sequential to split well itself), and one node runs each
@@ -440,17 +451,13 @@ struct RnnLayerBackward : Node {
     Tensor go = g[0] ? contiguous(g[0]) : Tensor(), gh = g[1] ? contiguous(g[1]) : Tensor();
     Tensor gc = g.size() > 2 && g[2] ? contiguous(g[2]) : Tensor();
     const int64_t GH = shape.G * shape.H, B = std::max<int64_t>(slices, 1);
-    auto lead = [&](Shape sh) {  // a slice's shape, with the slices' dimension in front when batched
-      if (slices) sh.insert(sh.begin(), slices);
-      return sh;
-    };
+    auto lead = [&](const Shape& sh) { return with_slices(sh, slices); };
     Tensor gxp = empty(lead(xp_shape), dtype), gh0 = empty(lead({shape.N, shape.Hout}), dtype);
     Tensor gc0 = has_c ? empty(lead({shape.N, shape.H}), dtype) : Tensor();
     Tensor gwhh = zeros(lead({GH, shape.Hout}), dtype), gbhh = zeros(lead({GH}), dtype);
     Tensor gwhr = whr ? zeros(lead({shape.Hout, shape.H}), dtype) : Tensor();
     EMBER_DISPATCH_FLOAT(dtype, "rnn_backward", T, {
-      // slice i's part of a tensor holding n elements per slice
-      auto at = [&](const Tensor& t, int64_t i) { return t ? t->data<T>() + i * (t->numel() / B) : nullptr; };
+      auto at = [&](const Tensor& t, int64_t i) { return slice_of<T>(t, i, B); };
       parallel_items(B, slice_work(shape), [&](int64_t i) {
         auto& sv = *static_cast<RnnSaved<T>*>(saved[i].get());
         rnn_backward<T>(shape, sv, at(whh, i), at(whr, i), at(go, i), at(gh, i), at(gc, i), at(gxp, i), at(gh0, i),
@@ -537,16 +544,13 @@ std::vector<Tensor> rnn_layer_impl(int mode, const Tensor& xp_, const Tensor& h0
          whr = w_hr_ ? contiguous(w_hr_) : Tensor();
   Shape os = xp_->shape;
   os.back() = s.Hout;
-  auto lead = [&](Shape sh) {
-    if (slices) sh.insert(sh.begin(), slices);
-    return sh;
-  };
+  auto lead = [&](const Shape& sh) { return with_slices(sh, slices); };
   const int64_t B = std::max<int64_t>(slices, 1);
   Tensor out = empty(os, dt), hn = empty(lead({s.N, s.Hout}), dt), cn = mode == kLstm ? empty(lead({s.N, s.H}), dt) : Tensor();
   const bool grad = any_requires_grad({&xp_, &h0_, &c0_, &w_hh_, &b_hh_, &w_hr_});
   std::vector<std::shared_ptr<void>> saved(B);
   EMBER_DISPATCH_FLOAT(dt, "rnn", T, {
-    auto at = [&](const Tensor& t, int64_t i) { return t ? t->data<T>() + i * (t->numel() / B) : nullptr; };
+    auto at = [&](const Tensor& t, int64_t i) { return slice_of<T>(t, i, B); };
     std::vector<std::shared_ptr<RnnSaved<T>>> svs(B);
     parallel_items(B, slice_work(s), [&](int64_t i) {
       if (grad) svs[i] = std::make_shared<RnnSaved<T>>();
