@@ -1033,3 +1033,30 @@ def test_softmax_and_cross_entropy_of_narrow_rows_match_torch(C, rows):
     le.backward()
     lt.backward()
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("features", [1, 3, 4, 8, 9, 16, 31, 64, 65, 72, 130])
+def test_linear_relu_backward_gate_and_bias_sums_match_torch(dtype, features):
+    """The fused Linear+ReLU backward gates dL/dy by y > 0 and sums the bias gradient in one pass
+    whose layout depends on the width (a scalar tail, 1 to 8 blocks of sums in registers, or block
+    by block for wider rows): every branch against torch, with a NaN in the output (it passes the
+    gate, as torch) and rows not a multiple of the row step."""
+    g = np.random.default_rng(features)
+    x = g.standard_normal((37, 5)).astype(dtype)
+    w = g.standard_normal((features, 5)).astype(dtype)
+    b = g.standard_normal(features).astype(dtype)
+    x[3, :] = np.nan if features > 2 else x[3, :]  # a row of NaN outputs
+    gy = g.standard_normal((37, features)).astype(dtype)
+    grads = []
+    for lib in (ember, torch):
+        ins = [lib.tensor(v.copy(), requires_grad=True) for v in (x, w, b)]
+        if lib is ember:
+            y = ember._C._linear_relu(*ins)
+        else:
+            y = torch.relu(ins[0] @ ins[1].t() + ins[2])
+        y.backward(lib.tensor(gy))
+        grads.append([t.grad.detach().numpy() for t in ins])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for e, t in zip(*grads):
+        np.testing.assert_allclose(e, t, rtol=tol, atol=tol)

@@ -128,32 +128,29 @@ template <class T>
 std::vector<T> pack(const MatRef& m, int64_t rows, int64_t cols);
 
 // Register-blocked kernel for mid-size products, where OpenBLAS's per-call setup still costs more
-// than the arithmetic (an MLP's 32x64x64 layers): MR rows of C by one 64-byte panel row of
-// columns stay in registers while k runs. B is read as a K x ldb row-major panel, A through its
-// strides. VB is the target's vector width in bytes (Note [GEMM vector width]): a panel row is
-// 64 / VB vectors.
-template <class T, int VB>
-struct Vec {
-  typedef T type __attribute__((vector_size(VB)));
-  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> lane;
-  typedef lane index __attribute__((vector_size(VB)));
-  // Unaligned loads and stores as single vector moves: memcpy into a vector array went through
-  // the stack in halves, and the wide reload missed store forwarding.
-  typedef T unaligned __attribute__((vector_size(VB), aligned(1), may_alias));
-  static EMBER_INLINE type load(const T* p) { return *reinterpret_cast<const unaligned*>(p); }
-  static EMBER_INLINE void store(T* p, type v) { *reinterpret_cast<unaligned*>(p) = v; }
-};
+// than the arithmetic (an MLP's 32x64x64 layers): MR rows of C by one panel row of columns stay in
+// registers while k runs. B is read as a K x ldb row-major panel, A through its strides. VB is the
+// target's vector width in bytes (Note [GEMM vector width]); a panel row is kPanelBytes<VB>, two
+// vectors of AVX-512, two of AVX2, four of SSE (Vec, in simd.h).
 constexpr int kMR = 6;
-// Rows per register block: MR x (64 / VB) accumulators plus the B row must fit in 16 registers
+// The panel: with AVX-512's single-vector 64-byte panel the block had only 6 accumulators, fewer
+// than its two FMA ports need to cover their 4-cycle latency (32x64x64 ran at half of OpenBLAS's
+// speed); two vectors give 12, in 32 registers.
+template <int VB>
+constexpr int kPanelBytes = VB == 64 ? 128 : 64;
+// Rows per register block: MR x (panel / VB) accumulators plus the B row must fit in 16 registers
 // when the vectors are SSE's 16 bytes.
 template <int VB>
-constexpr int kBlockRows = VB == 16 ? 3 : kMR;
+constexpr int kBlockRows = VB == 16 ? 3 : VB == 64 ? 8 : kMR;
+// The widest panel of any target, in elements: the unit in which threads split C's columns.
+template <class T>
+constexpr int64_t kPanelMax = 128 / sizeof(T);
 
 template <class T, int R, int VB>
 EMBER_INLINE void block_kernel(int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
                                int64_t ldc, int64_t width, const Epilogue<T>& ep) {
   using V = typename Vec<T, VB>::type;
-  constexpr int L = 64 / sizeof(T), NV = 64 / VB, LT = VB / sizeof(T);
+  constexpr int L = kPanelBytes<VB> / sizeof(T), NV = kPanelBytes<VB> / VB, LT = VB / sizeof(T);
   V acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V{};
@@ -192,6 +189,8 @@ EMBER_INLINE void panel_rows(int64_t M, int64_t K, const T* a, int64_t ars, int6
   const T* ai = a + i * ars;
   T* ci = c + i * ldc;
   switch (M - i) {
+    case 7: if constexpr (MR > 7) block_kernel<T, 7, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
+    case 6: if constexpr (MR > 6) block_kernel<T, 6, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
     case 5: block_kernel<T, 5, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
     case 4: block_kernel<T, 4, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
     case 3: block_kernel<T, 3, VB>(K, ai, ars, acs, p, ldp, ci, ldc, w, ep); break;
@@ -257,7 +256,7 @@ EMBER_INLINE void transpose_tiles(const T* src, int64_t lds, T* dst, int64_t ld,
 
 template <class T, int VB>
 EMBER_INLINE void mid_impl(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, int64_t ldc, Epilogue<T> ep) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = kPanelBytes<VB> / sizeof(T);
   const T* a = static_cast<const T*>(A.p);
   const T* b = static_cast<const T*>(B.p);
   // B is read one K x L panel at a time, in place when its rows are unit-stride and the panel is
@@ -824,7 +823,7 @@ void gemm_mid(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, T* C, Epilogu
     if constexpr (std::is_same_v<T, float>) mid_f32(m, n, K, a, b, c, N, {bias, ep.relu});
     else mid_f64(m, n, K, a, b, c, N, {bias, ep.relu});
   };
-  constexpr int64_t L = 64 / sizeof(T);
+  constexpr int64_t L = kPanelMax<T>;
   const bool by_cols = N >= 2 * L;
   const int64_t unit = by_cols ? L : kMR, len = by_cols ? N : M, units = (len + unit - 1) / unit;
   const T* a = static_cast<const T*>(A.p);

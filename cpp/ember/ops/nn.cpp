@@ -45,27 +45,80 @@ int64_t leading_rows(const Tensor& t) {
 }
 
 // One pass over dL/dy (N x F, contiguous): the ReLU gate (g where y > 0 or y is NaN) when y is given, and
-// the bias gradient's column sums (in double) when acc is.
+// the bias gradient's column sums (in double) when acc is. The sums of up to 8 blocks of columns (a
+// block: as many columns as a vector holds doubles) stay in registers while the rows pass in order;
+// wider rows go block by block down the rows; the columns past the last whole block run scalar.
+// (acc[] updated every row waited on its own store each time: 0.85 us of a 9 us W2-ens model step.)
 template <class T>
-EMBER_INLINE void relu_gate_colsum(int64_t N, int64_t F, const T* g, const T* y, T* gc, double* acc) {
-  for (int64_t i = 0; i < N; ++i) {
-    const T* gr = g + i * F;
+EMBER_INLINE T relu_gated(const T* g, const T* y, int64_t k) {
+  return y && y[k] <= 0 ? T(0) : g[k];  // NaN passes, as torch
+}
+template <class T, int VB>
+struct GateColsum {
+  static constexpr int U = VB / 8;  // columns per block
+  using TV = Vec<T, U * (int)sizeof(T)>;
+  using DV = Vec<double, VB>;
+  const T *g, *y;
+  T* gc;
+  // U elements from k: gated, stored when gating, as doubles
+  EMBER_INLINE typename DV::type at(int64_t k) const {
+    typename TV::type v = TV::load(g + k);
     if (y) {
-      const T* yr = y + i * F;
-      T* cr = gc + i * F;
-      for (int64_t j = 0; j < F; ++j) cr[j] = yr[j] <= 0 ? T(0) : gr[j];  // NaN passes, as torch
-      gr = cr;
+      v = TV::load(y + k) <= 0 ? typename TV::type{} : v;
+      TV::store(gc + k, v);
     }
-    if (acc)
-      for (int64_t j = 0; j < F; ++j) acc[j] += (double)gr[j];
+    return __builtin_convertvector(v, typename DV::type);
   }
+  template <int NB>  // columns [0, NB * U), row after row
+  EMBER_INLINE void rows(int64_t N, int64_t F, double* acc) const {
+    typename DV::type s[NB] = {};
+    for (int64_t i = 0; i < N; ++i)
+      for (int b = 0; b < NB; ++b) s[b] += at(i * F + b * U);
+    for (int b = 0; b < NB; ++b) DV::store(acc + b * U, DV::load(acc + b * U) + s[b]);
+  }
+};
+template <class T, int VB>
+EMBER_INLINE void relu_gate_colsum(int64_t N, int64_t F, const T* g, const T* y, T* gc, double* acc) {
+  using K = GateColsum<T, VB>;
+  constexpr int U = K::U;
+  const K k{g, y, gc};
+  int64_t j = 0;
+  if (acc) {
+    switch (F / U) {
+      case 0: break;
+      case 1: k.template rows<1>(N, F, acc); break;
+      case 2: k.template rows<2>(N, F, acc); break;
+      case 3: k.template rows<3>(N, F, acc); break;
+      case 4: k.template rows<4>(N, F, acc); break;
+      case 5: k.template rows<5>(N, F, acc); break;
+      case 6: k.template rows<6>(N, F, acc); break;
+      case 7: k.template rows<7>(N, F, acc); break;
+      case 8: k.template rows<8>(N, F, acc); break;
+      default:
+        for (; j + U <= F; j += U) {
+          typename K::DV::type s0{}, s1{};
+          int64_t i = 0;
+          for (; i + 2 <= N; i += 2) s0 += k.at(i * F + j), s1 += k.at((i + 1) * F + j);
+          if (i < N) s0 += k.at(i * F + j);
+          K::DV::store(acc + j, K::DV::load(acc + j) + (s0 + s1));
+        }
+    }
+    if (F / U <= 8) j = F / U * U;
+  }
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t c = j; c < F; ++c) {
+      const T v = relu_gated(g, y, i * F + c);
+      if (y) gc[i * F + c] = v;
+      if (acc) acc[c] += (double)v;
+    }
 }
-EMBER_CLONES void relu_gate_colsum_any(int64_t N, int64_t F, const float* g, const float* y, float* gc, double* acc) {
-  relu_gate_colsum<float>(N, F, g, y, gc, acc);
-}
-EMBER_CLONES void relu_gate_colsum_any(int64_t N, int64_t F, const double* g, const double* y, double* gc, double* acc) {
-  relu_gate_colsum<double>(N, F, g, y, gc, acc);
-}
+#define EMBER_GATE_COLSUM(attr, vb, T)                                                                \
+  attr void relu_gate_colsum_any(int64_t N, int64_t F, const T* g, const T* y, T* gc, double* acc) { \
+    relu_gate_colsum<T, vb>(N, F, g, y, gc, acc);                                                     \
+  }
+EMBER_PER_WIDTH(EMBER_GATE_COLSUM, float)
+EMBER_PER_WIDTH(EMBER_GATE_COLSUM, double)
+#undef EMBER_GATE_COLSUM
 
 // Gradients of y = [relu](x2 @ W^T + b) given dL/dy: {gx (x_shape), gW, gb}, each only when asked.
 // Straight to the GEMM kernel with transposes expressed as strides: no view objects, no
