@@ -1005,7 +1005,7 @@ def test_modules_take_the_default_dtype_as_torch(name, args):
     assert got["ember"] == got["torch"]
 
 
-@pytest.mark.parametrize("C", [1, 2, 3, 16, 31, 32, 33])
+@pytest.mark.parametrize("C", [1, 2, 3, 4, 5, 16, 31, 32, 33])
 @pytest.mark.parametrize("rows", [0, 1, 63, 65, 200])
 def test_softmax_and_cross_entropy_of_narrow_rows_match_torch(C, rows):
     """float32 rows of few classes run across the rows, in blocks of 64 (kernels/vmath.cpp) and

@@ -87,20 +87,48 @@ EMBER_CLONES float softmax_lse_row(const float* x, float* p, int64_t len, float*
 // one after the other here, pairwise there).
 constexpr int64_t kNarrowRow = 32, kNarrowBlock = 64;
 // Rows r0.. (nb of them) into t column-major (column c at t + c * kNarrowBlock), each row's max into m
-// (NaN skipped, as lane_max), and s zeroed for the sums.
+// (NaN skipped, as lane_max), and s zeroed for the sums. LEN > 0: the row length known at compile
+// time (2, 3 or 4 classes), so that the compiler turns the transposes into vector permutes.
+template <int LEN>
 EMBER_INLINE void narrow_block(const float* xb, int64_t nb, int64_t len, float* t, float* m, float* s) {
-  for (int64_t r = 0; r < nb; ++r)
-    for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
+  if constexpr (LEN > 0) {
+    len = LEN;
+    if (nb == kNarrowBlock) {
+      for (int64_t r = 0; r < kNarrowBlock; ++r)
+        for (int c = 0; c < LEN; ++c) t[c * kNarrowBlock + r] = xb[r * LEN + c];
+    } else {
+      for (int64_t r = 0; r < nb; ++r)
+        for (int c = 0; c < LEN; ++c) t[c * kNarrowBlock + r] = xb[r * LEN + c];
+    }
+  } else {
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t c = 0; c < len; ++c) t[c * kNarrowBlock + r] = xb[r * len + c];
+  }
   for (int64_t r = 0; r < kNarrowBlock; ++r) m[r] = -INFINITY, s[r] = 0.0f;
   for (int64_t c = 0; c < len; ++c)
     for (int64_t r = 0; r < nb; ++r) m[r] = t[c * kNarrowBlock + r] > m[r] ? t[c * kNarrowBlock + r] : m[r];
 }
+// pb[r * len + c] = t[c * kNarrowBlock + r] * s[r] for nb rows (the way back to row-major), LEN as above.
+template <int LEN>
+EMBER_INLINE void narrow_out(float* pb, int64_t nb, int64_t len, const float* t, const float* s) {
+  if constexpr (LEN > 0) {
+    if (nb == kNarrowBlock) {
+      for (int64_t r = 0; r < kNarrowBlock; ++r)
+        for (int c = 0; c < LEN; ++c) pb[r * LEN + c] = t[c * kNarrowBlock + r] * s[r];
+      return;
+    }
+    len = LEN;
+  }
+  for (int64_t r = 0; r < nb; ++r)
+    for (int64_t c = 0; c < len; ++c) pb[r * len + c] = t[c * kNarrowBlock + r] * s[r];
+}
 
+template <int LEN>
 EMBER_INLINE void softmax_lse_narrow(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
   float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
   for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
     const int64_t nb = std::min(kNarrowBlock, rows - r0);
-    narrow_block(x + r0 * len, nb, len, t, m, s);
+    narrow_block<LEN>(x + r0 * len, nb, len, t, m, s);
     for (int64_t c = 0; c < len; ++c)
       for (int64_t r = 0; r < nb; ++r) {
         const float e = vexp(t[c * kNarrowBlock + r] - m[r]);
@@ -115,9 +143,7 @@ EMBER_INLINE void softmax_lse_narrow(const float* x, float* p, int64_t rows, int
     }
     for (int64_t r = 0; r < nb; ++r) max[r0 + r] = m[r];
     for (int64_t r = 0; r < nb; ++r) s[r] = 1.0f / s[r];
-    float* pb = p + r0 * len;
-    for (int64_t r = 0; r < nb; ++r)
-      for (int64_t c = 0; c < len; ++c) pb[r * len + c] = t[c * kNarrowBlock + r] * s[r];
+    narrow_out<LEN>(p + r0 * len, nb, len, t, s);
   }
 }
 
@@ -127,7 +153,7 @@ EMBER_INLINE void softmax_narrow(const float* x, float* y, int64_t rows, int64_t
   float t[kNarrowRow * kNarrowBlock], m[kNarrowBlock], s[kNarrowBlock];
   for (int64_t r0 = 0; r0 < rows; r0 += kNarrowBlock) {
     const int64_t nb = std::min(kNarrowBlock, rows - r0);
-    narrow_block(x + r0 * len, nb, len, t, m, s);
+    narrow_block<0>(x + r0 * len, nb, len, t, m, s);
     for (int64_t c = 0; c < len; ++c)
       for (int64_t r = 0; r < nb; ++r) s[r] += vexp(t[c * kNarrowBlock + r] - m[r]);
     float* yb = y + r0 * len;
@@ -151,7 +177,14 @@ EMBER_CLONES void softmax_rows(const float* x, float* y, int64_t rows, int64_t l
 }
 
 EMBER_CLONES void softmax_lse_rows(const float* x, float* p, int64_t rows, int64_t len, float* lse, float* max) {
-  if (len <= kNarrowRow) return softmax_lse_narrow(x, p, rows, len, lse, max);
+  if (len <= kNarrowRow) {
+    switch (len) {
+      case 2: return softmax_lse_narrow<2>(x, p, rows, len, lse, max);
+      case 3: return softmax_lse_narrow<3>(x, p, rows, len, lse, max);
+      case 4: return softmax_lse_narrow<4>(x, p, rows, len, lse, max);
+      default: return softmax_lse_narrow<0>(x, p, rows, len, lse, max);
+    }
+  }
   for (int64_t r = 0; r < rows; ++r) {  // softmax_lse_row's body, row after row
     const float* xr = x + r * len;
     float* pr = p + r * len;

@@ -1121,8 +1121,14 @@ static Tensor ce_impl(const Tensor& x, const Tensor& target0, const Tensor& weig
   else {
     double s = 0;
     EMBER_DISPATCH_FLOAT(x->dtype, op, T, {
+      // in double, four running sums (one chain waited on each addition's latency: 2 us for 2048 rows)
       const T* lp = losses->data<T>();
-      for (int64_t i = 0; i < N; ++i) s += (double)lp[i];
+      double a[4] = {0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 4 <= N; i += 4)
+        for (int k = 0; k < 4; ++k) a[k] += (double)lp[i + k];
+      for (; i < N; ++i) a[0] += (double)lp[i];
+      s = (a[0] + a[1]) + (a[2] + a[3]);
     });
     out = full({}, Scalar(reduction == kMean ? s / denom : s), x->dtype);
   }
