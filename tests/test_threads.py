@@ -477,6 +477,79 @@ def test_pool_jobs_with_fewer_parts_than_workers():
         ember.set_num_threads(old)
 
 
+@pytest.fixture
+def flush_off():
+    yield
+    ember.set_flush_denormal(False)
+
+
+def _nonzero_after_mul(x):
+    """Elements of x @ I that are not +0, counted on their bits (a comparison under DAZ would call a
+    subnormal zero); the product is large enough for the pool's workers to take rows of it."""
+    y = x @ ember.eye(x.shape[1], dtype=x.dtype)
+    return int((y.numpy().view(np.int32 if x.dtype == ember.float32 else np.int64) != 0).sum())
+
+
+def test_set_flush_denormal_flushes_in_the_thread_and_in_the_pool_work_for_it(flush_off):
+    """torch.set_flush_denormal: subnormal results and inputs become 0 in float32 and float64,
+    including the parts of a parallel op that ember's workers run (torch's OpenMP workers do not
+    flush: half of such an op kept its subnormals); off again, they are kept."""
+    old = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        x32 = ember.full((1024, 512), 1e-39, dtype=ember.float32)  # subnormal in float32
+        x64 = ember.full((1024, 512), 1e-310, dtype=ember.float64)  # subnormal in float64
+        assert _nonzero_after_mul(x32) == x32.numel() and _nonzero_after_mul(x64) == x64.numel()
+        assert ember.set_flush_denormal(True) is True
+        assert _nonzero_after_mul(x32) == 0 and _nonzero_after_mul(x64) == 0
+        assert (ember.tensor([1e-39], dtype=ember.float32) * 2).item() == 0.0
+        assert (ember.tensor([1e-30], dtype=ember.float32) * 2).item() == pytest.approx(2e-30)  # normal: kept
+        assert ember.set_flush_denormal(False) is True
+        assert _nonzero_after_mul(x32) == x32.numel() and _nonzero_after_mul(x64) == x64.numel()
+    finally:
+        ember.set_num_threads(old)
+
+
+def test_flush_denormal_is_per_thread_and_workers_take_the_callers_mode(flush_off):
+    """The mode belongs to the thread that set it, as torch's: a thread started before it was set
+    keeps subnormals in its own parts and in the parts the pool's workers run for it, while the
+    setting thread's ops flush; both run the same parallel op concurrently."""
+    old = ember.get_num_threads()
+    ember.set_num_threads(2)
+    x = ember.full((1024, 512), 1e-39, dtype=ember.float32)
+    go, got = threading.Event(), []
+
+    def other():
+        go.wait()
+        got.extend(_nonzero_after_mul(x) for _ in range(5))
+
+    t = threading.Thread(target=other)
+    t.start()  # created while the mode is off: starts with it off
+    try:
+        ember.set_flush_denormal(True)
+        go.set()
+        mine = [_nonzero_after_mul(x) for _ in range(5)]
+        t.join()
+    finally:
+        ember.set_num_threads(old)
+    assert mine == [0] * 5
+    assert got == [x.numel()] * 5
+
+
+def test_set_flush_denormal_argument_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    for bad in (1, "x", None, 1.0):
+        msgs = []
+        for lib in (ember, torch):
+            with pytest.raises(RuntimeError) as e:
+                lib.set_flush_denormal(bad)
+            msgs.append(str(e.value))
+        assert msgs[0] == msgs[1]
+    for lib in (ember, torch):
+        with pytest.raises(TypeError):
+            lib.set_flush_denormal()
+
+
 def test_pool_under_thread_sanitizer(tmp_path):
     """The pool's C++ alone under ThreadSanitizer: no data race, no wrong element (an earlier
     version let a worker left out of one job read the next job's description mid-write)."""

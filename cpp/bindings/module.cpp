@@ -102,6 +102,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("initial_seed", &initial_seed);
   m.def("set_num_threads", &ember::set_num_threads);
   m.def("get_num_threads", &ember::get_num_threads);
+  m.def("_set_flush_denormal", &ember::set_flush_denormal);
   // Note [GEMM paths]: forcing a kernel is for tests and benchmarks.
   static const char* const gemm_paths[] = {"auto", "direct", "mid", "packed", "blas", "blas_t"};
   m.def("_gemm_path", [](std::optional<std::string> name) {

@@ -19,7 +19,8 @@ from . import autograd, nn, optim, utils
 from . import _dynamo, compiler
 from ._dynamo.eval_frame import compile  # noqa: A004 (torch.compile)
 from ._torch_compat import (Generator, accelerator, backends, cuda, get_default_device, get_num_interop_threads,
-                            get_num_threads, install_as_torch, set_num_interop_threads, set_num_threads, typename)
+                            get_num_threads, install_as_torch, set_flush_denormal, set_num_interop_threads, set_num_threads,
+                            typename)
 from ._torch_compat import (finfo, iinfo, BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
                             IntTensor, LongTensor, ShortTensor, are_deterministic_algorithms_enabled,
                             get_float32_matmul_precision, is_deterministic_algorithms_warn_only_enabled,

@@ -324,6 +324,16 @@ def get_num_threads():
     return _C.get_num_threads()
 
 
+def set_flush_denormal(mode):
+    """Flush subnormal floats to zero (as results and as inputs) in this thread's arithmetic, and in
+    the work ember's worker threads run for it (Note [Flush denormal]); True where the CPU has the
+    mode (x86-64, AArch64). Long training runs whose momentum decays into subnormals slow down
+    several fold without it."""
+    if type(mode) is not bool:
+        raise RuntimeError(f"flush_denormal expects a bool, but got {type(mode).__name__}")
+    return _C._set_flush_denormal(mode)
+
+
 _interop_threads = []
 
 

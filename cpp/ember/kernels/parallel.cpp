@@ -21,6 +21,31 @@
 namespace ember {
 namespace {
 
+// The calling thread's flush-to-zero bits (Note [Flush denormal]): MXCSR's FTZ and DAZ on x86-64,
+// FPCR's FZ on AArch64; 0 elsewhere.
+#if defined(__x86_64__)
+constexpr unsigned kFlushBits = 0x8040;
+unsigned fp_mode() { return _mm_getcsr() & kFlushBits; }
+void set_fp_mode(unsigned m) { _mm_setcsr((_mm_getcsr() & ~kFlushBits) | m); }
+#elif defined(__aarch64__)
+constexpr unsigned kFlushBits = 1u << 24;
+unsigned fp_mode() {
+  uint64_t r;
+  __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+  return (unsigned)r & kFlushBits;
+}
+void set_fp_mode(unsigned m) {
+  uint64_t r;
+  __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+  r = (r & ~(uint64_t)kFlushBits) | m;
+  __asm__ volatile("msr fpcr, %0" : : "r"(r));
+}
+#else
+constexpr unsigned kFlushBits = 0;
+unsigned fp_mode() { return 0; }
+void set_fp_mode(unsigned) {}
+#endif
+
 // Workers spin this long after a job before sleeping: a training step's products are tens of
 // microseconds apart, and a woken thread can take milliseconds to be running on an idle core of
 // a VM again (parts it has not claimed by then are run by the caller). OpenBLAS spins ~100 ms.
@@ -70,6 +95,7 @@ struct Pool {
   std::atomic_flag busy = ATOMIC_FLAG_INIT;
   void (*fn)(void*, int) = nullptr;
   void* ctx = nullptr;
+  unsigned mode = 0;  // the caller's flush-to-zero bits, which a worker takes for the job's parts
   int started = 0;
 
   // Claims and runs parts of job j until none is left; returns how many it ran.
@@ -89,6 +115,7 @@ struct Pool {
 
   void loop(uint64_t seen) {
     t_in_job = true;
+    unsigned mine = fp_mode();  // (a new thread starts with its creator's)
     for (;;) {
       auto until = std::chrono::steady_clock::now() + kSpin;
       uint64_t j;
@@ -103,6 +130,7 @@ struct Pool {
       }
       seen = j;
       work(j, [&](int part) {
+        if (mode != mine) set_fp_mode(mine = mode);
         fn(ctx, part);
         done.fetch_add(1, std::memory_order_release);
       });
@@ -114,7 +142,7 @@ struct Pool {
       ++started;
       std::thread([this, j = job.load()] { loop(j); }).detach();
     }
-    fn = f, ctx = c;
+    fn = f, ctx = c, mode = fp_mode();
     done.store(0, std::memory_order_relaxed);
     const uint64_t serial = (job.load(std::memory_order_relaxed) >> 16) + 1;
     claim.store(serial << 16, std::memory_order_relaxed);
@@ -167,6 +195,12 @@ int get_num_threads() {
     n = g_threads.load(std::memory_order_relaxed);
   }
   return n;
+}
+
+bool set_flush_denormal(bool on) {
+  if (kFlushBits == 0) return false;
+  set_fp_mode(on ? kFlushBits : 0);
+  return true;
 }
 
 void set_num_threads(int n) { g_threads.store(std::max(1, std::min(n, 256)), std::memory_order_relaxed); }  // < 2^16 parts

@@ -10,6 +10,13 @@ namespace ember {
 int get_num_threads();
 void set_num_threads(int n);  // n < 1 is clamped to 1
 
+// Note [Flush denormal]: torch.set_flush_denormal. Subnormal floats are flushed to zero, as
+// results (FTZ) and as inputs (DAZ), in the calling thread's floating-point control register;
+// returns false where the CPU has no such mode (then nothing changes). The mode belongs to the
+// thread, as torch's; the pool's workers take the mode of the thread whose parts they run (torch's
+// OpenMP workers keep subnormals: half of a parallel op was flushed).
+bool set_flush_denormal(bool on);
+
 namespace detail {
 void parallel_run(int n, void (*fn)(void*, int), void* ctx);
 }
