@@ -1543,3 +1543,151 @@ def test_an_ensemble_with_mismatched_layers_names_the_logical_shapes():
     f = efunc.vmap(lambda p, b, x: efunc.functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(6x4 and 5x2\)"):
         f(params, buffers, ember.zeros(6, 3))
+
+
+# ---- batched randomness (Note [Batched randomness]) ----------------------------------------------
+
+def _counted(fn):
+    calls = []
+
+    def f(*a):
+        calls.append(1)
+        return fn(*a)
+    return f, calls
+
+
+def _ensemble_of_identical(L, F, layers, n=6):
+    m = L.nn.Sequential(*layers(L))
+    with L.no_grad():
+        for i, p in enumerate(m.parameters()):
+            p.copy_(L.tensor(arr(*p.shape, seed=10 + i), dtype=p.dtype))
+    params, buffers = F.stack_module_state([copy.deepcopy(m) for _ in range(n)])
+    return m, params, buffers
+
+
+def _slices_equal(out):
+    return [bool((out[i] == out[0]).all()) for i in range(out.shape[0])]
+
+
+@pytest.mark.parametrize("mode", ["same", "different"])
+def test_dropout_ensemble_runs_batched_with_randomness(mode):
+    """An ensemble with Dropout under vmap(randomness='same'/'different') runs its function once, on
+    the batched values, with no per-slice fallback: identical models on one input give identical slices
+    under 'same' and not under 'different' (as torch's); every output is the undropped value times 0 or
+    1/(1-p); and the gradients are the ones that mask gives."""
+    for L, F in LIBS.values():
+        m, params, buffers = _ensemble_of_identical(L, F, lambda L: [L.nn.Linear(4, 16), L.nn.ReLU(), L.nn.Dropout(0.5)])
+        x = L.tensor(arr(5, 4, seed=3), dtype=L.float32)
+        f, calls = _counted(lambda p, b, xx: F.functional_call(m, (p, b), (xx,)))
+        ctx = no_fallback() if L is ember else contextlib.nullcontext()
+        with ctx:
+            out = F.vmap(f, in_dims=(0, 0, None), randomness=mode)(params, buffers, x)
+        assert len(calls) == 1
+        eq = _slices_equal(out)
+        assert all(eq) if mode == "same" else not all(eq[1:])
+        ref = m.eval()(x).detach().numpy()
+        o = out.detach().numpy()
+        keep = np.isclose(o, 2 * ref, rtol=1e-6, atol=0)
+        assert np.all(keep | (o == 0))
+        live = ref > 0
+        assert 0.25 < keep[:, live].mean() < 0.75
+        # gradients: d(sum out)/d(bias) of slice i is the mask's sum over rows, times 2, where live
+        out.sum().backward()
+        gb = params["0.bias"].grad.numpy()
+        np.testing.assert_allclose(gb, (2.0 * (keep & live[None])).sum(1), rtol=1e-6)
+        m.train()
+
+
+@pytest.mark.parametrize("mode", ["same", "different"])
+def test_random_ops_on_batched_inputs_draw_per_slice_or_shared(mode):
+    """rand_like of a batched tensor (its rule), bernoulli of batched probabilities and uniform_ of a
+    batched tensor with a given generator (the per-slice fallback, which draws for each slice, or
+    replays one slice's draws under 'same') stay batched. torch agrees under 'different'; under 'same'
+    it refuses random ops of batched inputs, where ember gives every slice the same draws."""
+    g = ember.Generator().manual_seed(3)
+    x = ember.zeros(N, 50, dtype=ember.float64)
+    f, calls = _counted(lambda a: ember.rand_like(a) + ember.bernoulli(a + 0.5) + a.clone().uniform_(generator=g))
+    out = efunc.vmap(f, randomness=mode)(x)
+    assert len(calls) == 1
+    eq = _slices_equal(out)
+    assert all(eq) if mode == "same" else not any(eq[1:])
+    tg = torch.Generator().manual_seed(3)
+
+    def tf(a):
+        return torch.rand_like(a) + torch.bernoulli(a + 0.5) + a.clone().uniform_(generator=tg)
+    if mode == "same":
+        with pytest.raises(RuntimeError, match="same randomness with a batched tensor input"):
+            tfunc.vmap(tf, randomness=mode)(torch.zeros(N, 50))
+    else:
+        assert _slices_equal(tfunc.vmap(tf, randomness=mode)(torch.zeros(N, 50))) == eq
+
+
+@pytest.mark.parametrize("mode", ["same", "different"])
+@pytest.mark.parametrize("draw", ["factory", "generator", "dropout"])
+def test_draws_of_unbatched_values_shared_or_per_index(mode, draw):
+    """Draws of unbatched values inside the function (randn(8), from the default or a given
+    generator, dropout of an unbatched tensor): under 'same' one value for every slice, in the batched
+    run; under 'different' the draw is stopped before it takes a number, and the function runs once
+    per index with the generator put back. The slices' equality matches torch's."""
+    outs = []
+    for L, F in LIBS.values():
+        g = L.Generator().manual_seed(5)
+
+        def fn(a):
+            if draw == "factory":
+                return a + L.randn(8, dtype=a.dtype)
+            if draw == "generator":
+                return a + L.randn(8, dtype=a.dtype, generator=g)
+            return a + L.nn.functional.dropout(L.ones(8, dtype=a.dtype), 0.5)
+        f, calls = _counted(fn)
+        before = L.get_rng_state()
+        out = F.vmap(f, randomness=mode)(L.zeros(N, 8, dtype=L.float64))
+        outs.append(_slices_equal(out))
+        if L is ember:
+            assert len(calls) == (1 if mode == "same" else 1 + N)
+            if draw == "factory":  # the stream goes on from where it was, as if the attempt had not drawn
+                ember.set_rng_state(before)
+                np.testing.assert_array_equal(out[0].numpy(), ember.randn(8, dtype=ember.float64).numpy())
+            assert ember.randn(3).shape == (3,)  # the guard is off again
+    assert outs[0] == outs[1]
+    assert all(outs[0]) if mode == "same" else not any(outs[0][1:])
+
+
+def test_a_write_before_a_draw_without_a_rule_raises_instead_of_running_twice():
+    """The per-index re-run would repeat an in-place write to a tensor made before the call (here a
+    running count): vmap raises, naming the draw, and the write happened once."""
+    count = ember.zeros(1)
+
+    def f(a):
+        count.add_(1)
+        return a + ember.randn(3)
+    with pytest.raises(RuntimeError, match=r"randomness='different'.*normal_ drew random numbers outside a "
+                                           r"batching rule.*written in place to a tensor made before"):
+        efunc.vmap(f, randomness="different")(ember.zeros(N, 3))
+    assert count.item() == 1.0
+    ember.randn(3)  # the guard is off again
+
+
+def test_writes_to_its_own_tensors_or_before_a_rule_draw_stay_batched():
+    """Writes to tensors the function made, and a write to an older one followed only by draws that
+    have rules (dropout), keep the batched run; the write happens once."""
+    count = ember.zeros(1)
+
+    def f(a):
+        t = a * 2
+        t.add_(1)
+        count.add_(1)
+        return ember.nn.functional.dropout(t, 0.5)
+    g, calls = _counted(f)
+    out = efunc.vmap(g, randomness="different")(ember.ones(N, 40))
+    assert len(calls) == 1 and count.item() == 1.0
+    assert set(np.unique(out.numpy())) <= {0.0, 6.0}
+
+
+def test_an_error_inside_the_batched_run_releases_the_guard():
+    def f(a):
+        raise KeyError("boom")
+    with pytest.raises(KeyError):
+        efunc.vmap(f, randomness="same")(ember.zeros(N, 3))
+    assert ember.randn(2).shape == (2,)
+    assert ember._C._draws_blocked(False) is False

@@ -55,6 +55,16 @@ void bind_random(py::module_& m) {
         Tensor p = randperm(n, DType::Int64, &g);
         return py::list(py::cast(std::vector<int64_t>(p->data<int64_t>(), p->data<int64_t>() + n)));
       });
+  // Note [Batched randomness]: vmap's batched attempt for randomness='same'/'different'.
+  py::register_exception<UnbatchedDraw>(m, "_UnbatchedDraw", PyExc_RuntimeError);
+  m.def("_batched_randomness_begin", [] {
+    BatchedRandomness s = begin_batched_randomness();
+    return py::make_tuple(s.watching, s.blocking, s.wrote, s.first);
+  });
+  m.def("_batched_randomness_end", [](py::tuple t) {
+    return end_batched_randomness({t[0].cast<bool>(), t[1].cast<bool>(), t[2].cast<bool>(), t[3].cast<uint64_t>()});
+  });
+  m.def("_draws_blocked", &set_draws_blocked, py::arg("on"));
   // The process's default generator, shared (never freed) with the C++ side.
   m.attr("default_generator") = std::shared_ptr<Generator>(&default_generator(), [](Generator*) {});
 }

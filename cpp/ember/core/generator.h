@@ -6,8 +6,25 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 namespace ember {
+
+// Note [Batched randomness] (ops/random.cpp): while a batched vmap with randomness='same' or
+// 'different' runs on this thread, a draw made outside the random ops' batching rules throws this
+// before it takes a number; vmap then runs the function once per index instead.
+struct UnbatchedDraw : std::runtime_error { using std::runtime_error::runtime_error; };
+void check_draw(const char* op);
+struct BatchedRandomness {
+  bool watching = false;  // an attempt runs on this thread: in-place writes to older storages noted
+  bool blocking = false;  // draws throw UnbatchedDraw (off inside a batching rule's own draws)
+  bool wrote = false;     // an older storage was written during the attempt
+  uint64_t first = 0;     // the first storage id the attempt made
+};
+BatchedRandomness begin_batched_randomness();                 // returns the state to restore
+bool end_batched_randomness(const BatchedRandomness& prev);  // whether an older storage was written
+bool set_draws_blocked(bool on);                             // returns the previous setting
 
 // Note [Generator threads]: sampling ops may run with the GIL released (large tensors), so every
 // draw sequence locks the generator's mutex; one op's draws are never interleaved with another's.
@@ -16,6 +33,11 @@ struct Generator {
   uint64_t seed = 67280421310721ULL;
   std::mutex mu;
   Generator() { set(seed); }
+  // The lock every draw sequence takes, after the batched-randomness check.
+  std::unique_lock<std::mutex> draw(const char* op) {
+    check_draw(op);
+    return std::unique_lock<std::mutex>(mu);
+  }
   static uint64_t splitmix(uint64_t& x) {
     uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -11,6 +11,10 @@
 #include <vector>
 
 namespace ember {
+
+std::atomic<uint64_t> g_storage_ids{0};
+std::atomic<int> g_write_watchers{0};
+
 namespace {
 
 constexpr size_t kMinClass = 6;    // 64 B

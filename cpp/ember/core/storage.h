@@ -1,6 +1,7 @@
 // Storage: a ref-counted byte buffer shared by a tensor and all its views, plus the version counter.
 // Memory comes from the caching allocator, or from a foreign owner (numpy) released through `release`.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -11,12 +12,21 @@ namespace ember {
 void* alloc_bytes(size_t nbytes);           // 64-byte aligned, cached by size class
 void free_bytes(void* p, size_t nbytes);
 
+// Storages are numbered in creation order: a batched vmap attempt tells the storages that existed
+// before it from those it made (Note [Batched randomness], ops/random.cpp).
+extern std::atomic<uint64_t> g_storage_ids;
+// Threads running such an attempt, which watch in-place writes (a fast check for bump_version).
+extern std::atomic<int> g_write_watchers;
+struct Storage;
+void note_write(const Storage& s);
+
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
   // Note [Version counter]: bumped by every in-place write; saved tensors compare it in backward.
   // It lives here so that views and detach() share it, as torch's views do.
   uint32_t version = 0;
+  const uint64_t id = g_storage_ids.fetch_add(1, std::memory_order_relaxed);
   std::function<void()> release;  // set for foreign memory; else the allocator owns `data`
   // Note [Shared memory]: a storage in shared memory lives in a memfd (an anonymous shared-memory
   // file), `shm_offset` bytes in; the descriptor stays open so the storage can be sent to another

@@ -68,7 +68,10 @@ struct TensorImpl {
   char* raw() const { return static_cast<char*>(storage->data) + offset * (int64_t)itemsize(dtype); }
   template <class T> T* data() const { return reinterpret_cast<T*>(raw()); }
   uint32_t version() const { return storage->version; }
-  void bump_version() { ++storage->version; }
+  void bump_version() {
+    ++storage->version;
+    if (g_write_watchers.load(std::memory_order_relaxed)) note_write(*storage);  // Note [Batched randomness]
+  }
 };
 
 Shape contiguous_strides(const Shape& shape);

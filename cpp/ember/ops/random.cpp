@@ -24,6 +24,46 @@ void manual_seed(uint64_t seed) {
 }
 uint64_t initial_seed() { return default_generator().seed; }
 
+// Note [Batched randomness]: vmap(func, randomness='same' or 'different') runs func once on the
+// batched values when every draw it makes comes from a random op's batching rule (dropout draws a
+// mask per slice, or one for all; an op without a rule that is handed batched values runs per slice,
+// each slice drawing its own numbers, or the same ones). A draw made anywhere else (a factory such as
+// randn(3) inside the function, whose result would be the same for every slice) must not happen
+// there: while the attempt runs, every draw sequence first calls check_draw, which throws
+// UnbatchedDraw unless a rule has unblocked draws, before any number is taken. vmap then puts the
+// generator back and runs func once per index, as torch's semantics say. That re-run repeats what the
+// attempt did before the draw, so the attempt also watches in-place writes (bump_version): if one
+// reached a storage older than the attempt (a module's running statistics, a captured tensor), vmap
+// raises instead of running it again. The state is per thread.
+namespace {
+thread_local BatchedRandomness t_random;
+}
+void check_draw(const char* op) {
+  if (t_random.blocking)
+    throw UnbatchedDraw(std::string(op) + " drew random numbers outside a batching rule");
+}
+void note_write(const Storage& s) {
+  if (t_random.watching && s.id < t_random.first) t_random.wrote = true;
+}
+BatchedRandomness begin_batched_randomness() {
+  BatchedRandomness prev = t_random;
+  if (!prev.watching) g_write_watchers.fetch_add(1, std::memory_order_relaxed);
+  t_random = {true, true, false, g_storage_ids.load(std::memory_order_relaxed)};
+  return prev;
+}
+bool end_batched_randomness(const BatchedRandomness& prev) {
+  const bool wrote = t_random.wrote;
+  if (!prev.watching) g_write_watchers.fetch_sub(1, std::memory_order_relaxed);
+  t_random = prev;
+  t_random.wrote = prev.wrote || wrote;  // an enclosing attempt saw these writes too
+  return wrote;
+}
+bool set_draws_blocked(bool on) {
+  const bool prev = t_random.blocking;
+  t_random.blocking = on && t_random.watching;
+  return prev;
+}
+
 namespace {
 // Fills t (floating) with f(gen) drawn in order, under the generator's lock.
 template <class F>
@@ -31,7 +71,7 @@ void fill_with(const Tensor& t, Generator& g, const char* name, F f) {
   Tensor tmp = t->is_contiguous() ? t : empty(t->shape, t->dtype);
   int64_t n = tmp->numel();
   {
-    std::lock_guard<std::mutex> l(g.mu);
+    auto l = g.draw(name);
     EMBER_DISPATCH_ALL(t->dtype, T, {
       T* p = tmp->data<T>();
       for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(g));
@@ -52,7 +92,7 @@ Tensor& inplace_fill(Tensor& self, const char* name) {
 static void fill_uniform(const Tensor& t, Generator& g, double lo, double hi) {
   Tensor tmp = t->is_contiguous() ? t : empty(t->shape, t->dtype);
   int64_t n = tmp->numel();
-  std::lock_guard<std::mutex> l(g.mu);
+  auto l = g.draw("uniform_");
   EMBER_DISPATCH_FLOAT(t->dtype, "uniform_", T, {
     T* p = tmp->data<T>();
     for (int64_t i = 0; i < n; ++i) {
@@ -92,7 +132,7 @@ Tensor randperm(int64_t n, DType d, Generator* g) {
   int64_t* p = t->data<int64_t>();
   std::iota(p, p + n, int64_t(0));
   Generator& r = gen_or_default(g);
-  std::lock_guard<std::mutex> l(r.mu);
+  auto l = r.draw("randperm");
   for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[(int64_t)r.below((uint64_t)(i + 1))]);
   return to_dtype(t, d);
 }
@@ -249,7 +289,7 @@ Tensor multinomial(const Tensor& w, int64_t n, bool replacement, Generator* g) {
   Tensor p = contiguous(cast_nograd(w, DType::Float64));
   Tensor out = empty(w->dim() == 2 ? Shape{rows, n} : Shape{n}, DType::Int64);
   Generator& r = gen_or_default(g);
-  std::lock_guard<std::mutex> l(r.mu);
+  auto l = r.draw("multinomial");
   std::vector<double> row(cats), cdf(cats);
   for (int64_t i = 0; i < rows; ++i) {
     double total = 0;

@@ -30,16 +30,42 @@ def batch_size():
 
 
 class batched_level:
-    def __init__(self, size):
-        self.size = size
+    """The batched vmap running on this thread: its size, and its randomness ('same' or 'different'
+    while draws are allowed in the batching rules, Note [Batched randomness]; None otherwise)."""
+    def __init__(self, size, randomness=None):
+        self.size, self.randomness = size, randomness
 
     def __enter__(self):
-        self.prev = getattr(_state, "size", None)
-        _state.size = self.size
+        self.prev = getattr(_state, "size", None), getattr(_state, "randomness", None)
+        _state.size, _state.randomness = self.size, self.randomness
 
     def __exit__(self, *exc):
-        _state.size = self.prev
+        _state.size, _state.randomness = self.prev
         return False
+
+
+def randomness():
+    """'same' or 'different' inside a batched vmap that lets its rules draw; None otherwise."""
+    return getattr(_state, "randomness", None)
+
+
+class rule_draws:
+    """A batching rule's own draws (Note [Batched randomness]): allowed while inside."""
+    def __enter__(self):
+        self.prev = _C._draws_blocked(False)
+
+    def __exit__(self, *exc):
+        _C._draws_blocked(self.prev)
+        return False
+
+
+def dropout_mask(input, shape, draw):
+    """The keep mask of a dropout of `input` (a BatchedTensor) under batched randomness: one mask per
+    slice ('different'), or one for all ('same'); draw(shape) draws a mask of that shape."""
+    with rule_draws():
+        if randomness() == "same":
+            return draw(list(shape))
+        return BatchedTensor(draw([input.value.shape[0]] + list(shape)))
 
 
 class BatchedTensor:
@@ -138,6 +164,16 @@ for _n in ("__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__",
 
 def dispatch(func, args, kwargs):
     """func(*args, **kwargs) with BatchedTensors among the arguments: its rule, else once per slice."""
+    if randomness() is not None:  # a rule draws only where it says how (Note [Batched randomness])
+        prev = _C._draws_blocked(True)
+        try:
+            return _dispatch(func, args, kwargs)
+        finally:
+            _C._draws_blocked(prev)
+    return _dispatch(func, args, kwargs)
+
+
+def _dispatch(func, args, kwargs):
     rule = RULES.get(getattr(func, "__name__", None))
     if rule is not None:
         r = rule(func, args, kwargs)
@@ -202,8 +238,27 @@ def _per_slice(func, args, kwargs):
                                "try to use out-of-place operators instead of " + name + ".")
     n = _size_of(args, kwargs)
     cache = {}
-    results = [func(*[_slice(a, i, cache) for a in args], **{k: _slice(v, i, cache) for k, v in kwargs.items()})
-               for i in range(n)]
+
+    def one(i):
+        return func(*[_slice(a, i, cache) for a in args], **{k: _slice(v, i, cache) for k, v in kwargs.items()})
+    mode = randomness()
+    if mode is None:
+        results = [one(i) for i in range(n)]
+    else:  # each slice draws its own numbers ('different'), or the same ones ('same': replayed)
+        with rule_draws():
+            if mode == "different":
+                results = [one(i) for i in range(n)]
+            else:
+                gens = [_C.default_generator] + [a for a in list(args) + list(kwargs.values())
+                                                 if isinstance(a, _C.Generator)]
+                starts = [(g, g.get_state(), g._state_key()) for g in gens]
+                results = [one(0)]
+                drew = any(g._state_key() != k for g, _, k in starts)
+                for i in range(1, n):
+                    if drew:
+                        for g, st, _ in starts:
+                            g.set_state(st)
+                    results.append(one(i))
     if args and isinstance(args[0], BatchedTensor) and (name.endswith("_") and not name.endswith("__")
                                                        or name.startswith("__i") or name == "__setitem__"):
         return None if name == "__setitem__" else args[0]
@@ -272,6 +327,11 @@ def _unary(func, args, kwargs):
     name = func.__name__
     if name in ("type_as", "_type_as") and _is_b(args[1]):
         return NotImplemented
+    if name in ("rand_like", "randn_like") and randomness() is not None:
+        with rule_draws():  # one draw for all slices ('different'), or a slice's, shared ('same')
+            if randomness() == "same":
+                return func(x.value[0], *args[1:], **kwargs)
+            return BatchedTensor(func(x.value, *args[1:], **kwargs))
     r = func(x.value, *args[1:], **kwargs)
     if name.endswith("_") and not name.endswith("__"):
         return x

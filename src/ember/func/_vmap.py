@@ -126,6 +126,31 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             if type(out) is BatchedTensor and out_dims == 0:  # (the common case, without the pytree walk)
                 return out.value
             return _unbatch_outputs(out, out_dims, name, size)
+        if not nested:  # Note [Batched randomness]: batched, unless a draw escapes the rules
+            start = get_rng_state()
+            token = _C._batched_randomness_begin()
+            # 'same': a draw outside the batching rules is one value for every slice, as asked; only
+            # the rules' draws are checked. 'different': every draw must come from a rule.
+            _C._draws_blocked(randomness == "different")
+            try:
+                with batched_level(size, randomness):
+                    out = func(*_unflatten(vals, spec), **kwargs)
+            except _C._UnbatchedDraw as e:
+                if _C._batched_randomness_end(token):
+                    raise RuntimeError(
+                        f"vmap(randomness='{randomness}'): {e}, after the function had written in place to a "
+                        "tensor made before the call; ember runs such a function batched, and one whose "
+                        "draws have no batching rule once per index, which would repeat that write. Draw "
+                        "the random values outside the vmapped function, or make the write out of place.") from None
+                set_rng_state(start)
+            except BaseException:
+                _C._batched_randomness_end(token)
+                raise
+            else:
+                _C._batched_randomness_end(token)
+                if type(out) is BatchedTensor and out_dims == 0:
+                    return out.value
+                return _unbatch_outputs(out, out_dims, name, size)
         start = get_rng_state() if randomness != "different" else None
         results = []
         # one unbind per mapped input: one backward node gathers every slice's gradient

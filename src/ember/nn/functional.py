@@ -727,6 +727,16 @@ def _keep_mask(shape, p, dtype):
     return (_C._rand(list(shape), dtype) >= p).to(dtype)
 
 
+def _keep_mask_of(input, shape, p, dtype):
+    """The mask for `input`: under a batched vmap with randomness='same'/'different', per slice or
+    shared (Note [Batched randomness])."""
+    if type(input) is not _C.Tensor:
+        from ..func import _batched
+        if isinstance(input, _batched.BatchedTensor) and _batched.randomness() is not None:
+            return _batched.dropout_mask(input, shape, lambda s: _keep_mask(s, p, dtype))
+    return _keep_mask(shape, p, dtype)
+
+
 def _dropout_impl(input, p, training, inplace, feature, alpha):
     _check_tensor(input, "input", "dropout", 1)
     if not training or p == 0.0 or input.numel() == 0:
@@ -742,7 +752,7 @@ def _dropout_impl(input, p, training, inplace, feature, alpha):
         shape = list(input.shape)
 
     def f(x):
-        keep = _keep_mask(shape, p, dtype)
+        keep = _keep_mask_of(x, shape, p, dtype)
         if not alpha:
             return x * (keep * (1.0 / (1.0 - p)))
         a_ = 1.7580993408473766
