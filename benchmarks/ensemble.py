@@ -15,7 +15,12 @@ code ran measure the pause (caches refilled, idle threads woken: on a 2-vCPU VM 
 a 0.5 ms flavour took 1.4 ms and the next three 0.15-0.3 ms more than the rest), not the step.
 `--round-warmup-ms 0` gives the protocol without it.
 
+`--dropout P` adds Dropout(P) after each hidden ReLU, and the vmap flavours map with
+randomness='different' (a mask per model); numpy is left out (it has no dropout written out), and
+the flavours' first losses differ (each library draws its own masks).
+
     python benchmarks/ensemble.py              # 5 rounds; results/ensemble.json
+    python benchmarks/ensemble.py --dropout 0.1 --out benchmarks/results/ensemble-dropout.json
     python benchmarks/ensemble.py --quick      # smoke test (CI); not a measurement
 """
 import argparse
@@ -56,6 +61,9 @@ def data(steps):
     return x, c.reshape(steps, M, B).astype(np.int64)
 
 
+DROPOUT = 0.0  # --dropout
+
+
 class TorchLike:
     def __init__(self, L, vmapped, x, y):
         self.L, self.vmapped = L, vmapped
@@ -63,7 +71,11 @@ class TorchLike:
         nn = L.nn
         self.models = []
         for k in range(M):
-            m = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
+            if DROPOUT:
+                m = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Dropout(DROPOUT), nn.Linear(64, 64), nn.ReLU(),
+                                  nn.Dropout(DROPOUT), nn.Linear(64, 3))
+            else:
+                m = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
             with L.no_grad():
                 for p, v in zip(m.parameters(), init(k)):
                     p.copy_(L.from_numpy(v))
@@ -77,7 +89,7 @@ class TorchLike:
 
             def fmodel(p, b, xb):
                 return F.functional_call(base, (p, b), (xb,))
-            self.batched = F.vmap(fmodel, in_dims=(0, 0, 0))
+            self.batched = F.vmap(fmodel, in_dims=(0, 0, 0), randomness="different" if DROPOUT else "error")
         else:
             self.opts = [L.optim.SGD(m.parameters(), lr=LR, momentum=MOM) for m in self.models]
         self.i = 0
@@ -165,19 +177,22 @@ def main():
                     "process run slower: allocator, caches, the threads' first wake-ups)")
     ap.add_argument("--round-warmup-ms", type=float, default=10.0, help="untimed steps (at least one) for this "
                     "long before each flavour's timed steps in a round; 0: none")
+    ap.add_argument("--dropout", type=float, default=0.0, help="Dropout(P) after each hidden ReLU (numpy left out)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "ensemble.json"))
     args = ap.parse_args()
     import importlib.util
     import run
-    flavors = [f for f in FLAVORS if f == "numpy" or importlib.util.find_spec(f.partition("-")[0])]
+    global DROPOUT
+    DROPOUT = args.dropout
+    flavors = [f for f in FLAVORS if f == "numpy" and not DROPOUT or f != "numpy" and importlib.util.find_spec(f.partition("-")[0])]
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     runs = {f: build(f, steps) for f in flavors}
     losses = {f: runs[f].step() for f in flavors}  # the first step; the flavours agree on its loss
     for f in flavors:
         for _ in range(0 if args.quick else args.warmup - 1):
             runs[f].step()
-    res = {"machine": run.machine(), "rounds": rounds, "steps": steps, "warmup": args.warmup,
+    res = {"machine": run.machine(), "dropout": DROPOUT, "rounds": rounds, "steps": steps, "warmup": args.warmup,
            "round_warmup_ms": args.round_warmup_ms, "first_loss": losses,
            "ms_per_step": {f: [] for f in flavors}}
     for _ in range(rounds):
@@ -205,7 +220,7 @@ def main():
     if "torch-loop" in med:
         d = med["ember-vmap"]
         print(f"\nember-vmap vs torch-loop {med['torch-loop'] / d:.1f}x, vs torch-vmap {med['torch-vmap'] / d:.1f}x, "
-              f"vs ember-loop {med['ember-loop'] / d:.2f}x, vs numpy {med['numpy'] / d:.2f}x")
+              f"vs ember-loop {med['ember-loop'] / d:.2f}x" + (f", vs numpy {med['numpy'] / d:.2f}x" if "numpy" in med else ""))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=1)

@@ -1060,3 +1060,47 @@ def test_linear_relu_backward_gate_and_bias_sums_match_torch(dtype, features):
     tol = 1e-5 if dtype == "float32" else 1e-12
     for e, t in zip(*grads):
         np.testing.assert_allclose(e, t, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.33])
+def test_dropout_fused_mask_equals_its_definition(dtype, p):
+    """dropout's scaled mask is drawn in one pass (_C._dropout_mask): for the same seed it equals
+    x * ((rand(shape) >= p).to(dtype) * (1 / (1 - p))), also for feature dropout's (N, C, 1) mask,
+    and rand itself gives the values its one-at-a-time definition gives (a checked prefix)."""
+    F = ember.nn.functional
+    dt = getattr(ember, dtype)
+    x = ember.tensor(np.random.default_rng(1).standard_normal((37, 65)), dtype=dt)
+    ember.manual_seed(11)
+    got = F.dropout(x, p)
+    ember.manual_seed(11)
+    ref = x * ((ember.rand(37, 65, dtype=dt) >= p).to(dt) * (1.0 / (1.0 - p)))
+    assert bool((got == ref).all())
+    x3 = x.reshape(37, 5, 13)
+    ember.manual_seed(11)
+    got = F.dropout1d(x3, p)
+    ember.manual_seed(11)
+    ref = x3 * ((ember.rand(37, 5, 1, dtype=dt) >= p).to(dt) * (1.0 / (1.0 - p)))
+    assert bool((got == ref).all())
+    # rand in blocks gives uniform()'s values: xoshiro256** from the generator's state, in Python
+    ember.manual_seed(4)
+    s = [int(v) & (2**64 - 1) for v in ember.get_rng_state().numpy()[:4]]
+    a = ember.rand(2100, dtype=dt).numpy()  # (more than one block of 1024)
+    m64 = 2**64 - 1
+
+    def rotl(v, k):
+        return ((v << k) | (v >> (64 - k))) & m64
+    want = []
+    for _ in range(2100):
+        r = (rotl((s[1] * 5) & m64, 7) * 9) & m64
+        t = (s[1] << 17) & m64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        want.append((r >> 11) * 2.0 ** -53)
+    w = np.array(want).astype(a.dtype)
+    w[w >= 1] = np.nextafter(a.dtype.type(1), a.dtype.type(0))
+    np.testing.assert_array_equal(a, w)

@@ -3006,7 +3006,7 @@ SPEC_METHOD_ONLY = {"view", "expand", "T"}
 NOT_OPS = {
     "Generator", "Size", "Tensor", "Node", "dtype", "device", "accelerator", "autograd", "backends", "cuda", "xpu",
     "nn", "optim", "utils", "serialization", "testing", "version", "load", "save", "install_as_torch",
-    "manual_seed", "initial_seed", "get_num_threads", "set_num_threads", "is_grad_enabled", "set_grad_enabled",
+    "manual_seed", "initial_seed", "get_num_threads", "set_num_threads", "set_flush_denormal", "is_grad_enabled", "set_grad_enabled",
     "get_num_interop_threads", "set_num_interop_threads", "get_default_device", "typename",
     "enable_grad", "no_grad", "inference_mode", "is_tensor", "is_floating_point", "numel", "get_default_dtype",
     "set_default_dtype", "set_default_device", "set_default_tensor_type", "set_printoptions",

@@ -1635,19 +1635,19 @@ def test_draws_of_unbatched_values_shared_or_per_index(mode, draw):
 
         def fn(a):
             if draw == "factory":
-                return a + L.randn(8, dtype=a.dtype)
+                return a + L.randn(64, dtype=a.dtype)
             if draw == "generator":
-                return a + L.randn(8, dtype=a.dtype, generator=g)
-            return a + L.nn.functional.dropout(L.ones(8, dtype=a.dtype), 0.5)
+                return a + L.randn(64, dtype=a.dtype, generator=g)
+            return a + L.nn.functional.dropout(L.ones(64, dtype=a.dtype), 0.5)  # (64: no two masks alike)
         f, calls = _counted(fn)
         before = L.get_rng_state()
-        out = F.vmap(f, randomness=mode)(L.zeros(N, 8, dtype=L.float64))
+        out = F.vmap(f, randomness=mode)(L.zeros(N, 64, dtype=L.float64))
         outs.append(_slices_equal(out))
         if L is ember:
             assert len(calls) == (1 if mode == "same" else 1 + N)
             if draw == "factory":  # the stream goes on from where it was, as if the attempt had not drawn
                 ember.set_rng_state(before)
-                np.testing.assert_array_equal(out[0].numpy(), ember.randn(8, dtype=ember.float64).numpy())
+                np.testing.assert_array_equal(out[0].numpy(), ember.randn(64, dtype=ember.float64).numpy())
             assert ember.randn(3).shape == (3,)  # the guard is off again
     assert outs[0] == outs[1]
     assert all(outs[0]) if mode == "same" else not any(outs[0][1:])

@@ -25,6 +25,9 @@ void bind_functions(py::module_& m) {
     if (g) capture_refuse("rand() was given an explicit generator");
     return g ? rand(s, d, g) : EMBER_CAPTURED(rand, s, d);
   }, py::arg("size"), py::arg("dtype"), py::arg("generator") = nullptr);
+  m.def("_dropout_mask", [](const Shape& s, double p, double scale, DType d) {
+    return EMBER_CAPTURED(dropout_mask, s, p, scale, d);
+  }, py::arg("size"), py::arg("p"), py::arg("scale"), py::arg("dtype"));
   m.def("_randn", [](const Shape& s, DType d, Generator* g) {
     if (g) capture_refuse("randn() was given an explicit generator");
     return g ? randn(s, d, g) : EMBER_CAPTURED(randn, s, d);

@@ -21,6 +21,7 @@ Tensor linspace(double start, double end, int64_t steps, DType d);
 Tensor eye(int64_t n, int64_t m, DType d);
 // random.cpp: sampling (g = null: the default generator)
 Tensor rand(const Shape& s, DType d, Generator* g = nullptr);
+Tensor dropout_mask(const Shape& s, double p, double scale, DType d, Generator* g = nullptr);
 Tensor randn(const Shape& s, DType d, Generator* g = nullptr);
 Tensor randint(int64_t low, int64_t high, const Shape& s, DType d, Generator* g = nullptr);
 Tensor randperm(int64_t n, DType d, Generator* g = nullptr);

@@ -84,7 +84,7 @@ _C_OK = {
     "_adaptive_max_pool", "_im2col", "_col2im", "_upsample", "_rnn_layer", "_sdpa", "_layer_norm", "_gelu",
     "_mse_loss", "_cross_entropy", "_nll_loss", "_bce_with_logits", "_bce", "_zero_grads", "_gather_batch",
     "_gather_rows", "_empty", "_zeros", "_ones", "_full", "_arange", "_linspace", "_eye", "_rand", "_randn",
-    "_randint", "_randperm", "_scalar_tensor", "one_hot", "_backward", "_grad", "_attach_function",
+    "_randint", "_randperm", "_dropout_mask", "_scalar_tensor", "one_hot", "_backward", "_grad", "_attach_function",
     "_set_grad_enabled", "is_grad_enabled", "manual_seed", "initial_seed", "get_num_threads", "_promote_types",
     "size", "stride", "dim", "ndimension", "numel", "nelement", "element_size", "storage_offset",
     "is_contiguous", "is_floating_point", "__len__", "requires_grad_", "retain_grad", "backward", "detach_",

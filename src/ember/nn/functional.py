@@ -727,14 +727,22 @@ def _keep_mask(shape, p, dtype):
     return (_C._rand(list(shape), dtype) >= p).to(dtype)
 
 
-def _keep_mask_of(input, shape, p, dtype):
-    """The mask for `input`: under a batched vmap with randomness='same'/'different', per slice or
-    shared (Note [Batched randomness])."""
+def _scaled_mask(shape, p, dtype):
+    """(rand(shape) >= p).to(dtype) * (1 / (1 - p)): for float32/float64 in one pass (_C._dropout_mask,
+    the same draws and values)."""
+    if dtype in (_C.dtype.float32, _C.dtype.float64):
+        return _C._dropout_mask(list(shape), p, 1.0 / (1.0 - p), dtype)
+    return _keep_mask(shape, p, dtype) * (1.0 / (1.0 - p))
+
+
+def _mask_of(input, shape, draw):
+    """draw(shape) for `input`: under a batched vmap with randomness='same'/'different', a mask per
+    slice or a shared one (Note [Batched randomness])."""
     if type(input) is not _C.Tensor:
         from ..func import _batched
         if isinstance(input, _batched.BatchedTensor) and _batched.randomness() is not None:
-            return _batched.dropout_mask(input, shape, lambda s: _keep_mask(s, p, dtype))
-    return _keep_mask(shape, p, dtype)
+            return _batched.dropout_mask(input, shape, draw)
+    return draw(shape)
 
 
 def _dropout_impl(input, p, training, inplace, feature, alpha):
@@ -752,9 +760,9 @@ def _dropout_impl(input, p, training, inplace, feature, alpha):
         shape = list(input.shape)
 
     def f(x):
-        keep = _keep_mask_of(x, shape, p, dtype)
         if not alpha:
-            return x * (keep * (1.0 / (1.0 - p)))
+            return x * _mask_of(x, shape, lambda s: _scaled_mask(s, p, dtype))
+        keep = _mask_of(x, shape, lambda s: _keep_mask(s, p, dtype))
         a_ = 1.7580993408473766
         a = 1.0 / math.sqrt((a_ * a_ * p + 1) * (1 - p))
         b = (keep - 1) * (a_ * a) + a_ * a * p
