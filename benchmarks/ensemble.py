@@ -21,6 +21,7 @@ the flavours' first losses differ (each library draws its own masks).
 
     python benchmarks/ensemble.py              # 5 rounds; results/ensemble.json
     python benchmarks/ensemble.py --dropout 0.1 --out benchmarks/results/ensemble-dropout.json
+    python benchmarks/ensemble.py --parts 400  # then each vmap flavour's step in parts, back to back
     python benchmarks/ensemble.py --quick      # smoke test (CI); not a measurement
 """
 import argparse
@@ -93,6 +94,23 @@ class TorchLike:
         else:
             self.opts = [L.optim.SGD(m.parameters(), lr=LR, momentum=MOM) for m in self.models]
         self.i = 0
+
+    def step_parts(self):
+        """One vmapped step timed in its parts (s): forward (zero_grad included), loss, backward, optimizer."""
+        L, pc = self.L, time.perf_counter
+        xs, ys = self.x[self.i % len(self.x)], self.y[self.i % len(self.y)]
+        self.i += 1
+        t0 = pc()
+        self.opt.zero_grad()
+        logits = self.batched(self.params, self.buffers, xs)
+        t1 = pc()
+        loss = L.nn.functional.cross_entropy(logits.reshape(M * B, 3), ys.reshape(M * B)) * M
+        t2 = pc()
+        loss.backward()
+        t3 = pc()
+        self.opt.step()
+        t4 = pc()
+        return t1 - t0, t2 - t1, t3 - t2, t4 - t3
 
     def step(self):
         L = self.L
@@ -178,6 +196,8 @@ def main():
     ap.add_argument("--round-warmup-ms", type=float, default=10.0, help="untimed steps (at least one) for this "
                     "long before each flavour's timed steps in a round; 0: none")
     ap.add_argument("--dropout", type=float, default=0.0, help="Dropout(P) after each hidden ReLU (numpy left out)")
+    ap.add_argument("--parts", type=int, default=0, help="then time N more steps of each vmap flavour in parts "
+                    "(forward, loss, backward, optimizer step), back to back")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "ensemble.json"))
     args = ap.parse_args()
@@ -221,6 +241,17 @@ def main():
         d = med["ember-vmap"]
         print(f"\nember-vmap vs torch-loop {med['torch-loop'] / d:.1f}x, vs torch-vmap {med['torch-vmap'] / d:.1f}x, "
               f"vs ember-loop {med['ember-loop'] / d:.2f}x" + (f", vs numpy {med['numpy'] / d:.2f}x" if "numpy" in med else ""))
+    if args.parts:
+        print("\n| flavour, back to back | forward | loss | backward | optimizer step | sum (us, medians) |")
+        print("|---|---|---|---|---|---|")
+        res["parts_us"] = {}
+        for f in flavors:
+            if not f.endswith("-vmap"):
+                continue
+            ts = [runs[f].step_parts() for _ in range(args.parts)]
+            med_parts = [statistics.median(t[k] for t in ts) * 1e6 for k in range(4)]
+            res["parts_us"][f] = med_parts
+            print(f"| {f} | " + " | ".join(f"{v:.0f}" for v in med_parts) + f" | {sum(med_parts):.0f} |")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=1)
