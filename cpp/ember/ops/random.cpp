@@ -90,30 +90,40 @@ Tensor& inplace_fill(Tensor& self, const char* name) {
 }
 }  // namespace
 
-// [0, 1) from raw draws: uniform()'s value, (next() >> 11) * 2^-53, rounded to T, and the open upper
-// bound kept as fill_uniform does. Exact operations (no contraction can differ between the clones).
+// [0, 1) from a raw draw: uniform()'s value, (next() >> 11) * 2^-53, rounded to T, the open upper
+// bound kept as fill_uniform does (`below` is 1's predecessor in T). Exact operations (no
+// contraction can differ between the clones).
+template <class T>
+EMBER_INLINE T unit_of(uint64_t r, T below) {
+  const T v = static_cast<T>((double)(int64_t)(r >> 11) * 0x1.0p-53);
+  return v < T(1) ? v : below;
+}
 template <class T>
 EMBER_INLINE void unit_from_raw(const uint64_t* raw, T* out, int64_t n) {
   const T below = std::nextafter(T(1), T(0));
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = static_cast<T>((double)(int64_t)(raw[i] >> 11) * 0x1.0p-53);
-    out[i] = v < T(1) ? v : below;
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = unit_of(raw[i], below);
 }
 EMBER_CLONES void unit_from_raw_any(const uint64_t* raw, float* out, int64_t n) { unit_from_raw(raw, out, n); }
 EMBER_CLONES void unit_from_raw_any(const uint64_t* raw, double* out, int64_t n) { unit_from_raw(raw, out, n); }
-// dropout's mask from raw draws: scale where the [0, 1) value (as unit_from_raw) is >= p, else 0
+// dropout's mask from raw draws: scale where the [0, 1) value is >= p, else 0
 template <class T>
 EMBER_INLINE void mask_from_raw(const uint64_t* raw, T* out, int64_t n, T p, T scale) {
   const T below = std::nextafter(T(1), T(0));
-  for (int64_t i = 0; i < n; ++i) {
-    T v = static_cast<T>((double)(int64_t)(raw[i] >> 11) * 0x1.0p-53);
-    v = v < T(1) ? v : below;
-    out[i] = v >= p ? scale : T(0);
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = unit_of(raw[i], below) >= p ? scale : T(0);
 }
 EMBER_CLONES void mask_from_raw_any(const uint64_t* raw, float* out, int64_t n, float p, float s) { mask_from_raw(raw, out, n, p, s); }
 EMBER_CLONES void mask_from_raw_any(const uint64_t* raw, double* out, int64_t n, double p, double s) { mask_from_raw(raw, out, n, p, s); }
+// n draws in blocks: the generator's chain alone in a tight loop fills a block, then
+// convert(raw, first index, count) turns it into values, vectorized (the caller holds the lock).
+template <class F>
+void in_blocks(Generator& g, int64_t n, F convert) {
+  uint64_t raw[1024];
+  for (int64_t i = 0; i < n; i += 1024) {
+    const int64_t m = std::min<int64_t>(1024, n - i);
+    for (int64_t k = 0; k < m; ++k) raw[k] = g.next();
+    convert(raw, i, m);
+  }
+}
 
 static void fill_uniform(const Tensor& t, Generator& g, double lo, double hi) {
   Tensor tmp = t->is_contiguous() ? t : empty(t->shape, t->dtype);
@@ -121,14 +131,8 @@ static void fill_uniform(const Tensor& t, Generator& g, double lo, double hi) {
   auto l = g.draw("uniform_");
   EMBER_DISPATCH_FLOAT(t->dtype, "uniform_", T, {
     T* p = tmp->data<T>();
-    if (lo == 0 && hi == 1) {  // rand, dropout's masks: the draws first (the generator's chain alone
-      // in a tight loop), then their conversion, vectorized: the same numbers, 2x faster
-      uint64_t raw[1024];
-      for (int64_t i = 0; i < n; i += 1024) {
-        const int64_t m = std::min<int64_t>(1024, n - i);
-        for (int64_t k = 0; k < m; ++k) raw[k] = g.next();
-        unit_from_raw_any(raw, p + i, m);
-      }
+    if (lo == 0 && hi == 1) {  // rand: in blocks, the same numbers as one by one
+      in_blocks(g, n, [&](const uint64_t* raw, int64_t i, int64_t m) { unit_from_raw_any(raw, p + i, m); });
       n = 0;
     }
     for (int64_t i = 0; i < n; ++i) {
@@ -152,12 +156,7 @@ Tensor dropout_mask(const Shape& s, double p, double scale, DType d, Generator* 
   EMBER_DISPATCH_FLOAT(d, "dropout", T, {
     T* out = t->data<T>();
     const T pt = static_cast<T>(p), st = static_cast<T>(scale);
-    uint64_t raw[1024];
-    for (int64_t i = 0; i < n; i += 1024) {
-      const int64_t m = std::min<int64_t>(1024, n - i);
-      for (int64_t k = 0; k < m; ++k) raw[k] = r.next();
-      mask_from_raw_any(raw, out + i, m, pt, st);
-    }
+    in_blocks(r, n, [&](const uint64_t* raw, int64_t i, int64_t m) { mask_from_raw_any(raw, out + i, m, pt, st); });
   });
   return t;
 }

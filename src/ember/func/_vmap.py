@@ -123,8 +123,6 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
                                    "the 'same' or 'different' randomness flags on vmap or perform the randomness "
                                    "operation out of vmap")
-            if type(out) is BatchedTensor and out_dims == 0:  # (the common case, without the pytree walk)
-                return out.value
             return _unbatch_outputs(out, out_dims, name, size)
         if not nested:  # Note [Batched randomness]: batched, unless a draw escapes the rules
             start = get_rng_state()
@@ -148,8 +146,6 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 raise
             else:
                 _C._batched_randomness_end(token)
-                if type(out) is BatchedTensor and out_dims == 0:
-                    return out.value
                 return _unbatch_outputs(out, out_dims, name, size)
         start = get_rng_state() if randomness != "different" else None
         results = []
@@ -186,6 +182,8 @@ def _same_state(a, b):
 def _unbatch_outputs(out, out_dims, name, size):
     """The batched path's outputs: each BatchedTensor's value with its mapped dimension at out_dims; an
     output that does not depend on the mapped inputs is expanded along it, as torch's."""
+    if type(out) is BatchedTensor and out_dims == 0:  # (the common case, without the pytree walk)
+        return out.value
     flat, spec = _flatten(out)
     where = f"vmap({name}, ..., out_dims={out_dims})(<inputs>)"
     if not isinstance(out_dims, (int, tuple, list)) and out_dims is not None or isinstance(out_dims, bool):
